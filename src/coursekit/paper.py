@@ -1,0 +1,64 @@
+"""The paper's published numbers (Szegedy et al., ICLR 2014), for the "paper" columns.
+
+These are *the paper's* results, shown beside ours and labelled as the paper's; nothing in the
+course prints them as its own. Error rates and distortions are fractions (0.074 = 7.4%).
+"""
+
+from __future__ import annotations
+
+TABLE1 = {  # model: (training error, test error, av. min. distortion)
+    "FC10(1e-4)": (0.067, 0.074, 0.062),
+    "FC10(1e-2)": (0.10, 0.094, 0.1),
+    "FC10(1)": (0.212, 0.20, 0.14),
+    "FC100-100-10": (0.0, 0.0164, 0.058),
+    "FC200-200-10": (0.0, 0.0154, 0.065),
+    "AE400-10": (0.0057, 0.019, 0.086),
+}
+
+TABLE2_COLUMNS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
+TABLE2 = {  # row: (errors on each column model..., av. distortion)
+    "FC10(1e-4)": (1.0, 0.117, 0.227, 0.02, 0.039, 0.027, 0.062),
+    "FC10(1e-2)": (0.871, 1.0, 0.352, 0.359, 0.273, 0.098, 0.1),
+    "FC10(1)": (0.719, 0.762, 1.0, 0.481, 0.47, 0.344, 0.14),
+    "FC100-100-10": (0.289, 0.137, 0.211, 1.0, 0.066, 0.02, 0.058),
+    "FC200-200-10": (0.382, 0.14, 0.238, 0.203, 1.0, 0.027, 0.065),
+    "AE400-10": (0.234, 0.16, 0.248, 0.094, 0.066, 1.0, 0.086),
+    "Gaussian noise, stddev=0.1": (0.05, 0.101, 0.183, 0.0, 0.0, 0.008, 0.1),
+    "Gaussian noise, stddev=0.3": (0.156, 0.113, 0.227, 0.05, 0.043, 0.031, 0.3),
+}
+
+TABLE3 = {  # model: (error on P1, error on P2, error on test, min av. distortion)
+    "FC100-100-10": (0.0, 0.024, 0.02, 0.062),
+    "FC123-456-10": (0.0, 0.025, 0.021, 0.059),
+    "FC100-100-10'": (0.023, 0.0, 0.021, 0.058),
+}
+
+TABLE4_COLUMNS = ("FC100-100-10", "FC123-456-10", "FC100-100-10'")
+TABLE4 = {
+    "Distorted for FC100-100-10": (1.0, 0.262, 0.059),
+    "Distorted for FC123-456-10": (0.0625, 1.0, 0.051),
+    "Distorted for FC100-100-10'": (0.082, 0.082, 1.0),
+    "Gaussian noise with stddev=0.06": (0.022, 0.026, 0.024),
+    "Distorted for FC100-100-10 amplified to stddev=0.1": (1.0, 0.98, 0.43),
+    "Distorted for FC123-456-10 amplified to stddev=0.1": (0.96, 1.0, 0.22),
+    "Distorted for FC100-100-10' amplified to stddev=0.1": (0.27, 0.50, 1.0),
+    "Gaussian noise with stddev=0.1": (0.026, 0.028, 0.027),
+}
+TABLE4_DISTORTION = {"FC100-100-10": 0.062, "FC123-456-10": 0.059, "FC100-100-10'": 0.058}
+
+TABLE5 = [  # (layer, size, stride, upper bound) for the network of Krizhevsky et al.
+    ("Conv. 1", "3×11×11×96", 4, 2.75),
+    ("Conv. 2", "96×5×5×256", 1, 10.0),
+    ("Conv. 3", "256×3×3×384", 1, 7.0),
+    ("Conv. 4", "384×3×3×384", 1, 7.5),
+    ("Conv. 5", "384×3×3×256", 1, 11.0),
+    ("FC. 1", "9216×4096", None, 3.12),
+    ("FC. 2", "4096×4096", None, 4.0),
+    ("FC. 3", "4096×1000", None, 4.0),
+]
+
+SECTION_4_2_TEST_ERRORS = {  # 100-100-10 networks, test error (§4.2)
+    "weight decay": 0.016,
+    "dropout": 0.013,
+    "adversarial pool": 0.012,  # "below 1.2%"
+}

@@ -1,0 +1,373 @@
+"""Spectral analysis of instability (§4.3): exact operator norms of conv layers, per-layer bounds.
+
+A layer φ_k is L_k-Lipschitz when ‖φ_k(x) − φ_k(x + r)‖ ≤ L_k‖r‖; the network is then
+L-Lipschitz with L = Π L_k. For a (rectified) linear layer L_k ≤ ‖W_k‖, the operator norm.
+
+**The Fourier method (the paper's eq. 1, with the stride normalisation derived).** A conv
+layer with weight w [D, C, k, k] and stride Δ acting *circularly* on C × H × W inputs (H, W
+multiples of Δ) maps x to y_d(n) = Σ_c Σ_u w_dc(u) x_c(Δn + u), n on the (H/Δ) × (W/Δ) grid.
+With unnormalised DFTs on the input grid, the output's DFT at ξ is
+
+    Y_d(ξ) = Δ⁻² Σ_c Σ_l ŵ_dc(ξ + l·M) X_c(ξ + l·M),   M = (H/Δ, W/Δ), l ∈ {0..Δ−1}²,
+
+so each output frequency ξ sees only the Δ² aliased input frequencies ξ + l·M: the operator is
+block-diagonal with D × (C·Δ²) blocks A(ξ)[d, (c, l)] = ŵ_dc(ξ + l·M). Parseval on both grids
+(‖y‖² = Σ|Y|²/(HW/Δ²), ‖x‖² = Σ|X|²/(HW)) gives
+
+    ‖W‖ = max_ξ σ_max(A(ξ)) / Δ.
+
+The paper's eq. 1 puts Δ⁻² inside A; with the unnormalised DFT the right power is Δ⁻¹ (the
+tests check it against an explicit matrix for strides 1–4). For a real kernel,
+A(−ξ) = conj(A(ξ)) up to a column permutation, so half of the frequencies suffice.
+
+The real layer pads with zeros, not circularly. Its norm is bounded by the circular norm on any
+grid L ≥ N + 2p (a multiple of Δ): embedding the input in the larger grid is an isometry and
+the real outputs are a subset of the circular ones. The circular norm on the N grid itself is
+*not* always a bound. ``conv_operator_norm_bound`` computes the certified one;
+``conv_operator_norm_power`` measures the real layer by power iteration with its true adjoint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_positive
+
+
+def _pair(value, argument: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argument} must be an int or a pair of ints, got {value!r}") from None
+    if (a, b) != tuple(value):
+        raise ValueError(f"{argument} must be an int or a pair of ints, got {value!r}")
+    return a, b
+
+
+def _check_conv(weight: torch.Tensor, stride, input_size) -> tuple[int, tuple[int, int]]:
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"weight must be a 4-D tensor [D, C, k, k], got {shape}")
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride must be a positive int, got {stride!r}")
+    height, width = _pair(input_size, "input_size")
+    if height % stride or width % stride:
+        raise ValueError(
+            f"input_size {(height, width)} must be divisible by stride {stride} for the circular operator; "
+            "pad the grid (conv_operator_norm_bound does) or choose another size"
+        )
+    if weight.shape[2] > height or weight.shape[3] > width:
+        raise ValueError(f"kernel {tuple(weight.shape[2:])} is larger than input_size {(height, width)}")
+    return stride, (height, width)
+
+
+def _dft_matrix(size: int, taps: int, frequencies: torch.Tensor, dtype) -> torch.Tensor:
+    """E[u, k] = exp(−2πi·u·k/size) for taps u < ``taps`` and the given frequencies k."""
+    u = torch.arange(taps, dtype=torch.float64)[:, None]
+    return torch.exp(-2j * math.pi * u * frequencies.to(torch.float64)[None, :] / size).to(dtype)
+
+
+def fourier_blocks(weight: torch.Tensor, stride: int, input_size, *, half: bool = True) -> torch.Tensor:
+    """The blocks A(ξ) of the circular strided conv, [F, D, C·Δ²] complex (F output frequencies).
+
+    Row d, column (c, l) of block ξ is ŵ_dc(ξ + l·M), the kernel's DFT on the input grid. The
+    DFT is computed as a product with the DFT matrices of the k taps (cheaper than FFTs of the
+    zero-padded kernels when k ≪ H). ``half=True`` keeps only ξ with 0 ≤ ξ_w ≤ M_w/2
+    (conjugate symmetry makes the rest redundant for singular values).
+    """
+    stride, (height, width) = _check_conv(weight, stride, input_size)
+    d, c, k_h, k_w = weight.shape
+    mh, mw = height // stride, width // stride
+    complex_dtype = torch.complex128 if weight.dtype == torch.float64 else torch.complex64
+    j_w = torch.arange(mw // 2 + 1 if half else mw)
+    # frequency index k = j + l·M, laid out as [l, j]
+    freq_h = (torch.arange(mh)[None, :] + mh * torch.arange(stride)[:, None]).reshape(-1)
+    freq_w = (j_w[None, :] + mw * torch.arange(stride)[:, None]).reshape(-1)
+    e_h = _dft_matrix(height, k_h, freq_h, complex_dtype).to(weight.device).view(k_h, stride, mh)
+    e_w = _dft_matrix(width, k_w, freq_w, complex_dtype).to(weight.device).view(k_w, stride, len(j_w))
+    # Real weights: contract the real and imaginary parts of the DFT matrices separately.
+    e_w = torch.cat([e_w.real, e_w.imag], 1)  # [k_w, 2·stride, J] (real | imaginary)
+    half_w = torch.einsum("dcuv,vmk->dcumk", weight, e_w.to(weight.dtype))  # [D, C, k_h, 2Δ, J]
+    half_w = torch.complex(half_w[:, :, :, :stride], half_w[:, :, :, stride:])
+    blocks = torch.einsum("dcumk,ulj->jkdclm", half_w, e_h)
+    return blocks.reshape(mh * len(j_w), d, c * stride * stride)
+
+
+def _top_eigenvalues(gram: torch.Tensor, *, steps: int = 40, tol: float = 1e-7, seed: int = 0) -> torch.Tensor:
+    """λ_max of every Hermitian positive semi-definite matrix in ``gram`` [F, d, d].
+
+    On a GPU: batched Lanczos with full reorthogonalisation; a matrix whose top Ritz pair still
+    has a residual above ``tol``·θ after ``steps`` steps is finished by a dense ``eigvalsh``.
+    On a CPU: LAPACK's ``eigvalsh`` for all. Returns [F] (real).
+    """
+    count, size, _ = gram.shape
+    if gram.device.type != "cuda":
+        # On a CPU, LAPACK's dense eigensolver beats batched matrix-vector products,
+        # which are limited by memory bandwidth.
+        return torch.linalg.eigvalsh(gram)[:, -1]
+    steps = min(steps, size)
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randn(count, size, dtype=gram.dtype, generator=generator).to(gram.device)
+    q = q / q.norm(dim=1, keepdim=True)
+    basis = torch.zeros(count, size, steps, dtype=gram.dtype, device=gram.device)
+    alphas, betas = [], []
+    for j in range(steps):
+        basis[:, :, j] = q
+        w = torch.bmm(gram, q.unsqueeze(2)).squeeze(2)
+        alphas.append((q.conj() * w).sum(1).real)
+        used = basis[:, :, : j + 1]
+        for _ in range(2):  # full reorthogonalisation, twice for stability
+            w = w - torch.bmm(used, torch.bmm(used.conj().transpose(1, 2), w.unsqueeze(2))).squeeze(2)
+        beta = w.norm(dim=1)
+        betas.append(beta)
+        q = w / beta.clamp_min(1e-30)[:, None]
+    real = alphas[0].dtype
+    tridiagonal = torch.diag_embed(torch.stack(alphas, 1))
+    if steps > 1:
+        off = torch.stack(betas[:-1], 1)
+        tridiagonal = tridiagonal + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+    values, vectors = torch.linalg.eigh(tridiagonal.to(real))
+    theta = values[:, -1]
+    residual = betas[-1] * vectors[:, -1, -1].abs()
+    unsure = (residual > tol * theta.abs().clamp_min(1e-30)) & (steps < size)
+    if bool(unsure.any()):
+        theta = theta.clone()
+        theta[unsure] = torch.linalg.eigvalsh(gram[unsure])[:, -1]
+    return theta
+
+
+def _largest_singular_values(blocks: torch.Tensor) -> torch.Tensor:
+    """σ_max of every block [F, a, b] (no autograd), from the smaller Gram matrix."""
+    if blocks.shape[1] > blocks.shape[2]:
+        blocks = blocks.transpose(1, 2)
+    gram = torch.bmm(blocks, blocks.conj().transpose(1, 2))  # [F, d, d], d the smaller side
+    return _top_eigenvalues(gram).clamp_min(0).sqrt()
+
+
+def conv_operator_norm(weight: torch.Tensor, stride: int = 1, input_size=(32, 32)) -> torch.Tensor:
+    """The exact operator norm of the circular conv layer (weight [D, C, k, k], stride Δ) on
+    C × H × W inputs, by the Fourier method: max_ξ σ_max(A(ξ)) / Δ. A scalar tensor.
+
+    Differentiable in ``weight`` when it requires grad (then the block SVDs run through autograd).
+    """
+    blocks = fourier_blocks(weight, stride, input_size)
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return torch.linalg.matrix_norm(blocks, ord=2).max() / stride
+    with torch.no_grad():
+        return _largest_singular_values(blocks).max() / stride
+
+
+def conv_singular_values(weight: torch.Tensor, stride: int = 1, input_size=(32, 32)) -> torch.Tensor:
+    """All singular values of the circular strided conv layer, sorted descending (for plots).
+
+    There are (H/Δ)(W/Δ)·min(D, C·Δ²) of them (the operator's rank is at most that).
+    """
+    with torch.no_grad():
+        blocks = fourier_blocks(weight, stride, input_size, half=False)
+        return (torch.linalg.svdvals(blocks).flatten() / stride).sort(descending=True).values
+
+
+def circular_conv(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """y_d(n) = Σ_c Σ_u w_dc(u) x_c(Δn + u) with indices modulo the input grid: [N, D, H/Δ, W/Δ]."""
+    k_h, k_w = weight.shape[2:]
+    padded = F.pad(x, (0, k_w - 1, 0, k_h - 1), mode="circular")
+    return F.conv2d(padded, weight, stride=stride)
+
+
+def conv_operator_norm_power(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32), *,
+                             iterations: int = 10_000, tol: float = 1e-6, circular: bool = False,
+                             seed: int = 0) -> torch.Tensor:
+    """The operator norm of a conv layer measured by power iteration on the layer itself.
+
+    Args:
+        layer_or_weight: an ``nn.Conv2d`` (its own stride and zero padding are used unless given)
+            or a weight [D, C, k, k].
+        stride, padding: override the layer's (a weight needs them; default 1 and 0).
+        input_size: (H, W) of the input.
+        iterations: the most iterations; stops earlier when the estimate changes by < tol (relative).
+        circular: use the circular operator (``circular_conv``) instead of zero padding.
+
+    Each iteration applies the layer and its true adjoint (the vector-Jacobian product through
+    autograd, i.e. conv_transpose2d with the matching output size). Returns σ (a lower bound
+    that converges to the norm from below).
+    """
+    if isinstance(layer_or_weight, nn.Conv2d):
+        weight = layer_or_weight.weight.detach()
+        stride = layer_or_weight.stride[0] if stride is None else stride
+        padding = layer_or_weight.padding[0] if padding is None else padding
+    else:
+        weight = layer_or_weight.detach()
+        stride = 1 if stride is None else stride
+        padding = 0 if padding is None else padding
+    height, width = _pair(input_size, "input_size")
+    if circular:
+        _check_conv(weight, stride, (height, width))
+
+    def apply(v):
+        if circular:
+            return circular_conv(v, weight, stride)
+        return F.conv2d(v, weight, stride=stride, padding=padding)
+
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    v = torch.randn(1, weight.shape[1], height, width, generator=generator).to(weight)
+    v /= v.norm()
+    sigma = torch.zeros((), dtype=weight.dtype, device=weight.device)
+    for _ in range(iterations):
+        v.requires_grad_(True)
+        u = apply(v)
+        (w,) = torch.autograd.grad(u, v, grad_outputs=u)  # Aᵀ A v
+        v = v.detach()
+        new_sigma = (w * v).sum().clamp_min(0).sqrt()  # Rayleigh quotient of AᵀA: ‖A v‖
+        v = w / w.norm()
+        if abs(new_sigma - sigma) <= tol * new_sigma:
+            return new_sigma
+        sigma = new_sigma
+    return sigma
+
+
+def zero_padding_grid(input_size, padding, stride: int) -> tuple[int, int]:
+    """The smallest grid L ≥ N + 2p that is a multiple of the stride, per side."""
+    height, width = _pair(input_size, "input_size")
+    pad_h, pad_w = _pair(padding, "padding")
+    return (math.ceil((height + 2 * pad_h) / stride) * stride, math.ceil((width + 2 * pad_w) / stride) * stride)
+
+
+def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32)) -> torch.Tensor:
+    """A certified upper bound on the norm of the real, zero-padded conv layer: the circular
+    norm on the grid L ≥ N + 2p (a multiple of Δ)."""
+    if isinstance(layer_or_weight, nn.Conv2d):
+        weight = layer_or_weight.weight
+        stride = layer_or_weight.stride[0] if stride is None else stride
+        padding = layer_or_weight.padding if padding is None else padding
+    else:
+        weight = layer_or_weight
+        stride = 1 if stride is None else stride
+        padding = 0 if padding is None else padding
+    return conv_operator_norm(weight, stride, zero_padding_grid(input_size, padding, stride))
+
+
+def explicit_operator_matrix(fn, input_shape) -> torch.Tensor:
+    """The dense matrix of a linear map ``fn`` on inputs of ``input_shape`` (small sizes only):
+    column j is fn(e_j) flattened. For brute-force checks."""
+    numel = math.prod(input_shape)
+    if numel > 20_000:
+        raise ValueError(f"input_shape {tuple(input_shape)} is too large for an explicit matrix ({numel} inputs)")
+    basis = torch.eye(numel, dtype=torch.float64).view(numel, *input_shape)
+    return fn(basis).reshape(numel, -1).T
+
+
+def linear_operator_norm(weight: torch.Tensor) -> torch.Tensor:
+    """The largest singular value of a weight matrix [out, in] (differentiable)."""
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"weight must be a matrix [out, in], got {shape}")
+    return torch.linalg.matrix_norm(weight, ord=2)
+
+
+def layer_operator_norm(layer: nn.Module, input_size=None) -> torch.Tensor:
+    """The operator norm of a ``nn.Linear`` or ``nn.Conv2d`` (differentiable in its weight).
+
+    A convolution without an ``input_size`` is measured circularly on a 32 × 32 grid rounded
+    up to its stride (enough for MNIST's 28 × 28 with padding 2).
+    """
+    if isinstance(layer, nn.Linear):
+        return linear_operator_norm(layer.weight)
+    if isinstance(layer, nn.Conv2d):
+        size = input_size or (32, 32)
+        return conv_operator_norm_bound(layer, input_size=size)
+    raise ValueError(f"layer must be nn.Linear or nn.Conv2d, got {type(layer).__name__}")
+
+
+def _max_pool_bound(kernel, stride) -> float:
+    """Lipschitz constant of max-pooling in ℓ2: √(the most windows one input can fall in)."""
+    k_h, k_w = _pair(kernel, "kernel_size")
+    s_h, s_w = _pair(stride if stride is not None else kernel, "stride")
+    return math.sqrt(math.ceil(k_h / s_h) * math.ceil(k_w / s_w))
+
+
+def layer_bounds(model: nn.Module, input_shape, *, device=None):
+    """A table of every layer's upper Lipschitz bound and their product.
+
+    Walks the model's leaf modules in the order a forward pass on one input of
+    ``input_shape`` (C, H, W) calls them. Bounds: convolution — the certified Fourier bound for
+    its zero padding (and, for comparison, the circular norm on its own input grid, as the
+    paper computes it); linear — the largest singular value; ReLU, Flatten, Dropout (eval),
+    identity-sized pooling — 1; sigmoid — 1/4; max-pooling — √(windows per input), which is 1
+    when the windows do not overlap (the paper's case) and 2 for AlexNet's 3×3, stride-2 pools;
+    contrast normalisation (``nn.LocalResponseNorm``) — the paper's ε^(−γ) with ε = k, γ = β;
+    batch norm — max |γ| / √(σ² + ε); any other linear module — power iteration through
+    autograd. Returns a pandas DataFrame with columns ``layer``, ``type``, ``input``,
+    ``output``, ``bound``, ``circular_bound`` (conv layers) and a final ``product`` row.
+    """
+    import pandas as pd
+
+    device = device or next(model.parameters()).device
+    calls: list[tuple[str, nn.Module, tuple, tuple]] = []
+    names = {m: n for n, m in model.named_modules()}
+    hooks = [
+        module.register_forward_hook(lambda mod, inp, out: calls.append((names[mod], mod, tuple(inp[0].shape[1:]), tuple(out.shape[1:]))))
+        for module in model.modules()
+        if len(list(module.children())) == 0
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    rows = []
+    for name, module, shape_in, shape_out in calls:
+        circular = float("nan")
+        with torch.no_grad():
+            if isinstance(module, nn.Conv2d):
+                if module.groups != 1 or module.dilation != (1, 1) or module.stride[0] != module.stride[1]:
+                    raise ValueError(f"layer {name}: only ungrouped, undilated, square-stride convolutions are supported")
+                bound = conv_operator_norm_bound(module, input_size=shape_in[1:]).item()
+                stride = module.stride[0]
+                grid = tuple(math.ceil(s / stride) * stride for s in shape_in[1:])
+                circular = conv_operator_norm(module.weight, stride, grid).item()
+            elif isinstance(module, nn.Linear):
+                bound = linear_operator_norm(module.weight).item()
+            elif isinstance(module, (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten)):
+                bound = 1.0
+            elif isinstance(module, nn.Sigmoid):
+                bound = 0.25
+            elif isinstance(module, nn.MaxPool2d):
+                bound = _max_pool_bound(module.kernel_size, module.stride)
+            elif isinstance(module, nn.LocalResponseNorm):
+                bound = float(module.k) ** (-float(module.beta))
+            elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+                gamma = module.weight if module.weight is not None else torch.ones_like(module.running_var)
+                bound = (gamma.abs() / (module.running_var + module.eps).sqrt()).max().item()
+            elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)) and shape_in == shape_out:
+                bound = 1.0  # the identity on inputs of this size
+            else:
+                bound = _linear_module_power(module, shape_in, device).item()
+        rows.append({"layer": name, "type": type(module).__name__, "input": shape_in, "output": shape_out,
+                     "bound": bound, "circular_bound": circular})
+    table = pd.DataFrame(rows)
+    product = float(torch.tensor(table["bound"].to_list(), dtype=torch.float64).prod())
+    table.attrs["product"] = product
+    return table
+
+
+def _linear_module_power(module: nn.Module, shape_in, device, iterations: int = 500) -> torch.Tensor:
+    """The norm of a module assumed linear (e.g. average pooling) by power iteration via autograd."""
+    v = torch.randn(1, *shape_in, generator=torch.Generator().manual_seed(0)).to(device)
+    sigma = torch.zeros(())
+    for _ in range(iterations):
+        v = (v / v.norm()).requires_grad_(True)
+        u = module(v)
+        (w,) = torch.autograd.grad(u, v, grad_outputs=u)
+        sigma = (w * v).sum().clamp_min(0).sqrt().detach()
+        v = w.detach()
+    return sigma

@@ -1,0 +1,49 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("COURSEKIT_CACHE", str(ROOT / ".cache" / "coursekit"))
+os.environ.setdefault("COURSEKIT_PROGRESS", "off")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """A fresh, empty cache folder for the test."""
+    monkeypatch.setenv("COURSEKIT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    from coursekit.data import load_mnist
+
+    return load_mnist("test")
+
+
+@pytest.fixture(scope="session")
+def device():
+    from coursekit.config import default_device
+
+    return default_device()
+
+
+def small_mlp(inputs: int = 16, hidden: int = 12, classes: int = 4, seed: int = 0) -> torch.nn.Module:
+    """A small sigmoid network on [N, 1, √inputs, √inputs] images, for property tests."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(inputs, hidden), torch.nn.Sigmoid(),
+                               torch.nn.Linear(hidden, classes)).eval()
+
+
+def attackable_model(seed: int = 0) -> torch.nn.Module:
+    """A softmax on 4×4 images whose logits vary enough over the box that attacks succeed."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 10)).eval()
+    with torch.no_grad():
+        model[1].weight.mul_(8)
+    return model

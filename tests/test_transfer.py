@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from conftest import attackable_model
+
+from coursekit.transfer import amplify, epsilon_curves, error_rate, gaussian_noise, transfer_table
+
+
+def _models():
+    return {"A": attackable_model(1), "B": attackable_model(2)}
+
+
+def _data(n=12, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 4, 4, generator=generator) * 0.8 + 0.1
+    return x
+
+
+def test_diagonal_is_total_by_construction_and_reproducible(tmp_cache):
+    models = _models()
+    x = _data()
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)  # correctly classified by A
+    opts = {"search_steps": 4, "max_iter": 40, "progress_bar": False}
+    table = transfer_table(models, models, x, y, noise_stddevs=(0.0, 0.1), **opts).errors
+    assert table.loc["A", "A"] == 1.0 and table.loc["B", "B"] == 1.0
+    again = transfer_table(models, models, x, y, noise_stddevs=(0.0, 0.1), cache=False, **opts).errors
+    assert table.equals(again)
+    # Gaussian noise of stddev 0 is the clean error
+    assert table.loc["Gaussian noise, stddev=0", "A"] == pytest.approx(error_rate(models["A"], x, y))
+    assert table.loc["Gaussian noise, stddev=0", "B"] == pytest.approx(error_rate(models["B"], x, y))
+    assert "Gaussian noise matched to A" in table.index and "Av. distortion" in table.columns
+
+
+def test_validation_of_models_and_inputs():
+    x = _data()
+    y = torch.zeros(len(x), dtype=torch.long)
+    with pytest.raises(ValueError, match="unknown model names"):
+        transfer_table(["FC10(1e-4)", "FC11"], ["FC10(1e-4)"], x, y)
+    with pytest.raises(ValueError, match="y"):
+        transfer_table(_models(), _models(), x, y[:3])
+    with pytest.raises(ValueError, match="x"):
+        transfer_table(_models(), _models(), x + 2, y)
+    with pytest.raises(ValueError, match="reading"):
+        amplify(x, x, 0.1, reading="double")
+
+
+def test_literal_amplification_gives_stddev_over_sqrt_n():
+    x = torch.full((3, 1, 28, 28), 0.5)
+    x_adv = x + 0.05 * torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    out = amplify(x, x_adv.clamp(0, 1), 0.1, reading="literal")
+    rms = (out - x).flatten(1).pow(2).mean(1).sqrt()
+    assert torch.allclose(rms, torch.full((3,), 0.1 / 28), rtol=1e-4)  # about 0.0036
+
+
+def test_rms_amplification_gives_stddev_even_with_clipping():
+    generator = torch.Generator().manual_seed(1)
+    x = (torch.rand(4, 1, 28, 28, generator=generator) > 0.7).float()  # MNIST-like: many pixels at 0 or 1
+    x_adv = (x + 0.06 * torch.randn(4, 1, 28, 28, generator=generator)).clamp(0, 1)
+    out = amplify(x, x_adv, 0.1, reading="rms")
+    rms = (out - x).flatten(1).pow(2).mean(1).sqrt()
+    assert torch.allclose(rms, torch.full((4,), 0.1), rtol=1e-4)
+    assert (out >= 0).all() and (out <= 1).all()
+    direction = (out - x).flatten(1)
+    original = (x_adv - x).flatten(1)
+    cos = torch.nn.functional.cosine_similarity(direction, original)
+    assert (cos > 0.9).all()  # still the adversarial direction
+
+
+def test_gaussian_noise():
+    x = torch.full((2000, 1, 4, 4), 0.5)
+    noisy = gaussian_noise(x, 0.1, seed=0)
+    assert (noisy - x).std().item() == pytest.approx(0.1, rel=0.02)
+    assert torch.equal(noisy, gaussian_noise(x, 0.1, seed=0))
+    per_image = gaussian_noise(x[:2], torch.tensor([0.0, 0.2]))
+    assert torch.equal(per_image[0], x[0])
+    with pytest.raises(ValueError, match="stddev"):
+        gaussian_noise(x, -1.0)
+
+
+def test_epsilon_curves_shape_and_monotone_adversarial_effect(tmp_cache):
+    models = _models()
+    x = _data(20)
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    table = transfer_table({"A": models["A"]}, models, x, y, noise_stddevs=(), matched_noise=False,
+                           search_steps=4, max_iter=40, progress_bar=False)
+    curves = epsilon_curves(table.adversarial["A"], x, y, models, [0.01, 0.05, 0.3])
+    assert list(curves.index) == [0.01, 0.05, 0.3]
+    assert table.adversarial["A"].distortion.max() < 0.3
+    adversarial = curves[("adversarial direction", "A")]
+    assert adversarial.iloc[-1] == 1.0  # far beyond every image's minimal distortion (all below 0.2)
+    assert adversarial.iloc[-1] >= curves[("Gaussian noise", "A")].iloc[-1]
