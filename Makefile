@@ -9,7 +9,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 export COURSEKIT_CACHE ?= $(CURDIR)/.cache/coursekit
 export COURSEKIT_PROGRESS ?= text
-export MPLBACKEND ?= Agg
 STAMP := $(VENV)/.installed
 
 .PHONY: book test unit nbval browser chromium notebooks check-notebooks setup clean

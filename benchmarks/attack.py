@@ -16,6 +16,7 @@ and to C&W. Usage::
 
     python benchmarks/attack.py --model FC100-100-10 --images 500
     python benchmarks/attack.py --images 10000 --skip-classic --skip-cw   # on a GPU
+    python benchmarks/attack.py --images 50000 --split train --skip-classic --skip-cw
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="FC100-100-10")
     parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--split", default="test", choices=("test", "train"), help="where the images come from")
     parser.add_argument("--skip-classic", action="store_true")
     parser.add_argument("--skip-cw", action="store_true")
     parser.add_argument("--cw-steps", type=int, default=1000)
@@ -100,10 +102,10 @@ def main() -> None:
     model = train(args.model)
     for p in model.parameters():
         p.requires_grad_(False)
-    x, y = load_mnist("test")
+    x, y = load_mnist(args.split)
     x, y = x[: args.images].to(device), y[: args.images].to(device)
     target = (y + 1) % 10
-    print(f"model {args.model} | {args.images} test images | targets (y+1) mod 10 | device {device}"
+    print(f"model {args.model} | {args.images} {args.split} images | targets (y+1) mod 10 | device {device}"
           f" | torch {torch.__version__} | threads {torch.get_num_threads()}")
 
     def timed(fn):

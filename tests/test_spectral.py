@@ -154,3 +154,44 @@ def test_overlapping_max_pool_bound_is_attained():
     r[0, 0, 2, 2] = 1.0  # the pixel shared by four windows
     gain = (model[1](x + r) - model[1](x)).norm() / r.norm()
     assert gain.item() == pytest.approx(2.0)
+
+
+def test_layer_gains_never_exceed_the_bounds():
+    from coursekit.spectral import layer_gains
+
+    torch.manual_seed(1)
+    model = build("CNN").eval()
+    x = torch.rand(16, 1, 28, 28)
+    x_perturbed = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    gains = layer_gains(model, x, x_perturbed)
+    bounds = layer_bounds(model, (1, 28, 28))
+    assert list(gains["layer"]) == list(bounds["layer"])
+    assert (gains["max gain"] <= bounds["bound"] * (1 + 1e-5)).all()
+    flat = gains.loc[gains["type"] == "Flatten", "max gain"]
+    assert flat.to_numpy() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("size,count", [(20, 30), (48, 40), (70, 12)])
+def test_lanczos_top_eigenvalue_matches_dense(size, count):
+    """The GPU path (batched Lanczos) agrees with LAPACK; run here on the CPU."""
+    from coursekit.spectral import _top_eigenvalues
+
+    generator = torch.Generator().manual_seed(size)
+    a = torch.randn(count, size, size + 5, dtype=torch.complex128, generator=generator)
+    gram = a @ a.conj().transpose(1, 2)
+    dense = torch.linalg.eigvalsh(gram)[:, -1]
+    lanczos = _top_eigenvalues(gram, method="lanczos")
+    assert torch.allclose(lanczos, dense, rtol=1e-6)
+
+
+def test_lanczos_restarts_and_fallback():
+    """Too few steps force restarts (and possibly the dense fallback); the answer stays exact."""
+    from coursekit.spectral import _top_eigenvalues
+
+    generator = torch.Generator().manual_seed(7)
+    a = torch.randn(25, 60, 64, dtype=torch.complex128, generator=generator)
+    gram = a @ a.conj().transpose(1, 2)
+    dense = torch.linalg.eigvalsh(gram)[:, -1]
+    for restarts in (0, 1, 5):
+        got = _top_eigenvalues(gram, method="lanczos", steps=6, restarts=restarts)
+        assert torch.allclose(got, dense, rtol=1e-6)

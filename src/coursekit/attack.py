@@ -108,6 +108,19 @@ def _penalty(model, x_flat, x0_flat, shape, target, c):
     return value.detach(), grad, logits.detach(), dist2.detach()
 
 
+def _solve_unit_nilpotent(M: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve (I + M) z = b for a batch of nilpotent M [N, h, h] (a permuted strictly triangular
+    matrix: M^h = 0), b [N, h]. Uses (I + M)⁻¹ = (I − M)(I + M²)(I + M⁴)…, which terminates, so
+    only batched matrix products are needed (no LU factorisation, which is slow for many tiny
+    systems on a GPU)."""
+    z = b - torch.bmm(M, b.unsqueeze(2)).squeeze(2)
+    power = M
+    for _ in range(max(1, math.ceil(math.log2(M.shape[1]))) - 1):
+        power = torch.bmm(power, power)
+        z = z + torch.bmm(power, z.unsqueeze(2)).squeeze(2)
+    return z
+
+
 def _lbfgs_direction(g, P, SY, YY, rho, age, gamma):
     """H·g for each image, H the L-BFGS inverse-Hessian approximation (the two-loop recursion).
 
@@ -129,10 +142,9 @@ def _lbfgs_direction(g, P, SY, YY, rho, age, gamma):
     pair = filled[:, :, None] & filled[:, None, :]
     newer = (age[:, None, :] < age[:, :, None]) & pair  # [n, j, i]: pair i is newer than pair j
     older = (age[:, None, :] > age[:, :, None]) & pair
-    eye = torch.eye(h, device=g.device, dtype=g.dtype).expand_as(SY)
-    a = torch.linalg.solve(eye + rho[:, :, None] * SY * newer, rho * sg)
+    a = _solve_unit_nilpotent(rho[:, :, None] * SY * newer, rho * sg)
     u = gamma[:, None] * (yg - torch.bmm(YY, a.unsqueeze(2)).squeeze(2))
-    e = torch.linalg.solve(eye + rho[:, :, None] * SY.transpose(1, 2) * older, a - rho * u)
+    e = _solve_unit_nilpotent(rho[:, :, None] * SY.transpose(1, 2) * older, a - rho * u)
     coefficients = torch.cat([e, -gamma[:, None] * a], dim=1).unsqueeze(1)
     return gamma[:, None] * g + torch.bmm(coefficients, P).squeeze(1)
 

@@ -30,6 +30,7 @@ def atomic_save(obj: Any, path: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             torch.save(obj, stream)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is readable like any other file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -58,3 +58,29 @@ def describe_runtime(profile: str | None = None) -> str:
     if device.type == "cuda":
         where += f" ({torch.cuda.get_device_name(device)})"
     return f"device: {where} | profile: {resolve_profile(profile)} | torch {torch.__version__}"
+
+
+# How many images each experiment uses, per profile. The chapters and the reproduction script
+# read them from here, so that both run the same experiment. "full" is the paper's scale.
+EXPERIMENT_SIZES = {
+    "quick": {
+        "table1_images": 100,  # training images attacked per model (Table 1 distortion, Table 2 rows)
+        "table4_images": 200,  # test images attacked per model (Tables 3-4)
+        "units_random_directions": 100,
+        "training_chapter_images": 100,  # test images attacked per model in the last chapter
+    },
+    "full": {
+        "table1_images": 60_000,  # the whole training set, as the paper
+        "table4_images": 10_000,  # the whole test set, as the paper
+        "units_random_directions": 1000,
+        "training_chapter_images": 10_000,
+    },
+}
+
+
+def experiment_size(name: str, profile: str | None = None) -> int:
+    """The number of images (or directions) experiment ``name`` uses under ``profile``."""
+    sizes = EXPERIMENT_SIZES[resolve_profile(profile)]
+    if name not in sizes:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sizes)}")
+    return sizes[name]

@@ -61,7 +61,8 @@ def notebook_json(markdown_path: Path) -> str:
     notebook.metadata.pop("jupytext", None)
     notebook.metadata.setdefault("accelerator", "GPU")
     notebook.metadata.setdefault("colab", {"provenance": [], "gpuType": "T4"})
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index}"  # stable ids, so that regenerating gives the same file
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

@@ -50,6 +50,7 @@ class TrainSettings:
     ae_epochs: int = 10  # autoencoder pre-training (AE400-10)
     sparsity_target: float = 0.05  # ρ of the sparse autoencoder
     sparsity_weight: float = 3.0  # β of the sparse autoencoder
+    ae_decay: float = 3e-3  # the autoencoder's own weight decay, ½·λ·Σw² (the usual sparse-AE setting)
 
 
 # Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in both.
@@ -164,10 +165,15 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> Non
 
 
 def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator: torch.Generator) -> None:
-    """Sparse sigmoid autoencoder (unsupervised): ½‖x̂ − x‖² + β·KL(ρ‖ρ̂) + the paper's decay."""
+    """Sparse sigmoid autoencoder (unsupervised): ½‖x̂ − x‖² + β·KL(ρ‖ρ̂) + ½·λ_AE·Σw².
+
+    The paper gives λ = 1e-6 for the softmax on top and says only that the autoencoder was
+    "trained until it got very high quality first layer filters"; we use the standard sparse
+    autoencoder settings (ρ = 0.05, β = 3, λ_AE = 3e-3) for the unsupervised layer.
+    """
     encoder = model.body
     decoder = build_decoder(model).to(x.device)
-    lam = model.decay[0]
+    lam = settings.ae_decay
     params = list(encoder.parameters()) + list(decoder.parameters())
     opt = torch.optim.Adam(params, lr=settings.lr)
     rho = settings.sparsity_target
@@ -179,8 +185,7 @@ def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator
             recon = decoder(code)
             rho_hat = code.mean(0).clamp(1e-6, 1 - 1e-6)
             kl = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-            decay = lam * (encoder[1].weight.pow(2).sum() / encoder[1].weight.shape[0]
-                           + decoder[0].weight.pow(2).sum() / decoder[0].weight.shape[0])
+            decay = 0.5 * lam * (encoder[1].weight.pow(2).sum() + decoder[0].weight.pow(2).sum())
             loss = 0.5 * (recon - xb).pow(2).flatten(1).sum(1).mean() + settings.sparsity_weight * kl + decay
             opt.zero_grad(set_to_none=True)
             loss.backward()
