@@ -33,6 +33,8 @@ from coursekit.config import default_device
 from coursekit.data import load_mnist
 from coursekit.train import train
 
+from _timing import timed
+
 
 def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations=100, initial_const=1e-2):
     """advertorch-style L-BFGS: one flattened scipy problem for the batch, weight on the loss."""
@@ -108,21 +110,15 @@ def main() -> None:
     print(f"model {args.model} | {args.images} {args.split} images | targets (y+1) mod 10 | device {device}"
           f" | torch {torch.__version__} | threads {torch.get_num_threads()}")
 
-    def timed(fn):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start, out
+    def timed_on(fn):
+        return timed(fn, device)
 
     rows = []
     lbfgs_attack(model, x[:8], target[:8], search_steps=1, max_iter=5)  # warm-up
-    seconds, result = timed(lambda: lbfgs_attack(model, x, target))
+    seconds, result = timed_on(lambda: lbfgs_attack(model, x, target))
     rows.append(summarize("coursekit lbfgs_attack", seconds, model, x, target, result.x_adv))
     if not args.skip_classic:
-        seconds, adv = timed(lambda: classic_lbfgs_attack(model, x, target))
+        seconds, adv = timed_on(lambda: classic_lbfgs_attack(model, x, target))
         rows.append(summarize("classic (advertorch algorithm, scipy)", seconds, model, x, target, adv))
     if not args.skip_cw:
         try:
@@ -130,7 +126,7 @@ def main() -> None:
         except ImportError:
             print("foolbox not installed: skipping the C&W reference (pip install foolbox==3.3.4)")
         else:
-            seconds, adv = timed(lambda: foolbox_cw(model, x, target, steps=args.cw_steps))
+            seconds, adv = timed_on(lambda: foolbox_cw(model, x, target, steps=args.cw_steps))
             rows.append(summarize(f"foolbox 3 C&W-L2 (9 x {args.cw_steps})", seconds, model, x, target, adv))
 
     ours = rows[0]

@@ -28,7 +28,7 @@ case $stage in
     ;;
   chapters)
     python3 - "$OUT" "$@" <<'PY'
-import glob, sys, time
+import glob, os, sys, time
 
 import jupytext
 import nbformat
@@ -38,7 +38,7 @@ out = sys.argv[1]
 for chapter in sys.argv[2:]:
     path = glob.glob(f"book/{chapter}_*.md")[0]
     notebook = jupytext.read(path)
-    client = NotebookClient(notebook, timeout=3600, kernel_name="python3", resources={"metadata": {"path": "book"}})
+    client = NotebookClient(notebook, timeout=int(os.environ.get("CELL_TIMEOUT", "3600")), kernel_name="python3", resources={"metadata": {"path": "book"}})
     start = time.time()
     try:
         client.execute()
@@ -76,6 +76,33 @@ with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
     lbfgs_attack(model, xs, (ys + 1) % 10)
     torch.cuda.synchronize()
 print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60))
+PY
+    ;;
+  tables12)
+    python3 - "$@" <<'PY'
+import sys, time, torch
+from coursekit.config import resolve_profile
+from coursekit.data import load_mnist
+from coursekit.models import TABLE1_MODELS
+from coursekit.train import evaluate, train
+from coursekit.transfer import transfer_table
+
+count = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+x, y = load_mnist("train")
+xt, yt = load_mnist("test")
+subset = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:count]
+zoo = {name: train(name) for name in TABLE1_MODELS}
+print(f"profile {resolve_profile()}; training/test error of the full-profile zoo:")
+for name, model in zoo.items():
+    print(f"  {name:14s} train {evaluate(model, x, y):.4f} test {evaluate(model, xt, yt):.4f}")
+start = time.perf_counter()
+table = transfer_table(zoo, zoo, x[subset], y[subset], noise_stddevs=(0.1, 0.3), cache=False, progress_bar=False)
+print(f"Table 1/2 on {count} training images: {time.perf_counter() - start:.0f} s")
+import pandas as pd
+pd.set_option("display.width", 250)
+print((table.errors * 100).round(1).to_string())
+for name, result in table.adversarial.items():
+    print(f"  {name:14s} success {result.success.float().mean():.4f} av. min. distortion {result.distortion.mean():.4f}")
 PY
     ;;
   timing)

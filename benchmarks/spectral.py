@@ -25,6 +25,8 @@ import torchvision
 
 from coursekit.spectral import circular_conv, conv_operator_norm
 
+from _timing import timed
+
 
 def power_to_agreement(weight, stride, size, target, tol=1e-4, max_iterations=50_000, seed=0):
     """Power iteration on the circular conv until |σ − target| ≤ tol·target; returns (σ, iterations)."""
@@ -41,16 +43,6 @@ def power_to_agreement(weight, stride, size, target, tol=1e-4, max_iterations=50
         if abs(sigma.item() - target) <= tol * target:
             return sigma.item(), iteration
     return sigma.item(), max_iterations
-
-
-def timed(fn, device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
 
 
 def main() -> None:

@@ -202,3 +202,17 @@ def test_cuda_matches_cpu():
     assert gpu.x_adv.is_cuda
     assert torch.equal(cpu.success, gpu.success.cpu())
     assert torch.allclose(cpu.distortion, gpu.distortion.cpu(), rtol=0.05, atol=1e-3)
+
+
+def test_success_survives_re_evaluation_in_other_batch_sizes():
+    """The examples sit just past the boundary with a margin, so re-evaluating them one by one
+    (another floating-point summation order) gives the same class."""
+    model = attackable_model(11)
+    x = torch.rand(40, 1, 4, 4, generator=torch.Generator().manual_seed(11)) * 0.8 + 0.1
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    result = min_distortion_attack(model, x, y, progress_bar=False)
+    assert result.success.all()
+    with torch.no_grad():
+        one_by_one = torch.stack([model(image[None]).argmax(1)[0] for image in result.x_adv])
+    assert torch.equal(one_by_one, result.target) and (one_by_one != y).all()

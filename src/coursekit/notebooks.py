@@ -42,7 +42,9 @@ def chapter_paths(root: Path) -> list[Path]:
     paths = []
     for name in files:
         path = Path(root) / (name if name.endswith(".md") else name + ".md")
-        if "format_name: myst" in path.read_text().split("---", 2)[1]:
+        text = path.read_text()
+        front_matter = text.split("---", 2)[1] if text.startswith("---") else ""
+        if "format_name: myst" in front_matter:
             paths.append(path)
     return paths
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
-from .attack import AttackResult, distortion, min_distortion_attack
+from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
 from .cache import atomic_save, key_digest, try_load
 from .config import cache_dir
 from .train import predict
@@ -93,7 +93,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     device = next(model.parameters()).device
     key = {
         "weights": key_digest({k: _digest(v) for k, v in model.state_dict().items()}),
-        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": 1,
+        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:

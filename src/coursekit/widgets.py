@@ -67,27 +67,32 @@ def plot_penalty_solution(path: PenaltyPath, index: int):
     return fig
 
 
-def c_slider(path: PenaltyPath, index: int | None = None):
-    """An ipywidgets slider over the precomputed c grid that redraws ``plot_penalty_solution``."""
+def _slider(options, value, description: str, draw_figure):
+    """A SelectionSlider whose changes redraw ``draw_figure(value)`` in an Output below it."""
     import ipywidgets as widgets
     from IPython.display import display
 
     output = widgets.Output()
-    slider = widgets.SelectionSlider(options=[(f"{c:.3g}", i) for i, c in enumerate(path.c_values)],
-                                     value=len(path.c_values) // 2 if index is None else index,
-                                     description="c", continuous_update=False,
-                                     layout=widgets.Layout(width="60%"))
+    slider = widgets.SelectionSlider(options=options, value=value, description=description,
+                                     continuous_update=False, layout=widgets.Layout(width="60%"))
 
     def draw(change=None):
         with output:
             output.clear_output(wait=True)
-            fig = plot_penalty_solution(path, slider.value)
+            fig = draw_figure(slider.value)
             display(fig)
             plt.close(fig)
 
     slider.observe(draw, names="value")
     draw()
     return widgets.VBox([slider, output])
+
+
+def c_slider(path: PenaltyPath, index: int | None = None):
+    """An ipywidgets slider over the precomputed c grid that redraws ``plot_penalty_solution``."""
+    options = [(f"{c:.3g}", i) for i, c in enumerate(path.c_values)]
+    start = len(path.c_values) // 2 if index is None else index
+    return _slider(options, start, "c", lambda i: plot_penalty_solution(path, i))
 
 
 def plot_epsilon_curves(curves, epsilon: float):
@@ -121,22 +126,6 @@ def plot_epsilon_curves(curves, epsilon: float):
 
 def epsilon_slider(curves, epsilon: float | None = None):
     """An ipywidgets slider over the precomputed ε grid that redraws ``plot_epsilon_curves``."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    output = widgets.Output()
     values = list(curves.index)
-    slider = widgets.SelectionSlider(options=[(f"{e:.3g}", e) for e in values],
-                                     value=values[len(values) // 2] if epsilon is None else epsilon,
-                                     description="ε", continuous_update=False, layout=widgets.Layout(width="60%"))
-
-    def draw(change=None):
-        with output:
-            output.clear_output(wait=True)
-            fig = plot_epsilon_curves(curves, slider.value)
-            display(fig)
-            plt.close(fig)
-
-    slider.observe(draw, names="value")
-    draw()
-    return widgets.VBox([slider, output])
+    start = values[len(values) // 2] if epsilon is None else epsilon
+    return _slider([(f"{e:.3g}", e) for e in values], start, "ε", lambda e: plot_epsilon_curves(curves, e))
