@@ -34,7 +34,7 @@ check-notebooks: $(STAMP)
 	$(BIN)/python -m coursekit.notebooks check
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not browser"
+	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not browser"
 
 nbval: $(STAMP)
 	rm -rf _build/nbval && mkdir -p _build/nbval
@@ -48,7 +48,7 @@ chromium:
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
 
 browser: $(STAMP) chromium
-	$(BIN)/python -m pytest tests -m browser
+	$(BIN)/python -m pytest -p no:cacheprovider tests -m browser
 
 test: $(STAMP) check-notebooks unit nbval book browser
 

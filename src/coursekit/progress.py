@@ -18,4 +18,5 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         from tqdm.std import tqdm
     else:
         from tqdm.auto import tqdm
+    tqdm.monitor_interval = 0  # no background monitor thread writing into a finished cell
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, mininterval=1.0)

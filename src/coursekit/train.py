@@ -157,11 +157,13 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> Non
         return loss
 
     previous = None
-    for _ in progress(range(math.ceil(iterations / 20)), desc=desc or "L-BFGS"):
-        loss = opt.step(closure).item()
-        if previous is not None and abs(previous - loss) <= 1e-10 * max(1.0, abs(loss)):
-            break  # converged
-        previous = loss
+    with progress(total=math.ceil(iterations / 20), desc=desc or "L-BFGS") as bar:
+        for _ in range(bar.total):
+            loss = opt.step(closure).item()
+            bar.update()
+            if previous is not None and abs(previous - loss) <= 1e-10 * max(1.0, abs(loss)):
+                break  # converged
+            previous = loss
 
 
 def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator: torch.Generator) -> None:
