@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from conftest import attackable_model, small_mlp
-from coursekit.adversarial_training import adversarial_pool_training, make_adversarial, new_pool, refresh
+from coursekit.adversarial_training import (adversarial_pool_training, make_adversarial, new_pool, refresh,
+                                            split_at_hidden_layer)
+from coursekit.models import build
 from coursekit.train import lipschitz_penalty
 
 
@@ -83,3 +85,84 @@ def test_pool_training_runs_caches_and_keeps_its_pool(tmp_cache, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="refresh_fraction"):
         adversarial_pool_training(refresh_fraction=0.0)
+
+
+def _hidden_setup(n=60, seed=0):
+    """An FC100-100-10 whose layers above each hidden layer can reach every label, and images."""
+    torch.manual_seed(seed)
+    model = build("FC100-100-10").eval()
+    with torch.no_grad():
+        for linear in (model.body[3], model.head[0]):
+            linear.weight.mul_(30)  # random init is nearly constant over the box; widen it
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 28, 28, generator=generator)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y, generator
+
+
+def test_split_at_hidden_layer_composes_to_the_model():
+    model, x, _, _ = _hidden_setup(n=5)
+    with torch.no_grad():
+        for layer, units in ((0, None), (1, 100), (2, 100)):
+            lower, upper = split_at_hidden_layer(model, layer)
+            h = lower(x)
+            assert torch.allclose(upper(h), model(x), atol=1e-6)
+            if units:
+                assert h.shape == (5, units) and (h >= 0).all() and (h <= 1).all()
+    for bad in (3, -1, 1.5):
+        with pytest.raises(ValueError, match="layer must be one of 0..2"):
+            split_at_hidden_layer(model, bad)
+    with pytest.raises(ValueError, match="no sigmoid hidden layers"):
+        split_at_hidden_layer(build("CNN"), 1)
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_hidden_layer_pool_is_adversarial_for_the_layers_above(layer):
+    model, x, y, generator = _hidden_setup()
+    pool = new_pool(model, x, y, 20, generator, step=0, layer=layer)
+    lower, upper = split_at_hidden_layer(model, layer)
+    assert pool.layer == layer and pool.x.shape == (20, 100)
+    assert (pool.x >= 0).all() and (pool.x <= 1).all()
+    with torch.no_grad():
+        wrong_now = upper(pool.x).argmax(1) != pool.y
+    assert torch.equal(pool.adversarial_when_made, wrong_now)
+    assert pool.adversarial_when_made.float().mean() > 0.8
+    slots = refresh(pool, model, x, y, 0.5, generator, step=3)
+    with torch.no_grad():
+        assert torch.equal(pool.adversarial_when_made[slots], upper(pool.x[slots]).argmax(1) != pool.y[slots])
+
+
+def test_hidden_layer_examples_train_only_the_layers_above():
+    from coursekit.train import _objective
+
+    model, x, y, _ = _hidden_setup(n=8)
+    _, upper = split_at_hidden_layer(model, 2)
+    h = torch.rand(4, 100)
+    model.zero_grad()
+    _objective(model, x[:0], y[:0], 0.0, 0.0, (h, y[:4], upper)).backward()
+    first = model.body[1].weight.grad
+    assert first is None or not first.any()
+    assert model.head[0].weight.grad.abs().sum() > 0
+    # mixed with images, the loss is the mean over both, as for a concatenated minibatch
+    with torch.no_grad():
+        mixed = _objective(model, x, y, 0.0, 0.0, (h, y[:4], upper))
+        expected = (torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
+                    + torch.nn.functional.cross_entropy(upper(h), y[:4], reduction="sum")) / 12
+    assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_hidden_layer_pool_training_runs(tmp_cache, monkeypatch):
+    from coursekit import adversarial_training as at
+    from coursekit.train import TrainSettings
+
+    monkeypatch.setattr(at, "settings_for", lambda name, profile: TrainSettings(epochs=2, batch_size=2000, lr=1e-2))
+    model = adversarial_pool_training("FC100-100-10", pool_size=40, refresh_fraction=0.5, refresh_every=5,
+                                      pool_batch=8, layer=2, subset="P1", profile="quick", device="cpu")
+    assert model.pool.layer == 2 and model.pool.x.shape == (40, 100) and len(model.pool.log) >= 2
+    again = adversarial_pool_training("FC100-100-10", pool_size=40, refresh_fraction=0.5, refresh_every=5,
+                                      pool_batch=8, layer=2, subset="P1", profile="quick", device="cpu")
+    assert again.pool.layer == 2
+    with pytest.raises(ValueError, match="layer must be one of"):
+        adversarial_pool_training("CNN", layer=1)

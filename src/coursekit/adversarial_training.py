@@ -11,8 +11,14 @@ replaces a random ``refresh_fraction`` of it by fresh examples made with ``lbfgs
 the current model (each towards a random wrong label), recording for each new example whether
 it was adversarial for the model at the time it was made. ``adversarial_pool_training``
 mixes ``pool_batch`` pool examples into every minibatch and refreshes the pool every
-``refresh_every`` steps. Only the input-layer pool is implemented; the paper's per-layer
-pools (adversarial examples of hidden-layer outputs, used to train the layers above) are not.
+``refresh_every`` steps.
+
+The paper also reports that adversarial examples of the *hidden* layers helped more than those
+of the input. ``layer=k`` (k ≥ 1) keeps such a pool instead: for training images x it takes the
+output h = φ_k(x) of the k-th sigmoid hidden layer, attacks the layers above it (``upper``, see
+``split_at_hidden_layer``) within the activations' box [0, 1], and trains only those layers on
+the resulting h + r with the true labels (the layers below see the clean images only). It needs
+sigmoid hidden layers, whose outputs lie in [0, 1] like pixels; ReLU layers have no such box.
 
 The Lipschitz regulariser is ``train(name, lipschitz=weight)``: the sum of the layers'
 operator norms (``coursekit.train.lipschitz_penalty``) added to the loss.
@@ -43,7 +49,8 @@ POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0}
 class AdversarialPool:
     """A pool of adversarial examples with their true labels.
 
-    x [P, ...] images, y [P] true labels, made_at [P] the training step each was made at,
+    x [P, ...] images (or hidden activations [P, units], see ``layer``), y [P] true labels,
+    made_at [P] the training step each was made at,
     adversarial_when_made [P] bool (the model misclassified it at that step), plus a log of
     refreshes: (step, number replaced, share adversarial among the new ones).
     """
@@ -53,45 +60,72 @@ class AdversarialPool:
     made_at: torch.Tensor
     adversarial_when_made: torch.Tensor
     log: list = field(default_factory=list)
+    layer: int = 0  # 0: images; k ≥ 1: activations of the k-th sigmoid hidden layer
 
     def __len__(self) -> int:
         return len(self.y)
 
 
+def split_at_hidden_layer(model: ZooModel, layer: int) -> tuple[nn.Module, nn.Module]:
+    """(lower, upper) with model(x) = upper(lower(x)), cut after the ``layer``-th sigmoid
+    hidden layer of ``model`` (``layer`` = 0: lower is the identity, upper the whole model).
+
+    lower maps images [N, 1, 28, 28] to that layer's activations [N, units] in (0, 1); both
+    share the model's parameters. A ValueError names the valid layers.
+    """
+    modules = list(model.body) + list(model.head)
+    cuts = [i + 1 for i, module in enumerate(modules) if isinstance(module, nn.Sigmoid)]
+    if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer <= len(cuts):
+        valid = f"0..{len(cuts)}" if cuts else "0 (it has no sigmoid hidden layers)"
+        raise ValueError(f"layer must be one of {valid} for {getattr(model, 'name', 'this model')}, got {layer!r}")
+    if layer == 0:
+        return nn.Identity(), model
+    cut = cuts[layer - 1]
+    return nn.Sequential(*modules[:cut]), nn.Sequential(*modules[cut:])
+
+
 def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
-                     attack_options: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     attack_options: dict | None = None, layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Adversarial versions of (x, y) for ``model``: each image pushed towards a random wrong
-    label with ``lbfgs_attack``. Returns (x_adv, misclassified-by-model now [N] bool)."""
+    label with ``lbfgs_attack``. Returns (x_adv, misclassified-by-model now [N] bool).
+
+    ``layer`` = k ≥ 1: the examples are hidden activations instead, h + r [N, units] in [0, 1]
+    with h the output of the k-th sigmoid layer, adversarial for the layers above it.
+    """
     options = {**POOL_ATTACK, **(attack_options or {})}
     shift = torch.randint(1, 10, (len(y),), generator=generator).to(y.device)
     target = (y + shift) % 10
     was_training = model.training
-    result = lbfgs_attack(model, x, target, **options)
-    model.train(was_training)
+    model.eval()
+    lower, upper = split_at_hidden_layer(model, layer) if layer else (nn.Identity(), model)
     with torch.no_grad():
-        model.eval()
-        wrong = model(result.x_adv).argmax(1) != y
-        model.train(was_training)
+        start = lower(x)
+    result = lbfgs_attack(upper, start, target, **options)
+    with torch.no_grad():
+        wrong = upper(result.x_adv).argmax(1) != y
+    model.train(was_training)
     return result.x_adv, wrong
 
 
-def new_pool(model, x, y, size: int, generator, step: int = 0, attack_options=None) -> AdversarialPool:
-    """A pool of ``size`` adversarial examples of random training images."""
+def new_pool(model, x, y, size: int, generator, step: int = 0, attack_options=None, layer: int = 0) -> AdversarialPool:
+    """A pool of ``size`` adversarial examples of random training images (of their
+    ``layer``-th hidden activations when ``layer`` ≥ 1)."""
     pick = torch.randperm(len(x), generator=generator)[:size].to(x.device)
-    x_adv, wrong = make_adversarial(model, x[pick], y[pick], generator, attack_options)
+    x_adv, wrong = make_adversarial(model, x[pick], y[pick], generator, attack_options, layer)
     pool = AdversarialPool(x=x_adv, y=y[pick].clone(), made_at=torch.full((size,), step, dtype=torch.long),
-                           adversarial_when_made=wrong.cpu())
+                           adversarial_when_made=wrong.cpu(), layer=layer)
     pool.log.append((step, size, wrong.float().mean().item()))
     return pool
 
 
 def refresh(pool: AdversarialPool, model, x, y, fraction: float, generator, step: int, attack_options=None) -> torch.Tensor:
     """Replace a random ``fraction`` of the pool (rounded, at least one) by new adversarial
-    examples of random training images for the current ``model``. Returns the replaced slots."""
+    examples of random training images for the current ``model`` (at the pool's layer).
+    Returns the replaced slots."""
     count = max(1, round(fraction * len(pool)))
     slots = torch.randperm(len(pool), generator=generator)[:count]
     pick = torch.randperm(len(x), generator=generator)[:count].to(x.device)
-    x_adv, wrong = make_adversarial(model, x[pick], y[pick], generator, attack_options)
+    x_adv, wrong = make_adversarial(model, x[pick], y[pick], generator, attack_options, pool.layer)
     device_slots = slots.to(pool.x.device)
     pool.x[device_slots] = x_adv
     pool.y[device_slots] = y[pick]
@@ -109,6 +143,7 @@ class PoolSettings:
     refresh_fraction: float = 0.1
     refresh_every: int = 200  # training steps (minibatches) between refreshes
     pool_batch: int = 32  # pool examples mixed into each minibatch
+    layer: int = 0  # 0: the input-layer pool; k ≥ 1: a pool of the k-th hidden layer's activations
 
 
 POOL_PROFILES = {
@@ -119,7 +154,7 @@ POOL_PROFILES = {
 
 def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None = None,
                               refresh_fraction: float | None = None, *, refresh_every: int | None = None,
-                              pool_batch: int | None = None, subset: str = "train", seed: int = 0,
+                              pool_batch: int | None = None, layer: int = 0, subset: str = "train", seed: int = 0,
                               profile: str | None = None, device=None, use_cache: bool = True) -> ZooModel:
     """Train ``name`` with weight decay and an adversarial pool mixed into every minibatch.
 
@@ -127,7 +162,9 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     examples of an untrained model are meaningless), then is refreshed every
     ``refresh_every`` steps. Sizes default to the profile's ``POOL_PROFILES``. Cached like
     every trained model; ``model.pool`` is the final pool (with its refresh log) and
-    ``model.training_info`` the settings and time.
+    ``model.training_info`` the settings and time. ``layer`` = k ≥ 1 keeps the pool at the
+    k-th sigmoid hidden layer instead of the input (the paper's per-layer variant; see the
+    module docstring).
     """
     profile = resolve_profile(profile)
     base = POOL_PROFILES[profile]
@@ -136,6 +173,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
         refresh_fraction=base.refresh_fraction if refresh_fraction is None else refresh_fraction,
         refresh_every=base.refresh_every if refresh_every is None else refresh_every,
         pool_batch=base.pool_batch if pool_batch is None else pool_batch,
+        layer=layer,
     )
     if not isinstance(pool_settings.pool_size, int) or pool_settings.pool_size < 1:
         raise ValueError(f"pool_size must be a positive int, got {pool_settings.pool_size!r}")
@@ -145,6 +183,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
         value = getattr(pool_settings, argument)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{argument} must be a positive int, got {value!r}")
+    split_at_hidden_layer(build(name), layer)  # validates ``layer`` for this model
     settings = settings_for(name, profile)
     device = torch.device(device) if device is not None else default_device()
     key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK)
@@ -162,17 +201,20 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     x, y = x.to(device), y.to(device)
     generator = torch.Generator().manual_seed(seed + 1)
     steps_per_epoch = math.ceil(len(x) / settings.batch_size)
+    upper = split_at_hidden_layer(model, layer)[1]
     state = {"pool": None}
 
     def extra(step: int):
         if step < steps_per_epoch:
             return None
         if state["pool"] is None:
-            state["pool"] = new_pool(model, x, y, pool_settings.pool_size, generator, step)
+            state["pool"] = new_pool(model, x, y, pool_settings.pool_size, generator, step, layer=layer)
         elif (step - steps_per_epoch) % pool_settings.refresh_every == 0:
             refresh(state["pool"], model, x, y, pool_settings.refresh_fraction, generator, step)
         pool = state["pool"]
         pick = torch.randint(0, len(pool), (pool_settings.pool_batch,), generator=generator).to(device)
+        if layer:
+            return pool.x[pick], pool.y[pick], upper
         return pool.x[pick], pool.y[pick]
 
     start = time.perf_counter()
@@ -182,7 +224,8 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     if use_cache and pool is not None:
         atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info,
                      "pool": {"x": pool.x.cpu(), "y": pool.y.cpu(), "made_at": pool.made_at,
-                              "adversarial_when_made": pool.adversarial_when_made, "log": pool.log}}, path)
+                              "adversarial_when_made": pool.adversarial_when_made, "log": pool.log,
+                              "layer": pool.layer}}, path)
     model.training_info = info
     model.pool = pool
     return model.eval()

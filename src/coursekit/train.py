@@ -106,8 +106,20 @@ def lipschitz_penalty(model: nn.Module) -> torch.Tensor:
     return torch.stack(terms).sum()
 
 
-def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float) -> torch.Tensor:
-    loss = F.cross_entropy(model(x), y) + decay_multiplier * weight_decay(model)
+def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float, upper_batch=None) -> torch.Tensor:
+    """Mean cross-entropy + the paper's decay (+ the Lipschitz penalty).
+
+    ``upper_batch`` = (h, y_h, upper): examples h that enter the network above the input (the
+    per-layer adversarial pool); their cross-entropy through ``upper`` is averaged with the
+    images' as if they were part of the same minibatch.
+    """
+    if upper_batch is None:
+        data_loss = F.cross_entropy(model(x), y)
+    else:
+        h, y_h, upper = upper_batch
+        data_loss = (F.cross_entropy(model(x), y, reduction="sum")
+                     + F.cross_entropy(upper(h), y_h, reduction="sum")) / (len(y) + len(y_h))
+    loss = data_loss + decay_multiplier * weight_decay(model)
     if lipschitz:
         loss = loss + lipschitz * lipschitz_penalty(model)
     return loss
@@ -117,8 +129,9 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
              lipschitz: float = 0.0, decay_multiplier: float = 1.0, desc: str = "", extra_batches=None) -> None:
     """Minibatch Adam with a cosine schedule on (x, y), all on x's device.
 
-    ``extra_batches(step)`` (optional) returns more (x, y) to mix into each minibatch: the hook
-    that adversarial-pool training uses.
+    ``extra_batches(step)`` (optional) returns more (x, y) to mix into each minibatch, or
+    (h, y, upper) for examples of a hidden layer that only the layers ``upper`` above it see:
+    the hook that adversarial-pool training uses.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=settings.lr)
@@ -132,12 +145,15 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
         for i in range(0, len(x), settings.batch_size):
             index = order[i : i + settings.batch_size]
             xb, yb = x[index], y[index]
+            upper_batch = None
             if extra_batches is not None:
                 extra = extra_batches(step)
-                if extra is not None:
+                if extra is not None and len(extra) == 3:
+                    upper_batch = extra
+                elif extra is not None:
                     xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])
             opt.zero_grad(set_to_none=True)
-            _objective(model, xb, yb, lipschitz, decay_multiplier).backward()
+            _objective(model, xb, yb, lipschitz, decay_multiplier, upper_batch).backward()
             opt.step()
             schedule.step()
             step += 1
