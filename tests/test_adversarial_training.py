@@ -8,10 +8,11 @@ from coursekit.models import build
 from coursekit.train import lipschitz_penalty
 
 
-def _setup(n=60, seed=0):
-    model = attackable_model(seed)
+def _setup(n=60, seed=0, model=None, image_shape=(1, 4, 4)):
+    """A model, n random images, the model's own labels for them, and a seeded generator."""
+    model = attackable_model(seed) if model is None else model
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 4, 4, generator=generator)
+    x = torch.rand(n, *image_shape, generator=generator)
     with torch.no_grad():
         y = model(x).argmax(1)
     return model, x, y, generator
@@ -94,11 +95,7 @@ def _hidden_setup(n=60, seed=0):
     with torch.no_grad():
         for linear in (model.body[3], model.head[0]):
             linear.weight.mul_(30)  # random init is nearly constant over the box; widen it
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 28, 28, generator=generator)
-    with torch.no_grad():
-        y = model(x).argmax(1)
-    return model, x, y, generator
+    return _setup(n, seed, model, (1, 28, 28))
 
 
 def test_split_at_hidden_layer_composes_to_the_model():
