@@ -1,7 +1,11 @@
 # make book : create .venv if absent, install everything, build the site into _build/html
-# make test : the same set-up, then unit tests, every chapter under nbval, the site build and
-#             the browser check of every page
-# Everything runs on the CPU here (quick profile); on a GPU machine the chapters run full scale.
+# make test : the same set-up, then unit tests, the Colab check, the site build and the browser
+#             check of every page
+# make colab : every chapter alone, as a student runs it on Colab: the generated notebook only, in an
+#             empty folder with an empty cache, on Colab's package versions (Python 3.13,
+#             tests/colab/constraints.txt), under nbval; its first cell installs coursekit from this
+#             checkout's HEAD commit (COLAB_SOURCE) and may change no other package
+# Everything runs on the CPU here (quick profile); on a GPU the chapters use the gpu profile.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,8 +14,14 @@ BIN := $(VENV)/bin
 export COURSEKIT_CACHE ?= $(CURDIR)/.cache/coursekit
 export COURSEKIT_PROGRESS ?= text
 STAMP := $(VENV)/.installed
+# Colab's stack: Python 3.13 (pyenv's, else python3.13 on PATH) with Colab's package versions.
+PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+COLAB_VENV := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
+COLAB_SOURCE ?= git+file://$(CURDIR)@$(shell git rev-parse HEAD)
+COLAB_CHAPTERS ?=
 
-.PHONY: book test unit nbval browser chromium notebooks check-notebooks setup clean
+.PHONY: book test unit nbval colab colab-env browser chromium notebooks check-notebooks setup clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +33,20 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(COLAB_STAMP): tests/colab/constraints.txt
+	@test -n "$(PYTHON313)" || { echo "make colab needs Python 3.13 (pyenv install 3.13, or PYTHON313=...)"; exit 1; }
+	rm -rf $(COLAB_VENV)
+	$(PYTHON313) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install -q --disable-pip-version-check "pip==24.1.2"
+	$(COLAB_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/colab/constraints.txt
+	touch $(COLAB_STAMP)
+
+colab-env: $(COLAB_STAMP)
+
+colab: $(STAMP) $(COLAB_STAMP)
+	$(BIN)/python tests/colab/run_chapters.py --python $(COLAB_VENV)/bin/python \
+	  --source "$(COLAB_SOURCE)" --summary _build/colab/summary.json $(COLAB_CHAPTERS)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
@@ -39,7 +63,7 @@ unit: $(STAMP)
 nbval: $(STAMP)
 	rm -rf _build/nbval && mkdir -p _build/nbval
 	for f in book/0*.md; do $(BIN)/jupytext --quiet --to ipynb -o _build/nbval/$$(basename $${f%.md}).ipynb $$f; done
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider _build/nbval -o testpaths=
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider _build/nbval -o testpaths=
 
 # Debian's chromium and chromedriver for the browser check (installed once, as root or with sudo).
 chromium:
@@ -50,7 +74,9 @@ chromium:
 browser: $(STAMP) chromium
 	$(BIN)/python -m pytest -p no:cacheprovider tests -m browser
 
-test: $(STAMP) check-notebooks unit nbval book browser
+# The chapters run under nbval in `colab` (each alone, on Colab's stack) and again in `book` (in
+# order, on .venv's stack, a failing cell fails the build), so `nbval` is not repeated here.
+test: $(STAMP) check-notebooks unit colab book browser
 
 clean:
-	rm -rf _build .cache
+	rm -rf _build .cache $(COLAB_VENV)

@@ -82,7 +82,33 @@ def test_bad_arguments_are_named():
 
 
 def test_profiles_use_lbfgs_for_the_convex_models():
-    for profile in ("quick", "full"):
+    for profile in ("quick", "gpu", "paper", "full"):
         assert settings_for("FC10(1)", profile).optimizer == "lbfgs"
         assert settings_for("FC100-100-10", profile).optimizer == "adam"
-    assert settings_for("FC100-100-10", "full").epochs > settings_for("FC100-100-10", "quick").epochs
+    assert settings_for("FC100-100-10", "paper").epochs > settings_for("FC100-100-10", "quick").epochs
+
+
+def test_power_estimate_of_a_linear_norm_tracks_the_svd():
+    import torch
+    from torch import nn
+
+    from coursekit.train import linear_norm_estimate, lipschitz_penalty
+
+    torch.manual_seed(0)
+    layer = nn.Linear(50, 30)
+    exact = torch.linalg.matrix_norm(layer.weight.detach(), ord=2)
+    for _ in range(200):  # warm starts: each call continues the iteration
+        estimate = linear_norm_estimate(layer)
+    assert estimate.item() <= exact.item() * (1 + 1e-6)
+    assert estimate.item() == pytest.approx(exact.item(), rel=1e-4)
+    estimate.backward()  # the gradient of σ_max is u vᵀ
+    u, s, vh = torch.linalg.svd(layer.weight.detach())
+    assert torch.allclose(layer.weight.grad, torch.outer(u[:, 0], vh[0]), atol=1e-3)  # sign-free
+    model = nn.Sequential(nn.Linear(20, 10), nn.Sigmoid(), nn.Linear(10, 5))
+    for _ in range(200):
+        power = lipschitz_penalty(model, method="power")
+    assert power.item() == pytest.approx(lipschitz_penalty(model, method="exact").item(), rel=1e-4)
+    with pytest.raises(ValueError, match="method"):
+        lipschitz_penalty(model, method="svd")
+    with pytest.raises(ValueError, match="steps"):
+        linear_norm_estimate(layer, steps=0)

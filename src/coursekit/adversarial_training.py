@@ -39,6 +39,7 @@ from .cache import atomic_save, key_digest, try_load
 from .config import cache_dir, default_device, resolve_profile
 from .data import load_subset
 from .models import ZooModel, build
+from .progress import record_work
 from .train import cache_key, fit, settings_for
 
 # Attack settings for making pool examples: a cheaper search than the tables use.
@@ -148,7 +149,8 @@ class PoolSettings:
 
 POOL_PROFILES = {
     "quick": PoolSettings(pool_size=500, refresh_fraction=0.2, refresh_every=300, pool_batch=32),
-    "full": PoolSettings(pool_size=10_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
+    "gpu": PoolSettings(pool_size=2_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
+    "paper": PoolSettings(pool_size=10_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
 }
 
 
@@ -221,6 +223,9 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     fit(model, x, y, settings, seed=seed, extra_batches=extra)
     pool = state["pool"]
     info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device)}
+    record_work("pool", info["seconds"], model=name, samples=len(x), epochs=settings.epochs,
+                pool_size=pool_settings.pool_size, refresh_every=pool_settings.refresh_every,
+                refresh_fraction=pool_settings.refresh_fraction, device=str(device))
     if use_cache and pool is not None:
         atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info,
                      "pool": {"x": pool.x.cpu(), "y": pool.y.cpu(), "made_at": pool.made_at,

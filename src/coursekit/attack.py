@@ -34,6 +34,7 @@ Distortion is the paper's measure sqrt(Σ r_i² / n), n the number of pixels (78
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, fields
 
 import torch
@@ -41,6 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
+from .config import attack_chunk_size
+from .progress import record_work
 
 BACKENDS = ("torch", "scipy")
 ATTACK_CODE_VERSION = 2  # part of every cache key of attack results: bump when results change
@@ -412,12 +415,13 @@ def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Ten
     return pairs[:, 0], labels[pairs[:, 1]]
 
 
-def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 60_000,
+def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None = None,
                           num_classes: int = 10, progress_bar: bool = True, **options) -> AttackResult:
     """The minimum distortion of Tables 1–4: D(x, l) for every l ≠ y, the closest one kept.
 
     All N·(K−1) (image, target) pairs are attacked together (in chunks of ``batch_size``
-    pairs); per image the successful example with the smallest distortion is returned. An
+    pairs; by default as many as half the free GPU memory holds, ``config.attack_chunk_size``,
+    and at most 60,000); per image the successful example with the smallest distortion is returned. An
     image the model already misclassifies is its own closest misclassified example
     (distortion 0). ``options`` go to ``lbfgs_attack``. ``evaluations`` sums over the targets.
     """
@@ -428,7 +432,9 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     y = check_labels("y", y, len(x), num_classes).to(device)
     x = x.to(device)
     image, target = all_other_targets(y, num_classes)
-    chunks = []
+    if batch_size is None:
+        batch_size = attack_chunk_size(device, x[0].numel(), options.get("history", 10))
+    chunks, start = [], time.perf_counter()
     for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
         sl = slice(i, i + batch_size)
         chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
@@ -438,6 +444,8 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     pick = torch.arange(len(x), device=device) * (num_classes - 1) + best
     result = every[pick]
     result.evaluations = every.evaluations.view(len(x), num_classes - 1).sum(1)
+    record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(device),
+                evaluations=int(every.evaluations.sum()), features=x[0].numel())
     return result
 
 

@@ -1,13 +1,22 @@
-"""Where things run: the device, the profile (quick or full) and the cache folder.
+"""Where things run: the device, the profile (quick, gpu or paper) and the cache folder.
 
 Every chapter and every ``coursekit`` function that trains or attacks takes its sizes from a
-*profile*: ``quick`` (the default on a CPU: CI, a laptop) or ``full`` (the default on a GPU:
-the paper's sizes). Both run the same code; only the sizes differ.
+*profile*; all run the same code, only the sizes differ:
+
+``quick``
+    the default on a CPU (CI, a laptop): few epochs, 100-200 images per experiment.
+``gpu``
+    the default on a GPU: the paper's training, experiments on a few thousand images, sized so
+    that each chapter, run alone on a fresh Colab VM with a free T4, takes at most 10 minutes
+    (the cost model and its figures: ``benchmarks/RESULTS.md``).
+``paper``
+    the paper's full scale (60,000 × 9 attacks per model): opt-in, about an hour per chapter
+    on a T4. ``full`` is accepted as its old name.
 
 Environment variables (all optional):
 
 ``COURSEKIT_PROFILE``
-    ``quick`` or ``full``; overrides the device-based default.
+    ``quick``, ``gpu`` or ``paper``; overrides the device-based default.
 ``COURSEKIT_DEVICE``
     a torch device string such as ``cpu`` or ``cuda:0``.
 ``COURSEKIT_CACHE``
@@ -17,11 +26,13 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
 
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "gpu", "paper")
+PROFILE_ALIASES = {"full": "paper"}
 
 
 def default_device() -> torch.device:
@@ -33,14 +44,43 @@ def default_device() -> torch.device:
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``full`` on a GPU and ``quick`` on a CPU."""
+    """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and ``quick`` on a CPU."""
     if profile is None:
         profile = os.environ.get("COURSEKIT_PROFILE") or (
-            "full" if default_device().type == "cuda" else "quick"
+            "gpu" if default_device().type == "cuda" else "quick"
         )
+    profile = PROFILE_ALIASES.get(profile, profile)
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     return profile
+
+
+DRIVE_CACHE = "/content/drive/MyDrive/coursekit-cache"
+
+
+def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = DRIVE_CACHE) -> None:
+    """Apply a chapter's option cell: the profile, and (on Colab) Google Drive as the cache.
+
+    ``profile``: ``"auto"`` (keep the default: ``COURSEKIT_PROFILE`` or the device's) or one of
+    ``PROFILES``. ``drive``: on Colab, mount Google Drive and keep trained models and attacks in
+    ``drive_cache``, so that the next chapter, on a new runtime, reuses them. Elsewhere (no
+    ``google.colab``) ``drive=True`` only prints that the local cache is used.
+    """
+    if profile != "auto":
+        os.environ["COURSEKIT_PROFILE"] = resolve_profile(profile)
+    if not isinstance(drive, bool):
+        raise TypeError(f"drive must be True or False, got {drive!r}")
+    if not drive:
+        return
+    if "google.colab" not in sys.modules:
+        print(f"Google Drive is a Colab option; keeping the local cache {cache_dir()}")
+        return
+    from google.colab import drive as google_drive  # type: ignore[import-not-found]
+
+    mountpoint = drive_cache.split("/MyDrive")[0] if "/MyDrive" in drive_cache else "/content/drive"
+    google_drive.mount(mountpoint)
+    os.environ["COURSEKIT_CACHE"] = drive_cache
+    print(f"cache: {cache_dir()} (Google Drive)")
 
 
 def cache_dir() -> Path:
@@ -57,11 +97,14 @@ def describe_runtime(profile: str | None = None) -> str:
     where = str(device)
     if device.type == "cuda":
         where += f" ({torch.cuda.get_device_name(device)})"
-    return f"device: {where} | profile: {resolve_profile(profile)} | torch {torch.__version__}"
+    line = f"device: {where} | profile: {resolve_profile(profile)} | torch {torch.__version__}"
+    if device.type == "cpu" and "google.colab" in sys.modules:
+        line += "\nNo GPU: on Colab choose Runtime → Change runtime type → T4 GPU, then run all."
+    return line
 
 
 # How many images each experiment uses, per profile. The chapters and the reproduction script
-# read them from here, so that both run the same experiment. "full" is the paper's scale.
+# read them from here, so that both run the same experiment. "paper" is the paper's scale.
 EXPERIMENT_SIZES = {
     "quick": {
         "table1_images": 100,  # training images attacked per model (Table 1 distortion, Table 2 rows)
@@ -69,7 +112,13 @@ EXPERIMENT_SIZES = {
         "units_random_directions": 100,
         "training_chapter_images": 100,  # test images attacked per model in the last chapter
     },
-    "full": {
+    "gpu": {  # each chapter ≤ 10 min on a free Colab T4 (cost model: benchmarks/RESULTS.md)
+        "table1_images": 2_000,
+        "table4_images": 2_000,
+        "units_random_directions": 1000,
+        "training_chapter_images": 1_000,
+    },
+    "paper": {
         "table1_images": 60_000,  # the whole training set, as the paper
         "table4_images": 10_000,  # the whole test set, as the paper
         "units_random_directions": 1000,
@@ -84,3 +133,25 @@ def experiment_size(name: str, profile: str | None = None) -> int:
     if name not in sizes:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sizes)}")
     return sizes[name]
+
+
+def attack_chunk_size(device: torch.device | str, features: int, history: int = 10,
+                      extra_floats_per_pair: int = 0, fraction: float = 0.5,
+                      cap: int = 60_000) -> int:
+    """How many (image, target) pairs one ``lbfgs_attack`` call may take on ``device``.
+
+    Per pair the attack keeps its L-BFGS history (2·``history`` vectors of ``features``
+    floats) and about 16 more such vectors (the start, the iterate, gradients, the best
+    example, the search direction, backtracking copies), plus the model's activations
+    (``extra_floats_per_pair``). On a GPU the chunk uses at most ``fraction`` of the memory
+    that ``torch.cuda.mem_get_info`` reports free (a T4: about 15 GB); elsewhere ``cap``.
+    """
+    if features < 1 or history < 1 or not 0 < fraction <= 1:
+        raise ValueError(f"need features ≥ 1, history ≥ 1, 0 < fraction ≤ 1; got {features}, "
+                         f"{history}, {fraction}")
+    device = torch.device(device)
+    if device.type != "cuda":
+        return cap
+    free, _total = torch.cuda.mem_get_info(device)
+    bytes_per_pair = 4 * ((2 * history + 16) * features + extra_floats_per_pair)
+    return max(1, min(cap, int(fraction * free) // bytes_per_pair))

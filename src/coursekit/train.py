@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -32,7 +33,7 @@ from .cache import atomic_save, key_digest, try_load
 from .config import cache_dir, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
-from .progress import progress
+from .progress import progress, record_work
 
 TRAIN_CODE_VERSION = 1
 OPTIMIZERS = ("adam", "lbfgs")
@@ -53,13 +54,14 @@ class TrainSettings:
     ae_decay: float = 3e-3  # the autoencoder's own weight decay, ½·λ·Σw² (the usual sparse-AE setting)
 
 
-# Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in both.
+# Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in all.
 PROFILE_SETTINGS = {
     "quick": {"fc": TrainSettings(epochs=12, lr=1e-2), "cnn": TrainSettings(epochs=3, lr=2e-3),
               "ae": TrainSettings(ae_epochs=8, lr=3e-3, lbfgs_iterations=200)},
-    "full": {"fc": TrainSettings(epochs=30, batch_size=64, lr=1e-2), "cnn": TrainSettings(epochs=15, lr=2e-3),
-             "ae": TrainSettings(ae_epochs=60, lr=3e-3, lbfgs_iterations=500)},
+    "paper": {"fc": TrainSettings(epochs=30, batch_size=64, lr=1e-2), "cnn": TrainSettings(epochs=15, lr=2e-3),
+              "ae": TrainSettings(ae_epochs=60, lr=3e-3, lbfgs_iterations=500)},
 }
+PROFILE_SETTINGS["gpu"] = PROFILE_SETTINGS["paper"]  # on a GPU the paper's training is cheap (≤ 2 min on a T4)
 
 
 def settings_for(name: str, profile: str | None = None, optimizer: str | None = None) -> TrainSettings:
@@ -70,7 +72,7 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
         build(name)  # raises the error that lists the valid names
     settings = PROFILE_SETTINGS[profile]["ae" if kind == "ae" else "cnn" if kind == "cnn" else "fc"]
     if kind == "fc" and not SPECS[name].hidden:
-        settings = replace(settings, optimizer="lbfgs", lbfgs_iterations=500 if profile == "full" else 200)
+        settings = replace(settings, optimizer="lbfgs", lbfgs_iterations=200 if profile == "quick" else 500)
     if optimizer is not None:
         check_choice("optimizer", optimizer, OPTIMIZERS)
         settings = replace(settings, optimizer=optimizer)
@@ -94,16 +96,53 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return (predict(model, x, batch_size) != y.to(x.device)).float().mean().item()
 
 
-def lipschitz_penalty(model: nn.Module) -> torch.Tensor:
+def lipschitz_penalty(model: nn.Module, method: str | None = None) -> torch.Tensor:
     """Σ over weight layers of the layer's upper Lipschitz bound (its operator norm), differentiable.
 
-    Linear layers: the largest singular value; convolutions: the exact Fourier norm
-    (``coursekit.spectral``). The regulariser suggested at the end of §4.3.
+    Convolutions: the exact Fourier norm (``coursekit.spectral``). Linear layers: the largest
+    singular value, ``method="exact"`` (an SVD: cheap on a CPU) or ``"power"`` (two steps of
+    power iteration warm-started from the previous call, ``linear_norm_estimate``: GPUs are
+    slow at many small SVDs, and training changes the weights little between steps). The
+    default is ``"power"`` for weights on a GPU and ``"exact"`` elsewhere. The regulariser
+    suggested at the end of §4.3.
     """
     from .spectral import layer_operator_norm
 
-    terms = [layer_operator_norm(m) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    weights = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    if not weights:
+        raise ValueError("model has no nn.Linear or nn.Conv2d layer to penalise")
+    if method is None:
+        method = "power" if weights[0].weight.is_cuda else "exact"
+    check_choice("method", method, ("exact", "power"))
+    terms = [linear_norm_estimate(m) if method == "power" and isinstance(m, nn.Linear)
+             else layer_operator_norm(m) for m in weights]
     return torch.stack(terms).sum()
+
+
+_POWER_VECTORS: "weakref.WeakKeyDictionary[nn.Module, torch.Tensor]" = weakref.WeakKeyDictionary()
+
+
+def linear_norm_estimate(layer: nn.Linear, steps: int = 2) -> torch.Tensor:
+    """The largest singular value of ``layer.weight`` [out, in] by power iteration.
+
+    Warm-started from the right singular vector of the previous call on the same layer (the
+    first call starts from a fixed random vector), so a few steps per training step track σ_max
+    as the weights move. Returns uᵀWv: a lower estimate of σ_max whose gradient u vᵀ is the
+    gradient of σ_max at convergence.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be ≥ 1, got {steps}")
+    w = layer.weight
+    v = _POWER_VECTORS.get(layer)
+    if v is None or v.shape != (w.shape[1],) or v.device != w.device:
+        start = torch.randn(w.shape[1], generator=torch.Generator().manual_seed(0))
+        v = start.to(device=w.device, dtype=w.dtype)
+    with torch.no_grad():
+        for _ in range(steps):
+            v = F.normalize(w.T @ F.normalize(w @ v, dim=0), dim=0)
+        u = F.normalize(w @ v, dim=0)
+    _POWER_VECTORS[layer] = v
+    return u @ w @ v
 
 
 def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float, upper_batch=None) -> torch.Tensor:
@@ -287,6 +326,9 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     start = time.perf_counter()
     fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
     info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device)}
+    record_work("train", info["seconds"], model=name, samples=len(x), optimizer=settings.optimizer,
+                epochs=settings.epochs, ae_epochs=settings.ae_epochs, lbfgs_iterations=settings.lbfgs_iterations,
+                lipschitz=lipschitz, device=str(device))
     if use_cache:
         atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
     model.training_info = info

@@ -1,0 +1,66 @@
+import sys
+import types
+
+import pytest
+import torch
+
+from coursekit import config
+
+
+def test_profiles_and_the_old_name(monkeypatch):
+    monkeypatch.delenv("COURSEKIT_PROFILE", raising=False)
+    assert config.resolve_profile("full") == "paper"
+    assert config.resolve_profile("gpu") == "gpu"
+    with pytest.raises(ValueError, match="profile"):
+        config.resolve_profile("medium")
+    for name in ("table1_images", "table4_images"):
+        sizes = [config.experiment_size(name, p) for p in ("quick", "gpu", "paper")]
+        assert sizes == sorted(sizes) and len(set(sizes)) == 3
+
+
+def test_gpu_is_the_default_on_cuda(monkeypatch):
+    monkeypatch.delenv("COURSEKIT_PROFILE", raising=False)
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cuda")
+    assert config.resolve_profile() == "gpu"
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cpu")
+    assert config.resolve_profile() == "quick"
+
+
+def test_use_options_sets_the_profile(monkeypatch):
+    monkeypatch.delenv("COURSEKIT_PROFILE", raising=False)
+    config.use_options(profile="auto")
+    assert "COURSEKIT_PROFILE" not in config.os.environ
+    config.use_options(profile="paper")
+    assert config.resolve_profile() == "paper"
+    with pytest.raises(ValueError, match="medium"):
+        config.use_options(profile="medium")
+    with pytest.raises(TypeError, match="drive"):
+        config.use_options(drive="yes")
+
+
+def test_drive_is_mounted_only_on_colab(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSEKIT_CACHE", str(tmp_path / "local"))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    config.use_options(drive=True)
+    assert "local cache" in capsys.readouterr().out
+    assert config.cache_dir() == tmp_path / "local"
+    mounted = []
+    drive = types.SimpleNamespace(mount=lambda path: mounted.append(path))
+    colab = types.ModuleType("google.colab")
+    colab.drive = drive
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    config.use_options(drive=True, drive_cache=str(tmp_path / "drive" / "MyDrive" / "cache"))
+    assert mounted == [str(tmp_path / "drive")]
+    assert config.cache_dir() == tmp_path / "drive" / "MyDrive" / "cache"
+
+
+def test_attack_chunk_size_follows_free_gpu_memory(monkeypatch):
+    assert config.attack_chunk_size("cpu", 784) == 60_000
+    free = 4 * 2**30  # part of a T4
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 16 * 2**30))
+    chunk = config.attack_chunk_size("cuda", 784, history=10)
+    per_pair = 4 * (36 * 784)
+    assert chunk == int(0.5 * free) // per_pair
+    assert chunk * per_pair <= 0.5 * free < (chunk + 1) * per_pair
+    with pytest.raises(ValueError, match="features"):
+        config.attack_chunk_size("cuda", 0)
