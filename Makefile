@@ -46,7 +46,8 @@ colab-env: $(COLAB_STAMP)
 
 colab: $(STAMP) $(COLAB_STAMP)
 	$(BIN)/python tests/colab/run_chapters.py --python $(COLAB_VENV)/bin/python \
-	  --source "$(COLAB_SOURCE)" --summary _build/colab/summary.json $(COLAB_CHAPTERS)
+	  --source "$(COLAB_SOURCE)" --summary _build/colab/summary.json --keep-cache "$(COURSEKIT_CACHE)" \
+	  $(COLAB_CHAPTERS)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
@@ -75,7 +76,8 @@ browser: $(STAMP) chromium
 	$(BIN)/python -m pytest -p no:cacheprovider tests -m browser
 
 # The chapters run under nbval in `colab` (each alone, on Colab's stack) and again in `book` (in
-# order, on .venv's stack, a failing cell fails the build), so `nbval` is not repeated here.
+# order, on .venv's stack, a failing cell fails the build), so `nbval` is not repeated here. The
+# book reuses the models and attacks that `colab` trained (--keep-cache), not its outputs.
 test: $(STAMP) check-notebooks unit colab book browser
 
 clean:

@@ -62,3 +62,18 @@ def test_the_committed_constraints_pin_colabs_stack():
                           "jupyter-client": "7.4.9", "notebook": "6.5.7", "scipy": "1.16.3",
                           "matplotlib": "3.10.0", "pandas": "2.2.3", "tqdm": "4.67.3"}.items():
         assert pins[name] == version, name
+
+
+def test_merge_cache_keeps_what_is_there(tmp_path):
+    run = load("run_chapters")
+    source, target = tmp_path / "a", tmp_path / "b"
+    (source / "models").mkdir(parents=True)
+    (source / "models" / "m.pt").write_text("new")
+    (source / "models" / "n.pt").write_text("n")
+    (target / "models").mkdir(parents=True)
+    (target / "models" / "m.pt").write_text("old")
+    run.merge_cache(source, target)
+    assert (target / "models" / "m.pt").read_text() == "old"
+    assert (target / "models" / "n.pt").read_text() == "n"
+    assert not list(target.rglob("*.part"))
+    run.merge_cache(tmp_path / "missing", target)  # a chapter that cached nothing

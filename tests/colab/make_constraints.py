@@ -25,7 +25,7 @@ from pathlib import Path
 REQUIREMENTS = [
     "torch", "torchvision", "numpy", "scipy", "matplotlib", "pandas", "tqdm", "PyYAML",
     "ipywidgets", "ipython", "ipykernel", "jupyter_client", "notebook", "traitlets", "pillow",
-    "setuptools", "wheel",
+    "setuptools", "wheel", "pytest",  # pytest: the widget tests also run on Colab's stack
 ]
 
 CUDA_PREFIXES = ("nvidia-", "cuda-")

@@ -91,9 +91,25 @@ def chapter_env(home: Path, jupyter_path: Path, source: str, worklog: Path | Non
     return env
 
 
+def merge_cache(source: Path, target: Path) -> None:
+    """Copy the course cache a chapter made into ``target``, keeping files already there."""
+    if not source.is_dir():
+        return
+    for path in source.rglob("*"):
+        destination = target / path.relative_to(source)
+        if path.is_file() and not destination.exists():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination.with_name(destination.name + ".part"))
+            os.replace(destination.with_name(destination.name + ".part"), destination)
+
+
 def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, cell_timeout: int,
-                worklog: Path | None = None) -> dict:
-    """Run one chapter alone; return its record (name, ok, seconds, changes, log tail)."""
+                worklog: Path | None = None, keep_cache: Path | None = None) -> dict:
+    """Run one chapter alone; return its record (name, ok, seconds, changes, log tail).
+
+    ``keep_cache``: after a chapter passes, its trained models and attacks are added to this
+    folder (files already there are kept), so that `make book` after `make colab` reuses them.
+    """
     subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", *ALLOWED_NEW],
                    capture_output=True, text=True)
     before = freeze(python)
@@ -111,6 +127,8 @@ def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, ce
     changes = freeze_changes(before, freeze(python))
     bad = forbidden(changes)
     log = (done.stdout + done.stderr)[-6000:]
+    if keep_cache is not None and done.returncode == 0:
+        merge_cache(home / ".cache" / "coursekit", keep_cache)
     shutil.rmtree(work, ignore_errors=True)
     return {"chapter": notebook.stem, "ok": done.returncode == 0 and not bad, "nbval_exit": done.returncode,
             "seconds": round(seconds, 1), "pip_changes": changes, "forbidden_changes": bad, "log_tail": log}
@@ -123,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--book", default="book", type=Path)
     parser.add_argument("--cell-timeout", default=1200, type=int, help="seconds per cell")
     parser.add_argument("--summary", default=Path("_build/colab/summary.json"), type=Path)
+    parser.add_argument("--keep-cache", type=Path, default=None,
+                        help="collect the chapters' course caches here (for the book build)")
     parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 (default: all)")
     args = parser.parse_args(argv)
     notebooks = sorted(p for p in args.book.glob("[0-9][0-9]_*.ipynb")
@@ -137,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             worklog.parent.mkdir(parents=True, exist_ok=True)
             worklog.unlink(missing_ok=True)
             record = run_chapter(notebook.resolve(), args.python, args.source, Path(jupyter_path),
-                                 args.cell_timeout, worklog)
+                                 args.cell_timeout, worklog, args.keep_cache)
             records.append(record)
             status = "ok" if record["ok"] else "FAILED"
             print(f"{record['chapter']}: {status} in {record['seconds']:.0f} s; pip changes: "
