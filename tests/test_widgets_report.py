@@ -5,7 +5,7 @@ import torch
 
 from conftest import attackable_model
 from coursekit.report import difference_phrase, side_by_side
-from coursekit.widgets import c_slider, epsilon_slider, penalty_path, plot_epsilon_curves, plot_penalty_solution
+from coursekit.widgets import penalty_path, plot_penalty_solution
 
 
 def test_penalty_path_distortion_shrinks_as_c_grows():
@@ -21,21 +21,6 @@ def test_penalty_path_distortion_shrinks_as_c_grows():
     assert (np.diff(path.distortion) <= 1e-6).all()
     assert path.probabilities[0, target] > 0.5 > path.probabilities[-1, target]
     plot_penalty_solution(path, 3)
-
-
-def test_sliders_build_widgets():
-    pytest.importorskip("ipywidgets")
-    model = attackable_model(5)
-    path = penalty_path(model, torch.rand(1, 1, 4, 4), 3, np.logspace(-2, 1, 5))
-    widget = c_slider(path, 2)
-    slider = widget.children[0]
-    assert len(slider.options) == 5 and slider.value == 2
-    slider.value = 4  # redraws without error
-    curves = pd.DataFrame({("adversarial direction", "A"): [0.1, 0.5], ("Gaussian noise", "A"): [0.0, 0.1]},
-                          index=pd.Index([0.05, 0.1], name="epsilon"))
-    curves.columns = pd.MultiIndex.from_tuples(curves.columns)
-    assert epsilon_slider(curves, 0.1).children[0].value == 0.1
-    plot_epsilon_curves(curves, 0.05)
 
 
 def test_side_by_side_keeps_ours_and_the_papers_apart():
