@@ -1,15 +1,28 @@
-"""The built site, checked as a reader sees it: every chapter page in headless Chromium."""
+"""The built site, checked as a reader sees it: every chapter page in headless Chromium, opened
+from file:// with no network, at a 1280-px-wide window.
 
+Per page: a title, no error output, non-empty figures, the Colab link to an existing notebook,
+math typeset by the site's own MathJax (no raw TeX left), every slider switching its figure, no
+code cell scrolling sideways, and the page's weight (written to _build/screenshots/weights.json).
+Screenshots of every page go to _build/screenshots.
+"""
+
+import gzip
+import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+MAX_WEIGHT = 3_000_000  # bytes per chapter page
+TEXT_SUFFIXES = {".html", ".js", ".css", ".svg", ".json", ".txt"}  # what a web server gzips
 
 pytestmark = pytest.mark.browser
 
@@ -21,6 +34,13 @@ def _chapters():
     return [p.relative_to(ROOT).with_suffix("") for p in chapter_paths(ROOT)]
 
 
+def _expected_sliders(chapter: Path) -> int:
+    """How many slider outputs the chapter's code makes: cells whose last line calls a ``…_slider``."""
+    text = (ROOT / chapter.with_suffix(".md")).read_text()
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", text, re.M | re.S)
+    return sum(bool(re.match(r"\w*_slider\(", cell.strip().splitlines()[-1])) for cell in cells if cell.strip())
+
+
 @pytest.fixture(scope="module")
 def site():
     if not (HTML / "index.html").exists():
@@ -28,8 +48,7 @@ def site():
     return HTML
 
 
-@pytest.fixture(scope="module")
-def browser():
+def _driver(javascript: bool = True):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     if not (chromium and driver_path):
@@ -43,19 +62,158 @@ def browser():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1280,2000"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every file the page loads
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _driver()
     yield driver
     driver.quit()
 
 
+@pytest.fixture(scope="module")
+def browser_without_javascript():
+    driver = _driver(javascript=False)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def weights():
+    found = {}
+    yield found
+    if found:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "weights.json").write_text(json.dumps(found, indent=1, sort_keys=True))
+
+
+def wait_for_mathjax(browser) -> str:
+    """Wait until MathJax has typeset the page; 'none' where the page loads no MathJax."""
+    return browser.execute_async_script("""
+        var done = arguments[arguments.length - 1], tries = 0;
+        (function wait() {
+          if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+            MathJax.startup.promise.then(function () { done("typeset"); },
+                                         function (e) { done("error: " + e); });
+          } else if (++tries > 400) { done("none"); } else { setTimeout(wait, 50); }
+        })();""")
+
+
+VISIBLE_TEXT = """
+    var walker = document.createTreeWalker(document.querySelector("main") || document.body,
+                                           NodeFilter.SHOW_TEXT), out = [], node;
+    while ((node = walker.nextNode())) {
+      var p = node.parentElement;
+      if (p.closest("pre, code, script, style, mjx-container, .cell_input")) continue;
+      if (!p.getClientRects().length) continue;  // not displayed
+      out.push(node.textContent);
+    }
+    return out.join(" ");"""
+
+
+def check_math(browser, chapter):
+    from selenium.webdriver.common.by import By
+
+    sources = browser.find_elements(By.CSS_SELECTOR, ".math")
+    if not sources:
+        return
+    assert wait_for_mathjax(browser) == "typeset", f"MathJax did not run on {chapter}"
+    containers = browser.find_elements(By.CSS_SELECTOR, "mjx-container")
+    assert len(containers) >= len(sources), f"{len(sources)} formulas, {len(containers)} typeset, on {chapter}"
+    assert not browser.find_elements(By.CSS_SELECTOR, "mjx-merror"), f"a MathJax error on {chapter}"
+    for container in containers:  # an undefined macro would show as its name, backslash and all
+        assert "\\" not in container.get_attribute("textContent"), container.get_attribute("textContent")
+    text = browser.execute_script(VISIBLE_TEXT)
+    for delimiter in ("\\(", "\\)", "\\[", "\\]", "$$"):
+        assert delimiter not in text, f"raw TeX {delimiter!r} on {chapter}: …{text[text.find(delimiter) - 60:][:120]}…"
+    # the site's own MathJax, not a CDN's
+    scripts = [s.get_attribute("src") for s in browser.find_elements(By.CSS_SELECTOR, "script[src*=mathjax]")]
+    assert scripts and all(s.startswith("file://") for s in scripts), scripts
+
+
+def visible_frames(slider) -> list[int]:
+    from selenium.webdriver.common.by import By
+
+    return [i for i, image in enumerate(slider.find_elements(By.CSS_SELECTOR, "img")) if image.is_displayed()]
+
+
+def check_sliders(browser, chapter):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    sliders = browser.find_elements(By.CSS_SELECTOR, ".coursekit-slider")
+    assert len(sliders) == _expected_sliders(chapter), f"sliders on {chapter}"
+    for number, slider in enumerate(sliders):
+        control = slider.find_element(By.CSS_SELECTOR, "input[type=range]")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", slider)
+        assert control.is_displayed(), f"the slider's control is hidden on {chapter}"
+        (start,) = visible_frames(slider)
+        label = slider.find_element(By.CSS_SELECTOR, "output").text
+        key = Keys.ARROW_LEFT if start == int(control.get_attribute("max")) else Keys.ARROW_RIGHT
+        control.send_keys(key)
+        (moved,) = visible_frames(slider)
+        assert moved == start + (1 if key == Keys.ARROW_RIGHT else -1), (start, moved)
+        images = slider.find_elements(By.CSS_SELECTOR, "img")
+        assert images[moved].get_attribute("src") != images[start].get_attribute("src"), "the figure did not change"
+        assert slider.find_element(By.CSS_SELECTOR, "output").text != label
+        browser.save_screenshot(str(SCREENSHOTS / f"{chapter.name}-slider{number}.png"))
+        control.send_keys(Keys.ARROW_RIGHT if key == Keys.ARROW_LEFT else Keys.ARROW_LEFT)
+        assert visible_frames(slider) == [start]
+
+
+def check_code_fits(browser, chapter):
+    from selenium.webdriver.common.by import By
+
+    assert browser.execute_script("return window.innerWidth") == 1280
+    for block in browser.find_elements(By.CSS_SELECTOR, "div.cell_input pre"):
+        scroll, client = browser.execute_script("return [arguments[0].scrollWidth, arguments[0].clientWidth]", block)
+        assert scroll <= client + 1, f"a code cell scrolls sideways on {chapter} ({scroll} > {client} px): " \
+                                     f"{block.get_attribute('textContent')[:80]!r}"
+
+
+def page_weight(browser, page: Path) -> dict:
+    """Bytes the page loads: ``raw`` (as stored), ``transfer`` (text files gzip-compressed, as a
+    web server sends them) and ``own`` (the page's HTML and images, without the theme and MathJax
+    files that every page shares and a browser caches)."""
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    weight = {"raw": 0, "transfer": 0, "own": 0, "files": 0}
+    for url in dict.fromkeys(urls):
+        parsed = urlparse(url)
+        assert parsed.scheme in ("file", "data"), f"{page.name} loads {url[:100]} from the network"
+        if parsed.scheme != "file":
+            continue  # data: URLs are inside the HTML, counted with it
+        path = Path(unquote(parsed.path))
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        weight["raw"] += len(data)
+        weight["transfer"] += len(gzip.compress(data, 6)) if path.suffix in TEXT_SUFFIXES else len(data)
+        weight["files"] += 1
+        if "_static" not in path.parts:
+            weight["own"] += len(data)
+    return weight
+
+
 @pytest.mark.parametrize("chapter", _chapters(), ids=str)
-def test_chapter_page(site, browser, chapter):
+def test_chapter_page(site, browser, weights, chapter):
     from selenium.webdriver.common.by import By
 
     page = site / chapter.with_suffix(".html")
     assert page.exists(), f"{page} was not built"
+    browser.get_log("performance")  # drop what earlier pages loaded
     browser.get(page.as_uri())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h1") if h.is_displayed()]
     assert titles and titles[0].strip(), "the page has no visible title"
     assert browser.title.strip()
@@ -77,5 +235,60 @@ def test_chapter_page(site, browser, chapter):
         for link in links:
             relative = link.split("/blob/", 1)[1].split("/", 1)[1]
             assert relative == f"{chapter}.ipynb" and (ROOT / relative).exists(), link
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    check_math(browser, chapter)
+    check_code_fits(browser, chapter)
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOTS / f"{chapter.name}.png"))
+    check_sliders(browser, chapter)
+    weight = page_weight(browser, page)
+    weights[str(chapter)] = weight
+    print(f"{chapter}: {weight}")
+    assert weight["transfer"] < MAX_WEIGHT and weight["own"] < MAX_WEIGHT, weight
+
+
+@pytest.mark.parametrize("chapter", [c for c in _chapters() if _expected_sliders(c)], ids=str)
+def test_slider_pages_read_without_javascript(site, browser_without_javascript, chapter):
+    """With JavaScript off a slider is its default figure, a plain image; the control is hidden."""
+    from selenium.webdriver.common.by import By
+
+    browser = browser_without_javascript
+    browser.get((site / chapter.with_suffix(".html")).as_uri())
+    sliders = browser.find_elements(By.CSS_SELECTOR, ".coursekit-slider")
+    assert len(sliders) == _expected_sliders(chapter)
+    for slider in sliders:
+        assert len(visible_frames(slider)) == 1
+        assert not slider.find_element(By.CSS_SELECTOR, "input[type=range]").is_displayed()
+    browser.save_screenshot(str(SCREENSHOTS / f"{chapter.name}-no-javascript.png"))
+
+
+def test_frame_slider_html_in_the_browser(tmp_path, browser, browser_without_javascript):
+    """The static slider's own HTML and script, without the site: keys move it, JS off shows the default."""
+    import io
+
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from coursekit.widgets import FrameSlider
+
+    frames = []
+    for shade in (0, 80, 160, 240):
+        buffer = io.BytesIO()
+        Image.new("RGB", (40, 20), (shade, 0, 0)).save(buffer, format="png")
+        frames.append(buffer.getvalue())
+    two = FrameSlider("c", ["1", "2", "3", "4"], frames, 1).html() + FrameSlider("ε", ["a", "b"], frames[:2], 0).html()
+    page = tmp_path / "slider.html"
+    page.write_text(f"<!doctype html><meta charset=utf-8><body>{two}</body>")
+    browser.get(page.as_uri())
+    first, second = browser.find_elements(By.CSS_SELECTOR, ".coursekit-slider")
+    assert visible_frames(first) == [1] and visible_frames(second) == [0]
+    control = first.find_element(By.CSS_SELECTOR, "input")
+    control.send_keys(Keys.ARROW_RIGHT)
+    assert visible_frames(first) == [2] and first.find_element(By.CSS_SELECTOR, "output").text == "3"
+    control.send_keys(Keys.END)
+    assert visible_frames(first) == [3]
+    assert visible_frames(second) == [0]  # each slider drives its own frames only
+    browser_without_javascript.get(page.as_uri())
+    first = browser_without_javascript.find_elements(By.CSS_SELECTOR, ".coursekit-slider")[0]
+    assert visible_frames(first) == [1]
+    assert not first.find_element(By.CSS_SELECTOR, "input").is_displayed()
