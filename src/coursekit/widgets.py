@@ -257,7 +257,7 @@ class FrameSlider:
                           f'{label}" data-label="{label}"{hidden}>')
         control = (f'<div class="coursekit-slider-control" style="display:none"><label>{name} '
                    f'<input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
-                   f'value="{self.default}" style="width:60%;vertical-align:middle"></label> '
+                   f'value="{self.default}" style="width:20em;max-width:70%;vertical-align:middle"></label> '
                    f'{name} = <output>{html.escape(self.labels[self.default])}</output></div>')
         return (f'<div class="coursekit-slider" id="{element_id}">\n{control}\n'
                 + "\n".join(images) + f"\n<script>{_SCRIPT % element_id}</script>\n</div>")
