@@ -132,7 +132,8 @@ def check_math(browser, chapter):
         assert "\\" not in container.get_attribute("textContent"), container.get_attribute("textContent")
     text = browser.execute_script(VISIBLE_TEXT)
     for delimiter in ("\\(", "\\)", "\\[", "\\]", "$$"):
-        assert delimiter not in text, f"raw TeX {delimiter!r} on {chapter}: …{text[text.find(delimiter) - 60:][:120]}…"
+        where = text.find(delimiter)
+        assert where < 0, f"raw TeX {delimiter!r} on {chapter}: …{text[max(where - 60, 0):][:120]}…"
     # the site's own MathJax, not a CDN's
     scripts = [s.get_attribute("src") for s in browser.find_elements(By.CSS_SELECTOR, "script[src*=mathjax]")]
     assert scripts and all(s.startswith("file://") for s in scripts), scripts
