@@ -4,7 +4,8 @@
 # make colab : every chapter alone, as a student runs it on Colab: the generated notebook only, in an
 #             empty folder with an empty cache, on Colab's package versions (Python 3.13,
 #             tests/colab/constraints.txt), under nbval; its first cell installs coursekit from this
-#             checkout's HEAD commit (COLAB_SOURCE) and may change no other package
+#             checkout's HEAD commit (COLAB_SOURCE) and may change no other package; the slider
+#             tests run first on that stack (ipywidgets 7.7.1)
 # Everything runs on the CPU here (quick profile); on a GPU the chapters use the gpu profile.
 
 SHELL := /bin/bash
@@ -45,6 +46,7 @@ $(COLAB_STAMP): tests/colab/constraints.txt
 colab-env: $(COLAB_STAMP)
 
 colab: $(STAMP) $(COLAB_STAMP)
+	PYTHONPATH=src $(COLAB_VENV)/bin/python -m pytest -p no:cacheprovider -q tests/test_sliders.py
 	$(BIN)/python tests/colab/run_chapters.py --python $(COLAB_VENV)/bin/python \
 	  --source "$(COLAB_SOURCE)" --summary _build/colab/summary.json --keep-cache "$(COURSEKIT_CACHE)" \
 	  $(COLAB_CHAPTERS)
