@@ -154,6 +154,32 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     return result
 
 
+def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
+                          **attack_options) -> AttackResult:
+    """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
+    N·(K−1) pairs (targets in increasing order per image, y left out), cached like
+    ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
+    from .attack import all_other_targets, lbfgs_attack
+
+    device = next(model.parameters()).device
+    check_images("x", x)
+    y = check_labels("y", y, len(x), 10)
+    key = {
+        "weights": key_digest({k: _digest(v) for k, v in model.state_dict().items()}),
+        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "every_target": True,
+    }
+    path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
+    stored = try_load(path) if cache else None
+    if stored is not None and len(stored.get("target", ())) == 9 * len(x):
+        return AttackResult(**stored).to(device)
+    image, target = all_other_targets(y.to(device))
+    result = lbfgs_attack(model, x.to(device)[image], target, **attack_options)
+    if cache:
+        atomic_save({name: value.cpu() for name, value in vars(result).items()}, path)
+    return result
+
+
 def _digest(tensor: torch.Tensor) -> str:
     import hashlib
 
