@@ -155,3 +155,21 @@ def test_epsilon_curves_shape_and_monotone_adversarial_effect(tmp_cache):
     adversarial = curves[("adversarial direction", "A")]
     assert adversarial.iloc[-1] == 1.0  # far beyond every image's minimal distortion (all below 0.2)
     assert adversarial.iloc[-1] >= curves[("Gaussian noise", "A")].iloc[-1]
+
+
+def test_every_target_examples_keeps_all_targets_and_its_minimum_is_the_min_attack(tmp_cache):
+    from coursekit.attack import min_distortion_attack
+    from coursekit.transfer import every_target_examples
+
+    model = _models()["A"]
+    x = _data(5)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    opts = {"search_steps": 4, "max_iter": 40}
+    every = every_target_examples(model, x, y, **opts)
+    assert len(every) == 45
+    assert (every.target.view(5, 9) != y[:, None]).all()  # y itself is never a target
+    best = min_distortion_attack(model, x, y, progress_bar=False, **opts)
+    assert torch.allclose(every.distortion.view(5, 9).min(1).values, best.distortion, rtol=1e-4)
+    again = every_target_examples(model, x, y, **opts)  # from the cache
+    assert torch.equal(again.distortion, every.distortion)

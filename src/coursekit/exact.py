@@ -163,15 +163,17 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
 
 def exact_min_distortion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                          margin: float = 0.0, tol: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor]:
-    """For an FC10 model: the exact distortion of D(x, l) for every image and every l ≠ y,
-    [N, K−1] (targets in increasing order, y left out), and its minimum per image [N] (the
-    exact value of Table 1's last column for these images; 0 where x is misclassified)."""
+    """For an FC10 model: the exact distortion of D(x, l) for every image and label l, [N, K]
+    (column y is NaN: not a target; inf where l cannot win in the box), and the minimum over
+    l ≠ y per image [N] (the exact value of Table 1's last column for these images; 0 where
+    the model already misclassifies x)."""
     weight, bias = linear_weights(model)
     k = len(weight)
     y = check_labels("y", y, len(x), k).cpu()
-    image = torch.arange(len(x)).repeat_interleave(k - 1)
     labels = torch.arange(k)
-    target = torch.stack([labels[labels != t] for t in y.tolist()]).flatten() if len(y) else y
+    others = labels[None, :] != y[:, None]  # [N, K]
+    image, target = others.nonzero(as_tuple=True)
     result = linear_min_perturbation(weight, bias, x[image], target, margin=margin, tol=tol)
-    per_target = result.distortion.view(len(x), k - 1)
-    return per_target, per_target.min(1).values
+    per_target = torch.full((len(x), k), float("nan"), dtype=torch.float64)
+    per_target[image, target] = result.distortion
+    return per_target, result.distortion.view(len(x), k - 1).min(1).values
