@@ -19,6 +19,8 @@ output h = φ_k(x) of the k-th sigmoid hidden layer, attacks the layers above it
 ``split_at_hidden_layer``) within the activations' box [0, 1], and trains only those layers on
 the resulting h + r with the true labels (the layers below see the clean images only). It needs
 sigmoid hidden layers, whose outputs lie in [0, 1] like pixels; ReLU layers have no such box.
+``layer="all"`` (or a tuple of layers) keeps a pool at each of those layers together, the
+paper's setting: every pool is refreshed on the same schedule and mixed into every minibatch.
 
 The Lipschitz regulariser is ``train(name, lipschitz=weight)``: the sum of the layers'
 operator norms (``coursekit.train.lipschitz_penalty``) added to the loss.
