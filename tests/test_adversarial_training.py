@@ -163,3 +163,41 @@ def test_hidden_layer_pool_training_runs(tmp_cache, monkeypatch):
     assert again.pool.layer == 2
     with pytest.raises(ValueError, match="layer must be one of"):
         adversarial_pool_training("CNN", layer=1)
+
+
+@pytest.mark.slow
+def test_pools_at_every_layer_train_together(tmp_cache, monkeypatch):
+    from coursekit import adversarial_training as at
+    from coursekit.train import TrainSettings
+
+    monkeypatch.setattr(at, "settings_for", lambda name, profile: TrainSettings(epochs=2, batch_size=2000, lr=1e-2))
+    options = dict(pool_size=40, refresh_fraction=0.5, refresh_every=5, pool_batch=8, layer="all",
+                   subset="P1", profile="quick", device="cpu")
+    model = adversarial_pool_training("FC100-100-10", **options)
+    assert sorted(model.pools) == [0, 1, 2]
+    assert model.pools[0].x.shape == (40, 1, 28, 28) and model.pools[2].x.shape == (40, 100)
+    for k, pool in model.pools.items():
+        assert pool.layer == k and len(pool.log) >= 2  # made, then refreshed as training went on
+        assert pool.made_at.max() > pool.made_at.min()
+    again = adversarial_pool_training("FC100-100-10", **options)  # from the cache
+    assert sorted(again.pools) == [0, 1, 2]
+    assert torch.equal(again.pools[1].x, model.pools[1].x)
+    for bad in ((1, 1), (), (0, 3)):
+        with pytest.raises(ValueError, match="layer"):
+            adversarial_pool_training("FC100-100-10", layer=bad)
+
+
+def test_several_upper_batches_enter_the_loss_like_one_minibatch():
+    from coursekit.models import build
+    from coursekit.train import _objective
+
+    torch.manual_seed(0)
+    model = build("FC100-100-10").eval()
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    lower1, upper1 = split_at_hidden_layer(model, 1)
+    lower2, upper2 = split_at_hidden_layer(model, 2)
+    with torch.no_grad():
+        h1, h2 = lower1(x[:2]), lower2(x[2:])
+        both = _objective(model, x[:1], y[:1], 0.0, 0.0, [(h1, y[:2], upper1), (h2, y[2:], upper2)])
+        plain = _objective(model, torch.cat([x[:1], x]), torch.cat([y[:1], y]), 0.0, 0.0)
+    assert both.item() == pytest.approx(plain.item(), rel=1e-6)

@@ -67,15 +67,79 @@ def test_rms_amplification_gives_stddev_even_with_clipping():
     assert (cos > 0.9).all()  # still the adversarial direction
 
 
-def test_gaussian_noise():
+def _mnist_like(n=6, seed=0):
+    """Images with about 80% of pixels at 0 and the rest in (0, 1], like MNIST digits."""
+    generator = torch.Generator().manual_seed(seed)
+    ink = torch.rand(n, 1, 28, 28, generator=generator) < 0.2
+    return torch.where(ink, torch.rand(n, 1, 28, 28, generator=generator), torch.zeros(()))
+
+
+def test_gaussian_noise_realised_rms_is_the_requested_one():
+    x = _mnist_like()
+    for rms in (0.01, 0.1, 0.3):
+        noisy = gaussian_noise(x, rms, seed=0)
+        realised = (noisy - x).flatten(1).pow(2).mean(1).sqrt()
+        assert torch.allclose(realised, torch.full((6,), rms), rtol=1e-5)
+        assert noisy.min() >= 0 and noisy.max() <= 1
+    # the plain clipped noise of stddev rms is much smaller: the point of solving for sigma
+    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    plain = ((x + 0.1 * z).clamp(0, 1) - x).flatten(1).pow(2).mean(1).sqrt()
+    assert (plain < 0.08).all()
+    per_image = gaussian_noise(x, torch.tensor([0.0, 0.05, 0.1, 0.2, 0.3, 0.4]))
+    realised = (per_image - x).flatten(1).pow(2).mean(1).sqrt()
+    assert torch.equal(per_image[0], x[0])
+    assert torch.allclose(realised, torch.tensor([0.0, 0.05, 0.1, 0.2, 0.3, 0.4]), atol=1e-6)
+
+
+def test_gaussian_noise_is_reproducible_and_gaussian_inside_the_box():
     x = torch.full((2000, 1, 4, 4), 0.5)
     noisy = gaussian_noise(x, 0.1, seed=0)
-    assert (noisy - x).std().item() == pytest.approx(0.1, rel=0.02)
     assert torch.equal(noisy, gaussian_noise(x, 0.1, seed=0))
-    per_image = gaussian_noise(x[:2], torch.tensor([0.0, 0.2]))
-    assert torch.equal(per_image[0], x[0])
-    with pytest.raises(ValueError, match="stddev"):
-        gaussian_noise(x, -1.0)
+    assert not torch.equal(noisy, gaussian_noise(x, 0.1, seed=1))
+    # at 0.5 clipping almost never happens: plain N(0, 0.1^2) noise
+    assert (noisy - x).std().item() == pytest.approx(0.1, rel=0.02)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), torch.tensor([0.1, float("inf")])])
+def test_gaussian_noise_rejects_bad_rms(bad):
+    x = _mnist_like(2)
+    with pytest.raises(ValueError, match="rms"):
+        gaussian_noise(x, bad)
+
+
+def test_gaussian_noise_refuses_an_rms_clipping_cannot_reach():
+    x = torch.zeros(1, 1, 4, 4)  # clipped noise reaches at most sqrt(share of z > 0)
+    with pytest.raises(ValueError, match="more than clipped noise can reach"):
+        gaussian_noise(x, 0.9)
+    with pytest.raises(ValueError, match="rms"):
+        gaussian_noise(x, torch.tensor([0.1, 0.1]))
+
+
+def test_matched_noise_leaves_out_failed_attacks(tmp_cache, monkeypatch):
+    import coursekit.transfer as transfer
+
+    models = _models()
+    x = _data(6)
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    real = transfer.adversarial_examples
+
+    def half_failed(model, x, y, **options):
+        result = real(model, x, y, **options)
+        result.distortion[:2] = float("inf")
+        result.success[:2] = False
+        result.x_adv[:2] = x[:2]
+        return result
+
+    monkeypatch.setattr(transfer, "adversarial_examples", half_failed)
+    table = transfer_table({"A": models["A"]}, models, x, y, noise_stddevs=(), cache=False,
+                           search_steps=4, max_iter=40, progress_bar=False).errors
+    row = table.loc["Gaussian noise matched to A"]
+    assert row["images"] == 4 and table.loc["A", "images"] == 6
+    assert torch.isfinite(torch.tensor(row["Av. distortion"]))
+    expected = real(models["A"], x, y, cache=False, search_steps=4, max_iter=40,
+                    progress_bar=False).distortion[2:].mean().item()
+    assert row["Av. distortion"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_epsilon_curves_shape_and_monotone_adversarial_effect(tmp_cache):
@@ -91,3 +155,21 @@ def test_epsilon_curves_shape_and_monotone_adversarial_effect(tmp_cache):
     adversarial = curves[("adversarial direction", "A")]
     assert adversarial.iloc[-1] == 1.0  # far beyond every image's minimal distortion (all below 0.2)
     assert adversarial.iloc[-1] >= curves[("Gaussian noise", "A")].iloc[-1]
+
+
+def test_every_target_examples_keeps_all_targets_and_its_minimum_is_the_min_attack(tmp_cache):
+    from coursekit.attack import min_distortion_attack
+    from coursekit.transfer import every_target_examples
+
+    model = _models()["A"]
+    x = _data(5)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    opts = {"search_steps": 4, "max_iter": 40}
+    every = every_target_examples(model, x, y, **opts)
+    assert len(every) == 45
+    assert (every.target.view(5, 9) != y[:, None]).all()  # y itself is never a target
+    best = min_distortion_attack(model, x, y, progress_bar=False, **opts)
+    assert torch.allclose(every.distortion.view(5, 9).min(1).values, best.distortion, rtol=1e-4)
+    again = every_target_examples(model, x, y, **opts)  # from the cache
+    assert torch.equal(again.distortion, every.distortion)

@@ -19,6 +19,8 @@ output h = φ_k(x) of the k-th sigmoid hidden layer, attacks the layers above it
 ``split_at_hidden_layer``) within the activations' box [0, 1], and trains only those layers on
 the resulting h + r with the true labels (the layers below see the clean images only). It needs
 sigmoid hidden layers, whose outputs lie in [0, 1] like pixels; ReLU layers have no such box.
+``layer="all"`` (or a tuple of layers) keeps a pool at each of those layers together, the
+paper's setting: every pool is refreshed on the same schedule and mixed into every minibatch.
 
 The Lipschitz regulariser is ``train(name, lipschitz=weight)``: the sum of the layers'
 operator norms (``coursekit.train.lipschitz_penalty``) added to the loss.
@@ -144,7 +146,7 @@ class PoolSettings:
     refresh_fraction: float = 0.1
     refresh_every: int = 200  # training steps (minibatches) between refreshes
     pool_batch: int = 32  # pool examples mixed into each minibatch
-    layer: int = 0  # 0: the input-layer pool; k ≥ 1: a pool of the k-th hidden layer's activations
+    layer: int | tuple = 0  # 0: input pool; k ≥ 1: k-th hidden layer; a tuple: a pool at each
 
 
 POOL_PROFILES = {
@@ -156,7 +158,8 @@ POOL_PROFILES = {
 
 def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None = None,
                               refresh_fraction: float | None = None, *, refresh_every: int | None = None,
-                              pool_batch: int | None = None, layer: int = 0, subset: str = "train", seed: int = 0,
+                              pool_batch: int | None = None, layer: int | tuple | str = 0, subset: str = "train",
+                              seed: int = 0,
                               profile: str | None = None, device=None, use_cache: bool = True) -> ZooModel:
     """Train ``name`` with weight decay and an adversarial pool mixed into every minibatch.
 
@@ -166,7 +169,9 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     every trained model; ``model.pool`` is the final pool (with its refresh log) and
     ``model.training_info`` the settings and time. ``layer`` = k ≥ 1 keeps the pool at the
     k-th sigmoid hidden layer instead of the input (the paper's per-layer variant; see the
-    module docstring).
+    module docstring). ``layer`` = a tuple of layers, or "all" (the input and every hidden
+    layer), keeps one pool per layer together, each refreshed on the same schedule and each
+    mixing ``pool_batch`` examples into every minibatch; ``model.pools`` maps layer → pool.
     """
     profile = resolve_profile(profile)
     base = POOL_PROFILES[profile]
@@ -175,7 +180,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
         refresh_fraction=base.refresh_fraction if refresh_fraction is None else refresh_fraction,
         refresh_every=base.refresh_every if refresh_every is None else refresh_every,
         pool_batch=base.pool_batch if pool_batch is None else pool_batch,
-        layer=layer,
+        layer=layer if isinstance(layer, int) else _check_layers(name, layer),
     )
     if not isinstance(pool_settings.pool_size, int) or pool_settings.pool_size < 1:
         raise ValueError(f"pool_size must be a positive int, got {pool_settings.pool_size!r}")
@@ -185,7 +190,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
         value = getattr(pool_settings, argument)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{argument} must be a positive int, got {value!r}")
-    split_at_hidden_layer(build(name), layer)  # validates ``layer`` for this model
+    layers = _check_layers(name, layer)
     settings = settings_for(name, profile)
     device = torch.device(device) if device is not None else default_device()
     key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK)
@@ -195,7 +200,8 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     if stored is not None:
         model.load_state_dict(stored["state_dict"])
         model.training_info = stored["info"]
-        model.pool = AdversarialPool(**stored["pool"])
+        model.pools = {p["layer"]: AdversarialPool(**p) for p in stored.get("pools", [stored.get("pool")])}
+        model.pool = model.pools[layers[0]]
         return model.to(device).eval()
     torch.manual_seed(seed)
     model = build(name).to(device)
@@ -203,34 +209,50 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     x, y = x.to(device), y.to(device)
     generator = torch.Generator().manual_seed(seed + 1)
     steps_per_epoch = math.ceil(len(x) / settings.batch_size)
-    upper = split_at_hidden_layer(model, layer)[1]
-    state = {"pool": None}
+    uppers = {k: split_at_hidden_layer(model, k)[1] for k in layers}
+    pools: dict[int, AdversarialPool] = {}
 
     def extra(step: int):
         if step < steps_per_epoch:
             return None
-        if state["pool"] is None:
-            state["pool"] = new_pool(model, x, y, pool_settings.pool_size, generator, step, layer=layer)
-        elif (step - steps_per_epoch) % pool_settings.refresh_every == 0:
-            refresh(state["pool"], model, x, y, pool_settings.refresh_fraction, generator, step)
-        pool = state["pool"]
-        pick = torch.randint(0, len(pool), (pool_settings.pool_batch,), generator=generator).to(device)
-        if layer:
-            return pool.x[pick], pool.y[pick], upper
-        return pool.x[pick], pool.y[pick]
+        batches = []
+        for k in layers:
+            if k not in pools:
+                pools[k] = new_pool(model, x, y, pool_settings.pool_size, generator, step, layer=k)
+            elif (step - steps_per_epoch) % pool_settings.refresh_every == 0:
+                refresh(pools[k], model, x, y, pool_settings.refresh_fraction, generator, step)
+            pick = torch.randint(0, len(pools[k]), (pool_settings.pool_batch,), generator=generator)
+            pick = pick.to(device)
+            entry = (pools[k].x[pick], pools[k].y[pick])
+            batches.append(entry + (uppers[k],) if k else entry)
+        return batches[0] if len(layers) == 1 else batches
 
     start = time.perf_counter()
     fit(model, x, y, settings, seed=seed, extra_batches=extra)
-    pool = state["pool"]
     info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device)}
     record_work("pool", info["seconds"], model=name, samples=len(x), epochs=settings.epochs,
                 pool_size=pool_settings.pool_size, refresh_every=pool_settings.refresh_every,
                 refresh_fraction=pool_settings.refresh_fraction, device=str(device))
-    if use_cache and pool is not None:
+    if use_cache and pools:
+        saved = [{"x": p.x.cpu(), "y": p.y.cpu(), "made_at": p.made_at, "log": p.log, "layer": p.layer,
+                  "adversarial_when_made": p.adversarial_when_made} for p in pools.values()]
         atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info,
-                     "pool": {"x": pool.x.cpu(), "y": pool.y.cpu(), "made_at": pool.made_at,
-                              "adversarial_when_made": pool.adversarial_when_made, "log": pool.log,
-                              "layer": pool.layer}}, path)
+                     **({"pool": saved[0]} if len(layers) == 1 else {"pools": saved})}, path)
     model.training_info = info
-    model.pool = pool
+    model.pools = pools
+    model.pool = pools.get(layers[0])
     return model.eval()
+
+
+def _check_layers(name: str, layer) -> tuple[int, ...]:
+    """``layer`` as a tuple of distinct valid layers for ``name`` (an int, a sequence, or
+    "all": the input and every sigmoid hidden layer)."""
+    if layer == "all":
+        lower_count = sum(isinstance(m, nn.Sigmoid) for m in build(name).modules())
+        return tuple(range(lower_count + 1))
+    layers = (layer,) if isinstance(layer, int) and not isinstance(layer, bool) else tuple(layer)
+    if not layers or len(set(layers)) != len(layers):
+        raise ValueError(f"layer must be an int, 'all' or distinct ints, got {layer!r}")
+    for k in layers:
+        split_at_hidden_layer(build(name), k)  # a ValueError naming the valid layers
+    return layers

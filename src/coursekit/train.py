@@ -148,16 +148,18 @@ def linear_norm_estimate(layer: nn.Linear, steps: int = 2) -> torch.Tensor:
 def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float, upper_batch=None) -> torch.Tensor:
     """Mean cross-entropy + the paper's decay (+ the Lipschitz penalty).
 
-    ``upper_batch`` = (h, y_h, upper): examples h that enter the network above the input (the
-    per-layer adversarial pool); their cross-entropy through ``upper`` is averaged with the
-    images' as if they were part of the same minibatch.
+    ``upper_batch`` = (h, y_h, upper), or a list of them: examples h that enter the network
+    above the input (the per-layer adversarial pools); their cross-entropy through ``upper`` is
+    averaged with the images' as if they were part of the same minibatch.
     """
     if upper_batch is None:
         data_loss = F.cross_entropy(model(x), y)
     else:
-        h, y_h, upper = upper_batch
-        data_loss = (F.cross_entropy(model(x), y, reduction="sum")
-                     + F.cross_entropy(upper(h), y_h, reduction="sum")) / (len(y) + len(y_h))
+        batches = [upper_batch] if isinstance(upper_batch, tuple) else list(upper_batch)
+        total = F.cross_entropy(model(x), y, reduction="sum")
+        for h, y_h, upper in batches:
+            total = total + F.cross_entropy(upper(h), y_h, reduction="sum")
+        data_loss = total / (len(y) + sum(len(b[1]) for b in batches))
     loss = data_loss + decay_multiplier * weight_decay(model)
     if lipschitz:
         loss = loss + lipschitz * lipschitz_penalty(model)
@@ -169,8 +171,8 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
     """Minibatch Adam with a cosine schedule on (x, y), all on x's device.
 
     ``extra_batches(step)`` (optional) returns more (x, y) to mix into each minibatch, or
-    (h, y, upper) for examples of a hidden layer that only the layers ``upper`` above it see:
-    the hook that adversarial-pool training uses.
+    (h, y, upper) for examples of a hidden layer that only the layers ``upper`` above it see,
+    or a list of such entries (pools at several layers): the hook of adversarial-pool training.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=settings.lr)
@@ -187,7 +189,11 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
             upper_batch = None
             if extra_batches is not None:
                 extra = extra_batches(step)
-                if extra is not None and len(extra) == 3:
+                if isinstance(extra, list):  # several pools: (x, y) and (h, y, upper) entries
+                    upper_batch = [e for e in extra if len(e) == 3]
+                    for e in (e for e in extra if len(e) == 2):
+                        xb, yb = torch.cat([xb, e[0]]), torch.cat([yb, e[1]])
+                elif extra is not None and len(extra) == 3:
                     upper_batch = extra
                 elif extra is not None:
                     xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])

@@ -2,8 +2,9 @@
 
 ``transfer_table`` attacks each source model with ``min_distortion_attack`` (the paper's
 minimum-distortion examples) and measures the error they cause on every target model,
-beside Gaussian-noise rows of fixed stddev and of stddev matched to each source's own
-distortion (so that the comparison is at equal size).
+beside Gaussian-noise rows of a fixed size and of a size matched to each source's own
+distortion (so that the comparison is at equal size). ``gaussian_noise`` solves for the σ whose
+clipped noise has the requested *realised* RMS, so "equal size" holds after clipping too.
 
 ``amplify`` implements the two readings of Table 4's "amplified to stddev 0.1":
 
@@ -30,17 +31,64 @@ from .train import predict
 AMPLIFY_READINGS = ("literal", "rms")
 
 
-def gaussian_noise(x: torch.Tensor, stddev, seed: int = 0) -> torch.Tensor:
-    """x + N(0, stddev²) per pixel, clipped to [0, 1]. ``stddev`` is a number or a tensor [N]
-    (one per image)."""
+def _check_rms(rms, count: int) -> torch.Tensor:
+    """``rms`` as a float64 tensor [count]: finite and >= 0 (a number or one value per image)."""
+    if isinstance(rms, torch.Tensor):
+        values = rms.detach().to("cpu", torch.float64)
+    else:
+        try:
+            values = torch.as_tensor(rms, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"rms must be a number or a tensor [{count}], got {rms!r}") from None
+    if values.dim() == 0:
+        values = values.expand(count)
+    if values.shape != (count,):
+        raise ValueError(f"rms must be a number or a tensor [{count}], "
+                         f"got shape {tuple(values.shape)}")
+    bad = ~torch.isfinite(values) | (values < 0)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0])
+        raise ValueError(f"rms must be finite and >= 0, got {values[i].item()!r} for image {i}")
+    return values
+
+
+def gaussian_noise(x: torch.Tensor, rms, seed: int = 0) -> torch.Tensor:
+    """Gaussian noise whose *realised* per-image RMS distortion, after clipping, is ``rms``.
+
+    x + σ·z clipped to [0, 1], z ~ N(0, I) [N, ...] (``seed``), with σ ≥ 0 solved per image
+    (bisection to relative precision 1e-9) so that ``distortion(x, result)`` equals ``rms``.
+    Clipping removes most of the noise on pixels at 0 or 1 (about 80% of an MNIST digit), so σ
+    is larger than ``rms``: without the solve, noise "of stddev ε" would be smaller than a
+    perturbation of RMS ε. ``rms``: a finite number >= 0 or a tensor [N]; a ValueError if it
+    is NaN, infinite, negative, or larger than clipped noise can reach for an image.
+    """
     check_images("x", x)
-    stddev = torch.as_tensor(stddev, dtype=x.dtype, device=x.device)
-    if stddev.dim() not in (0, 1) or (stddev.dim() == 1 and len(stddev) != len(x)) or bool((stddev < 0).any()):
-        raise ValueError(f"stddev must be a number >= 0 or a tensor of shape ({len(x)},), got {stddev!r}")
+    target = _check_rms(rms, len(x))
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    noise = torch.randn(x.shape, generator=generator).to(x)
-    scale = stddev.view(-1, *([1] * (x.dim() - 1))) if stddev.dim() == 1 else stddev
-    return (x + scale * noise).clamp(0, 1)
+    z = torch.randn(x.shape, generator=generator, dtype=torch.float64).flatten(1)
+    x64 = x.detach().to("cpu", torch.float64).flatten(1)
+    reach = torch.where(z > 0, 1 - x64, torch.where(z < 0, x64, torch.zeros_like(x64)))
+    limit = reach.pow(2).mean(1).sqrt()  # the realised RMS as σ → ∞
+    unreachable = (target > limit * (1 - 1e-6)).nonzero()
+    if len(unreachable):
+        i = int(unreachable[0])
+        raise ValueError(f"rms={target[i].item():.4g} is more than clipped noise can reach "
+                         f"for image {i} (at most {limit[i].item():.4g})")
+
+    def realised(sigma):
+        return ((x64 + sigma[:, None] * z).clamp(0, 1) - x64).pow(2).mean(1).sqrt()
+
+    low, high = torch.zeros_like(target), target.clone()
+    while bool((realised(high) < target).any()):
+        high = torch.where(realised(high) < target, 2 * high, high)
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        small = realised(mid) < target
+        low, high = torch.where(small, mid, low), torch.where(small, high, mid)
+        if bool(((high - low) <= 1e-9 * high).all()):
+            break
+    out = (x64 + high[:, None] * z).clamp(0, 1)
+    return out.view(x.shape).to(device=x.device, dtype=x.dtype)
 
 
 def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: str = "rms") -> torch.Tensor:
@@ -106,6 +154,32 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     return result
 
 
+def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
+                          **attack_options) -> AttackResult:
+    """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
+    N·(K−1) pairs (targets in increasing order per image, y left out), cached like
+    ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
+    from .attack import all_other_targets, lbfgs_attack
+
+    device = next(model.parameters()).device
+    check_images("x", x)
+    y = check_labels("y", y, len(x), 10)
+    key = {
+        "weights": key_digest({k: _digest(v) for k, v in model.state_dict().items()}),
+        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "every_target": True,
+    }
+    path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
+    stored = try_load(path) if cache else None
+    if stored is not None and len(stored.get("target", ())) == 9 * len(x):
+        return AttackResult(**stored).to(device)
+    image, target = all_other_targets(y.to(device))
+    result = lbfgs_attack(model, x.to(device)[image], target, **attack_options)
+    if cache:
+        atomic_save({name: value.cpu() for name, value in vars(result).items()}, path)
+    return result
+
+
 def _digest(tensor: torch.Tensor) -> str:
     import hashlib
 
@@ -135,7 +209,8 @@ class TransferTable:
     """Error rates of distorted examples (rows) on each model (columns).
 
     ``errors``: pandas DataFrame, rows = source models then noise rows, columns = target
-    models plus "Av. distortion" (the rows' mean per-pixel RMS perturbation).
+    models plus "Av. distortion" (the rows' mean per-pixel RMS perturbation) and "images"
+    (how many images the row measures).
     ``adversarial``: the AttackResult of each source.
     """
 
@@ -151,8 +226,10 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
         sources, targets: {name: model} mappings, or lists of zoo names (trained with defaults).
         x, y: the images [N, 1, 28, 28] in [0, 1] and labels [N] to distort.
         noise_stddevs: Gaussian-noise rows of these stddevs (Table 2: 0.1, 0.3; Table 4: 0.06, 0.1).
-        matched_noise: add, per source, a Gaussian row whose stddev equals each image's own
-            adversarial distortion (the comparison at equal size).
+        noise_stddevs: each noise row's realised per-pixel RMS (``gaussian_noise``).
+        matched_noise: add, per source, a Gaussian row whose realised RMS equals each image's
+            own adversarial distortion (the comparison at equal size). Images whose attack
+            failed (distortion inf) are left out of that row; "images" counts those kept.
         attack_options: passed to ``min_distortion_attack``.
     """
     import pandas as pd
@@ -164,22 +241,26 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
     for s in noise_stddevs:
         check_positive("noise_stddevs", s, allow_zero=True)
     rows, index, adversarial = [], [], {}
+
+    def measure(images, labels, size):
+        return [error_rate(t, images, labels) for t in targets.values()] + [size, len(images)]
+
     for name, model in sources.items():
         result = adversarial_examples(model, x, y, cache=cache, **attack_options)
         adversarial[name] = result
-        x_adv = result.x_adv.to(x.device)
-        rows.append([error_rate(t, x_adv, y) for t in targets.values()] + [result.distortion.mean().item()])
+        rows.append(measure(result.x_adv.to(x.device), y, result.distortion.mean().item()))
         index.append(name)
     for stddev in noise_stddevs:
         noisy = gaussian_noise(x, stddev, seed)
-        rows.append([error_rate(t, noisy, y) for t in targets.values()] + [distortion(x, noisy).mean().item()])
+        rows.append(measure(noisy, y, distortion(x, noisy).mean().item()))
         index.append(f"Gaussian noise, stddev={stddev:g}")
     if matched_noise:
         for name, result in adversarial.items():
-            noisy = gaussian_noise(x, result.distortion.to(x.device), seed)
-            rows.append([error_rate(t, noisy, y) for t in targets.values()] + [distortion(x, noisy).mean().item()])
+            found = torch.isfinite(result.distortion).to(x.device)  # failed: no size
+            noisy = gaussian_noise(x[found], result.distortion.to(x.device)[found], seed)
+            rows.append(measure(noisy, y[found], distortion(x[found], noisy).mean().item()))
             index.append(f"Gaussian noise matched to {name}")
-    errors = pd.DataFrame(rows, index=index, columns=[*targets, "Av. distortion"])
+    errors = pd.DataFrame(rows, index=index, columns=[*targets, "Av. distortion", "images"])
     return TransferTable(errors=errors, adversarial=adversarial)
 
 
