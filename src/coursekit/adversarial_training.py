@@ -33,14 +33,14 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from ._checks import check_positive
-from .attack import lbfgs_attack
-from .cache import atomic_save, key_digest, try_load
+from ._checks import check_choice, check_positive
+from .attack import ATTACK_CODE_VERSION, lbfgs_attack
+from .cache import key_digest, save_record
 from .config import cache_dir, default_device, resolve_profile
-from .data import load_subset
+from .data import SUBSETS, load_subset
 from .models import ZooModel, build
 from .progress import record_work
-from .train import cache_key, fit, settings_for
+from .train import cache_key, fit, load_model_record, model_record, settings_for
 
 # Attack settings for making pool examples: a cheaper search than the tables use.
 POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0}
@@ -154,6 +154,17 @@ POOL_PROFILES = {
 }
 
 
+def _pool_schema(model: ZooModel, settings: PoolSettings) -> dict:
+    """The shapes a cached pool of ``settings`` for ``model`` must have."""
+    lower, _ = split_at_hidden_layer(model, settings.layer)
+    with torch.no_grad():
+        example_shape = tuple(lower(torch.zeros(1, 1, 28, 28)).shape[1:])
+    size = settings.pool_size
+    return {"x": (torch.float32, (size, *example_shape)), "y": (torch.int64, (size,)),
+            "made_at": (torch.int64, (size,)), "adversarial_when_made": (torch.bool, (size,)),
+            "log": list, "layer": int}
+
+
 def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None = None,
                               refresh_fraction: float | None = None, *, refresh_every: int | None = None,
                               pool_batch: int | None = None, layer: int = 0, subset: str = "train", seed: int = 0,
@@ -168,6 +179,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     k-th sigmoid hidden layer instead of the input (the paper's per-layer variant; see the
     module docstring).
     """
+    check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     profile = resolve_profile(profile)
     base = POOL_PROFILES[profile]
     pool_settings = PoolSettings(
@@ -188,13 +200,12 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     split_at_hidden_layer(build(name), layer)  # validates ``layer`` for this model
     settings = settings_for(name, profile)
     device = torch.device(device) if device is not None else default_device()
-    key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK)
+    key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK,
+                    attack_code=ATTACK_CODE_VERSION)
     path = cache_dir() / "models" / f"{name}-pool-{subset}-{key_digest(key)}.pt"
     model = build(name)
-    stored = try_load(path) if use_cache else None
+    stored = load_model_record(model, path, key, {"pool": _pool_schema(model, pool_settings)}) if use_cache else None
     if stored is not None:
-        model.load_state_dict(stored["state_dict"])
-        model.training_info = stored["info"]
         model.pool = AdversarialPool(**stored["pool"])
         return model.to(device).eval()
     torch.manual_seed(seed)
@@ -227,10 +238,9 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
                 pool_size=pool_settings.pool_size, refresh_every=pool_settings.refresh_every,
                 refresh_fraction=pool_settings.refresh_fraction, device=str(device))
     if use_cache and pool is not None:
-        atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info,
-                     "pool": {"x": pool.x.cpu(), "y": pool.y.cpu(), "made_at": pool.made_at,
-                              "adversarial_when_made": pool.adversarial_when_made, "log": pool.log,
-                              "layer": pool.layer}}, path)
+        stored_pool = {"x": pool.x.cpu(), "y": pool.y.cpu(), "made_at": pool.made_at,
+                       "adversarial_when_made": pool.adversarial_when_made, "log": pool.log, "layer": pool.layer}
+        save_record(model_record(model, info, pool=stored_pool), path)
     model.training_info = info
     model.pool = pool
     return model.eval()

@@ -23,7 +23,7 @@ from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
 from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
-from .cache import atomic_save, key_digest, try_load
+from .cache import key_digest, load_record, save_record, tensor_digest
 from .config import cache_dir
 from .train import predict
 
@@ -88,29 +88,34 @@ def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
                          **attack_options) -> AttackResult:
-    """``min_distortion_attack(model, x, y)``, cached on disk by the model's weights, the images
-    and the options (so re-running a chapter does not attack again)."""
+    """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
+    weights, the images and the options (so re-running a chapter does not attack again).
+
+    A cached result is used only if it holds every field of ``AttackResult`` with one row per
+    image (x_adv of x's shape); otherwise it is recomputed.
+    """
     device = next(model.parameters()).device
     key = {
-        "weights": key_digest({k: _digest(v) for k, v in model.state_dict().items()}),
-        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
+        "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
+        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
-        stored = try_load(path)
+        stored = load_record(path, _attack_schema(x), {"N": len(x)})
         if stored is not None:
-            return AttackResult(**stored).to(device)
+            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
     result = min_distortion_attack(model, x, y, **attack_options)
     if cache:
-        atomic_save({name: value.cpu() for name, value in vars(result).items()}, path)
+        save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
 
 
-def _digest(tensor: torch.Tensor) -> str:
-    import hashlib
-
-    data = tensor.detach().cpu().contiguous()
-    return hashlib.sha256(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"").hexdigest()[:16]
+def _attack_schema(x: torch.Tensor) -> dict:
+    """The fields of a cached ``AttackResult`` for images x [N, ...]."""
+    rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
+            "evaluations": torch.int64}
+    return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
 def _as_models(models, argument: str) -> dict[str, nn.Module]:
