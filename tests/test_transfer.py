@@ -3,7 +3,8 @@ import torch
 
 from conftest import attackable_model
 
-from coursekit.transfer import amplify, epsilon_curves, error_rate, gaussian_noise, transfer_table
+from coursekit.train import evaluate
+from coursekit.transfer import amplify, epsilon_curves, gaussian_noise, transfer_table
 
 
 def _models():
@@ -27,8 +28,8 @@ def test_diagonal_is_total_by_construction_and_reproducible(tmp_cache):
     again = transfer_table(models, models, x, y, noise_stddevs=(0.0, 0.1), cache=False, **opts).errors
     assert table.equals(again)
     # Gaussian noise of stddev 0 is the clean error
-    assert table.loc["Gaussian noise, stddev=0", "A"] == pytest.approx(error_rate(models["A"], x, y))
-    assert table.loc["Gaussian noise, stddev=0", "B"] == pytest.approx(error_rate(models["B"], x, y))
+    assert table.loc["Gaussian noise, stddev=0", "A"] == pytest.approx(evaluate(models["A"], x, y))
+    assert table.loc["Gaussian noise, stddev=0", "B"] == pytest.approx(evaluate(models["B"], x, y))
     assert "Gaussian noise matched to A" in table.index and "Av. distortion" in table.columns
 
 
@@ -91,3 +92,9 @@ def test_epsilon_curves_shape_and_monotone_adversarial_effect(tmp_cache):
     adversarial = curves[("adversarial direction", "A")]
     assert adversarial.iloc[-1] == 1.0  # far beyond every image's minimal distortion (all below 0.2)
     assert adversarial.iloc[-1] >= curves[("Gaussian noise", "A")].iloc[-1]
+
+
+def test_an_empty_batch_is_refused_by_name():
+    models = _models()
+    with pytest.raises(ValueError, match="x must hold at least one image"):
+        transfer_table(models, models, _data()[:0], torch.zeros(0, dtype=torch.long))

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive
+from ._checks import check_choice, check_positive, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
 from .cache import key_digest, save_record
 from .config import cache_dir, default_device, resolve_profile
@@ -96,15 +96,13 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generat
     options = {**POOL_ATTACK, **(attack_options or {})}
     shift = torch.randint(1, 10, (len(y),), generator=generator).to(y.device)
     target = (y + shift) % 10
-    was_training = model.training
-    model.eval()
     lower, upper = split_at_hidden_layer(model, layer) if layer else (nn.Identity(), model)
-    with torch.no_grad():
-        start = lower(x)
-    result = lbfgs_attack(upper, start, target, **options)
-    with torch.no_grad():
-        wrong = upper(result.x_adv).argmax(1) != y
-    model.train(was_training)
+    with eval_mode(model):
+        with torch.no_grad():
+            start = lower(x)
+        result = lbfgs_attack(upper, start, target, **options)
+        with torch.no_grad():
+            wrong = upper(result.x_adv).argmax(1) != y
     return result.x_adv, wrong
 
 

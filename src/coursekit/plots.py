@@ -82,7 +82,3 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
     fig.tight_layout()
     return fig
 
-
-def percent(table, digits: int = 1):
-    """A styled copy of a DataFrame of fractions, shown as percentages (for display only)."""
-    return table.style.format(lambda v: f"{100 * v:.{digits}f}%" if isinstance(v, (float, np.floating)) and v == v else v)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_positive
+from ._checks import check_choice, check_positive, eval_mode
 from .cache import key_digest, load_record, save_record
 from .config import cache_dir, default_device, resolve_profile
 from .data import SUBSETS, load_subset
@@ -82,9 +82,10 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
-    """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches."""
+    """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches, in eval mode."""
     device = next(model.parameters()).device
-    out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
+    with eval_mode(model):
+        out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
 
 

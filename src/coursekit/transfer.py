@@ -25,7 +25,7 @@ from ._checks import check_choice, check_images, check_labels, check_positive
 from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
 from .cache import key_digest, load_record, save_record, tensor_digest
 from .config import cache_dir
-from .train import predict
+from .train import evaluate
 
 AMPLIFY_READINGS = ("literal", "rms")
 
@@ -79,11 +79,6 @@ def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: 
         low, high = torch.where(small, mid, low), torch.where(small, high, mid)
     scale = torch.where(norm.squeeze(1) > 0, high, torch.zeros_like(high))
     return (x_flat + scale[:, None] * r).clamp(0, 1).view_as(x)
-
-
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The fraction of images that ``model`` misclassifies."""
-    return (predict(model, x) != y.to(x.device)).float().mean().item()
 
 
 def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
@@ -165,6 +160,8 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
     sources = _as_models(sources, "sources")
     targets = _as_models(targets, "targets")
     check_images("x", x)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one image, got shape {tuple(x.shape)}")
     y = check_labels("y", y, len(x), 10)
     for s in noise_stddevs:
         check_positive("noise_stddevs", s, allow_zero=True)
@@ -173,16 +170,16 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
         result = adversarial_examples(model, x, y, cache=cache, **attack_options)
         adversarial[name] = result
         x_adv = result.x_adv.to(x.device)
-        rows.append([error_rate(t, x_adv, y) for t in targets.values()] + [result.distortion.mean().item()])
+        rows.append([evaluate(t, x_adv, y) for t in targets.values()] + [result.distortion.mean().item()])
         index.append(name)
     for stddev in noise_stddevs:
         noisy = gaussian_noise(x, stddev, seed)
-        rows.append([error_rate(t, noisy, y) for t in targets.values()] + [distortion(x, noisy).mean().item()])
+        rows.append([evaluate(t, noisy, y) for t in targets.values()] + [distortion(x, noisy).mean().item()])
         index.append(f"Gaussian noise, stddev={stddev:g}")
     if matched_noise:
         for name, result in adversarial.items():
             noisy = gaussian_noise(x, result.distortion.to(x.device), seed)
-            rows.append([error_rate(t, noisy, y) for t in targets.values()] + [distortion(x, noisy).mean().item()])
+            rows.append([evaluate(t, noisy, y) for t in targets.values()] + [distortion(x, noisy).mean().item()])
             index.append(f"Gaussian noise matched to {name}")
     errors = pd.DataFrame(rows, index=index, columns=[*targets, "Av. distortion"])
     return TransferTable(errors=errors, adversarial=adversarial)
@@ -205,8 +202,8 @@ def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor
         noisy = gaussian_noise(xs, eps, seed)
         row = {}
         for name, model in targets.items():
-            row[("adversarial direction", name)] = error_rate(model, scaled, ys)
-            row[("Gaussian noise", name)] = error_rate(model, noisy, ys)
+            row[("adversarial direction", name)] = evaluate(model, scaled, ys)
+            row[("Gaussian noise", name)] = evaluate(model, noisy, ys)
         records[eps] = row
     table = pd.DataFrame.from_dict(records, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
