@@ -82,3 +82,17 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
     fig.tight_layout()
     return fig
 
+
+
+def distortion_cdf(attacks, *, title: str = ""):
+    """Cumulative distribution of the minimum distortion of each AttackResult in ``attacks``
+    ({label: result}): the share of images fooled at or below each per-pixel RMS."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name, attack in attacks.items():
+        values = np.sort(attack.distortion.cpu().numpy())
+        ax.plot(values, np.arange(1, len(values) + 1) / len(values), label=name)
+    ax.set_xlabel("minimum distortion (per-pixel RMS)")
+    ax.set_ylabel("share of test images fooled")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig

@@ -209,3 +209,33 @@ def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.index.name = "epsilon"
     return table
+
+
+def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, AttackResult], x: torch.Tensor,
+                         y: torch.Tensor, *, stddev: float = 0.1, noise_stddev: float = 0.06, seed: int = 0):
+    """Table 4: the error of every model (columns) on each source's adversarial examples, on
+    Gaussian noise of ``noise_stddev``, on the examples amplified to ``stddev`` in the RMS
+    reading and by the literal formula (see ``amplify``), and on Gaussian noise of ``stddev``.
+
+    ``attacks``: {source name: AttackResult for the images x [N, ...] with labels y [N]}.
+    Returns a pandas DataFrame with the paper's row names (the literal rows marked
+    "(literal formula)").
+    """
+    import pandas as pd
+
+    check_images("x", x)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one image, got shape {tuple(x.shape)}")
+    y = check_labels("y", y, len(x), 10)
+
+    def row(images):
+        return [evaluate(m, images, y.to(images.device)) for m in models.values()]
+
+    rows = {f"Distorted for {name}": row(r.x_adv) for name, r in attacks.items()}
+    rows[f"Gaussian noise with stddev={noise_stddev:g}"] = row(gaussian_noise(x, noise_stddev, seed=seed))
+    for reading, suffix in (("rms", ""), ("literal", " (literal formula)")):
+        for name, r in attacks.items():
+            amplified = amplify(x.to(r.x_adv.device), r.x_adv, stddev, reading=reading)
+            rows[f"Distorted for {name} amplified to stddev={stddev:g}{suffix}"] = row(amplified)
+    rows[f"Gaussian noise with stddev={stddev:g}"] = row(gaussian_noise(x, stddev, seed=seed))
+    return pd.DataFrame(rows, index=list(models)).T
