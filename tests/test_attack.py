@@ -329,3 +329,13 @@ def test_solve_penalty_rejects_bad_c(c):
     model, x, target = _convex_case(n=2)
     with pytest.raises(ValueError, match="c must be"):
         solve_penalty(model, x, target, c)
+
+
+def test_the_models_mode_is_restored_even_when_the_attack_raises():
+    model, x, _ = _convex_case(n=2)
+    model.train()
+    with pytest.raises(ValueError, match="target"):
+        lbfgs_attack(model, x, torch.tensor([0, 99]))
+    assert model.training
+    lbfgs_attack(model, x, torch.tensor([0, 1]), search_steps=1, max_iter=2)
+    assert model.training

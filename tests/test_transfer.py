@@ -98,3 +98,22 @@ def test_an_empty_batch_is_refused_by_name():
     models = _models()
     with pytest.raises(ValueError, match="x must hold at least one image"):
         transfer_table(models, models, _data()[:0], torch.zeros(0, dtype=torch.long))
+
+
+def test_cross_training_table_rows_are_the_papers_and_measured(tmp_cache):
+    from coursekit.transfer import adversarial_examples, cross_training_table
+
+    models = _models()
+    x = _data(n=6)
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    attacks = {name: adversarial_examples(m, x, y, search_steps=3, max_iter=20, progress_bar=False)
+               for name, m in models.items()}
+    table = cross_training_table(models, attacks, x, y, noise_stddev=0.06)
+    assert list(table.columns) == ["A", "B"] and len(table) == 8
+    assert table.loc["Distorted for A", "A"] == 1.0  # every example fools its own model
+    assert table.loc["Gaussian noise with stddev=0.06", "B"] == pytest.approx(
+        evaluate(models["B"], gaussian_noise(x, 0.06, seed=0), y))
+    literal = amplify(x, attacks["B"].x_adv, 0.1, reading="literal")
+    assert table.loc["Distorted for B amplified to stddev=0.1 (literal formula)", "A"] == pytest.approx(
+        evaluate(models["A"], literal, y))
