@@ -174,3 +174,17 @@ def test_mnist_cache_with_a_flipped_byte_is_rebuilt(tmp_cache):
         x2, _ = data.load_mnist("test")
     assert torch.equal(x2, x)
     data._memory.clear()
+
+
+def test_a_legacy_model_file_that_fits_is_upgraded_with_a_digest(tmp_path):
+    from coursekit.train import load_model_record, model_record
+
+    small = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    path = tmp_path / "m.pt"
+    torch.save(model_record(small, {"key": {"a": 1}}), path)  # the format before digests
+    assert load_model_record(torch.nn.Sequential(torch.nn.Linear(4, 3)), path, {"a": 1}) is not None
+    raw = torch.load(path, weights_only=True)
+    assert raw[cache.DIGEST_KEY] == cache.record_digest(raw)  # rewritten with its digest
+    torch.save({"state_dict": {}, "info": {"key": {"a": 1}}}, path)  # legacy but not fitting
+    with pytest.warns(UserWarning, match="missing key"):
+        assert load_model_record(torch.nn.Sequential(torch.nn.Linear(4, 3)), path, {"a": 1}) is None

@@ -130,18 +130,25 @@ def _check_tensor(key: str, value: Any, dtype, shape, sizes: dict) -> None:
             raise CacheMismatch(f"{key!r} has shape {tuple(value.shape)}, expected {shape} with {sizes}")
 
 
-def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None) -> dict | None:
+def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None, *,
+                upgrade_legacy: bool = False) -> dict | None:
     """The validated record at ``path``, or None if it is absent or does not fit.
 
     The record must carry the digest ``save_record`` wrote, match it, and fit ``schema``
     (see ``check_record``; ``sizes`` fixes named sizes in advance, e.g. ``{"N": len(x)}``).
     A file that fails any check is removed with a warning, so that the caller rebuilds it.
+    ``upgrade_legacy=True`` (trained models, whose caches predate the digest): a record
+    without a digest that fits the schema is accepted once and rewritten with its digest.
     """
     path = Path(path)
     if not path.exists():
         return None
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(record, dict) and DIGEST_KEY not in record and upgrade_legacy:
+            check_record(record, schema, dict(sizes or {}))
+            save_record(record, path)
+            return record
         if not isinstance(record, dict) or DIGEST_KEY not in record:
             raise CacheMismatch("no stored digest (written by an older version?)")
         if record[DIGEST_KEY] != record_digest(record):

@@ -298,7 +298,8 @@ def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | No
     removed (the caller retrains).
     """
     expected = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
-    record = load_record(path, {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})})
+    schema = {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})}
+    record = load_record(path, schema, upgrade_legacy=True)
     if record is None:
         return None
     if set(record["state_dict"]) != set(expected) or record["info"]["key"] != key:
