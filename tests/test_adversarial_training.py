@@ -43,11 +43,30 @@ def test_refresh_replaces_the_requested_fraction():
     assert torch.equal(pool.adversarial_when_made[slots], wrong_now)
 
 
-def test_make_adversarial_never_targets_the_true_label():
-    model, x, y, generator = _setup()
-    x_adv, wrong = make_adversarial(model, x[:10], y[:10], generator)
+def test_make_adversarial_never_targets_the_true_label(monkeypatch):
+    """The targets handed to the attack themselves: never the true label, and every wrong one used."""
+    from coursekit import adversarial_training as at
+
+    targets = []
+    real_attack = at.lbfgs_attack
+
+    def recording_attack(model, x, target, **options):
+        targets.append(target.clone())
+        return real_attack(model, x, target, **options)
+
+    monkeypatch.setattr(at, "lbfgs_attack", recording_attack)
+    model, x, y, generator = _setup(n=200)
+    x_adv, wrong = make_adversarial(model, x, y, generator, {"search_steps": 1, "max_iter": 2})
+    (target,) = targets
+    assert target.shape == y.shape and (target != y).all()
+    assert set(((target - y) % 10).tolist()) == set(range(1, 10))  # each wrong label is drawn
     with torch.no_grad():
-        assert torch.equal(wrong, model(x_adv).argmax(1) != y[:10])
+        assert torch.equal(wrong, model(x_adv).argmax(1) != y)
+
+
+def test_pool_training_refuses_the_test_set():
+    with pytest.raises(ValueError, match="subset must be one of .*got 'test'"):
+        adversarial_pool_training(subset="test")
 
 
 def test_lipschitz_penalty_gradient_matches_a_finite_difference():

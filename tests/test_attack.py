@@ -28,7 +28,10 @@ def test_properties_on_small_models(seed, n, classes):
     assert torch.allclose(result.distortion[ok], (result.x_adv - x)[ok].flatten(1).pow(2).mean(1).sqrt(), atol=1e-6)
     assert torch.allclose(result.l2[ok], (result.x_adv - x)[ok].flatten(1).norm(dim=1), atol=1e-5)
     assert torch.isinf(result.distortion[~ok]).all() and torch.equal(result.x_adv[~ok], x[~ok])
-    assert (result.evaluations >= 1).all()
+    with torch.no_grad():
+        already = model(x).argmax(1) == target
+    assert (result.evaluations[~already] >= 1).all()
+    assert (result.evaluations[already] == 0).all()  # already the target: no search
 
 
 def test_trivial_target_returns_x_itself():
@@ -216,3 +219,123 @@ def test_success_survives_re_evaluation_in_other_batch_sizes():
     with torch.no_grad():
         one_by_one = torch.stack([model(image[None]).argmax(1)[0] for image in result.x_adv])
     assert torch.equal(one_by_one, result.target) and (one_by_one != y).all()
+
+
+def _convex_case(seed: int = 2, n: int = 12):
+    from conftest import attackable_model
+
+    model = attackable_model(seed)
+    x = torch.rand(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed)) * 0.8 + 0.1
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, (y + 1 + torch.arange(n) % 9) % 10
+
+
+@pytest.mark.parametrize("c_init", [0.01, 100.0])
+def test_reported_c_brackets_the_decision_boundary_on_a_convex_model(c_init):
+    """For a linear softmax the penalty problem is convex and its solution reaches the target
+    exactly for c below a threshold c*. The search must end with c next to c*: the solution at
+    c/1.5 reaches the target, the one at 1.5·c does not (a search that moves c the wrong way
+    never brackets c* and fails this, from either side)."""
+    model, x, target = _convex_case()
+    result = lbfgs_attack(model, x, target, c_init=c_init, refine=False)
+    assert result.success.all() and torch.isfinite(result.c).all()
+    with torch.no_grad():
+        below = model(solve_penalty(model, x, target, result.c / 1.5, max_iter=500)).argmax(1)
+        above = model(solve_penalty(model, x, target, result.c * 1.5, max_iter=500)).argmax(1)
+    assert (below == target).all()
+    assert (above != target).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8, torch.int16, torch.int8])
+def test_any_integer_target_dtype_gives_the_int64_result(dtype):
+    model, x, target = _convex_case(n=4)
+    reference = lbfgs_attack(model, x, target, search_steps=3, max_iter=20)
+    other = lbfgs_attack(model, x, target.to(dtype), search_steps=3, max_iter=20)
+    assert other.target.dtype == torch.int64
+    assert torch.equal(other.x_adv, reference.x_adv) and torch.equal(other.target, reference.target)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_x_in_another_float_dtype_is_converted_to_the_models(dtype):
+    model, x, target = _convex_case(n=4)
+    x = x.to(dtype)
+    result = lbfgs_attack(model, x, target, search_steps=3, max_iter=20)
+    reference = lbfgs_attack(model, x.float(), target, search_steps=3, max_iter=20)
+    assert result.x_adv.dtype == torch.float32 and torch.equal(result.x_adv, reference.x_adv)
+    assert torch.equal(result.distortion, reference.distortion)
+
+
+def test_images_already_classified_as_the_target_skip_the_search():
+    model, x, target = _convex_case(n=6)
+    with torch.no_grad():
+        current = model(x).argmax(1)
+    mixed_target = torch.where(torch.arange(6) % 2 == 0, current, target)
+    result = lbfgs_attack(model, x, mixed_target, search_steps=3, max_iter=20)
+    alone = lbfgs_attack(model, x[1::2], target[1::2], search_steps=3, max_iter=20)
+    assert (result.evaluations[0::2] == 0).all() and (result.distortion[0::2] == 0).all()
+    assert torch.equal(result.x_adv[0::2], x[0::2])
+    assert torch.equal(result.evaluations[1::2], alone.evaluations)
+    assert torch.allclose(result.x_adv[1::2], alone.x_adv, atol=1e-6)
+
+
+def test_empty_batches_give_empty_results():
+    model, x, target = _convex_case(n=2)
+    empty = lbfgs_attack(model, x[:0], target[:0])
+    assert len(empty) == 0 and empty.x_adv.shape == (0, 1, 4, 4)
+    empty = min_distortion_attack(model, x[:0], target[:0], progress_bar=False)
+    assert len(empty) == 0 and empty.distortion.shape == (0,)
+
+
+def test_min_distortion_attack_checks_x_against_its_own_bounds():
+    model, x, target = _convex_case(n=3)
+    x = 2 * x - 1  # in [-1, 1]
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    result = min_distortion_attack(model, x, y, bounds=(-1, 1), progress_bar=False, search_steps=4)
+    assert result.success.all() and (result.x_adv >= -1).all() and (result.x_adv <= 1).all()
+    assert (result.x_adv < 0).any()  # the box really is [-1, 1]
+    with pytest.raises(ValueError, match=r"x must lie in \[-0.5, 0.5\]"):
+        min_distortion_attack(model, x, y, bounds=(-0.5, 0.5), progress_bar=False)
+
+
+def test_num_classes_must_match_the_model():
+    model, x, target = _convex_case(n=2)
+    with pytest.raises(ValueError, match="num_classes must equal the model's 10 outputs, got 12"):
+        lbfgs_attack(model, x, target, num_classes=12)
+    with pytest.raises(ValueError, match="num_classes must equal the model's 10 outputs, got 5"):
+        min_distortion_attack(model, x, target % 5, num_classes=5, progress_bar=False)
+
+
+@pytest.mark.parametrize("option, value", [("tol", float("nan")), ("ftol", float("inf")), ("tol", -1.0),
+                                           ("max_iter", 0), ("history", 0), ("check_every", -1),
+                                           ("search_steps", 2.5), ("bounds", (0, float("nan")))])
+def test_bad_solver_options_name_the_option(option, value):
+    model, x, target = _convex_case(n=2)
+    with pytest.raises(ValueError, match=option):
+        lbfgs_attack(model, x, target, **{option: value})
+
+
+@pytest.mark.parametrize("option, value", [("history", 0), ("max_iter", -3), ("tol", float("nan"))])
+def test_solve_penalty_checks_its_options(option, value):
+    model, x, target = _convex_case(n=2)
+    with pytest.raises(ValueError, match=option):
+        solve_penalty(model, x, target, torch.ones(2), **{option: value})
+
+
+@pytest.mark.parametrize("c", [torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("inf")]),
+                               torch.tensor([1.0, 0.0]), torch.ones(3)])
+def test_solve_penalty_rejects_bad_c(c):
+    model, x, target = _convex_case(n=2)
+    with pytest.raises(ValueError, match="c must be"):
+        solve_penalty(model, x, target, c)
+
+
+def test_the_models_mode_is_restored_even_when_the_attack_raises():
+    model, x, _ = _convex_case(n=2)
+    model.train()
+    with pytest.raises(ValueError, match="target"):
+        lbfgs_attack(model, x, torch.tensor([0, 99]))
+    assert model.training
+    lbfgs_attack(model, x, torch.tensor([0, 1]), search_steps=1, max_iter=2)
+    assert model.training

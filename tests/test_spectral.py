@@ -195,3 +195,123 @@ def test_lanczos_restarts_and_fallback():
     for restarts in (0, 1, 5):
         got = _top_eigenvalues(gram, method="lanczos", steps=6, restarts=restarts)
         assert torch.allclose(got, dense, rtol=1e-6)
+
+
+def _explicit_norm(layer, shape):
+    layer = layer.double()
+    with torch.no_grad():
+        matrix = explicit_operator_matrix(lambda v: torch.nn.functional.conv2d(
+            torch.nn.functional.pad(v, (layer.padding[1],) * 2 + (layer.padding[0],) * 2, mode=layer.padding_mode)
+            if layer.padding_mode != "zeros" else v, layer.weight, stride=layer.stride,
+            padding=0 if layer.padding_mode != "zeros" else layer.padding), shape)
+    return torch.linalg.matrix_norm(matrix, 2).item()
+
+
+@pytest.mark.parametrize("k, stride, n, padding", [(3, 1, 6, 1), (5, 1, 8, 2), (3, 2, 8, 1), (4, 1, 6, 1),
+                                                   (3, 1, 7, 0)])
+def test_circular_padding_bound_holds(k, stride, n, padding):
+    """A circularly padded layer is (a subset of the rows of) the circular conv on the N grid."""
+    worst = 0.0
+    for seed in range(6):
+        torch.manual_seed(seed)
+        layer = torch.nn.Conv2d(2, 3, k, stride=stride, padding=padding, padding_mode="circular", bias=False)
+        real = _explicit_norm(layer, (2, n, n))
+        bound = conv_operator_norm_bound(layer.double(), input_size=(n, n)).item()
+        assert bound >= real * (1 - 1e-9)
+        worst = max(worst, real / bound)
+    if 2 * padding == k - 1 and n % stride == 0:
+        assert worst == pytest.approx(1.0, rel=1e-6)  # all N/Δ outputs kept: the bound is exact
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_padding_modes_that_repeat_pixels_are_refused(mode):
+    layer = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode)
+    with pytest.raises(ValueError, match="padding_mode"):
+        conv_operator_norm_bound(layer, input_size=(6, 6))
+    with pytest.raises(ValueError, match="padding_mode"):
+        layer_bounds(torch.nn.Sequential(layer), (2, 6, 6), device="cpu")
+
+
+def test_reflect_padding_can_exceed_the_zero_padding_bound():
+    """Why reflect padding is refused: its true norm can be above what the zeros formula gives."""
+    worst = 0.0
+    for seed in range(10):
+        torch.manual_seed(seed)
+        layer = torch.nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect", bias=False)
+        zeros_formula = conv_operator_norm_bound(layer.weight.double(), 1, 1, (6, 6)).item()
+        worst = max(worst, _explicit_norm(layer, (2, 6, 6)) / zeros_formula)
+    assert worst > 1.05
+
+
+def test_circular_padding_that_wraps_outputs_is_refused():
+    layer = torch.nn.Conv2d(1, 1, 3, padding=2, padding_mode="circular")  # N + 2 outputs per side
+    with pytest.raises(ValueError, match="wraps"):
+        conv_operator_norm_bound(layer, input_size=(6, 6))
+
+
+def test_average_pooling_bound_holds_and_no_longer_crashes():
+    for pool, n in [(torch.nn.AvgPool2d(2), 6), (torch.nn.AvgPool2d(3, stride=2), 7),
+                    (torch.nn.AvgPool2d(3, stride=1, padding=1), 5), (torch.nn.AdaptiveAvgPool2d(2), 6)]:
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1, bias=False), pool)
+        with torch.no_grad():
+            model[0].weight.fill_(1.0)
+        table = layer_bounds(model, (1, n, n), device="cpu")
+        matrix = explicit_operator_matrix(lambda v: pool(v.float()).double(), (1, n, n))
+        real = torch.linalg.matrix_norm(matrix, 2).item()
+        assert table.loc[1, "bound"] >= real * (1 - 1e-6)
+    assert layer_bounds(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.AvgPool2d(2)), (1, 4, 4),
+                        device="cpu").loc[1, "bound"] == pytest.approx(0.5)  # disjoint 2×2 means: exactly 1/2
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.linear(x)
+
+
+class _Doubler(torch.nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+
+@pytest.mark.parametrize("model, message", [
+    (torch.nn.Sequential(torch.nn.Flatten(), _Residual()), "residual"),
+    (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4), torch.nn.Softplus()), "Softplus"),
+    (torch.nn.Sequential(torch.nn.Flatten(), _Doubler(), torch.nn.Linear(4, 4)), "_Doubler"),
+    (torch.nn.Sequential(torch.nn.Flatten()), None),
+])
+def test_layers_it_cannot_bound_are_refused(model, message):
+    if message is None:  # no parameters at all: still works (Flatten is 1-Lipschitz)
+        assert layer_bounds(model, (1, 2, 2)).attrs["product"] == 1.0
+        return
+    with pytest.raises(ValueError, match=message):
+        layer_bounds(model, (1, 2, 2))
+
+
+@pytest.mark.parametrize("weight, error, message", [
+    (torch.full((2, 2, 3, 3), float("nan")), ValueError, "NaN"),
+    (torch.ones(2, 2, 3, 3, dtype=torch.int64), TypeError, "int64"),
+])
+def test_conv_norms_refuse_nan_and_integer_weights(weight, error, message):
+    for function in (lambda w: conv_operator_norm(w, 1, (6, 6)), lambda w: conv_operator_norm_bound(w, 1, 1, (6, 6)),
+                     lambda w: conv_operator_norm_power(w, 1, 1, (6, 6))):
+        with pytest.raises(error, match=message):
+            function(weight)
+    with pytest.raises(error, match=message):
+        linear_operator_norm(weight[:, :, 0, 0])
+
+
+def test_float16_weights_give_the_float32_norm():
+    w = torch.randn(3, 2, 3, 3).half()
+    assert conv_operator_norm(w, 1, (6, 6)).item() == pytest.approx(conv_operator_norm(w.float(), 1, (6, 6)).item())
+
+
+def test_negative_padding_is_refused():
+    w = torch.randn(2, 2, 3, 3)
+    with pytest.raises(ValueError, match="padding must be >= 0, got -1"):
+        conv_operator_norm_bound(w, 1, -1, (6, 6))
+    with pytest.raises(ValueError, match="padding must be >= 0, got -1"):
+        conv_operator_norm_power(w, 1, -1, (6, 6))

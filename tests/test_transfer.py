@@ -3,7 +3,8 @@ import torch
 
 from conftest import attackable_model
 
-from coursekit.transfer import amplify, epsilon_curves, error_rate, gaussian_noise, transfer_table
+from coursekit.train import evaluate
+from coursekit.transfer import amplify, epsilon_curves, gaussian_noise, transfer_table
 
 
 def _models():
@@ -27,8 +28,8 @@ def test_diagonal_is_total_by_construction_and_reproducible(tmp_cache):
     again = transfer_table(models, models, x, y, noise_stddevs=(0.0, 0.1), cache=False, **opts).errors
     assert table.equals(again)
     # Gaussian noise of stddev 0 is the clean error
-    assert table.loc["Gaussian noise, stddev=0", "A"] == pytest.approx(error_rate(models["A"], x, y))
-    assert table.loc["Gaussian noise, stddev=0", "B"] == pytest.approx(error_rate(models["B"], x, y))
+    assert table.loc["Gaussian noise, stddev=0", "A"] == pytest.approx(evaluate(models["A"], x, y))
+    assert table.loc["Gaussian noise, stddev=0", "B"] == pytest.approx(evaluate(models["B"], x, y))
     assert "Gaussian noise matched to A" in table.index and "Av. distortion" in table.columns
 
 
@@ -173,3 +174,28 @@ def test_every_target_examples_keeps_all_targets_and_its_minimum_is_the_min_atta
     assert torch.allclose(every.distortion.view(5, 9).min(1).values, best.distortion, rtol=1e-4)
     again = every_target_examples(model, x, y, **opts)  # from the cache
     assert torch.equal(again.distortion, every.distortion)
+
+
+def test_an_empty_batch_is_refused_by_name():
+    models = _models()
+    with pytest.raises(ValueError, match="x must hold at least one image"):
+        transfer_table(models, models, _data()[:0], torch.zeros(0, dtype=torch.long))
+
+
+def test_cross_training_table_rows_are_the_papers_and_measured(tmp_cache):
+    from coursekit.transfer import adversarial_examples, cross_training_table
+
+    models = _models()
+    x = _data(n=6)
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    attacks = {name: adversarial_examples(m, x, y, search_steps=3, max_iter=20, progress_bar=False)
+               for name, m in models.items()}
+    table = cross_training_table(models, attacks, x, y, noise_stddev=0.06)
+    assert list(table.columns) == ["A", "B"] and len(table) == 8
+    assert table.loc["Distorted for A", "A"] == 1.0  # every example fools its own model
+    assert table.loc["Gaussian noise with stddev=0.06", "B"] == pytest.approx(
+        evaluate(models["B"], gaussian_noise(x, 0.06, seed=0), y))
+    literal = amplify(x, attacks["B"].x_adv, 0.1, reading="literal")
+    assert table.loc["Distorted for B amplified to stddev=0.1 (literal formula)", "A"] == pytest.approx(
+        evaluate(models["A"], literal, y))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 import torch
 
@@ -45,7 +46,10 @@ def check_images(argument: str, x, *, low: float = 0.0, high: float = 1.0) -> to
 
 
 def check_labels(argument: str, labels, count: int, num_classes: int) -> torch.Tensor:
-    """Check integer labels: a tensor of shape [count] with values in [0, num_classes)."""
+    """Check integer labels: a tensor of shape [count] with values in [0, num_classes).
+
+    Any integer dtype (int32, uint8, ...) is accepted; the labels are returned as int64.
+    """
     if not isinstance(labels, torch.Tensor):
         raise ValueError(f"{argument} must be a torch.Tensor, got {type(labels).__name__}")
     if labels.is_floating_point() or labels.dtype == torch.bool:
@@ -57,4 +61,23 @@ def check_labels(argument: str, labels, count: int, num_classes: int) -> torch.T
             f"{argument} must lie in [0, {num_classes - 1}], got values in "
             f"[{labels.min().item()}, {labels.max().item()}]"
         )
-    return labels
+    return labels.to(torch.int64)
+
+
+def check_int(argument: str, value, *, minimum: int = 1) -> int:
+    """Raise ValueError unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{argument} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Put ``model`` in eval mode for the block and restore its previous mode afterwards
+    (also when the block raises)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

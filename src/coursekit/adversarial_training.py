@@ -35,14 +35,14 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from ._checks import check_positive
-from .attack import lbfgs_attack
-from .cache import atomic_save, key_digest, try_load
+from ._checks import check_choice, check_positive, eval_mode
+from .attack import ATTACK_CODE_VERSION, lbfgs_attack
+from .cache import key_digest, save_record
 from .config import cache_dir, default_device, resolve_profile
-from .data import load_subset
+from .data import SUBSETS, load_subset
 from .models import ZooModel, build
 from .progress import record_work
-from .train import cache_key, fit, settings_for
+from .train import cache_key, fit, load_model_record, model_record, settings_for
 
 # Attack settings for making pool examples: a cheaper search than the tables use.
 POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0}
@@ -98,15 +98,13 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generat
     options = {**POOL_ATTACK, **(attack_options or {})}
     shift = torch.randint(1, 10, (len(y),), generator=generator).to(y.device)
     target = (y + shift) % 10
-    was_training = model.training
-    model.eval()
     lower, upper = split_at_hidden_layer(model, layer) if layer else (nn.Identity(), model)
-    with torch.no_grad():
-        start = lower(x)
-    result = lbfgs_attack(upper, start, target, **options)
-    with torch.no_grad():
-        wrong = upper(result.x_adv).argmax(1) != y
-    model.train(was_training)
+    with eval_mode(model):
+        with torch.no_grad():
+            start = lower(x)
+        result = lbfgs_attack(upper, start, target, **options)
+        with torch.no_grad():
+            wrong = upper(result.x_adv).argmax(1) != y
     return result.x_adv, wrong
 
 
@@ -156,6 +154,17 @@ POOL_PROFILES = {
 }
 
 
+def _pool_schema(model: ZooModel, settings: PoolSettings) -> dict:
+    """The shapes a cached pool of ``settings`` for ``model`` must have."""
+    lower, _ = split_at_hidden_layer(model, settings.layer)
+    with torch.no_grad():
+        example_shape = tuple(lower(torch.zeros(1, 1, 28, 28)).shape[1:])
+    size = settings.pool_size
+    return {"x": (torch.float32, (size, *example_shape)), "y": (torch.int64, (size,)),
+            "made_at": (torch.int64, (size,)), "adversarial_when_made": (torch.bool, (size,)),
+            "log": list, "layer": int}
+
+
 def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None = None,
                               refresh_fraction: float | None = None, *, refresh_every: int | None = None,
                               pool_batch: int | None = None, layer: int | tuple | str = 0, subset: str = "train",
@@ -173,6 +182,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     layer), keeps one pool per layer together, each refreshed on the same schedule and each
     mixing ``pool_batch`` examples into every minibatch; ``model.pools`` maps layer → pool.
     """
+    check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     profile = resolve_profile(profile)
     base = POOL_PROFILES[profile]
     pool_settings = PoolSettings(
@@ -193,14 +203,14 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     layers = _check_layers(name, layer)
     settings = settings_for(name, profile)
     device = torch.device(device) if device is not None else default_device()
-    key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK)
+    key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK,
+                    attack_code=ATTACK_CODE_VERSION)
     path = cache_dir() / "models" / f"{name}-pool-{subset}-{key_digest(key)}.pt"
     model = build(name)
-    stored = try_load(path) if use_cache else None
+    schema = {"pools": {f"layer{k}": _pool_schema(model, replace(pool_settings, layer=k)) for k in layers}}
+    stored = load_model_record(model, path, key, schema) if use_cache else None
     if stored is not None:
-        model.load_state_dict(stored["state_dict"])
-        model.training_info = stored["info"]
-        model.pools = {p["layer"]: AdversarialPool(**p) for p in stored.get("pools", [stored.get("pool")])}
+        model.pools = {k: AdversarialPool(**stored["pools"][f"layer{k}"]) for k in layers}
         model.pool = model.pools[layers[0]]
         return model.to(device).eval()
     torch.manual_seed(seed)
@@ -233,11 +243,11 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     record_work("pool", info["seconds"], model=name, samples=len(x), epochs=settings.epochs,
                 pool_size=pool_settings.pool_size, refresh_every=pool_settings.refresh_every,
                 refresh_fraction=pool_settings.refresh_fraction, device=str(device))
-    if use_cache and pools:
-        saved = [{"x": p.x.cpu(), "y": p.y.cpu(), "made_at": p.made_at, "log": p.log, "layer": p.layer,
-                  "adversarial_when_made": p.adversarial_when_made} for p in pools.values()]
-        atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info,
-                     **({"pool": saved[0]} if len(layers) == 1 else {"pools": saved})}, path)
+    if use_cache and len(pools) == len(layers):
+        saved = {f"layer{k}": {"x": p.x.cpu(), "y": p.y.cpu(), "made_at": p.made_at, "log": p.log,
+                               "layer": p.layer, "adversarial_when_made": p.adversarial_when_made}
+                 for k, p in pools.items()}
+        save_record(model_record(model, info, pools=saved), path)
     model.training_info = info
     model.pools = pools
     model.pool = pools.get(layers[0])

@@ -41,12 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_labels, check_positive
+from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
 from .config import attack_chunk_size
 from .progress import record_work
 
 BACKENDS = ("torch", "scipy")
-ATTACK_CODE_VERSION = 2  # part of every cache key of attack results: bump when results change
+ATTACK_CODE_VERSION = 3  # part of every cache key of attack results: bump when results change
 
 
 @dataclass
@@ -95,20 +95,14 @@ def distortion(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
     return r.pow(2).mean(1).sqrt()
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
 def _penalty(model, x_flat, x0_flat, shape, target, c):
     """F = c·|x − x0|² + CE(f(x), target) per image, its gradient and the logits."""
-    x_var = x_flat.detach().requires_grad_(True)
-    logits = model(x_var.view(-1, *shape))
-    dist2 = (x_var - x0_flat).pow(2).sum(1)
-    value = c * dist2 + F.cross_entropy(logits, target, reduction="none")
-    (grad,) = torch.autograd.grad(value.sum(), x_var)
+    with torch.enable_grad():  # also when called under torch.no_grad()
+        x_var = x_flat.detach().requires_grad_(True)
+        logits = model(x_var.view(-1, *shape))
+        dist2 = (x_var - x0_flat).pow(2).sum(1)
+        value = c * dist2 + F.cross_entropy(logits, target, reduction="none")
+        (grad,) = torch.autograd.grad(value.sum(), x_var)
     return value.detach(), grad, logits.detach(), dist2.detach()
 
 
@@ -153,27 +147,14 @@ def _lbfgs_direction(g, P, SY, YY, rho, age, gamma):
     return gamma[:, None] * g + torch.bmm(coefficients, P).squeeze(1)
 
 
-def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_iter, history, tol, ftol,
-                    check_every, best_x, best_d2, evaluations):
-    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``.
-
-    A projected quasi-Newton method with per-image state: the pixels at a bound whose gradient
-    points outwards are held (the active set), the L-BFGS direction is computed on the others,
-    the step is projected onto the box, and a backtracking (Armijo) line search with
-    quadratic interpolation runs per image, one trial point per iteration for the whole batch.
-    Every ``check_every`` iterations the batch shrinks to the images still converging (the only
-    host synchronisation). Updates ``best_x``/``best_d2`` in place with every evaluated point
-    that the model classifies as ``target`` closer than the best so far; adds to
-    ``evaluations``. Returns the final iterates [N, m].
-    """
+def _new_state(x0, target, c, history: int) -> dict:
+    """Per-image L-BFGS state for rows x0 [N, m]: the history P = [S; Y] [N, 2h, m], its Gram
+    matrices SY, YY [N, h, h], ρ [N, h] (0 = empty slot), the slots' ages, the line search's
+    step α [N] and whether each image is still converging."""
     n, m = x0.shape
-    dev, dtype = x0.device, x0.dtype
-    h = history
-    result = start.clone()
-    ids = torch.arange(n, device=dev)  # the global row of each working row
-    x = start.clone()
-    state = {
-        "P": torch.zeros(n, 2 * h, m, device=dev, dtype=dtype),  # [S; Y]
+    dev, dtype, h = x0.device, x0.dtype, history
+    return {
+        "P": torch.zeros(n, 2 * h, m, device=dev, dtype=dtype),
         "SY": torch.zeros(n, h, h, device=dev, dtype=dtype),
         "YY": torch.zeros(n, h, h, device=dev, dtype=dtype),
         "rho": torch.zeros(n, h, device=dev, dtype=dtype),
@@ -182,75 +163,113 @@ def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_ite
         "active": torch.ones(n, device=dev, dtype=torch.bool),
         "x0": x0, "target": target, "c": c,
     }
+
+
+def _trial_point(state: dict, x, g, free, lower: float, upper: float) -> torch.Tensor:
+    """x + α·d projected onto the box, d the L-BFGS direction on the free pixels (x for the
+    images no longer active)."""
+    P, SY, YY, rho, age = (state[k] for k in ("P", "SY", "YY", "rho", "age"))
+    alpha, active = state["alpha"], state["active"]
+    rows = torch.arange(len(x), device=x.device)
+    newest = age.argmin(1)
+    has_history = rho[rows, newest] > 0
+    gamma_history = 1.0 / (rho[rows, newest] * YY[rows, newest, newest]).clamp_min(1e-30)
+    gamma_first = 0.1 / (g * free).abs().amax(1).clamp_min(1e-12)  # first step moves a pixel by ≤ 0.1
+    gamma = torch.where(has_history, gamma_history, gamma_first)
+    d = -_lbfgs_direction(g * free, P, SY, YY, rho, age, gamma) * free
+    step = torch.where(active, alpha, torch.zeros_like(alpha))
+    return (x + step[:, None] * d).clamp(lower, upper)
+
+
+def _line_search(state: dict, s, g, fx, f_trial) -> tuple[torch.Tensor, torch.Tensor]:
+    """Armijo test of the step s = x_trial − x per image; sets the next step α (1 after an
+    accepted or a failed search, else safeguarded quadratic interpolation). Returns
+    (accept, stuck) [N] bool."""
+    alpha, active = state["alpha"], state["active"]
+    slope = (g * s).sum(1)
+    accept = active & (f_trial <= fx + 1e-4 * slope) & (slope < 0)
+    curvature = f_trial - fx - slope
+    interpolated = -slope * alpha / (2 * curvature.clamp_min(1e-30))
+    shrunk = torch.minimum(torch.maximum(interpolated, 0.1 * alpha), 0.5 * alpha)
+    stuck = active & ~accept & (shrunk < 1e-10)
+    state["alpha"] = torch.where(accept | stuck, torch.ones_like(alpha), shrunk)
+    return accept, stuck
+
+
+def _store_pair(state: dict, s, yv, accept, stuck) -> None:
+    """Store (s, y) where the step was accepted and the curvature condition holds, in each
+    image's oldest (or an empty) slot, updating SY, YY, ρ and the ages; a failed line search
+    (``stuck``) empties the history."""
+    P, SY, YY, rho, age = (state[k] for k in ("P", "SY", "YY", "rho", "age"))
+    h = SY.shape[1]
+    rows = torch.arange(len(s), device=s.device)
+    s_dot_y = (s * yv).sum(1)
+    store = accept & (s_dot_y > 1e-10 * yv.norm(dim=1) * s.norm(dim=1))
+    slot = torch.where(rho > 0, age, torch.full_like(age, h)).argmax(1)
+    keep_slot = ~store[:, None]
+    P[rows, slot] = torch.where(keep_slot, P[rows, slot], s)
+    P[rows, h + slot] = torch.where(keep_slot, P[rows, h + slot], yv)
+    products = torch.bmm(P, torch.stack([s, yv], 2))  # [n, 2h, 2]: S·s, S·y_new, Y·s_new, Y·y_new
+    SY_row = products[:, h:, 0]  # y_i·s_new  → SY[slot, i]
+    SY_col = products[:, :h, 1]  # s_i·y_new  → SY[i, slot]
+    YY_new = products[:, h:, 1]  # y_i·y_new
+    onehot = torch.nn.functional.one_hot(slot, h).to(torch.bool) & store[:, None]
+    SY = torch.where(onehot[:, :, None], SY_row[:, None, :], SY)
+    state["SY"] = torch.where(onehot[:, None, :], SY_col[:, :, None], SY)
+    YY = torch.where(onehot[:, :, None], YY_new[:, None, :], YY)
+    state["YY"] = torch.where(onehot[:, None, :], YY_new[:, :, None], YY)
+    rho = torch.where(onehot, (1.0 / s_dot_y.clamp_min(1e-30))[:, None], rho)
+    state["age"] = torch.where(store[:, None], torch.where(onehot, torch.zeros_like(age), age + 1), age)
+    state["rho"] = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
+
+
+def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_iter, history, tol, ftol,
+                    check_every, best_x, best_d2, evaluations):
+    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``.
+
+    A projected quasi-Newton method with per-image state: the pixels at a bound whose gradient
+    points outwards are held (the active set), the L-BFGS direction is computed on the others
+    (``_trial_point``), the step is projected onto the box, and a backtracking (Armijo) line
+    search with quadratic interpolation runs per image (``_line_search``), one trial point per
+    iteration for the whole batch. Every ``check_every`` iterations the batch shrinks to the
+    images still converging (the only host synchronisation). Updates ``best_x``/``best_d2`` in
+    place with every evaluated point that the model classifies as ``target`` closer than the
+    best so far; adds to ``evaluations``. Returns the final iterates [N, m].
+    """
+    result = start.clone()
+    ids = torch.arange(x0.shape[0], device=x0.device)  # the global row of each working row
+    x = start.clone()
+    state = _new_state(x0, target, c, history)
     fx, g, logits, d2 = _penalty(model, x, x0, shape, target, c)
     evaluations += 1
     _record_best(ids, x, logits, d2, target, best_x, best_d2)
     for it in range(max_iter):
-        P, SY, YY, rho, age, alpha, active = (state[k] for k in ("P", "SY", "YY", "rho", "age", "alpha", "active"))
-        x0_w, target_w, c_w = state["x0"], state["target"], state["c"]
-        rows = torch.arange(len(x), device=dev)
         # Active set: pixels at a bound whose gradient pushes outwards stay where they are.
         blocked = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
-        free = (~blocked).to(dtype)
+        free = (~blocked).to(x.dtype)
         projected_gradient = (x - (x - g).clamp(lower, upper)).abs().amax(1)
-        active &= projected_gradient > tol
+        state["active"] &= projected_gradient > tol
         if check_every and (it + 1) % check_every == 0:
-            still = int(active.sum())
+            still = int(state["active"].sum())
             if still == 0:
                 break
             if still <= 0.75 * len(x):  # compact: drop the converged images from the batch
-                keep = active.nonzero().squeeze(1)
-                done = (~active).nonzero().squeeze(1)
+                keep = state["active"].nonzero().squeeze(1)
+                done = (~state["active"]).nonzero().squeeze(1)
                 result[ids[done]] = x[done]
                 ids, x, g, fx = ids[keep], x[keep], g[keep], fx[keep]
                 state = {k: v[keep] for k, v in state.items()}
                 continue
-        newest = age.argmin(1)
-        has_history = rho[rows, newest] > 0
-        gamma_history = 1.0 / (rho[rows, newest] * YY[rows, newest, newest]).clamp_min(1e-30)
-        gamma_first = 0.1 / (g * free).abs().amax(1).clamp_min(1e-12)  # first step moves a pixel by ≤ 0.1
-        gamma = torch.where(has_history, gamma_history, gamma_first)
-        d = -_lbfgs_direction(g * free, P, SY, YY, rho, age, gamma) * free
-        step = torch.where(active, alpha, torch.zeros_like(alpha))
-        x_trial = (x + step[:, None] * d).clamp(lower, upper)
-        f_trial, g_trial, logits, d2 = _penalty(model, x_trial, x0_w, shape, target_w, c_w)
-        evaluations[ids] += active.long()
-        _record_best(ids, x_trial, logits, d2, target_w, best_x, best_d2)
-        s = x_trial - x
-        slope = (g * s).sum(1)
-        accept = active & (f_trial <= fx + 1e-4 * slope) & (slope < 0)
-        # Backtracking for the rejected ones: safeguarded quadratic interpolation.
-        curvature = f_trial - fx - slope
-        interpolated = -slope * alpha / (2 * curvature.clamp_min(1e-30))
-        shrunk = torch.minimum(torch.maximum(interpolated, 0.1 * alpha), 0.5 * alpha)
-        stuck = active & ~accept & (shrunk < 1e-10)
-        state["alpha"] = torch.where(accept | stuck, torch.ones_like(alpha), shrunk)
-        # Store the pair (s, y) where the step was accepted and the curvature condition holds,
-        # in each image's oldest (or an empty) slot.
-        yv = g_trial - g
-        s_dot_y = (s * yv).sum(1)
-        store = accept & (s_dot_y > 1e-10 * yv.norm(dim=1) * s.norm(dim=1))
-        slot = torch.where(rho > 0, age, torch.full_like(age, h)).argmax(1)
-        keep_slot = ~store[:, None]
-        P[rows, slot] = torch.where(keep_slot, P[rows, slot], s)
-        P[rows, h + slot] = torch.where(keep_slot, P[rows, h + slot], yv)
-        products = torch.bmm(P, torch.stack([s, yv], 2))  # [n, 2h, 2]: S·s, S·y_new, Y·s_new, Y·y_new
-        SY_row = products[:, h:, 0]  # y_i·s_new  → SY[slot, i]
-        SY_col = products[:, :h, 1]  # s_i·y_new  → SY[i, slot]
-        YY_new = products[:, h:, 1]  # y_i·y_new
-        onehot = torch.nn.functional.one_hot(slot, h).to(torch.bool) & store[:, None]
-        SY = torch.where(onehot[:, :, None], SY_row[:, None, :], SY)
-        state["SY"] = torch.where(onehot[:, None, :], SY_col[:, :, None], SY)
-        YY = torch.where(onehot[:, :, None], YY_new[:, None, :], YY)
-        state["YY"] = torch.where(onehot[:, None, :], YY_new[:, :, None], YY)
-        rho = torch.where(onehot, (1.0 / s_dot_y.clamp_min(1e-30))[:, None], rho)
-        state["age"] = torch.where(store[:, None], torch.where(onehot, torch.zeros_like(age), age + 1), age)
-        state["rho"] = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
-        accepted = accept[:, None]
-        x = torch.where(accepted, x_trial, x)
-        g = torch.where(accepted, g_trial, g)
+        x_trial = _trial_point(state, x, g, free, lower, upper)
+        f_trial, g_trial, logits, d2 = _penalty(model, x_trial, state["x0"], shape, state["target"], state["c"])
+        evaluations[ids] += state["active"].long()
+        _record_best(ids, x_trial, logits, d2, state["target"], best_x, best_d2)
+        accept, stuck = _line_search(state, x_trial - x, g, fx, f_trial)
+        _store_pair(state, x_trial - x, g_trial - g, accept, stuck)
+        x = torch.where(accept[:, None], x_trial, x)
+        g = torch.where(accept[:, None], g_trial, g)
         # Stop an image when an accepted step no longer lowers F noticeably (like scipy's ftol).
-        state["active"] = active & ~(accept & (fx - f_trial <= ftol * fx.abs().clamp_min(1.0)))
+        state["active"] = state["active"] & ~(accept & (fx - f_trial <= ftol * fx.abs().clamp_min(1.0)))
         fx = torch.where(accept, f_trial, fx)
     result[ids] = x
     return result
@@ -317,6 +336,79 @@ def _refine_to_boundary(model, x0, x_best, shape, target, found, steps: int = 12
     return x0 + t_ok[:, None] * r
 
 
+def _check_bounds(bounds) -> tuple[float, float]:
+    try:
+        lower, upper = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (lower, upper) of numbers, got {bounds!r}") from None
+    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+        raise ValueError(f"bounds must be (lower, upper) with finite lower < upper, got {bounds!r}")
+    return lower, upper
+
+
+def _model_input(model: nn.Module, x, lower: float, upper: float) -> torch.Tensor:
+    """x checked against the box and moved to the model's device and floating dtype (a
+    float16 or float64 batch for a float32 model is converted)."""
+    check_images("x", x, low=lower, high=upper)
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return x
+    dtype = parameter.dtype if parameter.is_floating_point() else x.dtype
+    return x.to(device=parameter.device, dtype=dtype)
+
+
+def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
+    """The model's K, checked against ``num_classes`` when given."""
+    if logits.dim() != 2:
+        raise ValueError(f"the model must return logits [N, K], got shape {tuple(logits.shape)}")
+    k = logits.shape[1]
+    if num_classes is not None and num_classes != k:
+        raise ValueError(f"num_classes must equal the model's {k} outputs, got {num_classes!r}")
+    return k
+
+
+def _check_solver_options(max_iter, history, tol, ftol, check_every) -> None:
+    check_int("max_iter", max_iter)
+    check_int("history", history)
+    check_int("check_every", check_every, minimum=0)
+    check_positive("tol", tol, allow_zero=True)
+    check_positive("ftol", ftol, allow_zero=True)
+
+
+def _search_c(model, x0, shape, target, c_init, search_steps, lower, upper, backend, options):
+    """The search over c for rows x0 [n, m] that are not yet classified as ``target``.
+
+    Each image keeps a bracket [c_success, c_failure]: c is multiplied by 10 while the
+    solution still reaches the target (a larger weight on |r| gives a closer example),
+    divided by 10 while it does not, and bisected geometrically once both ends are known.
+    Returns (best_x [n, m], best_d2 [n], best_c [n], evaluations [n]).
+    """
+    n = x0.shape[0]
+    device, dtype = x0.device, x0.dtype
+    best_x = x0.clone()
+    best_d2 = torch.full((n,), math.inf, device=device, dtype=dtype)
+    best_c = torch.full((n,), math.nan, device=device, dtype=dtype)
+    evaluations = torch.zeros(n, device=device, dtype=torch.long)
+    c = torch.full((n,), float(c_init), device=device, dtype=dtype)
+    c_success = torch.zeros_like(c)  # largest c known to reach the target
+    c_failure = torch.full_like(c, math.inf)  # smallest c known to miss it
+    minimize = _minimize_torch if backend == "torch" else _minimize_scipy
+    start = x0.clone()
+    for _ in range(search_steps):
+        before = best_d2.clone()
+        final = minimize(model, x0, shape, target, c, start, lower, upper, **options,
+                         best_x=best_x, best_d2=best_d2, evaluations=evaluations)
+        with torch.no_grad():
+            reached = _reaches(model(final.view(-1, *shape)), target)
+        best_c = torch.where(best_d2 < before, c, best_c)
+        c_success = torch.where(reached, torch.maximum(c_success, c), c_success)
+        c_failure = torch.where(~reached, torch.minimum(c_failure, c), c_failure)
+        bracketed = (c_success > 0) & torch.isfinite(c_failure)
+        c = torch.where(bracketed, (c_success * c_failure).sqrt(), torch.where(reached, c * 10, c / 10))
+        start = final  # warm start the next value of c from this solution
+    return best_x, best_d2, best_c, evaluations
+
+
 def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_init: float = 1.0,
                  search_steps: int = 9, max_iter: int = 100, history: int = 10, tol: float = 1e-5, ftol: float = 1e-6,
                  bounds: tuple[float, float] = (0.0, 1.0), backend: str = "torch", refine: bool = True,
@@ -325,8 +417,9 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
 
     Args:
         model: a classifier mapping x [N, ...] to logits [N, K] (used in eval mode, not changed).
-        x: images [N, ...] with values in ``bounds`` (moved to the model's device).
-        target: labels l [N] (int) to push each image towards.
+        x: images [N, ...] with values in ``bounds`` (moved to the model's device and dtype;
+            N = 0 gives an empty result).
+        target: labels l [N] (any integer dtype) to push each image towards.
         c_init: the first weight c on |r|²; each image then brackets and bisects its own c.
         search_steps: how many values of c each image tries (the paper's line search over c).
         max_iter: quasi-Newton iterations per value of c.
@@ -337,75 +430,53 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
         backend: "torch" (batched, on the model's device) or "scipy" (per image, L-BFGS-B).
         refine: walk each found example back along r to the decision boundary (bisection).
         check_every: look for all-converged every this many iterations (0: never).
-        num_classes: K; inferred from the model's output when None.
+        num_classes: K; must equal the model's number of outputs (inferred when None).
 
     Returns:
         AttackResult: per image the smallest-distortion x + r classified as ``target`` among
         all points evaluated for all values of c. If f(x) = target already, x itself
-        (distortion 0, c = inf).
+        (distortion 0, c = inf, no evaluations: such images skip the search).
     """
     check_choice("backend", backend, BACKENDS)
-    lower, upper = (float(b) for b in bounds)
-    if not lower < upper:
-        raise ValueError(f"bounds must be (lower, upper) with lower < upper, got {bounds!r}")
-    check_images("x", x, low=lower, high=upper)
+    lower, upper = _check_bounds(bounds)
     check_positive("c_init", c_init)
-    for name, value in (("search_steps", search_steps), ("max_iter", max_iter), ("history", history)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    device = _model_device(model)
-    x = x.to(device)
-    was_training = model.training
-    model.eval()
-    try:
+    check_int("search_steps", search_steps)
+    _check_solver_options(max_iter, history, tol, ftol, check_every)
+    x = _model_input(model, x, lower, upper)
+    device = x.device
+    options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
+    with eval_mode(model):
         with torch.no_grad():
             logits0 = model(x)
-        k = num_classes or logits0.shape[1]
+        k = _output_classes(logits0, num_classes)
         target = check_labels("target", target, len(x), k).to(device)
         shape = x.shape[1:]
         x0 = x.flatten(1)
         n = x0.shape[0]
         trivial = logits0.argmax(1) == target
+        todo = (~trivial).nonzero().squeeze(1)
         best_x = x0.clone()
-        best_d2 = torch.where(trivial, torch.zeros(n, device=device, dtype=x0.dtype),
-                              torch.full((n,), math.inf, device=device, dtype=x0.dtype))
-        best_c = torch.where(trivial, torch.full((n,), math.inf, device=device, dtype=x0.dtype),
-                             torch.full((n,), math.nan, device=device, dtype=x0.dtype))
+        best_d2 = torch.where(trivial, 0.0, math.inf).to(x0.dtype)
+        best_c = torch.where(trivial, math.inf, math.nan).to(x0.dtype)
         evaluations = torch.zeros(n, device=device, dtype=torch.long)
-        c = torch.full((n,), float(c_init), device=device, dtype=x0.dtype)
-        c_success = torch.zeros_like(c)  # largest c known to reach the target
-        c_failure = torch.full_like(c, math.inf)  # smallest c known to miss it
-        minimize = _minimize_torch if backend == "torch" else _minimize_scipy
-        start = x0.clone()
-        for _ in range(search_steps):
-            before = best_d2.clone()
-            final = minimize(model, x0, shape, target, c, start, lower, upper, max_iter=max_iter, history=history,
-                             tol=tol, ftol=ftol, check_every=check_every, best_x=best_x, best_d2=best_d2, evaluations=evaluations)
-            with torch.no_grad():
-                reached = _reaches(model(final.view(-1, *shape)), target)
-            improved = best_d2 < before
-            best_c = torch.where(improved & ~trivial, c, best_c)
-            c_success = torch.where(reached, torch.maximum(c_success, c), c_success)
-            c_failure = torch.where(~reached, torch.minimum(c_failure, c), c_failure)
-            bracketed = (c_success > 0) & torch.isfinite(c_failure)
-            c = torch.where(bracketed, (c_success * c_failure).sqrt(), torch.where(reached, c * 10, c / 10))
-            start = final  # warm start the next value of c from this solution
+        if len(todo):
+            found_x, found_d2, found_c, spent = _search_c(model, x0[todo], shape, target[todo], c_init,
+                                                          search_steps, lower, upper, backend, options)
+            best_x[todo], best_d2[todo], best_c[todo], evaluations[todo] = found_x, found_d2, found_c, spent
         found = torch.isfinite(best_d2) & ~trivial
         x_adv = best_x
-        if refine:
+        if refine and len(todo):
             x_adv = torch.where(found[:, None], _refine_to_boundary(model, x0, best_x, shape, target, found), best_x)
         x_adv = x_adv.clamp(lower, upper).view(-1, *shape)
         with torch.no_grad():
             success = model(x_adv).argmax(1) == target
-        # No example found: x_adv is x itself, and the distance to the target class is unknown
-        # (reported as inf, so that an average over failures cannot pass for a small distortion).
-        inf = torch.full((n,), math.inf, device=device, dtype=x0.dtype)
-        return AttackResult(x_adv=x_adv.detach(), target=target, success=success, c=best_c,
-                            distortion=torch.where(success, distortion(x, x_adv), inf),
-                            l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-                            evaluations=evaluations)
-    finally:
-        model.train(was_training)
+    # No example found: x_adv is x itself, and the distance to the target class is unknown
+    # (reported as inf, so that an average over failures cannot pass for a small distortion).
+    inf = torch.full((n,), math.inf, device=device, dtype=x0.dtype)
+    return AttackResult(x_adv=x_adv.detach(), target=target, success=success, c=best_c,
+                        distortion=torch.where(success, distortion(x, x_adv), inf),
+                        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
+                        evaluations=evaluations)
 
 
 def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,17 +494,24 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     pairs; by default as many as half the free GPU memory holds, ``config.attack_chunk_size``,
     and at most 60,000); per image the successful example with the smallest distortion is returned. An
     image the model already misclassifies is its own closest misclassified example
-    (distortion 0). ``options`` go to ``lbfgs_attack``. ``evaluations`` sums over the targets.
+    (distortion 0). ``options`` go to ``lbfgs_attack`` (x is checked against their
+    ``bounds``). ``evaluations`` sums over the targets. An empty batch gives an empty result.
     """
     from .progress import progress
 
-    device = _model_device(model)
-    check_images("x", x)
-    y = check_labels("y", y, len(x), num_classes).to(device)
-    x = x.to(device)
+    if batch_size is not None:
+        check_int("batch_size", batch_size)
+    check_int("num_classes", num_classes, minimum=2)
+    lower, upper = _check_bounds(options.get("bounds", (0.0, 1.0)))
+    x = _model_input(model, x, lower, upper)
+    with eval_mode(model), torch.no_grad():
+        _output_classes(model(x[:1]), num_classes)
+    y = check_labels("y", y, len(x), num_classes).to(x.device)
     image, target = all_other_targets(y, num_classes)
+    if len(image) == 0:
+        return lbfgs_attack(model, x, y, num_classes=num_classes, **options)  # empty
     if batch_size is None:
-        batch_size = attack_chunk_size(device, x[0].numel(), options.get("history", 10))
+        batch_size = attack_chunk_size(x.device, x[0].numel(), options.get("history", 10))
     chunks, start = [], time.perf_counter()
     for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
         sl = slice(i, i + batch_size)
@@ -441,10 +519,10 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     every = AttackResult.concat(chunks)
     per_image = every.distortion.view(len(x), num_classes - 1)  # inf where a target was not reached
     best = per_image.argmin(1)
-    pick = torch.arange(len(x), device=device) * (num_classes - 1) + best
+    pick = torch.arange(len(x), device=x.device) * (num_classes - 1) + best
     result = every[pick]
     result.evaluations = every.evaluations.view(len(x), num_classes - 1).sum(1)
-    record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(device),
+    record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(x.device),
                 evaluations=int(every.evaluations.sum()), features=x[0].numel())
     return result
 
@@ -454,28 +532,24 @@ def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: to
                   bounds: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
     """The minimiser x + r of c·|r|² + loss_f(x + r, l) over the box, one row per (x, l, c).
 
-    x [N, ...], target [N], c [N] (each row its own weight). No search over c: this is the
-    inner problem of ``lbfgs_attack``, used to show how the solution moves with c (the slider).
-    Returns x + r [N, ...] on the model's device.
+    x [N, ...], target [N], c [N] (each row its own finite weight > 0). No search over c: this
+    is the inner problem of ``lbfgs_attack``, used to show how the solution moves with c (the
+    slider). Returns x + r [N, ...] on the model's device, in the model's dtype.
     """
-    lower, upper = (float(b) for b in bounds)
-    check_images("x", x, low=lower, high=upper)
-    device = _model_device(model)
-    x = x.to(device)
-    with torch.no_grad():
-        k = model(x[:1]).shape[1]
-    target = check_labels("target", target, len(x), k).to(device)
-    if not isinstance(c, torch.Tensor) or c.shape != (len(x),) or not bool((c > 0).all()):
-        raise ValueError(f"c must be a positive tensor of shape ({len(x)},), got {c!r}")
-    was_training = model.training
-    model.eval()
-    try:
+    lower, upper = _check_bounds(bounds)
+    _check_solver_options(max_iter, history, tol, ftol, 10)
+    x = _model_input(model, x, lower, upper)
+    with eval_mode(model):
+        with torch.no_grad():
+            k = _output_classes(model(x[:1]), None)
+        target = check_labels("target", target, len(x), k).to(x.device)
+        if (not isinstance(c, torch.Tensor) or c.shape != (len(x),)
+                or not bool((c > 0).all() & torch.isfinite(c).all())):
+            raise ValueError(f"c must be a finite positive tensor of shape ({len(x)},), got {c!r}")
         x0 = x.flatten(1)
-        best_x, best_d2 = x0.clone(), torch.full((len(x),), math.inf, device=device, dtype=x0.dtype)
-        evaluations = torch.zeros(len(x), device=device, dtype=torch.long)
-        final = _minimize_torch(model, x0, x.shape[1:], target, c.to(device=device, dtype=x0.dtype), x0.clone(),
+        best_x, best_d2 = x0.clone(), torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
+        evaluations = torch.zeros(len(x), device=x.device, dtype=torch.long)
+        final = _minimize_torch(model, x0, x.shape[1:], target, c.to(device=x.device, dtype=x0.dtype), x0.clone(),
                                 lower, upper, max_iter=max_iter, history=history, tol=tol, ftol=ftol,
                                 check_every=10, best_x=best_x, best_d2=best_d2, evaluations=evaluations)
         return final.view_as(x).detach()
-    finally:
-        model.train(was_training)

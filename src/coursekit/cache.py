@@ -1,7 +1,17 @@
-"""Atomic cache files: written to a temporary file beside the target and renamed into place.
+"""Cache files: written atomically, read back only after they are validated.
 
-A reader never sees a half-written file; a file that fails to load is reported to the caller,
-which rebuilds it (with a warning) instead of crashing.
+Writing: ``save_record`` writes a dictionary to a temporary file beside the target and
+renames it into place (``os.replace``), so a reader never sees a half-written file and a
+crash mid-write leaves the previous file intact. It stores, beside the record, a sha256
+digest of every tensor in it.
+
+Reading: ``load_record`` is the one loader of every cache (trained models, adversarial
+pools, attack results, MNIST). It loads with ``torch.load(weights_only=True)``, recomputes
+the digest, and checks the record against a *schema*: the keys it must have and, for
+each tensor, its dtype and shape, where a shape entry is an int (that size), None (any
+size) or a name (the same size wherever that name appears, e.g. ``"N"`` for the number of
+images). A file that is unreadable, corrupted or does not fit is removed with a warning
+and ``None`` is returned, so that the caller rebuilds it.
 """
 
 from __future__ import annotations
@@ -10,16 +20,52 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+DIGEST_KEY = "_sha256"
+
+
+class CacheMismatch(ValueError):
+    """A cache record does not fit its schema (or its digest)."""
 
 
 def key_digest(key: dict[str, Any]) -> str:
     """A short stable hash of a JSON-serialisable dictionary: the cache key of a result."""
     text = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 (hex) of a tensor's dtype, shape and bytes."""
+    data = tensor.detach().cpu().contiguous()
+    hasher = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
+    if data.numel():
+        hasher.update(data.view(-1).view(torch.uint8).numpy().tobytes())
+    return hasher.hexdigest()
+
+
+def record_digest(record: Any) -> str:
+    """sha256 over every tensor in a nested dict/list record, in a fixed order of keys."""
+    hasher = hashlib.sha256()
+
+    def walk(value, where: str) -> None:
+        if isinstance(value, torch.Tensor):
+            hasher.update(f"{where}={tensor_digest(value)};".encode())
+        elif isinstance(value, Mapping):
+            for key in sorted(value, key=str):
+                if key != DIGEST_KEY:
+                    walk(value[key], f"{where}/{key}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+
+    walk(record, "")
+    return hasher.hexdigest()
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -37,19 +83,80 @@ def atomic_save(obj: Any, path: Path) -> None:
         raise
 
 
-def try_load(path: Path) -> Any | None:
-    """Load a cache file with ``torch.load(weights_only=True)``; None if absent or unreadable.
+def save_record(record: dict[str, Any], path: Path) -> None:
+    """Write the dictionary ``record`` atomically, with the digest of its tensors."""
+    if not isinstance(record, dict):
+        raise TypeError(f"record must be a dict, got {type(record).__name__}")
+    atomic_save({**record, DIGEST_KEY: record_digest(record)}, path)
 
-    An unreadable (truncated, corrupted) file is removed, so that the caller rebuilds it.
+
+def check_record(record: Any, schema: Mapping[str, Any], sizes: dict | None = None) -> dict:
+    """Check ``record`` against ``schema`` and return ``sizes`` (name → size) as bound.
+
+    ``schema`` maps each required key to: a ``(dtype or None, shape)`` pair for a tensor
+    (shape a tuple of int / None / name); a nested schema (a dict) for a dictionary; or a
+    Python type (``str``, ``list``, ``dict``, ``int``, ...) for anything else. Raises
+    ``CacheMismatch`` naming the key that does not fit.
+    """
+    sizes = {} if sizes is None else sizes
+    if not isinstance(record, Mapping):
+        raise CacheMismatch(f"expected a dict, got {type(record).__name__}")
+    for key, spec in schema.items():
+        if key not in record:
+            raise CacheMismatch(f"missing key {key!r}")
+        value = record[key]
+        if isinstance(spec, Mapping):
+            check_record(value, spec, sizes)
+        elif isinstance(spec, tuple):
+            _check_tensor(key, value, *spec, sizes)
+        elif not isinstance(value, spec):
+            raise CacheMismatch(f"{key!r} must be a {spec.__name__}, got {type(value).__name__}")
+    return sizes
+
+
+def _check_tensor(key: str, value: Any, dtype, shape, sizes: dict) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise CacheMismatch(f"{key!r} must be a tensor, got {type(value).__name__}")
+    if dtype is not None and value.dtype != dtype:
+        raise CacheMismatch(f"{key!r} must have dtype {dtype}, got {value.dtype}")
+    if shape is None:
+        return
+    if value.dim() != len(shape):
+        raise CacheMismatch(f"{key!r} must have {len(shape)} dimensions, got shape {tuple(value.shape)}")
+    for size, expected in zip(value.shape, shape):
+        if isinstance(expected, str):
+            expected = sizes.setdefault(expected, size)
+        if expected is not None and size != expected:
+            raise CacheMismatch(f"{key!r} has shape {tuple(value.shape)}, expected {shape} with {sizes}")
+
+
+def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None, *,
+                upgrade_legacy: bool = False) -> dict | None:
+    """The validated record at ``path``, or None if it is absent or does not fit.
+
+    The record must carry the digest ``save_record`` wrote, match it, and fit ``schema``
+    (see ``check_record``; ``sizes`` fixes named sizes in advance, e.g. ``{"N": len(x)}``).
+    A file that fails any check is removed with a warning, so that the caller rebuilds it.
+    ``upgrade_legacy=True`` (trained models, whose caches predate the digest): a record
+    without a digest that fits the schema is accepted once and rewritten with its digest.
     """
     path = Path(path)
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
-        import warnings
-
-        warnings.warn(f"cache file {path} could not be read ({error!s:.80}); rebuilding it", stacklevel=3)
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(record, dict) and DIGEST_KEY not in record and upgrade_legacy:
+            check_record(record, schema, dict(sizes or {}))
+            save_record(record, path)
+            return record
+        if not isinstance(record, dict) or DIGEST_KEY not in record:
+            raise CacheMismatch("no stored digest (written by an older version?)")
+        if record[DIGEST_KEY] != record_digest(record):
+            raise CacheMismatch("the stored digest does not match the tensors (corrupted file)")
+        check_record(record, schema, dict(sizes or {}))
+    except Exception as error:  # noqa: BLE001 - any failure to read or validate means: rebuild
+        warnings.warn(f"cache file {path} is not usable ({error!s:.160}); rebuilding it", stacklevel=2)
         path.unlink(missing_ok=True)
         return None
+    record.pop(DIGEST_KEY)
+    return record

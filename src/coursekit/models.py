@@ -26,7 +26,6 @@ biases). ``weight_decay(model)`` computes it from the per-layer λ stored on the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -117,13 +116,6 @@ def weight_decay(model: ZooModel) -> torch.Tensor:
     return total
 
 
-def _mlp(sizes: list[int], activation: type[nn.Module]) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for inp, out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(inp, out), activation()]
-    return layers
-
-
 def build(name: str, *, dropout: float = 0.0) -> ZooModel:
     """A freshly initialised zoo model (see the module docstring for the names).
 
@@ -172,7 +164,3 @@ def parameter_count(model: nn.Module) -> int:
     """The number of trainable and frozen parameters."""
     return sum(p.numel() for p in model.parameters())
 
-
-def paper_name(name: str) -> str:
-    """The model name as the paper typesets it (``FC10(1e-4)`` → ``FC10(10^-4)``)."""
-    return re.sub(r"1e-(\d)", r"10^-\1", name)

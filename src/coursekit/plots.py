@@ -83,6 +83,16 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
     return fig
 
 
-def percent(table, digits: int = 1):
-    """A styled copy of a DataFrame of fractions, shown as percentages (for display only)."""
-    return table.style.format(lambda v: f"{100 * v:.{digits}f}%" if isinstance(v, (float, np.floating)) and v == v else v)
+
+def distortion_cdf(attacks, *, title: str = ""):
+    """Cumulative distribution of the minimum distortion of each AttackResult in ``attacks``
+    ({label: result}): the share of images fooled at or below each per-pixel RMS."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name, attack in attacks.items():
+        values = np.sort(attack.distortion.cpu().numpy())
+        ax.plot(values, np.arange(1, len(values) + 1) / len(values), label=name)
+    ax.set_xlabel("minimum distortion (per-pixel RMS)")
+    ax.set_ylabel("share of test images fooled")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_positive
+from ._checks import eval_mode
 
 
 def _pair(value, argument: str) -> tuple[int, int]:
@@ -50,10 +50,22 @@ def _pair(value, argument: str) -> tuple[int, int]:
     return a, b
 
 
-def _check_conv(weight: torch.Tensor, stride, input_size) -> tuple[int, tuple[int, int]]:
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+def _check_weight(weight, dims: int, layout: str) -> torch.Tensor:
+    """A finite floating weight of ``dims`` dimensions; float16/bfloat16 are computed in float32."""
+    if not isinstance(weight, torch.Tensor) or weight.dim() != dims:
         shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be a 4-D tensor [D, C, k, k], got {shape}")
+        raise ValueError(f"weight must be a {dims}-D tensor {layout}, got {shape}")
+    if not weight.is_floating_point():
+        raise TypeError(f"weight must be a floating-point tensor, got dtype {weight.dtype}")
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError("weight contains NaN or inf: no finite norm to bound")
+    if weight.dtype in (torch.float16, torch.bfloat16):
+        weight = weight.float()
+    return weight
+
+
+def _check_conv(weight: torch.Tensor, stride, input_size) -> tuple[int, tuple[int, int]]:
+    _check_weight(weight, 4, "[D, C, k, k]")
     if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
         raise ValueError(f"stride must be a positive int, got {stride!r}")
     height, width = _pair(input_size, "input_size")
@@ -82,6 +94,7 @@ def fourier_blocks(weight: torch.Tensor, stride: int, input_size, *, half: bool 
     (conjugate symmetry makes the rest redundant for singular values).
     """
     stride, (height, width) = _check_conv(weight, stride, input_size)
+    weight = _check_weight(weight, 4, "[D, C, k, k]")
     d, c, k_h, k_w = weight.shape
     mh, mw = height // stride, width // stride
     complex_dtype = torch.complex128 if weight.dtype == torch.float64 else torch.complex64
@@ -222,21 +235,29 @@ def conv_operator_norm_power(layer_or_weight, stride: int | None = None, padding
     autograd, i.e. conv_transpose2d with the matching output size). Returns σ (a lower bound
     that converges to the norm from below).
     """
+    mode = "zeros"
     if isinstance(layer_or_weight, nn.Conv2d):
         weight = layer_or_weight.weight.detach()
         stride = layer_or_weight.stride[0] if stride is None else stride
-        padding = layer_or_weight.padding[0] if padding is None else padding
+        padding = layer_or_weight.padding if padding is None else padding
+        mode = layer_or_weight.padding_mode
     else:
         weight = layer_or_weight.detach()
         stride = 1 if stride is None else stride
         padding = 0 if padding is None else padding
+    weight = _check_weight(weight, 4, "[D, C, k, k]")
     height, width = _pair(input_size, "input_size")
+    if min(_pair(padding, "padding")) < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
     if circular:
         _check_conv(weight, stride, (height, width))
 
     def apply(v):
         if circular:
             return circular_conv(v, weight, stride)
+        if mode != "zeros":  # the layer's own reflect/replicate/circular padding
+            pad_h, pad_w = _pair(padding, "padding")
+            return F.conv2d(F.pad(v, (pad_w, pad_w, pad_h, pad_h), mode=mode), weight, stride=stride)
         return F.conv2d(v, weight, stride=stride, padding=padding)
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -260,21 +281,65 @@ def zero_padding_grid(input_size, padding, stride: int) -> tuple[int, int]:
     """The smallest grid L ≥ N + 2p that is a multiple of the stride, per side."""
     height, width = _pair(input_size, "input_size")
     pad_h, pad_w = _pair(padding, "padding")
+    if pad_h < 0 or pad_w < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride must be a positive int, got {stride!r}")
     return (math.ceil((height + 2 * pad_h) / stride) * stride, math.ceil((width + 2 * pad_w) / stride) * stride)
 
 
-def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32)) -> torch.Tensor:
-    """A certified upper bound on the norm of the real, zero-padded conv layer: the circular
-    norm on the grid L ≥ N + 2p (a multiple of Δ)."""
+PADDING_MODES = ("zeros", "circular")
+
+
+def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32), *,
+                             padding_mode: str | None = None) -> torch.Tensor:
+    """A certified upper bound on the operator norm of the real conv layer on ``input_size``.
+
+    ``padding_mode="zeros"`` (PyTorch's default): the circular norm on the grid L ≥ N + 2p (a
+    multiple of Δ). ``"circular"``: the layer is a shifted circular conv on the N grid itself
+    whose outputs are a subset of the circular operator's when N is a multiple of Δ and the
+    layer has at most N/Δ outputs per side (e.g. "same" padding 2p ≤ k − 1); then the circular
+    norm on N is the bound (exact when all N/Δ outputs are kept). Other cases, and
+    ``"reflect"``/``"replicate"`` padding (which repeat input pixels, so the norm can exceed
+    the circular one), are refused with a ValueError: no number is returned that is not a bound.
+    """
     if isinstance(layer_or_weight, nn.Conv2d):
-        weight = layer_or_weight.weight
-        stride = layer_or_weight.stride[0] if stride is None else stride
-        padding = layer_or_weight.padding if padding is None else padding
+        layer = layer_or_weight
+        if layer.groups != 1 or layer.dilation != (1, 1) or layer.stride[0] != layer.stride[1]:
+            raise ValueError("only ungrouped, undilated, square-stride convolutions can be bounded, got "
+                             f"groups={layer.groups}, dilation={layer.dilation}, stride={layer.stride}")
+        if isinstance(layer.padding, str):
+            raise ValueError(f"padding={layer.padding!r} layers are not supported; give the padding as ints")
+        weight = layer.weight
+        stride = layer.stride[0] if stride is None else stride
+        padding = layer.padding if padding is None else padding
+        padding_mode = layer.padding_mode if padding_mode is None else padding_mode
     else:
         weight = layer_or_weight
         stride = 1 if stride is None else stride
         padding = 0 if padding is None else padding
-    return conv_operator_norm(weight, stride, zero_padding_grid(input_size, padding, stride))
+        padding_mode = "zeros" if padding_mode is None else padding_mode
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES} to be bounded, got {padding_mode!r} "
+                         "(reflect/replicate padding repeats pixels: its norm can exceed the circular bound)")
+    grid = zero_padding_grid(input_size, padding, stride)
+    if padding_mode == "circular":
+        grid = _circular_grid(weight, stride, padding, input_size)
+    return conv_operator_norm(weight, stride, grid)
+
+
+def _circular_grid(weight: torch.Tensor, stride: int, padding, input_size) -> tuple[int, int]:
+    """The N grid on which a circularly padded layer's outputs are rows of the circular operator."""
+    size = _pair(input_size, "input_size")
+    pads = _pair(padding, "padding")
+    for n, p, k in zip(size, pads, weight.shape[2:]):
+        outputs = (n + 2 * p - k) // stride + 1
+        if n % stride or outputs > n // stride or p > n:
+            raise ValueError(
+                f"circular padding {pads} with kernel {tuple(weight.shape[2:])} and stride {stride} on input "
+                f"{size} wraps outputs around the grid; no certified bound for it"
+            )
+    return size
 
 
 def explicit_operator_matrix(fn, input_shape) -> torch.Tensor:
@@ -289,10 +354,7 @@ def explicit_operator_matrix(fn, input_shape) -> torch.Tensor:
 
 def linear_operator_norm(weight: torch.Tensor) -> torch.Tensor:
     """The largest singular value of a weight matrix [out, in] (differentiable)."""
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
-        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be a matrix [out, in], got {shape}")
-    return torch.linalg.matrix_norm(weight, ord=2)
+    return torch.linalg.matrix_norm(_check_weight(weight, 2, "[out, in]"), ord=2)
 
 
 def layer_operator_norm(layer: nn.Module, input_size=None) -> torch.Tensor:
@@ -309,93 +371,149 @@ def layer_operator_norm(layer: nn.Module, input_size=None) -> torch.Tensor:
     raise ValueError(f"layer must be nn.Linear or nn.Conv2d, got {type(layer).__name__}")
 
 
-def _max_pool_bound(kernel, stride) -> float:
+def _max_pool_bound(module: nn.MaxPool2d) -> float:
     """Lipschitz constant of max-pooling in ℓ2: √(the most windows one input can fall in)."""
-    k_h, k_w = _pair(kernel, "kernel_size")
-    s_h, s_w = _pair(stride if stride is not None else kernel, "stride")
+    if module.dilation not in (1, (1, 1)):
+        raise ValueError(f"max-pooling with dilation {module.dilation} is not supported")
+    k_h, k_w = _pair(module.kernel_size, "kernel_size")
+    s_h, s_w = _pair(module.stride if module.stride is not None else module.kernel_size, "stride")
     return math.sqrt(math.ceil(k_h / s_h) * math.ceil(k_w / s_w))
+
+
+def _avg_pool_bound(module: nn.Module, shape_in: tuple, shape_out: tuple) -> float:
+    """Lipschitz constant of average pooling in ℓ2: each output is the mean of k_h·k_w inputs,
+    so by Cauchy–Schwarz |y|² ≤ (windows per input)/(k_h·k_w)·|x|², i.e.
+    √(⌈k_h/s_h⌉⌈k_w/s_w⌉ / (k_h k_w)). Zero padding counted in the mean keeps it; padding
+    left out of the mean (``count_include_pad=False``), ``ceil_mode`` and adaptive pools that
+    are not a plain pool are refused."""
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        if shape_in == shape_out:
+            return 1.0  # the identity on inputs of this size
+        (h, w), (oh, ow) = shape_in[-2:], shape_out[-2:]
+        if h % oh or w % ow:
+            raise ValueError(f"adaptive average pooling from {(h, w)} to {(oh, ow)} has unequal windows; "
+                             "no bound implemented")
+        kernel, stride = (h // oh, w // ow), (h // oh, w // ow)
+    else:
+        if module.ceil_mode or (not module.count_include_pad and _pair(module.padding, "padding") != (0, 0)):
+            raise ValueError("average pooling with ceil_mode or count_include_pad=False is not supported")
+        if module.divisor_override is not None:
+            raise ValueError("average pooling with divisor_override is not supported")
+        kernel = _pair(module.kernel_size, "kernel_size")
+        stride = _pair(module.stride if module.stride is not None else module.kernel_size, "stride")
+    (k_h, k_w), (s_h, s_w) = kernel, stride
+    return math.sqrt(math.ceil(k_h / s_h) * math.ceil(k_w / s_w) / (k_h * k_w))
+
+
+ONE_LIPSCHITZ = (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten, nn.Tanh)
+
+
+def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tuple) -> tuple[float, float]:
+    """(certified bound, circular norm on the input grid or NaN) of one leaf module in eval mode.
+
+    Raises ValueError for a module it cannot bound (never a number that is not a bound)."""
+    circular = float("nan")
+    if isinstance(module, nn.Conv2d):
+        bound = conv_operator_norm_bound(module, input_size=shape_in[1:]).item()
+        stride = module.stride[0]
+        grid = tuple(math.ceil(s / stride) * stride for s in shape_in[1:])
+        circular = conv_operator_norm(module.weight, stride, grid).item()
+    elif isinstance(module, nn.Linear):
+        bound = linear_operator_norm(module.weight).item()
+    elif isinstance(module, ONE_LIPSCHITZ):
+        bound = 1.0
+    elif isinstance(module, nn.Sigmoid):
+        bound = 0.25
+    elif isinstance(module, nn.LeakyReLU):
+        bound = max(1.0, abs(module.negative_slope))
+    elif isinstance(module, nn.MaxPool2d):
+        bound = _max_pool_bound(module)
+    elif isinstance(module, nn.LocalResponseNorm):
+        bound = float(module.k) ** (-float(module.beta))
+    elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+        gamma = module.weight if module.weight is not None else torch.ones_like(module.running_var)
+        bound = (gamma.abs() / (module.running_var + module.eps).sqrt()).max().item()
+    elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
+        bound = _avg_pool_bound(module, shape_in, shape_out)
+    else:
+        raise ValueError(f"layer {name!r}: no Lipschitz bound is known for {type(module).__name__}; "
+                         "refusing rather than reporting a number that may not be an upper bound")
+    if not math.isfinite(bound):
+        raise ValueError(f"layer {name!r}: its bound is not finite ({bound})")
+    return bound, circular
+
+
+def _trace_leaves(model: nn.Module, input_shape, device) -> list[tuple[str, nn.Module, tuple, tuple]]:
+    """The leaf modules in the order a forward pass on one random input calls them, with their
+    input and output shapes. Raises ValueError unless the model is a plain chain of them
+    (each leaf's input is the previous leaf's output, up to reshaping; the model's input and
+    output are the first input and the last output): a residual addition or any computation
+    outside the modules would make the product of the layers' bounds meaningless."""
+    names = {m: n for n, m in model.named_modules()}
+    calls, inputs = [], []
+
+    def before(module, args):
+        if len(args) != 1 or not isinstance(args[0], torch.Tensor):
+            raise ValueError(f"layer {names[module]!r} takes {len(args)} inputs; only chains of layers can be bounded")
+        inputs.append(args[0].detach().clone())  # before an in-place layer changes it
+
+    def after(module, args, output):
+        calls.append((names[module], module, inputs[-1], output.detach().clone()))
+
+    leaves = [m for m in model.modules() if len(list(m.children())) == 0]
+    hooks = [h for m in leaves for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
+    x = torch.rand(1, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    try:
+        with eval_mode(model), torch.no_grad():
+            output = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    links = [x, *[c[3] for c in calls]]
+    for (name, _, given, _), previous in zip(calls, links):
+        if given.numel() != previous.numel() or not torch.equal(given.flatten(), previous.flatten()):
+            raise ValueError(f"layer {name!r} does not take the previous layer's output as its input (a residual "
+                             "connection or computation outside the modules?): its bound would not chain")
+    if not torch.equal(output.detach().flatten(), links[-1].flatten()):
+        raise ValueError("the model's output is not its last layer's output (a residual connection or computation "
+                         "outside the modules?): the product of bounds would not bound it")
+    return [(name, module, tuple(given.shape[1:]), tuple(out.shape[1:])) for name, module, given, out in calls]
 
 
 def layer_bounds(model: nn.Module, input_shape, *, device=None):
     """A table of every layer's upper Lipschitz bound and their product.
 
     Walks the model's leaf modules in the order a forward pass on one input of
-    ``input_shape`` (C, H, W) calls them. Bounds: convolution — the certified Fourier bound for
-    its zero padding (and, for comparison, the circular norm on its own input grid, as the
-    paper computes it); linear — the largest singular value; ReLU, Flatten, Dropout (eval),
-    identity-sized pooling — 1; sigmoid — 1/4; max-pooling — √(windows per input), which is 1
-    when the windows do not overlap (the paper's case) and 2 for AlexNet's 3×3, stride-2 pools;
-    contrast normalisation (``nn.LocalResponseNorm``) — the paper's ε^(−γ) with ε = k, γ = β;
-    batch norm — max |γ| / √(σ² + ε); any other linear module — power iteration through
-    autograd. Returns a pandas DataFrame with columns ``layer``, ``type``, ``input``,
-    ``output``, ``bound``, ``circular_bound`` (conv layers) and a final ``product`` row.
+    ``input_shape`` (C, H, W) calls them, and refuses (ValueError) a model that is not a plain
+    chain of them (e.g. a residual addition). Bounds: convolution — the certified Fourier bound
+    for its zero or circular padding (and, for comparison, the circular norm on its own input
+    grid, as the paper computes it; reflect/replicate padding is refused); linear — the largest
+    singular value; ReLU, Tanh, Flatten, Dropout (eval), identity-sized pooling — 1; sigmoid —
+    1/4; max-pooling — √(windows per input), which is 1 when the windows do not overlap (the
+    paper's case) and 2 for AlexNet's 3×3, stride-2 pools; average pooling —
+    √(windows per input / window size); contrast normalisation (``nn.LocalResponseNorm``) —
+    the paper's ε^(−γ) with ε = k, γ = β; batch norm — max |γ| / √(σ² + ε). Any other module is
+    refused. Returns a pandas DataFrame with columns ``layer``, ``type``, ``input``,
+    ``output``, ``bound``, ``circular_bound`` (conv layers); ``table.attrs["product"]`` is the
+    product of the bounds.
     """
     import pandas as pd
 
-    device = device or next(model.parameters()).device
-    calls: list[tuple[str, nn.Module, tuple, tuple]] = []
-    names = {m: n for n, m in model.named_modules()}
-    hooks = [
-        module.register_forward_hook(lambda mod, inp, out: calls.append((names[mod], mod, tuple(inp[0].shape[1:]), tuple(out.shape[1:]))))
-        for module in model.modules()
-        if len(list(module.children())) == 0
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
+    if device is None:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
     rows = []
-    for name, module, shape_in, shape_out in calls:
-        circular = float("nan")
+    for name, module, shape_in, shape_out in _trace_leaves(model, input_shape, device):
         with torch.no_grad():
-            if isinstance(module, nn.Conv2d):
-                if module.groups != 1 or module.dilation != (1, 1) or module.stride[0] != module.stride[1]:
-                    raise ValueError(f"layer {name}: only ungrouped, undilated, square-stride convolutions are supported")
-                bound = conv_operator_norm_bound(module, input_size=shape_in[1:]).item()
-                stride = module.stride[0]
-                grid = tuple(math.ceil(s / stride) * stride for s in shape_in[1:])
-                circular = conv_operator_norm(module.weight, stride, grid).item()
-            elif isinstance(module, nn.Linear):
-                bound = linear_operator_norm(module.weight).item()
-            elif isinstance(module, (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten)):
-                bound = 1.0
-            elif isinstance(module, nn.Sigmoid):
-                bound = 0.25
-            elif isinstance(module, nn.MaxPool2d):
-                bound = _max_pool_bound(module.kernel_size, module.stride)
-            elif isinstance(module, nn.LocalResponseNorm):
-                bound = float(module.k) ** (-float(module.beta))
-            elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-                gamma = module.weight if module.weight is not None else torch.ones_like(module.running_var)
-                bound = (gamma.abs() / (module.running_var + module.eps).sqrt()).max().item()
-            elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)) and shape_in == shape_out:
-                bound = 1.0  # the identity on inputs of this size
-            else:
-                bound = _linear_module_power(module, shape_in, device).item()
+            bound, circular = _module_bound(name, module, shape_in, shape_out)
         rows.append({"layer": name, "type": type(module).__name__, "input": shape_in, "output": shape_out,
                      "bound": bound, "circular_bound": circular})
+    if not rows:
+        raise ValueError("the model has no layers to bound")
     table = pd.DataFrame(rows)
     product = float(torch.tensor(table["bound"].to_list(), dtype=torch.float64).prod())
     table.attrs["product"] = product
     return table
-
-
-def _linear_module_power(module: nn.Module, shape_in, device, iterations: int = 500) -> torch.Tensor:
-    """The norm of a module assumed linear (e.g. average pooling) by power iteration via autograd."""
-    v = torch.randn(1, *shape_in, generator=torch.Generator().manual_seed(0)).to(device)
-    sigma = torch.zeros(())
-    for _ in range(iterations):
-        v = (v / v.norm()).requires_grad_(True)
-        u = module(v)
-        (w,) = torch.autograd.grad(u, v, grad_outputs=u)
-        sigma = (w * v).sum().clamp_min(0).sqrt().detach()
-        v = w.detach()
-    return sigma
 
 
 @torch.no_grad()
@@ -415,17 +533,15 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
     names = {m: n for n, m in model.named_modules()}
     records: list[list] = [[], []]
     leaves = [m for m in model.modules() if len(list(m.children())) == 0]
-    was_training = model.training
-    model.eval()
     for run, batch in enumerate((x, x_perturbed)):
         hooks = [m.register_forward_hook(lambda mod, inp, out, run=run: records[run].append((mod, inp[0], out)))
                  for m in leaves]
         try:
-            model(batch.to(device))
+            with eval_mode(model):
+                model(batch.to(device))
         finally:
             for hook in hooks:
                 hook.remove()
-    model.train(was_training)
     rows = []
     for (module, in_a, out_a), (_, in_b, out_b) in zip(*records):
         before = (in_b - in_a).flatten(1).norm(dim=1)

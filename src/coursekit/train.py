@@ -23,13 +23,14 @@ import math
 import time
 import weakref
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_positive
-from .cache import atomic_save, key_digest, try_load
+from ._checks import check_choice, check_positive, eval_mode
+from .cache import key_digest, load_record, save_record
 from .config import cache_dir, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
@@ -81,9 +82,10 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
-    """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches."""
+    """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches, in eval mode."""
     device = next(model.parameters()).device
-    out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
+    with eval_mode(model):
+        out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
 
 
@@ -288,6 +290,35 @@ def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extr
             "code": TRAIN_CODE_VERSION, **extra}
 
 
+def model_record(model: nn.Module, info: dict, **extra) -> dict:
+    """What a model's cache file holds: its weights (on the CPU), ``info`` and ``extra``."""
+    return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info, **extra}
+
+
+def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | None = None) -> dict | None:
+    """Load the cached weights at ``path`` into ``model`` and return the record, or None.
+
+    The record must hold exactly the model's parameter names with their shapes and dtypes,
+    and ``info["key"]`` must equal ``key`` (the file is the one this key names); ``extra_schema``
+    checks further entries (see ``coursekit.cache.check_record``). A file that does not fit is
+    removed (the caller retrains).
+    """
+    expected = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
+    schema = {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})}
+    record = load_record(path, schema, upgrade_legacy=True)
+    if record is None:
+        return None
+    if set(record["state_dict"]) != set(expected) or record["info"]["key"] != key:
+        import warnings
+
+        warnings.warn(f"cache file {path} belongs to another model or key; rebuilding it", stacklevel=2)
+        Path(path).unlink(missing_ok=True)
+        return None
+    model.load_state_dict(record["state_dict"])
+    model.training_info = record["info"]
+    return record
+
+
 def train(name: str, subset: str = "train", seed: int = 0, profile: str | None = None, *,
           optimizer: str | None = None, dropout: float = 0.0, lipschitz: float = 0.0,
           decay_multiplier: float = 1.0, device: torch.device | str | None = None,
@@ -315,16 +346,8 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     model = build(name, dropout=dropout)
     key = cache_key(name, subset, seed, settings, dropout=dropout, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
     path = cache_dir() / "models" / f"{name}-{subset}-{key_digest(key)}.pt"
-    cached = try_load(path) if use_cache else None
-    if cached is not None:
-        try:
-            model.load_state_dict(cached["state_dict"])
-            model.training_info = cached["info"]
-            return model.to(device).eval()
-        except (KeyError, RuntimeError, TypeError):
-            import warnings
-
-            warnings.warn(f"cache file {path} does not fit {name}; retraining", stacklevel=2)
+    if use_cache and load_model_record(model, path, key) is not None:
+        return model.to(device).eval()
     torch.manual_seed(seed)
     model = build(name, dropout=dropout).to(device)
     x, y = load_subset(subset)
@@ -336,6 +359,6 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
                 epochs=settings.epochs, ae_epochs=settings.ae_epochs, lbfgs_iterations=settings.lbfgs_iterations,
                 lipschitz=lipschitz, device=str(device))
     if use_cache:
-        atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info}, path)
+        save_record(model_record(model, info), path)
     model.training_info = info
     return model.eval()

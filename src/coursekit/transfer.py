@@ -24,9 +24,9 @@ from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
 from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
-from .cache import atomic_save, key_digest, try_load
+from .cache import key_digest, load_record, save_record, tensor_digest
 from .config import cache_dir
-from .train import predict
+from .train import evaluate
 
 AMPLIFY_READINGS = ("literal", "rms")
 
@@ -129,35 +129,35 @@ def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: 
     return (x_flat + scale[:, None] * r).clamp(0, 1).view_as(x)
 
 
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The fraction of images that ``model`` misclassifies."""
-    return (predict(model, x) != y.to(x.device)).float().mean().item()
-
-
 def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
                          **attack_options) -> AttackResult:
-    """``min_distortion_attack(model, x, y)``, cached on disk by the model's weights, the images
-    and the options (so re-running a chapter does not attack again)."""
+    """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
+    weights, the images and the options (so re-running a chapter does not attack again).
+
+    A cached result is used only if it holds every field of ``AttackResult`` with one row per
+    image (x_adv of x's shape); otherwise it is recomputed.
+    """
     device = next(model.parameters()).device
     key = {
-        "weights": key_digest({k: _digest(v) for k, v in model.state_dict().items()}),
-        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
+        "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
+        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
-        stored = try_load(path)
+        stored = load_record(path, _attack_schema(x), {"N": len(x)})
         if stored is not None:
-            return AttackResult(**stored).to(device)
+            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
     result = min_distortion_attack(model, x, y, **attack_options)
     if cache:
-        atomic_save({name: value.cpu() for name, value in vars(result).items()}, path)
+        save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
 
 
 def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
                           **attack_options) -> AttackResult:
     """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
-    N·(K−1) pairs (targets in increasing order per image, y left out), cached like
+    N·(K−1) pairs (targets in increasing order per image, y left out), cached and validated like
     ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
     from .attack import all_other_targets, lbfgs_attack
 
@@ -165,26 +165,28 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     check_images("x", x)
     y = check_labels("y", y, len(x), 10)
     key = {
-        "weights": key_digest({k: _digest(v) for k, v in model.state_dict().items()}),
-        "x": _digest(x), "y": _digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
+        "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
+        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
         "every_target": True,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
-    stored = try_load(path) if cache else None
-    if stored is not None and len(stored.get("target", ())) == 9 * len(x):
-        return AttackResult(**stored).to(device)
+    if cache:
+        stored = load_record(path, _attack_schema(x), {"N": 9 * len(x)})
+        if stored is not None:
+            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
     image, target = all_other_targets(y.to(device))
     result = lbfgs_attack(model, x.to(device)[image], target, **attack_options)
     if cache:
-        atomic_save({name: value.cpu() for name, value in vars(result).items()}, path)
+        save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
 
 
-def _digest(tensor: torch.Tensor) -> str:
-    import hashlib
-
-    data = tensor.detach().cpu().contiguous()
-    return hashlib.sha256(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"").hexdigest()[:16]
+def _attack_schema(x: torch.Tensor) -> dict:
+    """The fields of a cached ``AttackResult`` for images x [N, ...]."""
+    rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
+            "evaluations": torch.int64}
+    return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
 def _as_models(models, argument: str) -> dict[str, nn.Module]:
@@ -237,13 +239,15 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
     sources = _as_models(sources, "sources")
     targets = _as_models(targets, "targets")
     check_images("x", x)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one image, got shape {tuple(x.shape)}")
     y = check_labels("y", y, len(x), 10)
     for s in noise_stddevs:
         check_positive("noise_stddevs", s, allow_zero=True)
     rows, index, adversarial = [], [], {}
 
     def measure(images, labels, size):
-        return [error_rate(t, images, labels) for t in targets.values()] + [size, len(images)]
+        return [evaluate(t, images, labels) for t in targets.values()] + [size, len(images)]
 
     for name, model in sources.items():
         result = adversarial_examples(model, x, y, cache=cache, **attack_options)
@@ -281,10 +285,40 @@ def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor
         noisy = gaussian_noise(xs, eps, seed)
         row = {}
         for name, model in targets.items():
-            row[("adversarial direction", name)] = error_rate(model, scaled, ys)
-            row[("Gaussian noise", name)] = error_rate(model, noisy, ys)
+            row[("adversarial direction", name)] = evaluate(model, scaled, ys)
+            row[("Gaussian noise", name)] = evaluate(model, noisy, ys)
         records[eps] = row
     table = pd.DataFrame.from_dict(records, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.index.name = "epsilon"
     return table
+
+
+def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, AttackResult], x: torch.Tensor,
+                         y: torch.Tensor, *, stddev: float = 0.1, noise_stddev: float = 0.06, seed: int = 0):
+    """Table 4: the error of every model (columns) on each source's adversarial examples, on
+    Gaussian noise of ``noise_stddev``, on the examples amplified to ``stddev`` in the RMS
+    reading and by the literal formula (see ``amplify``), and on Gaussian noise of ``stddev``.
+
+    ``attacks``: {source name: AttackResult for the images x [N, ...] with labels y [N]}.
+    Returns a pandas DataFrame with the paper's row names (the literal rows marked
+    "(literal formula)").
+    """
+    import pandas as pd
+
+    check_images("x", x)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one image, got shape {tuple(x.shape)}")
+    y = check_labels("y", y, len(x), 10)
+
+    def row(images):
+        return [evaluate(m, images, y.to(images.device)) for m in models.values()]
+
+    rows = {f"Distorted for {name}": row(r.x_adv) for name, r in attacks.items()}
+    rows[f"Gaussian noise with stddev={noise_stddev:g}"] = row(gaussian_noise(x, noise_stddev, seed=seed))
+    for reading, suffix in (("rms", ""), ("literal", " (literal formula)")):
+        for name, r in attacks.items():
+            amplified = amplify(x.to(r.x_adv.device), r.x_adv, stddev, reading=reading)
+            rows[f"Distorted for {name} amplified to stddev={stddev:g}{suffix}"] = row(amplified)
+    rows[f"Gaussian noise with stddev={stddev:g}"] = row(gaussian_noise(x, stddev, seed=seed))
+    return pd.DataFrame(rows, index=list(models)).T

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_positive
+from ._checks import check_positive, eval_mode
 
 
 def _check_int(argument: str, value, low: int = 1) -> int:
@@ -40,8 +40,6 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
     """
     _check_int("batch_size", batch_size)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     outputs: list[torch.Tensor] = []
     hook = None
     if layer is not None:
@@ -50,18 +48,18 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
         hook = layer.register_forward_hook(lambda mod, inp, out: outputs.append(out.flatten(1)))
     try:
         chunks = []
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(device)
-            if layer is None:
-                chunks.append(model.features(xb))
-            else:
-                model(xb)
-                chunks.append(outputs.pop())
+        with eval_mode(model):
+            for i in range(0, len(x), batch_size):
+                xb = x[i : i + batch_size].to(device)
+                if layer is None:
+                    chunks.append(model.features(xb))
+                else:
+                    model(xb)
+                    chunks.append(outputs.pop())
         return torch.cat(chunks)
     finally:
         if hook is not None:
             hook.remove()
-        model.train(was_training)
 
 
 def random_directions(n: int, count: int, seed: int = 0) -> torch.Tensor:
