@@ -9,6 +9,7 @@ One module per section of the paper:
 - ``coursekit.transfer`` — cross-model and cross-training-set transfer (§4.2, Tables 2–4)
 - ``coursekit.spectral`` — exact Lipschitz bounds of conv and linear layers (§4.3, Table 5)
 - ``coursekit.adversarial_training`` — adversarial examples as training data (§4.2)
+- ``coursekit.modern_attacks`` — after the paper: FGSM, PGD, C&W, DDN, certified radii, PGD training
 
 Submodules are imported explicitly (``from coursekit.attack import lbfgs_attack``).
 """
