@@ -444,11 +444,11 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     import time
     from dataclasses import replace
 
-    from .cache import atomic_save, key_digest, try_load
+    from .cache import key_digest, save_record
     from .config import cache_dir, default_device, resolve_profile
     from .data import load_subset
     from .models import build
-    from .train import cache_key, fit, settings_for
+    from .train import cache_key, fit, load_model_record, model_record, settings_for
 
     profile = resolve_profile(profile)
     check_positive("eps", eps)
@@ -465,10 +465,9 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     madry = {"eps": eps, "norm": norm, "steps": steps}
     key = cache_key(name, subset, seed, settings, madry=madry)
     path = cache_dir() / "models" / f"{name}-madry-{subset}-{key_digest(key)}.pt"
-    stored = try_load(path) if use_cache else None
+    model = build(name)
+    stored = load_model_record(model, path, key) if use_cache else None  # validated, or None
     if stored is not None:
-        model = build(name)
-        model.load_state_dict(stored["state_dict"])
         model.training_info = stored["info"]
         return model.to(device).eval()
     torch.manual_seed(seed)
@@ -486,8 +485,7 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     fit(model, x, y, settings, seed=seed, extra_batches=adversarial_batch)
     info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), **madry}
     if use_cache:
-        atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                     "info": info}, path)
+        save_record(model_record(model, info), path)
     model.training_info = info
     return model.eval()
 
