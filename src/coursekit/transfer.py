@@ -24,7 +24,7 @@ from torch import nn
 from ._checks import check_choice, check_images, check_labels, check_positive
 from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
 from .cache import atomic_save, key_digest, try_load
-from .config import cache_dir
+from .config import apply_cpu_threads, cache_dir
 from .train import predict
 
 AMPLIFY_READINGS = ("literal", "rms")
@@ -100,6 +100,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
         stored = try_load(path)
         if stored is not None:
             return AttackResult(**stored).to(device)
+    apply_cpu_threads(device)
     result = min_distortion_attack(model, x, y, **attack_options)
     if cache:
         atomic_save({name: value.cpu() for name, value in vars(result).items()}, path)
