@@ -81,7 +81,7 @@ print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_nam
 PY
     ;;
   record)
-    python3 benchmarks/record_tables.py --images "${1:-60000}" 2>&1 | tee "$OUT/record.log"
+    python3 benchmarks/record_tables.py --profile paper --images "${1:-60000}" 2>&1 | tee "$OUT/record.log"
     cp src/coursekit/records/*.json "$OUT/"
     ;;
   tables12)

@@ -7,7 +7,7 @@ chapters show them in a "paper scale (recorded)" column, labelled with this prov
 where the paper's scale is affordable (a GPU: about a minute per 10,000 images); on a CPU give a
 modest ``--images`` and the record says so. Usage::
 
-    python benchmarks/record_tables.py                    # the profile's Table 1 size (full: 60,000)
+    python benchmarks/record_tables.py --profile paper    # the paper scale: 60,000 images
     python benchmarks/record_tables.py --images 10000 --out /tmp/records
 """
 
@@ -32,7 +32,7 @@ from coursekit.transfer import transfer_table
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=None, help="training images attacked per model")
-    parser.add_argument("--profile", default=None, help="quick or full (default: the device's)")
+    parser.add_argument("--profile", default=None, help="quick, gpu or paper (default: the device's)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src" / "coursekit" / "records"))
     args = parser.parse_args()
     profile = resolve_profile(args.profile)

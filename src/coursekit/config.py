@@ -156,6 +156,7 @@ def attack_chunk_size(device: torch.device | str, features: int, history: int = 
     bytes_per_pair = 4 * ((2 * history + 16) * features + extra_floats_per_pair)
     return max(1, min(cap, int(fraction * free) // bytes_per_pair))
 
+
 # ---------------------------------------------------------------------------------------------
 # CPU threads. torch's default (one intra-op thread per core) is fastest on an idle machine but
 # collapses when another CPU-bound process shares the cores: its OpenMP threads wait for each
