@@ -572,7 +572,7 @@ def _lanczos_lower_bounds(gram: torch.Tensor, steps: int = 24, restarts: int = 2
     generator = torch.Generator().manual_seed(1)
     vector = torch.randn(gram.shape[0], gram.shape[1], dtype=gram.dtype, generator=generator).to(gram.device)
     for _ in range(restarts + 1):
-        _, _, vector = _lanczos_round(gram, vector, steps, reorthogonalise=1)
+        _, _, vector = _lanczos_round(gram, vector, steps)
     return _rayleigh(gram, vector)
 
 
