@@ -2,6 +2,8 @@
 # What a session runs on a lent GPU machine (the device tool), one stage per call:
 #   bash benchmarks/gpu_session.sh setup-tests-bench   # CUDA tests, attack and spectral benchmarks
 #   bash benchmarks/gpu_session.sh chapters 01 05      # execute chapters (full profile) into $OUT
+#   bash benchmarks/gpu_session.sh record 60000        # Tables 1-2 at the paper's scale, recorded
+#     (src/coursekit/records/table{1,2}.json with provenance; copied to $OUT: commit them from there)
 # The machine has torch but no Jupyter stack: the wheels in .whl/ (made on the dev machine with
 # `pip download --only-binary=:all: --python-version 3.12 ...`, see the device tool's README) are
 # installed into /tmp/site first. Executed notebooks and logs are written under $OUT.
@@ -77,6 +79,10 @@ with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
     torch.cuda.synchronize()
 print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60))
 PY
+    ;;
+  record)
+    python3 benchmarks/record_tables.py --profile paper --images "${1:-60000}" 2>&1 | tee "$OUT/record.log"
+    cp src/coursekit/records/*.json "$OUT/"
     ;;
   tables12)
     python3 - "$@" <<'PY'

@@ -315,3 +315,89 @@ def test_negative_padding_is_refused():
         conv_operator_norm_bound(w, 1, -1, (6, 6))
     with pytest.raises(ValueError, match="padding must be >= 0, got -1"):
         conv_operator_norm_power(w, 1, -1, (6, 6))
+
+
+# --- the certified norm: bounds that bracket the exact value -------------------------------------------
+
+def test_polyphase_kernel_is_the_same_operator_on_a_permuted_input():
+    from coursekit.spectral import polyphase_weight
+
+    w = _weight(3, 2, 5, seed=11)
+    x = torch.randn(2, 2, 12, 12, dtype=torch.float64)
+    stride = 3
+    phases = x.view(2, 2, 4, stride, 4, stride).permute(0, 1, 3, 5, 2, 4).reshape(2, 2 * stride * stride, 4, 4)
+    assert torch.allclose(circular_conv(x, w, stride), circular_conv(phases, polyphase_weight(w, stride), 1))
+
+
+@pytest.mark.parametrize("d,c,k,stride,n", CASES)
+def test_gram_blocks_have_the_fourier_block_spectra(d, c, k, stride, n):
+    from coursekit.spectral import gram_blocks
+
+    w = _weight(d, c, k, seed=5)
+    tops = torch.linalg.eigvalsh(gram_blocks(w, stride, (n, n)))[:, -1].sort().values
+    fourier = (torch.linalg.matrix_norm(fourier_blocks(w, stride, (n, n)), ord=2) / stride).square().sort().values
+    assert torch.allclose(tops, fourier, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("d,c,k,stride,n", CASES + [(3, 2, 3, 1, (6, 8)), (4, 2, 2, 2, (6, 10))])
+def test_certified_bounds_bracket_the_explicit_matrix_norm(d, c, k, stride, n):
+    from coursekit.spectral import conv_operator_norm_certified
+
+    size = n if isinstance(n, tuple) else (n, n)
+    w = _weight(d, c, k, seed=6)
+    exact = torch.linalg.matrix_norm(explicit_operator_matrix(lambda v: circular_conv(v, w, stride), (c, *size)), 2)
+    result = conv_operator_norm_certified(w, stride, size, tol=1e-6)
+    assert result.lower <= exact.item() <= result.upper
+    assert result.upper - result.lower <= 1e-6 * result.lower
+
+
+@pytest.mark.parametrize("shape,stride,n", [((48, 64, 3, 3), 1, 13), ((16, 3, 11, 11), 4, 32), ((32, 16, 5, 5), 1, 15)])
+def test_certified_bounds_bracket_the_eigensolver_on_alexnet_like_layers(shape, stride, n):
+    from coursekit.spectral import conv_operator_norm_certified
+
+    w = torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64) / math.prod(shape[1:]) ** 0.5
+    reference = conv_operator_norm(w, stride, (n, n)).item()  # LAPACK's eigensolver on every block
+    result = conv_operator_norm_certified(w, stride, (n, n), tol=1e-4)
+    assert result.lower <= reference * (1 + 1e-12) and reference <= result.upper * (1 + 1e-12)
+    assert result.upper <= result.lower * (1 + 1e-4)
+    assert result.blocks == (n // stride) * (n // stride // 2 + 1)
+
+
+def test_a_poor_ranking_is_repaired_by_the_cholesky_check():
+    """One candidate after one Lanczos step often misses the top block: the check must catch it."""
+    from coursekit.spectral import conv_operator_norm_certified
+
+    rounds = []
+    for seed in range(4):
+        w = _weight(6, 4, 3, seed=20 + seed)
+        exact = torch.linalg.matrix_norm(explicit_operator_matrix(lambda v: circular_conv(v, w, 1), (4, 7, 7)), 2)
+        result = conv_operator_norm_certified(w, 1, (7, 7), tol=1e-6, candidates=1, screen_steps=1)
+        assert result.lower <= exact.item() <= result.upper
+        rounds.append(result.rounds)
+    assert max(rounds) >= 2  # the refinement path ran
+
+
+def test_the_cholesky_certificate_both_ways():
+    from coursekit.spectral import _certify_upper
+
+    values = torch.tensor([1.0, 0.999, 0.5, 0.1], dtype=torch.float64)
+    basis = torch.linalg.qr(torch.randn(4, 4, dtype=torch.complex128, generator=torch.Generator().manual_seed(0)))[0]
+    gram = (basis * values) @ basis.conj().T
+    gram = torch.stack([gram, gram * 0.5])
+    assert _certify_upper(gram, 1 + 1e-7).tolist() == [True, True]
+    assert _certify_upper(gram, 1 - 1e-7).tolist() == [False, True]
+    assert _certify_upper(gram, 0.4).tolist() == [False, False]
+
+
+def test_certified_norm_refuses_what_it_cannot_certify():
+    from coursekit.spectral import NotCertifiedError, conv_operator_norm_certified
+
+    w = _weight(3, 2, 3, seed=8)
+    with pytest.raises(NotCertifiedError, match="could not certify"):
+        conv_operator_norm_certified(w, 1, (6, 6), tol=1e-13)  # below the float64 rounding margin
+    with pytest.raises(ValueError, match="tol"):
+        conv_operator_norm_certified(w, 1, (6, 6), tol=0)
+    with pytest.raises(ValueError, match="candidates"):
+        conv_operator_norm_certified(w, 1, (6, 6), candidates=0)
+    zero = conv_operator_norm_certified(torch.zeros(2, 2, 3, 3), 1, (6, 6))
+    assert zero.lower == zero.upper == 0.0

@@ -155,3 +155,44 @@ def attack_chunk_size(device: torch.device | str, features: int, history: int = 
     free, _total = torch.cuda.mem_get_info(device)
     bytes_per_pair = 4 * ((2 * history + 16) * features + extra_floats_per_pair)
     return max(1, min(cap, int(fraction * free) // bytes_per_pair))
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU threads. torch's default (one intra-op thread per core) is fastest on an idle machine but
+# collapses when another CPU-bound process shares the cores: its OpenMP threads wait for each
+# other at every operation (measured in benchmarks/RESULTS.md, "Threads on a busy machine").
+# On an idle 2-core machine (CI, Colab's CPU runtime) two threads are 1.4-1.7x faster than one
+# (measured side by side, same file), so torch's default stays; on a shared machine set
+# COURSEKIT_THREADS=1.
+# ---------------------------------------------------------------------------------------------
+
+_THREADS_APPLIED: list[int] = []
+
+
+def cpu_threads() -> int | None:
+    """The intra-op thread count for heavy CPU work, or None to keep torch's own.
+
+    ``COURSEKIT_THREADS``: a positive int, or ``torch`` to keep torch's default. Unset: torch's
+    default (fastest on an idle machine; use 1 where other CPU-bound work shares the cores).
+    """
+    value = os.environ.get("COURSEKIT_THREADS", "").strip()
+    if value.lower() == "torch":
+        return None
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"COURSEKIT_THREADS must be a positive int or 'torch', got {value!r}")
+        return int(value)
+    return None
+
+
+def apply_cpu_threads(device=None) -> int:
+    """Set torch's intra-op threads from ``cpu_threads()`` once per process, before heavy CPU
+    work (training, attacks) on ``device`` (default: the course's device). Returns the count in
+    use. A no-op on a GPU device, after the first call, and with ``COURSEKIT_THREADS=torch``."""
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu" and not _THREADS_APPLIED:
+        threads = cpu_threads()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        _THREADS_APPLIED.append(torch.get_num_threads())
+    return torch.get_num_threads()

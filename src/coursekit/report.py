@@ -215,3 +215,35 @@ def regulariser_sentences(ours, baseline: str = "weight decay", claim_row: str |
         f"\n\nThe paper's claim of a test error below {100 * claim_error:.1f}% with the {claim_row} "
         f"**{claim}** in this run ({100 * error:.2f}%)."
     )
+
+
+RECORDED = "paper scale (recorded)"
+
+
+def with_recorded(table, record, measures: list[str]):
+    """``table`` with, after each measure's column, a column "paper scale (recorded)" read from
+    ``record`` (a ``coursekit.records.Record``; rows matched by name, NaN where it lacks one).
+
+    ``table``: a DataFrame with plain columns (one measure: the new column is named
+    "paper scale (recorded)"; several: "<measure>, paper scale (recorded)") or ``side_by_side``'s
+    two-level columns ((measure, "paper scale (recorded)") after (measure, "ours")). The
+    record's provenance line is kept in ``result.attrs["recorded"]`` for the caption.
+    """
+    import pandas as pd
+
+    recorded = record.table()
+    missing = [m for m in measures if m not in recorded.columns]
+    if missing:
+        raise ValueError(f"measures {missing} are not in record {record.name!r} (it has {list(recorded.columns)})")
+    result = table.copy()
+    for measure in measures:
+        values = recorded[measure].reindex(result.index)
+        if isinstance(result.columns, pd.MultiIndex):
+            key, after = (measure, RECORDED), (measure, "ours")
+        else:
+            key, after = (RECORDED if len(measures) == 1 else f"{measure}, {RECORDED}"), measure
+        if after not in result.columns:
+            raise ValueError(f"table has no column {after!r} to put the recorded {measure!r} beside")
+        result.insert(list(result.columns).index(after) + 1, key, values.to_numpy())
+    result.attrs["recorded"] = record.caption()
+    return result

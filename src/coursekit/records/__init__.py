@@ -1,0 +1,252 @@
+"""Recorded results: tables that a command wrote, with where and how they were made.
+
+A chapter built on a CPU cannot recompute the paper-scale tables (hours there, minutes on a GPU).
+A *record* carries such a table from the run that computed it into the package: a JSON file in
+this folder (installed with ``coursekit``, read with ``importlib.resources``, so it works on
+Colab where only the package is installed). Each record holds
+
+- ``name``, ``title``; ``index`` (the row label's meaning), ``columns`` and ``rows``
+  ({row: {column: number or null}});
+- ``provenance``: ``git_commit`` (and ``git_dirty``), ``code_version`` ({module: hash of the
+  module's code, docstrings and comments ignored}), ``torch``, ``python``, ``device``,
+  ``profile``, ``date`` (UTC, ISO 8601), the ``command`` that wrote it and its ``parameters``
+  (sizes such as the number of images).
+
+``load_record`` validates a record and refuses a *stale* one (a module it was computed with has
+changed since; the tests check every shipped record the same way). Records are written only by
+``write_record`` from a run (``benchmarks/record_tables.py``), never typed in.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+SCHEMA = 1
+DEFAULT_MODULES = ("attack", "transfer", "models", "train", "data")
+PROVENANCE_FIELDS = ("git_commit", "git_dirty", "code_version", "torch", "python", "device", "profile", "date",
+                     "command", "parameters")
+
+
+class StaleRecordError(ValueError):
+    """The code a record was computed with has changed since."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A validated record: ``rows`` is {row: {column: float (NaN for null)}}."""
+
+    name: str
+    title: str
+    index: str
+    columns: tuple[str, ...]
+    rows: dict
+    provenance: dict
+
+    def table(self):
+        """The rows as a pandas DataFrame (rows in recorded order, columns as recorded)."""
+        import pandas as pd
+
+        table = pd.DataFrame.from_dict(self.rows, orient="index")[list(self.columns)]
+        table.index.name = self.index
+        return table
+
+    def caption(self) -> str:
+        """One line naming where the numbers come from."""
+        p = self.provenance
+        dirty = "+local changes" if p["git_dirty"] else ""
+        sizes = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in p["parameters"].items())
+        return (f"recorded {p['date'][:10]} on {p['device']} ({sizes}; torch {p['torch']}, profile {p['profile']}, "
+                f"commit {p['git_commit'][:10]}{dirty}) by `{p['command']}`")
+
+
+def source_version(source: str) -> str:
+    """A 16-hex-digit hash of Python ``source``'s syntax tree without docstrings: editing
+    comments, docstrings or layout keeps it; changing any statement changes it."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def code_version(module: str) -> str:
+    """``source_version`` of ``coursekit.<module>`` (read from the installed package)."""
+    if not isinstance(module, str) or not module.isidentifier():
+        raise ValueError(f"module must be a coursekit module name, got {module!r}")
+    path = resources.files("coursekit").joinpath(f"{module}.py")
+    if not path.is_file():
+        raise ValueError(f"module must be a coursekit module name, got {module!r} (no coursekit/{module}.py)")
+    return source_version(path.read_text(encoding="utf-8"))
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=20,
+                              cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def describe_device(device) -> str:
+    """"NVIDIA H100 80GB HBM3 (cuda)" or "cpu: x86_64, 2 cores"."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (cuda)"
+    return f"cpu: {platform.machine()}, {os.cpu_count()} cores"
+
+
+def provenance(command: str, device, profile: str, parameters: dict, modules=DEFAULT_MODULES) -> dict:
+    """The provenance of a run about to be recorded (git state read from this checkout);
+    ``parameters``: the run's sizes, e.g. {"images": 60000, "targets": 9}."""
+    import torch
+
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError(f"command must be the command line that runs the experiment, got {command!r}")
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": commit or "unknown (not a git checkout)",
+        "git_dirty": bool(status) if status is not None else True,
+        "code_version": {m: code_version(m) for m in modules},
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": describe_device(device),
+        "profile": profile,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "parameters": dict(parameters),
+    }
+
+
+def _number(value, where: str):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isinf(value):
+        raise ValueError(f"{where} must be a finite number or null, got {value!r}")
+    return None if math.isnan(value) else float(value)
+
+
+def record_data(name: str, title: str, table, prov: dict) -> dict:
+    """The JSON-ready record of a pandas DataFrame ``table`` (numbers only; NaN → null)."""
+    rows = {str(row): {str(c): _number(float(v), f"table[{row!r}, {c!r}]") for c, v in values.items()}
+            for row, values in table.to_dict(orient="index").items()}
+    data = {"schema": SCHEMA, "name": name, "title": title, "index": str(table.index.name or ""),
+            "columns": [str(c) for c in table.columns], "rows": rows, "provenance": prov}
+    validate_record(data)
+    return data
+
+
+def write_record(folder, name: str, title: str, table, prov: dict) -> Path:
+    """Write ``folder/<name>.json`` atomically (a temporary file renamed into place)."""
+    data = record_data(name, title, table, prov)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=1, ensure_ascii=False)
+        stream.write("\n")
+    target = folder / f"{name}.json"
+    os.replace(temporary, target)
+    return target
+
+
+def validate_record(data) -> Record:
+    """Check a record's structure and types; return it as a ``Record``. Raises ValueError naming
+    the first field that is missing or wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a record must be a JSON object, got {type(data).__name__}")
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"record schema must be {SCHEMA}, got {data.get('schema')!r}")
+    for key in ("name", "title", "index"):
+        if not isinstance(data.get(key), str) or (key != "index" and not data[key]):
+            raise ValueError(f"record field {key!r} must be a non-empty string, got {data.get(key)!r}")
+    columns = data.get("columns")
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+        raise ValueError(f"record field 'columns' must be a list of names, got {columns!r}")
+    rows = data.get("rows")
+    if not isinstance(rows, dict) or not rows:
+        raise ValueError("record field 'rows' must be a non-empty object {row: {column: value}}")
+    parsed = {}
+    for row, values in rows.items():
+        if not isinstance(values, dict) or set(values) != set(columns):
+            raise ValueError(f"record row {row!r} must have exactly the columns {columns}")
+        parsed[row] = {c: _number(values[c], f"rows[{row!r}][{c!r}]") for c in columns}
+        parsed[row] = {c: (math.nan if v is None else v) for c, v in parsed[row].items()}
+    prov = data.get("provenance")
+    if not isinstance(prov, dict):
+        raise ValueError("record field 'provenance' must be an object")
+    missing = [f for f in PROVENANCE_FIELDS if f not in prov]
+    if missing:
+        raise ValueError(f"record provenance lacks {missing}")
+    for key in PROVENANCE_FIELDS:
+        if key == "git_dirty":
+            if not isinstance(prov[key], bool):
+                raise ValueError(f"provenance 'git_dirty' must be true or false, got {prov[key]!r}")
+        elif key == "parameters":
+            if not isinstance(prov[key], dict):
+                raise ValueError(f"provenance 'parameters' must be an object, got {prov[key]!r}")
+        elif key == "code_version":
+            if not isinstance(prov[key], dict) or not prov[key] or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in prov[key].items()):
+                raise ValueError(f"provenance 'code_version' must map module names to hashes, got {prov[key]!r}")
+        elif not isinstance(prov[key], str) or not prov[key]:
+            raise ValueError(f"provenance {key!r} must be a non-empty string, got {prov[key]!r}")
+    try:
+        datetime.fromisoformat(prov["date"])
+    except ValueError:
+        raise ValueError(f"provenance 'date' must be ISO 8601, got {prov['date']!r}") from None
+    return Record(data["name"], data["title"], data["index"], tuple(columns), parsed, dict(prov))
+
+
+def stale_modules(record: Record) -> list[str]:
+    """The modules whose code has changed since ``record`` was computed (empty: up to date)."""
+    return [m for m, version in record.provenance["code_version"].items() if code_version(m) != version]
+
+
+def available() -> list[str]:
+    """The names of the records shipped with the package."""
+    return sorted(p.name[:-5] for p in resources.files(__name__).iterdir() if p.name.endswith(".json"))
+
+
+def load_record(name: str, *, folder=None, allow_stale: bool = False) -> Record:
+    """Read, validate and return record ``name`` (from the package, or from ``folder``).
+
+    Raises FileNotFoundError for an unknown name (naming the ones available), ValueError for a
+    malformed record and ``StaleRecordError`` when its code has changed (unless ``allow_stale``).
+    """
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"name must be a record name such as 'table1', got {name!r}")
+    source = Path(folder) / f"{name}.json" if folder is not None else resources.files(__name__).joinpath(f"{name}.json")
+    if not source.is_file():
+        known = available() if folder is None else sorted(p.stem for p in Path(folder).glob("*.json"))
+        raise FileNotFoundError(f"no record {name!r}; available: {known or 'none'}")
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"record {name!r} is not valid JSON: {error}") from None
+    record = validate_record(data)
+    if record.name != name:
+        raise ValueError(f"record file {name}.json holds record {record.name!r}")
+    stale = stale_modules(record)
+    if stale and not allow_stale:
+        raise StaleRecordError(
+            f"record {name!r} was computed with other code in coursekit.{', coursekit.'.join(stale)}; "
+            f"re-run `{record.provenance['command']}` to record it again")
+    return record

@@ -1,0 +1,120 @@
+"""Recorded results: provenance, validation, staleness, and the "paper scale (recorded)" column."""
+
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from coursekit import records
+from coursekit.records import (StaleRecordError, code_version, load_record, provenance, source_version,
+                               validate_record, write_record)
+from coursekit.report import RECORDED, side_by_side, with_recorded
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _table():
+    table = pd.DataFrame({"test error": [0.02, 0.07], "av. min. distortion": [0.05, float("nan")]},
+                         index=["FC100-100-10", "FC10(1)"])
+    table.index.name = "model"
+    return table
+
+
+def _write(tmp_path, **overrides):
+    prov = provenance("python benchmarks/record_tables.py --images 3", "cpu", "quick", {"images": 3, "targets": 9})
+    prov.update(overrides)
+    return write_record(tmp_path, "table1", "Table 1", _table(), prov)
+
+
+def test_source_version_ignores_docstrings_and_comments_only():
+    base = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    assert source_version(base) == source_version('def f(x):\n    """Other doc."""\n\n    return x + 1\n')
+    assert source_version(base) != source_version('def f(x):\n    """Doc."""\n    return x + 2\n')
+    assert len(code_version("attack")) == 16
+    with pytest.raises(ValueError, match="module"):
+        code_version("no_such_module")
+
+
+def test_round_trip_keeps_numbers_and_provenance(tmp_path):
+    path = _write(tmp_path)
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically
+    record = load_record("table1", folder=tmp_path)
+    assert record.table().loc["FC100-100-10", "test error"] == 0.02
+    assert math.isnan(record.table().loc["FC10(1)", "av. min. distortion"])
+    assert record.provenance["code_version"]["attack"] == code_version("attack")
+    assert record.provenance["device"].startswith("cpu")
+    caption = record.caption()
+    assert "images 3" in caption and "record_tables.py --images 3" in caption
+    assert json.loads(path.read_text())["rows"]["FC10(1)"]["av. min. distortion"] is None
+
+
+def test_a_record_of_changed_code_is_refused(tmp_path):
+    prov = provenance("cmd", "cpu", "quick", {"images": 3})
+    prov["code_version"] = {**prov["code_version"], "attack": "0" * 16}
+    write_record(tmp_path, "table1", "Table 1", _table(), prov)
+    with pytest.raises(StaleRecordError, match="coursekit.attack"):
+        load_record("table1", folder=tmp_path)
+    assert records.stale_modules(load_record("table1", folder=tmp_path, allow_stale=True)) == ["attack"]
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda d: d.update(schema=2), "schema"),
+    (lambda d: d["provenance"].pop("device"), "device"),
+    (lambda d: d["provenance"].update(date="yesterday"), "ISO"),
+    (lambda d: d["provenance"].update(git_dirty="no"), "git_dirty"),
+    (lambda d: d["rows"]["FC10(1)"].update({"test error": "7%"}), "finite number"),
+    (lambda d: d["rows"]["FC10(1)"].pop("test error"), "columns"),
+    (lambda d: d.update(rows={}), "rows"),
+])
+def test_validation_names_what_is_wrong(tmp_path, change, match):
+    data = json.loads(_write(tmp_path).read_text())
+    change(data)
+    with pytest.raises(ValueError, match=match):
+        validate_record(data)
+
+
+def test_unknown_record_names_the_available_ones(tmp_path):
+    _write(tmp_path)
+    with pytest.raises(FileNotFoundError, match="table1"):
+        load_record("table9", folder=tmp_path)
+
+
+@pytest.mark.parametrize("name", records.available())
+def test_every_shipped_record_is_valid_and_matches_the_code(name):
+    """Fails when the code a shipped record was computed with has changed: re-run its command."""
+    record = load_record(name)
+    assert record.provenance["git_commit"] != "unknown (not a git checkout)"
+
+
+def test_records_are_package_data():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "*.json" in config["tool"]["setuptools"]["package-data"]["coursekit.records"]
+
+
+def test_recorded_column_beside_a_plain_table(tmp_path):
+    _write(tmp_path)
+    record = load_record("table1", folder=tmp_path)
+    live = pd.DataFrame({"av. min. distortion": [0.04, 0.03, 0.06], "paper": [0.08, 0.07, 0.1]},
+                        index=["FC100-100-10", "AE400-10", "FC10(1)"])
+    shown = with_recorded(live, record, ["av. min. distortion"])
+    assert list(shown.columns) == ["av. min. distortion", RECORDED, "paper"]
+    assert shown.loc["FC100-100-10", RECORDED] == 0.05
+    assert math.isnan(shown.loc["AE400-10", RECORDED])  # not in the record
+    assert math.isnan(shown.loc["FC10(1)", RECORDED])  # recorded as null
+    assert shown.attrs["recorded"] == record.caption()
+    assert list(live.columns) == ["av. min. distortion", "paper"]  # the input is left alone
+
+
+def test_recorded_column_beside_side_by_side(tmp_path):
+    _write(tmp_path)
+    record = load_record("table1", folder=tmp_path)
+    ours = pd.DataFrame({"test error": [0.021, 0.075]}, index=["FC100-100-10", "FC10(1)"])
+    table = side_by_side(ours, {"FC100-100-10": (0.0164,), "FC10(1)": (0.0640,)}, ["test error"])
+    shown = with_recorded(table, record, ["test error"])
+    assert list(shown.columns) == [("test error", "ours"), ("test error", RECORDED), ("test error", "paper")]
+    assert shown.loc["FC10(1)", ("test error", RECORDED)] == 0.07
+    with pytest.raises(ValueError, match="not in record"):
+        with_recorded(table, record, ["success rate"])
