@@ -197,3 +197,18 @@ def test_c_and_epsilon_sliders(path, curves, monkeypatch):
     slider = epsilon_slider(curves, 0.12)
     assert slider.name == "ε" and slider.labels == ["0.05", "0.1", "0.2"] and slider.default == 1
     assert epsilon_slider(curves).default == 1
+
+
+def test_penalty_path_refuses_bad_input_by_name():
+    from coursekit.widgets import penalty_path
+
+    model = attackable_model()
+    x = torch.full((1, 4, 4), 0.5)
+    with pytest.raises(TypeError, match="target"):
+        penalty_path(model, x, 3.7, [1.0])
+    with pytest.raises(ValueError, match="one image"):
+        penalty_path(model, torch.stack([x, x]), 3, [1.0])
+    with pytest.raises(ValueError, match="c_values"):
+        penalty_path(model, x, 3, [1.0, -2.0])
+    with pytest.raises(ValueError, match="c_values"):
+        penalty_path(model, x, 3, [])

@@ -48,8 +48,19 @@ class PenaltyPath:
 
 
 def penalty_path(model, x: torch.Tensor, target: int, c_values) -> PenaltyPath:
-    """Solve min c·|r|² + loss_f(x + r, target) for every c in ``c_values``, in one batched call."""
+    """Solve min c·|r|² + loss_f(x + r, target) for every c in ``c_values``, in one batched call.
+
+    ``x``: one image [C, H, W] or [1, C, H, W] in [0, 1]; ``target``: a class index (an int);
+    ``c_values``: a non-empty 1-D sequence of positive weights.
+    """
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be an int class index, got {target!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4) or (x.dim() == 4 and len(x) != 1):
+        raise ValueError(f"x must be one image [C, H, W] or [1, C, H, W], got shape "
+                         f"{tuple(getattr(x, 'shape', ()))}")
     c = torch.as_tensor(np.asarray(c_values, dtype=np.float32))
+    if c.dim() != 1 or len(c) == 0 or not bool(torch.isfinite(c).all() and (c > 0).all()):
+        raise ValueError(f"c_values must be a non-empty 1-D sequence of positive numbers, got {c_values!r}")
     xs = x.reshape(1, *x.shape[-3:]).expand(len(c), *x.shape[-3:]).contiguous()
     targets = torch.full((len(c),), int(target), dtype=torch.long)
     solutions = solve_penalty(model, xs, targets, c).cpu()
