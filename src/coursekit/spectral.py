@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import eval_mode
+from ._checks import check_positive, eval_mode
 
 
 def _pair(value, argument: str) -> tuple[int, int]:
