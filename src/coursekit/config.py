@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -162,37 +163,78 @@ def attack_chunk_size(device: torch.device | str, features: int, history: int = 
 # collapses when another CPU-bound process shares the cores: its OpenMP threads wait for each
 # other at every operation (measured in benchmarks/RESULTS.md, "Threads on a busy machine").
 # On an idle 2-core machine (CI, Colab's CPU runtime) two threads are 1.4-1.7x faster than one
-# (measured side by side, same file), so torch's default stays; on a shared machine set
-# COURSEKIT_THREADS=1.
+# (measured side by side, same file). So by default ("auto") the heavy entry points look at what
+# the other processes are using right now (/proc/stat over 0.2 s, on Linux) and leave them their
+# cores; COURSEKIT_THREADS fixes a count, or "torch" keeps torch's own.
 # ---------------------------------------------------------------------------------------------
 
-_THREADS_APPLIED: list[int] = []
+_TORCH_THREADS = torch.get_num_threads()  # torch's own default, read before anyone changes it
+_THREADS_APPLIED: list[tuple[int, float]] = []  # (count set, time) of the last apply_cpu_threads
+REPROBE_SECONDS = 30.0
+
+
+def _cpu_ticks() -> tuple[int, int, int]:
+    """(busy, total, cpus) jiffies of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        lines = stat.read().splitlines()
+    values = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return sum(values) - values[3] - values[4], sum(values), cpus
+
+
+def other_cpu_load(window: float = 0.2) -> float | None:
+    """How many cores other processes kept busy over the next ``window`` seconds (this process's
+    own CPU time taken out), from /proc/stat; None where that cannot be read (not Linux)."""
+    try:
+        busy0, total0, cpus = _cpu_ticks()
+        own0 = time.process_time()
+        time.sleep(window)
+        busy1, total1, _ = _cpu_ticks()
+        own1 = time.process_time()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0 or cpus < 1:
+        return None
+    own = (own1 - own0) * os.sysconf("SC_CLK_TCK")
+    return max(0.0, (busy1 - busy0 - own) / (total1 - total0) * cpus)
 
 
 def cpu_threads() -> int | None:
     """The intra-op thread count for heavy CPU work, or None to keep torch's own.
 
-    ``COURSEKIT_THREADS``: a positive int, or ``torch`` to keep torch's default. Unset: torch's
-    default (fastest on an idle machine; use 1 where other CPU-bound work shares the cores).
+    ``COURSEKIT_THREADS``: a positive int, ``torch`` (torch's default), or ``auto`` (the
+    default when unset): torch's default less the cores other processes are busy on right now
+    (``other_cpu_load``), at least 1; torch's default where the load cannot be read.
     """
-    value = os.environ.get("COURSEKIT_THREADS", "").strip()
-    if value.lower() == "torch":
+    value = os.environ.get("COURSEKIT_THREADS", "auto").strip().lower() or "auto"
+    if value == "torch":
         return None
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"COURSEKIT_THREADS must be a positive int or 'torch', got {value!r}")
-        return int(value)
-    return None
+    if value == "auto":
+        other = other_cpu_load()
+        return None if other is None else max(1, _TORCH_THREADS - round(other))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"COURSEKIT_THREADS must be a positive int, 'auto' or 'torch', got {value!r}")
+    return int(value)
 
 
 def apply_cpu_threads(device=None) -> int:
-    """Set torch's intra-op threads from ``cpu_threads()`` once per process, before heavy CPU
-    work (training, attacks) on ``device`` (default: the course's device). Returns the count in
-    use. A no-op on a GPU device, after the first call, and with ``COURSEKIT_THREADS=torch``."""
+    """Set torch's intra-op threads from ``cpu_threads()`` before heavy CPU work (training,
+    attacks) on ``device`` (default: the course's device). Returns the count in use.
+
+    The first call in a process sets it; later calls look again (at most every
+    ``REPROBE_SECONDS``, in ``auto`` mode: another process may have started or stopped) unless
+    the count was changed by someone else since (the user's choice stays). A no-op on a GPU.
+    """
     device = torch.device(device) if device is not None else default_device()
-    if device.type == "cpu" and not _THREADS_APPLIED:
-        threads = cpu_threads()
-        if threads is not None:
-            torch.set_num_threads(threads)
-        _THREADS_APPLIED.append(torch.get_num_threads())
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    if _THREADS_APPLIED:
+        count, when = _THREADS_APPLIED[-1]
+        auto = os.environ.get("COURSEKIT_THREADS", "auto").strip().lower() in ("", "auto")
+        if not auto or torch.get_num_threads() != count or time.monotonic() - when < REPROBE_SECONDS:
+            return torch.get_num_threads()
+    threads = cpu_threads()
+    if threads is not None and threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    _THREADS_APPLIED.append((torch.get_num_threads(), time.monotonic()))
     return torch.get_num_threads()
