@@ -9,12 +9,16 @@ In one run, on the same model, images and targets ((y + 1) mod 10), it times
    9 binary-search steps on each image's const (initial 1e-2, ×10 until bracketed, then
    arithmetic bisection) × 100 iterations;
 2. ``foolbox C&W-L2`` (foolbox 3.3.4, 9 × 1000 steps) as the quality reference, when installed;
-3. ``coursekit lbfgs_attack`` (defaults).
+3. ``coursekit lbfgs_attack`` (defaults), and with ``polish=0`` (the paper's penalty method
+   alone, no linearised polish);
 
-and prints examples/s, success rate, mean distortion and the ratios to the classic algorithm
-and to C&W. Usage::
+and prints examples/s, forward+backward passes of the model per example (the adv-lib way: a
+figure that compares across hardware), success rate, mean distortion and the ratios to the
+classic algorithm and to C&W. ``--competitor`` runs a CPU-bound process (a busy loop) beside the
+measurement, as on a shared machine. Usage::
 
     python benchmarks/attack.py --model FC100-100-10 --images 500
+    python benchmarks/attack.py --images 300 --competitor --threads 1
     python benchmarks/attack.py --images 10000 --skip-classic --skip-cw   # on a GPU
     python benchmarks/attack.py --images 50000 --split train --skip-classic --skip-cw
 """
@@ -22,14 +26,13 @@ and to C&W. Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from coursekit.attack import distortion, lbfgs_attack
-from coursekit.config import default_device
+from coursekit.config import apply_cpu_threads, default_device
 from coursekit.data import load_mnist
 from coursekit.train import train
 
@@ -47,7 +50,10 @@ def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations
     best_d2 = np.full(n, np.inf)
     x0 = x.detach().cpu().double().numpy().reshape(-1)
 
+    calls = [0]
+
     def objective(v, const_t):
+        calls[0] += 1
         adv = torch.from_numpy(v.reshape(x.shape)).float().to(x.device).requires_grad_()
         logits = model(adv)
         loss = (const_t * F.cross_entropy(logits, target, reduction="none")).sum() + (adv - x).pow(2).sum()
@@ -69,7 +75,7 @@ def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations
         lower = np.where(hit, lower, np.maximum(lower, const))
         bracketed = upper < 1e9
         const = np.where(bracketed, (lower + upper) / 2, np.where(hit, const, const * 10))
-    return best
+    return best, calls[0]  # every call is one forward+backward pass of each image
 
 
 def foolbox_cw(model, x, target, steps=1000, binary_search_steps=9):
@@ -78,14 +84,14 @@ def foolbox_cw(model, x, target, steps=1000, binary_search_steps=9):
     fmodel = fb.PyTorchModel(model, bounds=(0, 1))
     attack = fb.attacks.L2CarliniWagnerAttack(binary_search_steps=binary_search_steps, steps=steps)
     _, adv, _ = attack(fmodel, x, fb.criteria.TargetedMisclassification(target), epsilons=None)
-    return adv
+    return adv, binary_search_steps * steps
 
 
-def summarize(name, seconds, model, x, target, adv):
+def summarize(name, seconds, model, x, target, adv, passes):
     with torch.no_grad():
         hit = model(adv).argmax(1) == target
     dist = distortion(x, adv)
-    return {"method": name, "seconds": seconds, "examples_per_s": len(x) / seconds,
+    return {"method": name, "seconds": seconds, "examples_per_s": len(x) / seconds, "passes": passes,
             "success": hit.float().mean().item(), "distortion": dist[hit].mean().item() if hit.any() else float("nan"),
             "distortion_all": dist}
 
@@ -97,8 +103,15 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=("test", "train"), help="where the images come from")
     parser.add_argument("--skip-classic", action="store_true")
     parser.add_argument("--skip-cw", action="store_true")
+    parser.add_argument("--skip-plain", action="store_true", help="skip the polish=0 row")
     parser.add_argument("--cw-steps", type=int, default=1000)
+    parser.add_argument("--competitor", action="store_true", help="run a busy-loop process beside it")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: coursekit's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    else:
+        apply_cpu_threads()
 
     device = default_device()
     model = train(args.model)
@@ -108,32 +121,62 @@ def main() -> None:
     x, y = x[: args.images].to(device), y[: args.images].to(device)
     target = (y + 1) % 10
     print(f"model {args.model} | {args.images} {args.split} images | targets (y+1) mod 10 | device {device}"
-          f" | torch {torch.__version__} | threads {torch.get_num_threads()}")
+          f" | torch {torch.__version__} | threads {torch.get_num_threads()}"
+          f" | competitor {'on' if args.competitor else 'off'}")
+    competitor = start_competitor() if args.competitor else None
+    try:
+        rows = measure(args, model, x, target, device)
+    finally:
+        if competitor is not None:
+            competitor.kill()
+    report(rows)
 
+
+def start_competitor():
+    """A CPU-bound process beside the measurement (what another user of the machine does)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def measure(args, model, x, target, device) -> list[dict]:
     def timed_on(fn):
         return timed(fn, device)
 
     rows = []
     lbfgs_attack(model, x[:8], target[:8], search_steps=1, max_iter=5)  # warm-up
     seconds, result = timed_on(lambda: lbfgs_attack(model, x, target))
-    rows.append(summarize("coursekit lbfgs_attack", seconds, model, x, target, result.x_adv))
+    passes = result.evaluations.float().mean().item()
+    rows.append(summarize("coursekit lbfgs_attack", seconds, model, x, target, result.x_adv, passes))
+    if not args.skip_plain:
+        seconds, result = timed_on(lambda: lbfgs_attack(model, x, target, polish=0))
+        passes = result.evaluations.float().mean().item()
+        rows.append(summarize("coursekit, polish=0 (penalty only)", seconds, model, x, target, result.x_adv,
+                              passes))
     if not args.skip_classic:
-        seconds, adv = timed_on(lambda: classic_lbfgs_attack(model, x, target))
-        rows.append(summarize("classic (advertorch algorithm, scipy)", seconds, model, x, target, adv))
+        seconds, (adv, passes) = timed_on(lambda: classic_lbfgs_attack(model, x, target))
+        rows.append(summarize("classic (advertorch algorithm, scipy)", seconds, model, x, target, adv, passes))
     if not args.skip_cw:
         try:
             import foolbox  # noqa: F401
         except ImportError:
             print("foolbox not installed: skipping the C&W reference (pip install foolbox==3.3.4)")
         else:
-            seconds, adv = timed_on(lambda: foolbox_cw(model, x, target, steps=args.cw_steps))
-            rows.append(summarize(f"foolbox 3 C&W-L2 (9 x {args.cw_steps})", seconds, model, x, target, adv))
+            seconds, (adv, passes) = timed_on(lambda: foolbox_cw(model, x, target, steps=args.cw_steps))
+            rows.append(summarize(f"foolbox 3 C&W-L2 (9 x {args.cw_steps})", seconds, model, x, target, adv,
+                                  passes))
+    return rows
 
+
+def report(rows: list[dict]) -> None:
     ours = rows[0]
-    print(f"\n{'method':<40} {'ex/s':>10} {'success':>8} {'mean dist':>10} {'speed vs ours':>14} {'dist vs ours':>13}")
+    print(f"\n{'method':<40} {'ex/s':>10} {'passes/ex':>10} {'success':>8} {'mean dist':>10}"
+          f" {'speed vs ours':>14} {'dist vs ours':>13}")
     for row in rows:
-        print(f"{row['method']:<40} {row['examples_per_s']:>10.1f} {row['success']:>8.1%} {row['distortion']:>10.5f}"
-              f" {row['examples_per_s'] / ours['examples_per_s']:>13.3f}x {row['distortion'] / ours['distortion']:>12.4f}x")
+        print(f"{row['method']:<40} {row['examples_per_s']:>10.1f} {row['passes']:>10.0f} {row['success']:>8.1%}"
+              f" {row['distortion']:>10.5f} {row['examples_per_s'] / ours['examples_per_s']:>13.3f}x"
+              f" {row['distortion'] / ours['distortion']:>12.4f}x")
     for row in rows[1:]:
         print(f"ours vs {row['method']}: speed ratio {ours['examples_per_s'] / row['examples_per_s']:.1f}x, "
               f"mean-distortion ratio {ours['distortion'] / row['distortion']:.4f}")
