@@ -47,6 +47,7 @@ from .progress import record_work
 
 BACKENDS = ("torch", "scipy")
 ATTACK_CODE_VERSION = 4  # part of every cache key of attack results: bump when results change
+DEFAULT_HISTORY = 5  # L-BFGS pairs per image (each pass reads the history: 5 is half the traffic of 10)
 
 
 @dataclass
@@ -486,7 +487,7 @@ def _search_c(model, x0, shape, target, c_init, search_steps, lower, upper, back
 
 
 def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_init: float = 1.0,
-                 search_steps: int = 9, max_iter: int = 100, history: int = 10, tol: float = 1e-5, ftol: float = 1e-6,
+                 search_steps: int = 5, max_iter: int = 100, history: int = DEFAULT_HISTORY, tol: float = 1e-4, ftol: float = 1e-4,
                  bounds: tuple[float, float] = (0.0, 1.0), backend: str = "torch", refine: bool = True,
                  check_every: int = 10, num_classes: int | None = None, polish: int = 3) -> AttackResult:
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
@@ -597,7 +598,7 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         return lbfgs_attack(model, x, y, num_classes=num_classes, **options)  # empty
     apply_cpu_threads(x.device)
     if batch_size is None:
-        batch_size = attack_chunk_size(x.device, x[0].numel(), options.get("history", 10))
+        batch_size = attack_chunk_size(x.device, x[0].numel(), options.get("history", DEFAULT_HISTORY))
     chunks, start = [], time.perf_counter()
     for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
         sl = slice(i, i + batch_size)
