@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import fields
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -77,7 +78,7 @@ def main(out: Path) -> None:
 
     from coursekit.distributed import init_from_env, sharded_min_distortion_attack, shutdown
 
-    group = init_from_env()
+    group = init_from_env(timeout=timedelta(seconds=60))  # a hang fails within the test's time
     assert dist.is_initialized() and dist.get_backend() == "gloo"
     rank, world = group.rank, group.world_size
     model, x, y = tiny_problem()

@@ -127,6 +127,8 @@ def test_bad_input_names_the_argument(monkeypatch):
         shard_indices(4, 2, 2)
     with pytest.raises(ValueError, match="backend"):
         init_from_env("mpi")
+    with pytest.raises(TypeError, match="timeout must be a datetime.timedelta"):
+        init_from_env(timeout=60)
     monkeypatch.setenv("RANK", "first")
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="RANK must be a non-negative int, got 'first'"):

@@ -67,6 +67,7 @@ Without ``torchrun`` (``torch.distributed`` not initialised) the function is
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass, fields
 
 import torch
@@ -103,18 +104,21 @@ def local_device() -> torch.device:
     return torch.device("cpu")
 
 
-def init_from_env(backend: str | None = None) -> ProcessGroup:
+def init_from_env(backend: str | None = None, timeout: timedelta | None = None) -> ProcessGroup:
     """Initialise ``torch.distributed`` from torchrun's environment (RANK, WORLD_SIZE,
     MASTER_ADDR, MASTER_PORT, LOCAL_RANK), if present and not done yet.
 
     ``backend``: by default NCCL when every process has a GPU of its own (each rank then uses
     ``cuda:LOCAL_RANK`` as its current device), else gloo (on the CPU, or several processes
     sharing a GPU, which NCCL refuses; the results then travel through the host). Without
-    those variables nothing is initialised and the result says rank 0 of 1. Returns the
-    rank, the world size and the local device.
+    those variables nothing is initialised and the result says rank 0 of 1. ``timeout``: how
+    long a collective waits for the slowest rank (torch's default when None: 10 minutes for
+    NCCL, 30 for gloo). Returns the rank, the world size and the local device.
     """
     if backend is not None and backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl', 'gloo' or None, got {backend!r}")
+    if timeout is not None and not isinstance(timeout, timedelta):
+        raise TypeError(f"timeout must be a datetime.timedelta or None, got {timeout!r}")
     device = local_device()
     if not dist.is_initialized():
         rank, world = _env_int("RANK"), _env_int("WORLD_SIZE")
@@ -125,7 +129,7 @@ def init_from_env(backend: str | None = None) -> ProcessGroup:
         per_node = _env_int("LOCAL_WORLD_SIZE") or world
         own_gpu = device.type == "cuda" and per_node <= torch.cuda.device_count()
         backend = backend or ("nccl" if own_gpu else "gloo")
-        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world, timeout=timeout)
     return ProcessGroup(dist.get_rank(), dist.get_world_size(), device)
 
 
