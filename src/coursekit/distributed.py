@@ -120,6 +120,8 @@ def init_from_env(backend: str | None = None, timeout: timedelta | None = None) 
     if timeout is not None and not isinstance(timeout, timedelta):
         raise TypeError(f"timeout must be a datetime.timedelta or None, got {timeout!r}")
     device = local_device()
+    if not dist.is_available():
+        return ProcessGroup(0, 1, device)
     if not dist.is_initialized():
         rank, world = _env_int("RANK"), _env_int("WORLD_SIZE")
         if rank is None or world is None:
@@ -140,7 +142,8 @@ def shutdown() -> None:
 
 
 def shard_indices(n: int, rank: int, world_size: int) -> torch.Tensor:
-    """The images of rank ``rank`` among ``n``: rank, rank + W, … [⌈(n − rank)/W⌉] int64."""
+    """The images of rank ``rank`` among ``n``: rank, rank + W, … < n, int64
+    [max(0, ⌈(n − rank)/W⌉)] (empty when rank ≥ n)."""
     if world_size < 1 or not 0 <= rank < world_size or n < 0:
         raise ValueError(f"need n ≥ 0 and 0 ≤ rank < world_size; got n={n}, rank={rank}, "
                          f"world_size={world_size}")
