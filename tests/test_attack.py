@@ -359,3 +359,30 @@ def test_polish_never_increases_the_distortion_of_a_network(seed):
     assert (polished.distortion[ok] <= plain.distortion[ok] * (1 + 1e-6)).all()
     assert (polished.distortion[ok] < plain.distortion[ok] * 0.999).any()
     assert (polished.evaluations >= plain.evaluations).all()
+
+
+class _RowByRow(torch.nn.Module):
+    """A small network evaluated one image at a time, so that its outputs do not depend on the
+    batch (floating-point sums otherwise do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = small_mlp(classes=4, hidden=24, seed=5)
+        with torch.no_grad():
+            self.net[1].weight.mul_(4)
+
+    def forward(self, x):
+        return torch.cat([self.net(x[i : i + 1]) for i in range(len(x))])
+
+
+def test_an_images_attack_does_not_depend_on_the_rest_of_the_batch():
+    """Dropping converged images from the batch (every check_every iterations) must not cost the
+    remaining images an iteration: each image spends the same evaluations alone as in a batch."""
+    model = _RowByRow().eval()
+    x = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    target = torch.randint(0, 4, (8,), generator=torch.Generator().manual_seed(4))
+    batch = lbfgs_attack(model, x, target, search_steps=3, max_iter=40, polish=0)
+    for i in range(8):
+        alone = lbfgs_attack(model, x[i : i + 1], target[i : i + 1], search_steps=3, max_iter=40, polish=0)
+        assert alone.evaluations.item() == batch.evaluations[i].item()
+        assert torch.allclose(alone.x_adv, batch.x_adv[i : i + 1], atol=1e-6)

@@ -258,9 +258,8 @@ def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_ite
                 keep = state["active"].nonzero().squeeze(1)
                 done = (~state["active"]).nonzero().squeeze(1)
                 result[ids[done]] = x[done]
-                ids, x, g, fx = ids[keep], x[keep], g[keep], fx[keep]
-                state = {k: v[keep] for k, v in state.items()}
-                continue
+                ids, x, g, fx, free = ids[keep], x[keep], g[keep], fx[keep], free[keep]
+                state = {k: v[keep] for k, v in state.items()}  # and go on with this iteration
         x_trial = _trial_point(state, x, g, free, lower, upper)
         f_trial, g_trial, logits, d2 = _penalty(model, x_trial, state["x0"], shape, state["target"], state["c"])
         evaluations[ids] += state["active"].long()
