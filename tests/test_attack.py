@@ -381,8 +381,9 @@ def test_an_images_attack_does_not_depend_on_the_rest_of_the_batch():
     model = _RowByRow().eval()
     x = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(3))
     target = torch.randint(0, 4, (8,), generator=torch.Generator().manual_seed(4))
-    batch = lbfgs_attack(model, x, target, search_steps=3, max_iter=40, polish=0)
+    options = {"search_steps": 3, "max_iter": 12, "check_every": 4, "polish": 0}  # images hit max_iter
+    batch = lbfgs_attack(model, x, target, **options)
     for i in range(8):
-        alone = lbfgs_attack(model, x[i : i + 1], target[i : i + 1], search_steps=3, max_iter=40, polish=0)
+        alone = lbfgs_attack(model, x[i : i + 1], target[i : i + 1], **options)
         assert alone.evaluations.item() == batch.evaluations[i].item()
         assert torch.allclose(alone.x_adv, batch.x_adv[i : i + 1], atol=1e-6)
