@@ -3,7 +3,9 @@
 On a 2-core machine torch's default (2 intra-op threads) is fastest when the machine is idle, but a
 second CPU-bound process (another notebook, a test run) can make its threads wait for each other at
 every operation. This script measures, in one run and interleaved (each configuration once per
-repeat, in turn), for threads ∈ {1, 2} × competitor ∈ {off, on}:
+repeat, in turn), for threads ∈ {1, 2, auto} × competitor ∈ {off, on} ("auto": coursekit's
+default, ``COURSEKIT_THREADS=auto``, which looks at the other processes' load when the work
+starts; the count it chose is printed):
 
 * ``attack``: ``lbfgs_attack`` on the quick FC100-100-10, ``--images`` test images, targets
   (y + 1) mod 10 (examples/s), and optionally (``--classic``) the classic scipy algorithm of
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import subprocess
 import sys
@@ -43,16 +46,25 @@ def _stop(process) -> None:
         process.wait()
 
 
-def measure(threads: int, competing: bool, model, x, y, x_train, y_train, classic: bool) -> dict:
-    """One measurement of each workload under (threads, competitor)."""
-    torch.set_num_threads(threads)
+def measure(threads, competing: bool, model, x, y, x_train, y_train, classic: bool) -> dict:
+    """One measurement of each workload under (threads: an int or "auto", competitor)."""
     process = _competitor(competing)
     try:
         time.sleep(0.5)  # let the competitor get going
+        if threads == "auto":
+            from coursekit import config
+
+            config._THREADS_APPLIED.clear()
+            torch.set_num_threads(config._TORCH_THREADS)
+            os.environ["COURSEKIT_THREADS"] = "auto"
+            config.apply_cpu_threads("cpu")
+            os.environ["COURSEKIT_THREADS"] = "torch"
+        else:
+            torch.set_num_threads(threads)
         start = time.perf_counter()
         lbfgs_attack(model, x, (y + 1) % 10)
         attack = len(x) / (time.perf_counter() - start)
-        row = {"attack ex/s": attack}
+        row = {"threads used": torch.get_num_threads(), "attack ex/s": attack}
         if classic:
             from attack import classic_lbfgs_attack
 
@@ -76,8 +88,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--classic", action="store_true", help="also time the classic scipy algorithm")
     args = parser.parse_args()
-    import os
-
     os.environ["COURSEKIT_THREADS"] = "torch"  # this script sets the threads itself
     model = train("FC100-100-10", profile="quick", device="cpu")
     for p in model.parameters():
@@ -87,7 +97,7 @@ def main() -> None:
     x_train, y_train = load_mnist("train")
     x_train, y_train = x_train[: args.train_images], y_train[: args.train_images]
     lbfgs_attack(model, x[:8], (y[:8] + 1) % 10)  # warm-up
-    configs = [(t, c) for c in (False, True) for t in (1, 2)]
+    configs = [(t, c) for c in (False, True) for t in (1, 2, "auto")]
     results = {config: [] for config in configs}
     for repeat in range(args.repeats):
         for config in configs:
@@ -100,7 +110,7 @@ def main() -> None:
     print(f"{'threads':>8}{'competitor':>12}" + "".join(f"{k:>16}" for k in keys))
     for config in configs:
         medians = [statistics.median(r[k] for r in results[config]) for k in keys]
-        print(f"{config[0]:>8}{'on' if config[1] else 'off':>12}" + "".join(f"{m:>16.2f}" for m in medians))
+        print(f"{config[0]!s:>8}{'on' if config[1] else 'off':>12}" + "".join(f"{m:>16.2f}" for m in medians))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from .progress import record_work
 from .train import cache_key, fit, load_model_record, model_record, settings_for
 
 # Attack settings for making pool examples: a cheaper search than the tables use.
-POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0}
+POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0, "polish": 0}  # a pool needs no polish
 
 
 @dataclass

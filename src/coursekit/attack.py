@@ -337,36 +337,43 @@ def _refine_to_boundary(model, x0, x_best, shape, target, found, steps: int = 12
 
 
 POLISH_MARGIN = 2 * SUCCESS_MARGIN  # the linearised problem aims a little inside the target region
+POLISH_RIVALS = 5  # competing classes kept in the linearised problem (those with the top logits)
 
 
-def _logit_jacobian(model, x_flat, shape):
-    """The logits [N, K] at rows x_flat [N, m] and their Jacobian d logits / dx [N, K, m]
-    (one forward and K backward passes)."""
+def _logit_jacobian(model, x_flat, shape, classes):
+    """The logits [N, K] at rows x_flat [N, m] and the Jacobian of the chosen logits,
+    d logits[i, classes[i, j]] / dx [N, J, m] (one forward pass, J backward passes);
+    ``classes`` [N, J] may be a function of the logits (it is called on them)."""
     with torch.enable_grad():
         x_var = x_flat.detach().requires_grad_(True)
         logits = model(x_var.view(-1, *shape))
-        k = logits.shape[1]
-        rows = [torch.autograd.grad(logits[:, j].sum(), x_var, retain_graph=j < k - 1)[0] for j in range(k)]
+        picked = logits.gather(1, classes(logits.detach()))
+        j = picked.shape[1]
+        rows = [torch.autograd.grad(picked[:, i].sum(), x_var, retain_graph=i < j - 1)[0] for i in range(j)]
     return logits.detach(), torch.stack(rows, 1)
 
 
 def _linearised_step(model, x0, x, shape, target, lower: float, upper: float):
     """The exact solution of the paper's problem for the model linearised at x [n, m]:
-    min |r| with x0 + r in the box and every linearised logit j ≠ target at least
-    POLISH_MARGIN below the target's (``exact.box_qp``, float64). Returns (x0 + r [n, m], K)."""
+    min |r| with x0 + r in the box and the target's linearised logit at least POLISH_MARGIN
+    above those of its POLISH_RIVALS strongest rivals at x (``exact.box_qp``, float64; the
+    model itself checks every point the polish keeps). Returns (x0 + r [n, m], backward
+    passes per image)."""
     from .exact import box_qp
 
-    logits, J = _logit_jacobian(model, x, shape)
-    n, k, m = J.shape
-    rows = torch.arange(n, device=x.device)
-    labels = torch.arange(k, device=x.device).expand(n, k)
-    others = labels[labels != target[:, None]].view(n, k - 1)
+    def target_and_rivals(logits):
+        rivals = logits.scatter(1, target[:, None], float("-inf"))
+        count = min(POLISH_RIVALS, logits.shape[1] - 1)
+        return torch.cat([target[:, None], rivals.topk(count, dim=1).indices], 1)
+
+    logits, J = _logit_jacobian(model, x, shape, target_and_rivals)
+    classes = target_and_rivals(logits)
     J = J.double()
-    A = J.gather(1, others[:, :, None].expand(n, k - 1, m)) - J[rows, target][:, None, :]
-    gap = (logits.gather(1, others) - logits[rows, target][:, None]).double()
+    A = J[:, 1:] - J[:, :1]  # [n, rivals, m]: rows ∇(z_j − z_target)
+    gap = (logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])).double()
     h = torch.bmm(A, (x - x0).double().unsqueeze(2)).squeeze(2) - gap - POLISH_MARGIN
-    r, _ = box_qp(A, h, (lower - x0).double(), (upper - x0).double())
-    return x0 + r.to(x.dtype), k
+    r, _ = box_qp(A, h, (lower - x0).double(), (upper - x0).double(), tol=1e-8)
+    return x0 + r.to(x.dtype), J.shape[1]
 
 
 def _polish(model, x0, x_best, shape, target, found, rounds: int, lower: float, upper: float):
@@ -378,7 +385,7 @@ def _polish(model, x0, x_best, shape, target, found, rounds: int, lower: float, 
     For a linear model (FC10) the first full step is the exact D(x, l); for a network the
     rounds approach the boundary point nearest x0 along the boundary, which the penalty's
     minimiser only reaches for the ideal c. Never increases the distortion. Returns
-    (x [N, m], evaluations [N]: one forward and K backward passes per round and image).
+    (x [N, m], evaluations [N]: the backward passes, POLISH_RIVALS + 1 per round and image).
     """
     evaluations = torch.zeros(len(x0), device=x0.device, dtype=torch.long)
     index = found.nonzero().squeeze(1)
