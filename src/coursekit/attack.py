@@ -24,6 +24,12 @@ geometrically.
 ``backend="scipy"``
     the same problem and the same search over c, each penalty problem solved per image by
     ``scipy.optimize.minimize(method="L-BFGS-B")``: the reference the tests compare against.
+``polish`` (default 3 rounds)
+    after the search over c, the best example is moved towards the exact closest point of the
+    target region of the model *linearised* at it (the target's logit against its five strongest
+    rivals, a small QP solved batched by ``exact.box_qp``), kept only where the model agrees and
+    it is closer. For a linear model (FC10) one round is the exact D(x, l) whenever the classes
+    that tie there are among those five; for a network it recovers most of what the penalty (cross-entropy pulls towards every class) gives away.
 ``min_distortion_attack``
     D(x, l) for every l ≠ y, all targets of all images in one batch, keeping per image the
     closest misclassified example: the "minimum distortion" of Tables 1–4.
