@@ -343,6 +343,7 @@ def _refine_to_boundary(model, x0, x_best, shape, target, found, steps: int = 12
 
 
 POLISH_MARGIN = 2 * SUCCESS_MARGIN  # the linearised problem aims a little inside the target region
+POLISH_GAIN = 1e-3  # a round that shortens |r|² by less than this (relative) ends an image's polish
 POLISH_RIVALS = 5  # competing classes kept in the linearised problem (those with the top logits)
 
 
@@ -410,7 +411,8 @@ def _polish(model, x0, x_best, shape, target, found, rounds: int, lower: float, 
                 ok = ~moved & _reaches(model(trial.view(-1, *shape)), label) & ((trial - base).pow(2).sum(1) < d2 * (1 - 1e-5))
                 out[index] = torch.where(ok[:, None], trial, out[index])
                 moved |= ok
-            index = index[moved]
+            gained = moved & ((out[index] - base).pow(2).sum(1) < d2 * (1 - POLISH_GAIN))
+            index = index[gained]  # another round only where this one gained noticeably
             if len(index) == 0:
                 break
     return out, evaluations
