@@ -387,3 +387,19 @@ def test_an_images_attack_does_not_depend_on_the_rest_of_the_batch():
         alone = lbfgs_attack(model, x[i : i + 1], target[i : i + 1], **options)
         assert alone.evaluations.item() == batch.evaluations[i].item()
         assert torch.allclose(alone.x_adv, batch.x_adv[i : i + 1], atol=1e-6)
+
+
+def test_images_no_value_of_c_reached_get_rescue_steps(monkeypatch):
+    """Starting far too high (c_init = 1e4) with two values of c, no image reaches its target;
+    the rescue steps (c divided by 10 each time, only for those images) find them all."""
+    import coursekit.attack as attack
+
+    model, x, target = _convex_case()
+    monkeypatch.setattr(attack, "RESCUE_STEPS", 0)
+    without = lbfgs_attack(model, x, target, c_init=1e4, search_steps=2, polish=0)
+    monkeypatch.setattr(attack, "RESCUE_STEPS", 6)
+    rescued = lbfgs_attack(model, x, target, c_init=1e4, search_steps=2, polish=0)
+    assert not without.success.any()
+    assert rescued.success.all()
+    assert (rescued.c < 1e2).all()  # found at values of c below the two ordinary steps
+    assert (rescued.evaluations > without.evaluations).all()

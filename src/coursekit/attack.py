@@ -466,42 +466,70 @@ def _check_solver_options(max_iter, history, tol, ftol, check_every) -> None:
     check_positive("ftol", ftol, allow_zero=True)
 
 
+RESCUE_STEPS = 4  # extra values of c (each 10× smaller) for the images no value has reached yet
+
+
 def _search_c(model, x0, shape, target, c_init, search_steps, lower, upper, backend, options):
     """The search over c for rows x0 [n, m] that are not yet classified as ``target``.
 
     Each image keeps a bracket [c_success, c_failure]: c is multiplied by 10 while the
     solution still reaches the target (a larger weight on |r| gives a closer example),
     divided by 10 while it does not, and bisected geometrically once both ends are known.
-    Returns (best_x [n, m], best_d2 [n], best_c [n], evaluations [n]).
+    After ``search_steps`` values, the images that none has reached yet (rare: they need a far
+    smaller c, or sit where the loss is flat) get up to RESCUE_STEPS more, alone, each solved
+    with ftol / 100 and 4 × max_iter. Returns (best_x [n, m], best_d2 [n],
+    best_c [n], evaluations [n]).
     """
     n = x0.shape[0]
     device, dtype = x0.device, x0.dtype
-    best_x = x0.clone()
-    best_d2 = torch.full((n,), math.inf, device=device, dtype=dtype)
-    best_c = torch.full((n,), math.nan, device=device, dtype=dtype)
-    evaluations = torch.zeros(n, device=device, dtype=torch.long)
-    c = torch.full((n,), float(c_init), device=device, dtype=dtype)
-    c_success = torch.zeros_like(c)  # largest c known to reach the target
-    c_failure = torch.full_like(c, math.inf)  # smallest c known to miss it
+    best = {"x": x0.clone(), "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
+            "c": torch.full((n,), math.nan, device=device, dtype=dtype),
+            "evaluations": torch.zeros(n, device=device, dtype=torch.long)}
+    bracket = {"c": torch.full((n,), float(c_init), device=device, dtype=dtype),
+               "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
+               "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
+               "start": x0.clone()}
+    rows = None  # None: every row
+    for step in range(search_steps + RESCUE_STEPS):
+        if step == search_steps:  # hard images: a smaller c and a fuller solve each
+            options = {**options, "ftol": options["ftol"] * 1e-2, "max_iter": 4 * options["max_iter"]}
+        if step >= search_steps:
+            rows = (~torch.isfinite(best["d2"])).nonzero().squeeze(1)
+            if len(rows) == 0:
+                break
+        _try_c(model, x0, shape, target, rows, best, bracket, lower, upper, backend, options)
+    return best["x"], best["d2"], best["c"], best["evaluations"]
+
+
+def _try_c(model, x0, shape, target, rows, best, bracket, lower, upper, backend, options) -> None:
+    """Solve the penalty problem at each row's current c (``rows``: an index, None for all),
+    record the best points, and move each row's c (see ``_search_c``); updates the dicts."""
+    pick = (lambda t: t) if rows is None else (lambda t: t[rows])
     minimize = _minimize_torch if backend == "torch" else _minimize_scipy
-    start = x0.clone()
-    for _ in range(search_steps):
-        before = best_d2.clone()
-        final = minimize(model, x0, shape, target, c, start, lower, upper, **options,
-                         best_x=best_x, best_d2=best_d2, evaluations=evaluations)
-        with torch.no_grad():
-            reached = _reaches(model(final.view(-1, *shape)), target)
-        best_c = torch.where(best_d2 < before, c, best_c)
-        c_success = torch.where(reached, torch.maximum(c_success, c), c_success)
-        c_failure = torch.where(~reached, torch.minimum(c_failure, c), c_failure)
-        bracketed = (c_success > 0) & torch.isfinite(c_failure)
-        c = torch.where(bracketed, (c_success * c_failure).sqrt(), torch.where(reached, c * 10, c / 10))
-        start = final  # warm start the next value of c from this solution
-    return best_x, best_d2, best_c, evaluations
+    best_x, best_d2, evaluations = pick(best["x"]), pick(best["d2"]), pick(best["evaluations"])
+    before = best_d2.clone()
+    c, x, label = pick(bracket["c"]), pick(x0), pick(target)
+    final = minimize(model, x, shape, label, c, pick(bracket["start"]), lower, upper, **options,
+                     best_x=best_x, best_d2=best_d2, evaluations=evaluations)
+    with torch.no_grad():
+        reached = _reaches(model(final.view(-1, *shape)), label)
+    success = torch.where(reached, torch.maximum(pick(bracket["success"]), c), pick(bracket["success"]))
+    failure = torch.where(~reached, torch.minimum(pick(bracket["failure"]), c), pick(bracket["failure"]))
+    bracketed = (success > 0) & torch.isfinite(failure)
+    updates = {"c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
+               "success": success, "failure": failure, "start": final}  # warm start from this solution
+    found = {"x": best_x, "d2": best_d2, "evaluations": evaluations,
+             "c": torch.where(best_d2 < before, c, pick(best["c"]))}
+    for target_dict, values in ((bracket, updates), (best, found)):
+        for key, value in values.items():
+            if rows is None:
+                target_dict[key] = value
+            else:
+                target_dict[key][rows] = value
 
 
 def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_init: float = 1.0,
-                 search_steps: int = 5, max_iter: int = 100, history: int = DEFAULT_HISTORY, tol: float = 1e-4, ftol: float = 1e-4,
+                 search_steps: int = 4, max_iter: int = 50, history: int = DEFAULT_HISTORY, tol: float = 1e-4, ftol: float = 1e-4,
                  bounds: tuple[float, float] = (0.0, 1.0), backend: str = "torch", refine: bool = True,
                  check_every: int = 10, num_classes: int | None = None, polish: int = 3) -> AttackResult:
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
