@@ -27,6 +27,9 @@ case $stage in
     python3 benchmarks/attack.py --images 500 --skip-classic --skip-cw 2>&1 | tail -8 | tee "$OUT/attack500.log"
     python3 benchmarks/attack.py --images 10000 --skip-classic --skip-cw 2>&1 | tail -8 | tee "$OUT/attack10000.log"
     python3 benchmarks/attack.py --images 50000 --split train --skip-classic --skip-cw 2>&1 | tail -8 | tee "$OUT/attack50000.log"
+    python3 benchmarks/attack_quality.py --images 2000 2>&1 | tee "$OUT/attack_quality.log"
+    python3 -m torch.distributed.run --nproc_per_node=2 benchmarks/sharded_attack.py --images 10000 --compare 2>&1 \
+      | tail -6 | tee "$OUT/sharded2.log"  # two processes on one GPU (gloo): the design's test
     ;;
   chapters)
     python3 - "$OUT" "$@" <<'PY'
