@@ -540,7 +540,8 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
             N = 0 gives an empty result).
         target: labels l [N] (any integer dtype) to push each image towards.
         c_init: the first weight c on |r|²; each image then brackets and bisects its own c.
-        search_steps: how many values of c each image tries (the paper's line search over c).
+        search_steps: how many values of c each image tries (the paper's line search over c);
+            images that none reached get up to RESCUE_STEPS more (``_search_c``).
         max_iter: quasi-Newton iterations per value of c.
         history: L-BFGS memory (pairs kept per image).
         tol: stop an image's inner solve when its projected gradient's largest entry is below tol.
