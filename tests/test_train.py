@@ -112,3 +112,18 @@ def test_power_estimate_of_a_linear_norm_tracks_the_svd():
         lipschitz_penalty(model, method="svd")
     with pytest.raises(ValueError, match="steps"):
         linear_norm_estimate(layer, steps=0)
+
+
+def test_fresh_start_is_seeded_and_on_the_device():
+    from coursekit.train import fresh_start
+
+    first = fresh_start("FC10(1e-4)", "P1", 3, "cpu")
+    again = fresh_start("FC10(1e-4)", "P1", 3, "cpu")
+    other = fresh_start("FC10(1e-4)", "P1", 4, "cpu")
+    weights = [dict(run[0].state_dict()) for run in (first, again, other)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    model, x, y, generator = first
+    assert len(x) == len(y) > 0 and x.device.type == "cpu"
+    assert torch.equal(torch.randint(0, 1000, (5,), generator=generator),
+                       torch.randint(0, 1000, (5,), generator=torch.Generator().manual_seed(4)))

@@ -35,14 +35,14 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive, eval_mode
+from ._checks import check_choice, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
 from .cache import key_digest, save_record
 from .config import cache_dir, default_device, resolve_profile
-from .data import SUBSETS, load_subset
+from .data import SUBSETS
 from .models import ZooModel, build
 from .progress import record_work
-from .train import cache_key, fit, load_model_record, model_record, settings_for
+from .train import cache_key, fit, fresh_start, load_model_record, model_record, settings_for
 
 # Attack settings for making pool examples: a cheaper search than the tables use.
 POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0, "polish": 0}  # a pool needs no polish
@@ -213,11 +213,7 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
         model.pools = {k: AdversarialPool(**stored["pools"][f"layer{k}"]) for k in layers}
         model.pool = model.pools[layers[0]]
         return model.to(device).eval()
-    torch.manual_seed(seed)
-    model = build(name).to(device)
-    x, y = load_subset(subset)
-    x, y = x.to(device), y.to(device)
-    generator = torch.Generator().manual_seed(seed + 1)
+    model, x, y, generator = fresh_start(name, subset, seed, device)
     steps_per_epoch = math.ceil(len(x) / settings.batch_size)
     uppers = {k: split_at_hidden_layer(model, k)[1] for k in layers}
     pools: dict[int, AdversarialPool] = {}

@@ -446,9 +446,8 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
 
     from .cache import key_digest, save_record
     from .config import cache_dir, default_device, resolve_profile
-    from .data import load_subset
     from .models import build
-    from .train import cache_key, fit, load_model_record, model_record, settings_for
+    from .train import cache_key, fit, fresh_start, load_model_record, model_record, settings_for
 
     profile = resolve_profile(profile)
     check_positive("eps", eps)
@@ -470,11 +469,7 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     if stored is not None:
         model.training_info = stored["info"]
         return model.to(device).eval()
-    torch.manual_seed(seed)
-    model = build(name).to(device)
-    x, y = load_subset(subset)
-    x, y = x.to(device), y.to(device)
-    generator = torch.Generator().manual_seed(seed + 1)
+    model, x, y, generator = fresh_start(name, subset, seed, device)
 
     def adversarial_batch(step: int):
         pick = torch.randint(0, len(x), (settings.batch_size,), generator=generator).to(device)

@@ -321,6 +321,18 @@ def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | No
     return record
 
 
+def fresh_start(name: str, subset: str, seed: int, device) -> tuple[nn.Module, torch.Tensor, torch.Tensor,
+                                                                 torch.Generator]:
+    """The common start of a training variant (adversarial pools, PGD training): the model
+    ``name`` freshly initialised under ``torch.manual_seed(seed)`` on ``device``, the training
+    ``subset`` (x [N, 1, 28, 28] in [0, 1], y [N]) on that device, and a CPU generator seeded
+    ``seed + 1`` for the variant's own sampling."""
+    torch.manual_seed(seed)
+    model = build(name).to(device)
+    x, y = load_subset(subset)
+    return model, x.to(device), y.to(device), torch.Generator().manual_seed(seed + 1)
+
+
 def train(name: str, subset: str = "train", seed: int = 0, profile: str | None = None, *,
           optimizer: str | None = None, dropout: float = 0.0, lipschitz: float = 0.0,
           decay_multiplier: float = 1.0, device: torch.device | str | None = None,
