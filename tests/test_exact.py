@@ -175,3 +175,18 @@ def test_bad_arguments_are_named(bad):
     x = torch.rand(1, 1, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match=next(iter(bad))):
         linear_min_perturbation(weight, bias, x, torch.tensor([0]), **bad)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: {**p, "A": p["A"][0]}, "A must be"),
+    (lambda p: {**p, "h": p["h"][:, :3]}, "h must have shape"),
+    (lambda p: {**p, "lo": p["hi"] + 1}, "lo must be <= hi"),
+    (lambda p: {**p, "A": p["A"] * float("nan")}, "A and h must be finite"),
+    (lambda p: {**p, "hi": p["hi"].long()}, "hi must be a floating-point"),
+    (lambda p: {**p, "iterations": 0}, "iterations must be"),
+    (lambda p: {**p, "tol": float("nan")}, "tol"),
+])
+def test_batched_qp_names_bad_input(change, message):
+    _, (A, h, lo, hi) = _qp_rows(0, rows=4, n=8)
+    with pytest.raises(ValueError, match=message):
+        box_qp(**change({"A": A, "h": h, "lo": lo, "hi": hi}))

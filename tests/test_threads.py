@@ -93,3 +93,9 @@ def test_training_applies_the_setting_once():
            "torch.set_num_threads(2)\nfit(m, x, y, s)")  # a second fit leaves the user's choice
     first, second = _threads_after(fit, "1")
     assert (first, second) == (1, 2)
+
+
+@pytest.mark.parametrize("window", [0, -1.0, float("nan"), "0.2", 60])
+def test_other_cpu_load_names_a_bad_window(window):
+    with pytest.raises(ValueError, match="window"):
+        config.other_cpu_load(window=window)

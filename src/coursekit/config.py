@@ -185,6 +185,8 @@ def _cpu_ticks() -> tuple[int, int, int]:
 def other_cpu_load(window: float = 0.2) -> float | None:
     """How many cores other processes kept busy over the next ``window`` seconds (this process's
     own CPU time taken out), from /proc/stat; None where that cannot be read (not Linux)."""
+    if not isinstance(window, (int, float)) or isinstance(window, bool) or not 0 < window <= 10:
+        raise ValueError(f"window must be a number of seconds in (0, 10], got {window!r}")
     try:
         busy0, total0, cpus = _cpu_ticks()
         own0 = time.process_time()

@@ -225,6 +225,25 @@ def _arc_search(A, h, lo, hi, lam, step, state, done):
     return lam, state, improved
 
 
+def _check_box_qp(A, h, lo, hi, iterations) -> None:
+    """Shapes, dtypes and the box of ``box_qp``'s problem, each error naming the argument."""
+    for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point torch.Tensor, got {t!r:.80}")
+    if A.dim() != 3:
+        raise ValueError(f"A must be [N, k, n], got shape {tuple(A.shape)}")
+    n_rows, k, n = A.shape
+    for name, t, shape in (("h", h, (n_rows, k)), ("lo", lo, (n_rows, n)), ("hi", hi, (n_rows, n))):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape} to match A {tuple(A.shape)}, got {tuple(t.shape)}")
+    if not bool(torch.isfinite(A).all() & torch.isfinite(h).all()):
+        raise ValueError("A and h must be finite (no NaN or inf)")
+    if bool((lo > hi).any()) or bool(torch.isnan(lo).any() | torch.isnan(hi).any()):
+        raise ValueError("lo must be <= hi everywhere (and not NaN)")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
+
+
 def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, *,
            iterations: int = 60, tol: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """min ½|r|² subject to A r ≤ h and lo ≤ r ≤ hi, for a batch of problems at once, in torch
@@ -239,8 +258,10 @@ def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
     positive violation. ``lbfgs_attack`` uses it on the model's local linearisation and checks
     every point it returns with the model itself.
     """
+    _check_box_qp(A, h, lo, hi, iterations)
     if tol is None:
         tol = 1e-11 if A.dtype == torch.float64 else 1e-4
+    check_positive("tol", tol)
     lam = torch.zeros_like(h)
     state = _box_dual(A, h, lo, hi, lam)
     stuck = torch.zeros_like(h[:, 0], dtype=torch.bool)  # no ascent found: rounding level
