@@ -49,8 +49,10 @@ def test_setup_text_replaces_the_whole_setup_cell():
 
 
 def test_hidden_cells_get_colab_form_markers():
-    notebook = json.loads(notebook_json(ROOT / "book" / "03_lbfgs_attack.md"))
-    hidden = [c for c in notebook["cells"] if "hide-input" in c["metadata"].get("tags", [])]
+    attack_chapter = next(p for p in chapter_paths(ROOT) if p.name.startswith("03"))
+    notebook = json.loads(notebook_json(attack_chapter))
+    folded = ("hide-input", "hide-cell")
+    hidden = [c for c in notebook["cells"] if set(folded) & set(c["metadata"].get("tags", []))]
     assert hidden
     for cell in hidden:
         assert cell["metadata"]["cellView"] == "form"
@@ -101,3 +103,91 @@ def test_the_readme_lists_every_chapter_with_a_colab_badge():
     for path in chapter_paths(ROOT):
         link = f"colab.research.google.com/github/{repo}/blob/{config['repository']['branch']}/book/{path.stem}.ipynb"
         assert link in readme, path
+
+
+# --- Colab reads the notebooks' Markdown as it is: no MyST-only syntax may reach it ---------------
+
+from coursekit.notebooks import MarkdownContext, colab_markdown, myst_leftovers  # noqa: E402
+
+# Independent of the converter: the patterns a reader would see raw on Colab.
+RAW_MYST = re.compile(r"^ *(`{3,}|~{3,}|:{3,})\{[\w:-]+\}|\{[\w:-]+\}`[^`]*`|^\s*\([\w:.-]+\)=\s*$", re.M)
+
+
+def _markdown_cells():
+    for path in chapter_paths(ROOT):
+        notebook = json.loads(path.with_suffix(".ipynb").read_text())
+        for index, cell in enumerate(notebook["cells"]):
+            if cell["cell_type"] == "markdown":
+                yield f"{path.stem} cell {index}", "".join(cell["source"])
+
+
+def test_no_generated_notebook_carries_myst_only_syntax():
+    macros = MarkdownContext.from_book(ROOT).macros
+    bad = []
+    for where, text in _markdown_cells():
+        raw = RAW_MYST.findall(text) or myst_leftovers(text)
+        macro = [name for name in macros if re.search(rf"\\{name}(?![A-Za-z])", text)]
+        if raw or macro:
+            bad.append(f"{where}: {raw or myst_leftovers(text) or macro}")
+    assert bad == []
+
+
+def test_solutions_are_folded_on_colab():
+    for path in chapter_paths(ROOT):
+        notebook = json.loads(path.with_suffix(".ipynb").read_text())
+        for cell in notebook["cells"]:
+            if "hide-cell" in cell["metadata"].get("tags", []):
+                assert cell["metadata"].get("cellView") == "form", path
+                assert "".join(cell["source"]).startswith("#@title "), path
+
+
+CONTEXT = MarkdownContext(macros={"loss": r"\operatorname{loss}_f"},
+                          titles={"03a_lbfgs_attack": "The L-BFGS attack"})
+
+
+def test_an_exercise_box_becomes_a_bold_heading_and_its_text():
+    text = ("Before.\n\n```{admonition} Exercise 1: what does k mean?\n:class: tip\n\nRetrain with "
+            "`train(...)`.\nCompare.\n```\n\nAfter.")
+    assert colab_markdown(text, CONTEXT) == ("Before.\n\n**Exercise 1: what does k mean?**\n\nRetrain with "
+                                             "`train(...)`.\nCompare.\n\nAfter.")
+
+
+def test_boxes_colon_fences_and_nesting():
+    text = ":::{note}\nA *note* with $\\loss(x)$.\n:::\n\n````{tip} Try it\n```{admonition} Inner\nx\n```\n````"
+    out = colab_markdown(text, CONTEXT)
+    assert out == ("**Note.** A *note* with $\\operatorname{loss}_f(x)$.\n\n**Tip.** Try it\n**Inner**\n\nx")
+    assert myst_leftovers(out) == []
+
+
+def test_roles_labels_and_a_glossary():
+    text = ("(sec-attack)=\n## The attack\n\nAn {term}`adversarial example` is {term}`targeted "
+            "<targeted attack>` in {doc}`03a_lbfgs_attack`, see {ref}`the attack <sec-attack>` and "
+            "{math}`c > 0`.\n\n```{glossary}\nadversarial example\n  An input changed a little\n  "
+            "that the model gets wrong.\n\nthreat model\n  What the attacker may change.\n```")
+    out = colab_markdown(text, CONTEXT)
+    assert out.startswith("## The attack\n\nAn adversarial example is targeted in *The L-BFGS attack*, "
+                          "see the attack and $c > 0$.")
+    assert "- **adversarial example**: An input changed a little that the model gets wrong." in out
+    assert "- **threat model**: What the attacker may change." in out
+    assert myst_leftovers(out) == [] and not RAW_MYST.search(out)
+
+
+def test_the_macro_is_not_expanded_inside_a_longer_name():
+    assert colab_markdown(r"$\loss$ and $\lossy$", CONTEXT) == r"$\operatorname{loss}_f$ and $\lossy$"
+
+
+@pytest.mark.parametrize("text, match", [("```{figurex} a.png\n```", "figurex"), ("{glue:text}`x`", "glue"),
+                                         ("```{admonition} open\nnever closed", "not closed")])
+def test_unknown_myst_is_an_error_not_a_silent_leak(text, match):
+    with pytest.raises(ValueError, match=match):
+        colab_markdown(text, CONTEXT)
+
+
+def test_a_hidden_solution_gets_a_solution_title():
+    import nbformat
+
+    from coursekit.notebooks import SOLUTION_TITLE
+
+    cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["hide-cell"]})
+    add_form_markers(cell)
+    assert cell.source == f"#@title {SOLUTION_TITLE}\nx = 1" and cell.metadata["cellView"] == "form"

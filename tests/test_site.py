@@ -3,7 +3,7 @@ from file:// with no network, at a 1280-px-wide window.
 
 Per page: a title, no error output, non-empty figures, the Colab link to an existing notebook,
 math typeset by the site's own MathJax (no raw TeX left), every slider switching its figure, no
-code cell scrolling sideways, and the page's weight (written to _build/screenshots/weights.json).
+code cell and no output (folded ones opened) scrolling sideways, and the page's weight (written to _build/screenshots/weights.json).
 Screenshots of every page go to _build/screenshots.
 """
 
@@ -173,10 +173,16 @@ def check_code_fits(browser, chapter):
     from selenium.webdriver.common.by import By
 
     assert browser.execute_script("return window.innerWidth") == 1280
-    for block in browser.find_elements(By.CSS_SELECTOR, "div.cell_input pre"):
-        scroll, client = browser.execute_script("return [arguments[0].scrollWidth, arguments[0].clientWidth]", block)
-        assert scroll <= client + 1, f"a code cell scrolls sideways on {chapter} ({scroll} > {client} px): " \
-                                     f"{block.get_attribute('textContent')[:80]!r}"
+    # folded cells (solutions, plumbing) count too: open them all first
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    for kind, selector in (("code cell", "div.cell_input pre"),
+                           ("printed output", "div.cell_output pre"),
+                           ("output", "div.cell_output div.output")):
+        for block in browser.find_elements(By.CSS_SELECTOR, selector):
+            scroll, client = browser.execute_script(
+                "return [arguments[0].scrollWidth, arguments[0].clientWidth]", block)
+            assert scroll <= client + 1, f"a {kind} scrolls sideways on {chapter} ({scroll} > {client} px): " \
+                                         f"{block.get_attribute('textContent')[:80]!r}"
 
 
 def page_weight(browser, page: Path) -> dict:

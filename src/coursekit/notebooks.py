@@ -12,8 +12,26 @@ chapter and regenerates the notebooks. On Colab it installs ``coursekit`` from
 ``COURSEKIT_INSTALL_SOURCE`` when that is set (`make colab` points it at the local checkout),
 else from the repository; a failed install stops the notebook with a message saying what to do.
 
-Cells tagged ``hide-input`` (plumbing the site folds away) get Colab's form markers in the
-notebook: a ``#@title`` first line and ``cellView: "form"``, so that Colab folds them too.
+Cells tagged ``hide-input`` (plumbing the site folds away) or ``hide-cell`` (executed
+solutions, folded on the site) get Colab's form markers in the notebook: a ``#@title`` first line
+(the cell's first comment line, e.g. ``# Solution: …``) and ``cellView: "form"``, so that Colab
+folds them too.
+
+Colab shows a Markdown cell as it is, so MyST-only syntax is rewritten in the notebooks
+(:func:`colab_markdown`): an ``{admonition}`` box becomes a bold heading and its text, other
+boxes (``{note}``, ``{tip}``, …) a bold "Note." and the text, a ``{glossary}`` a list of bold
+terms; roles become their text (``{term}`adversarial example``` → adversarial example,
+``{doc}`03a_lbfgs_attack``` → the chapter's title); ``(label)=`` targets are dropped; the math
+macros of ``_config.yml`` are written out. A directive or role it does not know is an error, so
+nothing MyST-only reaches Colab unnoticed.
+
+How a chapter is written (the conventions these rules serve): an exercise is an
+``{admonition}`` titled "Exercise N: …" (``:class: tip``); a "your turn" exercise is a code cell
+with the function's body ``...``, followed by a check cell that calls
+:func:`coursekit.exercises.check_function` (which falls back to the reference while the exercise
+is blank); an executed solution is a code cell tagged ``hide-cell`` whose first line is
+``# Solution: …``. Numbers in the text come from the computation: a ``hide-input`` cell that
+returns ``Markdown(f"…")``.
 
     python -m coursekit.notebooks sync    # after editing a chapter or _config.yml
     python -m coursekit.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
@@ -24,6 +42,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SETUP_CELL = """\
@@ -49,6 +68,7 @@ if "google.colab" in sys.modules:
 # The set-up cell in a chapter's markdown: from its first comment line to the cell's end.
 SETUP_BLOCK = re.compile(r"^# Set-up: on Colab.*?(?=^```$)", re.M | re.S)
 FORM_TITLE = "Plumbing (figure and table layout): double-click to see the code"
+SOLUTION_TITLE = "Solution: double-click to see the code"
 
 
 def book_config(root: Path) -> dict:
@@ -82,12 +102,17 @@ def setup_text(text: str, url: str, branch: str) -> str:
     return SETUP_BLOCK.sub(lambda _: cell, text, count=1)
 
 
-def add_form_markers(cell) -> None:
-    """Give a ``hide-input`` code cell Colab's form view: a ``#@title`` line and ``cellView``.
+FOLDED_TAGS = ("hide-input", "hide-cell")
 
-    The title is the cell's first comment line when it has one, else ``FORM_TITLE``.
+
+def add_form_markers(cell) -> None:
+    """Give a ``hide-input`` or ``hide-cell`` code cell Colab's form view: ``#@title`` and ``cellView``.
+
+    The title is the cell's first comment line when it has one, else ``SOLUTION_TITLE`` for a
+    ``hide-cell`` cell (an executed solution) and ``FORM_TITLE`` for plumbing.
     """
-    if cell.cell_type != "code" or "hide-input" not in cell.metadata.get("tags", []):
+    tags = cell.metadata.get("tags", [])
+    if cell.cell_type != "code" or not any(tag in tags for tag in FOLDED_TAGS):
         return
     lines = cell.source.split("\n")
     if lines[0].startswith("#@title"):
@@ -95,15 +120,23 @@ def add_form_markers(cell) -> None:
     elif lines[0].startswith("# "):
         lines[0] = "#@title " + lines[0][2:]
     else:
-        lines.insert(0, f"#@title {FORM_TITLE}")
+        title = SOLUTION_TITLE if "hide-cell" in tags else FORM_TITLE
+        lines.insert(0, f"#@title {title}")
     cell.source = "\n".join(lines)
     cell.metadata["cellView"] = "form"
 
 
-def notebook_json(markdown_path: Path) -> str:
-    """The ``.ipynb`` text that jupytext makes from a MyST chapter, without outputs."""
+def notebook_json(markdown_path: Path, root: Path | None = None) -> str:
+    """The ``.ipynb`` text that jupytext makes from a MyST chapter, without outputs.
+
+    Markdown cells are rewritten for Colab (:func:`colab_markdown`, with the macros of
+    ``root/_config.yml``, by default the chapter's parent folder's parent).
+    """
     import jupytext
 
+    markdown_path = Path(markdown_path)
+    root = Path(root) if root is not None else markdown_path.resolve().parent.parent
+    context = MarkdownContext.from_book(root)
     notebook = jupytext.read(markdown_path, fmt="md:myst")
     notebook.metadata.pop("jupytext", None)
     notebook.metadata.setdefault("accelerator", "GPU")
@@ -114,7 +147,175 @@ def notebook_json(markdown_path: Path) -> str:
             cell.outputs = []
             cell.execution_count = None
             add_form_markers(cell)
+        elif cell.cell_type == "markdown":
+            try:
+                cell.source = colab_markdown(cell.source, context)
+            except ValueError as error:
+                raise ValueError(f"{markdown_path.name}, Markdown cell {index}: {error}") from None
     return jupytext.writes(notebook, fmt="ipynb")
+
+
+# ---------------------------------------------------------------------------------------------
+# MyST → the Markdown Colab shows
+
+
+@dataclass(frozen=True)
+class MarkdownContext:
+    """What rewriting a chapter's Markdown for Colab needs: the math macros and the pages' titles.
+
+    ``macros``: {name: TeX} from ``_config.yml`` (``\\loss`` → ``\\operatorname{loss}_f``);
+    ``titles``: {document name: title} for ``{doc}`` references (``"03a_lbfgs_attack"``).
+    """
+
+    macros: dict = field(default_factory=dict)
+    titles: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_book(cls, root: Path) -> "MarkdownContext":
+        root = Path(root)
+        if not (root / "_config.yml").exists():
+            return cls()
+        config = book_config(root)
+        tex = (config.get("sphinx", {}).get("config", {}).get("mathjax3_config", {}).get("tex", {}))
+        macros = {name: (value[0] if isinstance(value, list) else value)
+                  for name, value in (tex.get("macros") or {}).items()}
+        titles = {}
+        for path in sorted((root / "book").glob("*.md")):
+            try:
+                titles[path.stem] = chapter_title(path)
+            except StopIteration:
+                continue
+        return cls(macros, titles)
+
+
+BOX_TITLES = {"note": "Note", "tip": "Tip", "hint": "Hint", "important": "Important",
+              "warning": "Warning", "caution": "Caution", "attention": "Attention", "danger": "Danger",
+              "error": "Error", "seealso": "See also"}
+# A directive's opening line: ``` or ~~~ (3+) or ::: (3+), then {name}, then its argument.
+DIRECTIVE_START = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*)$")
+ROLE = re.compile(r"\{(?P<name>[\w:-]+)\}`(?P<body>[^`]*)`")
+LABEL = re.compile(r"^\s*\([\w:.-]+\)=\s*$")
+KNOWN_ROLES = {"term", "doc", "ref", "numref", "math", "eq", "abbr", "sub", "sup", "download", "code",
+               "kbd", "dfn", "cite", "cite:p", "cite:t"}
+
+
+def _split_options(lines: list[str]) -> tuple[dict, list[str]]:
+    """A directive's ``:key: value`` option lines (at its top) and the rest of its body."""
+    options = {}
+    index = 0
+    while index < len(lines) and re.match(r"^\s*:[\w-]+:", lines[index]):
+        key, _, value = lines[index].strip()[1:].partition(":")
+        options[key] = value.strip()
+        index += 1
+    body = lines[index:]
+    while body and not body[0].strip():
+        body = body[1:]
+    return options, body
+
+
+def _glossary_items(body: list[str]) -> list[str]:
+    """A ``{glossary}`` body (term lines, indented definitions) as a Markdown list of bold terms."""
+    items, term, definition = [], None, []
+    for line in body + [""]:
+        if line and not line[0].isspace():
+            if term is not None:
+                items.append(f"- **{term}**: {' '.join(definition)}")
+            term, definition = line.strip(), []
+        elif line.strip():
+            definition.append(line.strip())
+    if term is not None:
+        items.append(f"- **{term}**: {' '.join(definition)}")
+    return items
+
+
+def _directive(name: str, argument: str, body: list[str], context: MarkdownContext) -> list[str]:
+    """The plain-Markdown lines for one directive (its body already converted)."""
+    if name in ("admonition", "dropdown"):
+        heading = [f"**{argument.strip()}**", ""] if argument.strip() else []
+        return heading + body
+    if name in BOX_TITLES:
+        text = ([argument.strip()] if argument.strip() else []) + body
+        first = f"**{BOX_TITLES[name]}.** {text[0]}" if text else f"**{BOX_TITLES[name]}.**"
+        return [first] + text[1:]
+    if name == "glossary":
+        return _glossary_items(body)
+    if name in ("math", "equation"):
+        return ["$$"] + body + ["$$"]
+    if name in ("code-block", "code", "sourcecode"):
+        return [f"```{argument.strip()}"] + body + ["```"]
+    raise ValueError(f"the directive {{{name}}} has no Colab form (add one to coursekit.notebooks)")
+
+
+def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
+    out, index = [], 0
+    while index < len(lines):
+        line = lines[index]
+        start = DIRECTIVE_START.match(line)
+        if not start or start["name"] == "code-cell":
+            out.append(line)
+            index += 1
+            continue
+        fence, indent = start["fence"], start["indent"]
+        end = index + 1
+        closing = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        while end < len(lines) and not closing.match(lines[end]):
+            end += 1
+        if end == len(lines):
+            raise ValueError(f"the directive {{{start['name']}}} opened by {line.strip()!r} is not closed")
+        options, body = _split_options(lines[index + 1:end])
+        body = _convert_lines(body, context) if start["name"] not in ("math", "code-block") else body
+        out += [indent + text if text else text for text in _directive(start["name"], start["arg"], body, context)]
+        index = end + 1
+    return out
+
+
+def _role(match: re.Match, context: MarkdownContext) -> str:
+    name, body = match["name"], match["body"]
+    if name not in KNOWN_ROLES:
+        raise ValueError(f"the role {{{name}}} has no Colab form (add one to coursekit.notebooks)")
+    explicit = re.match(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", body, re.S)
+    text, target = (explicit["text"], explicit["target"]) if explicit else (body, body)
+    if name == "math":
+        return f"${body}$"
+    if name == "code":
+        return f"`{body}`"
+    if name == "doc" and not explicit:
+        stem = Path(target).name
+        return f"*{context.titles[stem]}*" if stem in context.titles else target
+    if name in ("ref", "numref") and not explicit:
+        return target.replace("-", " ").replace("_", " ")
+    if name == "eq":
+        return f"({target})"
+    if name == "abbr":
+        return re.sub(r"\s*\(.*\)$", "", body)
+    return text
+
+
+def _expand_macros(text: str, macros: dict) -> str:
+    for name, value in macros.items():
+        text = re.sub(rf"\\{re.escape(name)}(?![A-Za-z])", lambda _: value, text)
+    return text
+
+
+def colab_markdown(text: str, context: MarkdownContext | None = None) -> str:
+    """A Markdown cell's MyST ``text`` as plain Markdown that Colab renders as the site does.
+
+    Raises ValueError for a directive or role with no Colab form, or an unclosed directive.
+    """
+    context = context or MarkdownContext()
+    lines = [line for line in text.split("\n") if not LABEL.match(line)]
+    converted = "\n".join(_convert_lines(lines, context))
+    converted = ROLE.sub(lambda match: _role(match, context), converted)
+    return _expand_macros(converted, context.macros).strip("\n")
+
+
+def myst_leftovers(text: str) -> list[str]:
+    """The MyST-only constructs left in a Markdown ``text`` (what a unit test forbids in notebooks)."""
+    found = [m.group(0) for m in re.finditer(r"^ *(`{3,}|~{3,}|:{3,})\{[\w:-]+\}.*$", text, re.M)]
+    found += [m.group(0) for m in ROLE.finditer(text)]
+    found += [line for line in text.split("\n") if LABEL.match(line)]
+    found += [m.group(0) for m in re.finditer(r"\{\{[^}]*\}\}", text)]
+    return found
 
 
 README_START, README_END = "<!-- chapters: written by `make notebooks` -->", "<!-- end of chapters -->"
@@ -166,7 +367,7 @@ def sync(root: Path, check: bool = False) -> list[str]:
             if not check:
                 path.write_text(wanted)
         notebook = path.with_suffix(".ipynb")
-        content = notebook_json(path)
+        content = notebook_json(path, root)
         if not notebook.exists() or notebook.read_text() != content:
             stale.append(str(notebook.relative_to(root)))
             if not check:

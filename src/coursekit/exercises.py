@@ -1,0 +1,164 @@
+"""Checks for the student's "your turn" exercises: a verdict in words, never an error.
+
+A chapter leaves a short function for the student to complete (its body ``...``), then a check
+cell calls :func:`check_function` with the student's function, a reference (usually the
+engineered ``coursekit`` function or a few-line version the chapter has shown), and a few test
+cases. The check prints one of
+
+- ``Correct: …`` when every case matches (within the stated tolerance),
+- ``Not done yet: …`` while the body is still ``...`` (or raises ``NotImplementedError``),
+- ``Not yet right: …`` with the first case that differs and by how much, or the error it raised,
+
+and returns the function the rest of the chapter should use: the student's when it is correct,
+the reference otherwise (the message says so). So a notebook runs top to bottom (nbval, Colab)
+whether or not the exercise has been done, and the student's own code is used once it is right.
+
+    fgsm = check_function(my_fgsm, reference=coursekit_fgsm, cases=[(model, x, y, 0.1)])
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Verdict", "check_function", "compare_values", "is_blank"]
+
+WIDTH = 75  # characters per printed line: the site's output column shows ~88 without scrolling
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a check: ``status`` is "correct", "blank" or "wrong"; ``message`` says it."""
+
+    status: str
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "correct"
+
+
+def is_blank(value: Any) -> bool:
+    """True for what an unfinished exercise returns: ``...`` (Ellipsis) or ``None``."""
+    return value is Ellipsis or value is None
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """``value`` as a float64 numpy array, or None when it is not numeric."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", torch.float64).numpy()
+    if isinstance(value, (int, float, np.number, np.ndarray)) and not isinstance(value, bool):
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, np.number)) for v in value):
+        return np.asarray(value, dtype=np.float64)
+    return None
+
+
+def compare_values(expected: Any, got: Any, *, rtol: float = 1e-4, atol: float = 1e-6) -> str | None:
+    """``None`` if ``got`` matches ``expected``, else one sentence saying how it differs.
+
+    Tensors, arrays and numbers are compared in shape and value (``|got - expected| <= atol +
+    rtol |expected|`` elementwise, NaN equal to NaN); tuples and lists element by element; other
+    objects with ``==``.
+    """
+    if isinstance(expected, (tuple, list)) and not _is_numeric_sequence(expected):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return f"expected a {type(expected).__name__} of {len(expected)} items, got {_describe(got)}"
+        for index, (e, g) in enumerate(zip(expected, got)):
+            problem = compare_values(e, g, rtol=rtol, atol=atol)
+            if problem:
+                return f"item {index}: {problem}"
+        return None
+    want, have = _as_array(expected), _as_array(got)
+    if want is None:
+        return None if got == expected else f"expected {expected!r}, got {got!r}"
+    if have is None:
+        return f"expected a {_kind(expected)}, got {_describe(got)}"
+    if want.shape != have.shape:
+        return f"expected shape {tuple(want.shape)}, got shape {tuple(have.shape)}"
+    close = np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
+    if close.all():
+        return None
+    error = np.where(close, 0.0, np.abs(have - want))
+    worst = np.unravel_index(np.nanargmax(error), error.shape) if error.ndim else ()
+    where = f" at index {tuple(int(i) for i in worst)}" if worst else ""
+    return (f"{int((~close).sum())} of {close.size} values differ; the largest difference is "
+            f"{float(error[worst]):.3g}{where} (expected {float(want[worst]):.4g}, got "
+            f"{float(have[worst]):.4g}; tolerance {atol:g} + {rtol:g}·|expected|)")
+
+
+def _is_numeric_sequence(value: Sequence) -> bool:
+    return all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}"
+    return type(value).__name__
+
+
+def _describe(value: Any) -> str:
+    if is_blank(value):
+        return repr(value)
+    return f"a {_kind(value)}"
+
+
+def _name(function: Callable) -> str:
+    return getattr(function, "__name__", type(function).__name__)
+
+
+def _verdict(student: Callable, reference: Callable, cases: Sequence, rtol: float, atol: float,
+             compare: Callable[[Any, Any], str | None] | None) -> Verdict:
+    name = _name(student)
+    for number, case in enumerate(cases, start=1):
+        args = case if isinstance(case, tuple) else (case,)
+        expected = reference(*args)
+        try:
+            got = student(*args)
+        except NotImplementedError:
+            return Verdict("blank", f"Not done yet: `{name}` is still to be written.")
+        except Exception as error:  # the student's code: report it, never fail the notebook
+            return Verdict("wrong", f"Not yet right: `{name}` raised {type(error).__name__}: "
+                                    f"{error} (case {number} of {len(cases)}).")
+        if is_blank(got) and not is_blank(expected):
+            return Verdict("blank", f"Not done yet: `{name}` returns {got!r}; replace the `...`.")
+        problem = (compare or (lambda e, g: compare_values(e, g, rtol=rtol, atol=atol)))(expected, got)
+        if problem:
+            return Verdict("wrong", f"Not yet right: case {number} of {len(cases)}: {problem}.")
+    return Verdict("correct", f"Correct: `{name}` matches the reference on {len(cases)} "
+                              f"case{'s' if len(cases) != 1 else ''}.")
+
+
+def check_function(student: Callable, reference: Callable, cases: Sequence, *, rtol: float = 1e-4,
+                   atol: float = 1e-6, compare: Callable[[Any, Any], str | None] | None = None,
+                   quiet: bool = False) -> Callable:
+    """Check ``student`` against ``reference`` on ``cases``; print the verdict; return the one to use.
+
+    ``cases``: a non-empty sequence of argument tuples (a non-tuple case is one argument).
+    ``compare(expected, got)`` returns ``None`` when they agree, else a sentence (default:
+    :func:`compare_values` with ``rtol``/``atol``). The reference is called first, so a case
+    that the reference itself rejects raises (that is a bug in the chapter, not the student's).
+    Returns ``student`` if it passed every case, else ``reference`` (and the message says so).
+    """
+    if not callable(student):
+        raise TypeError(f"student must be a function, got {student!r}")
+    if not callable(reference):
+        raise TypeError(f"reference must be a function, got {reference!r}")
+    if isinstance(cases, (str, bytes)) or not isinstance(cases, Sequence) or len(cases) == 0:
+        raise ValueError(f"cases must be a non-empty sequence of argument tuples, got {cases!r}")
+    for name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {tolerance!r}")
+    verdict = _verdict(student, reference, cases, rtol, atol, compare)
+    if not quiet:
+        suffix = "" if verdict.passed else " The cells below use the reference version for now."
+        print(textwrap.fill(verdict.message + suffix, width=WIDTH))
+    return student if verdict.passed else reference
