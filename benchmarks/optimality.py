@@ -30,7 +30,6 @@ against HiGHS on the ℓ∞ MILP. Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import statistics
 import time
@@ -42,7 +41,7 @@ from coursekit.config import apply_cpu_threads
 from coursekit.data import load_mnist
 from coursekit.exact import linear_min_perturbation, linear_weights
 from coursekit.models import MODEL_NAMES
-from coursekit.optimality import BUDGETS, L2_ATTACKS, LINF_ATTACKS, distances, optimality, run_attack
+from coursekit.optimality import BUDGETS, L2_ATTACKS, LINF_ATTACKS, closest_start, distances, optimality, run_attack
 from coursekit.train import train
 from coursekit.verification import exact_relu_distortion, solver_available, train_relu_mlp
 
@@ -68,25 +67,11 @@ def attack_all(model, x, target) -> dict:
     return runs
 
 
-def _length(r: torch.Tensor, norm: str) -> torch.Tensor:
-    r = r.double().flatten(1)
-    return r.norm(dim=1) if norm == "2" else r.abs().amax(1)
+class _Points:
+    """The one field of an AttackResult that ``closest_start`` reads."""
 
-
-def closest_start(model, x, target, runs: dict, norm: str) -> torch.Tensor:
-    """Per image the closest attack point (any attack and budget) that reaches the target by
-    the exact problem's margin in float64: the solver's first incumbent (x where none does)."""
-    model64 = copy.deepcopy(model).double()
-    best, best_d = x.clone(), torch.full((len(x),), math.inf, dtype=torch.float64)
-    for points in (run[1][: len(x)] for run in runs.values()):
-        with torch.no_grad():
-            z = model64(points.double())
-        own = z.gather(1, target[:, None]).squeeze(1)
-        margin = own - z.scatter(1, target[:, None], -math.inf).amax(1)
-        d = torch.where(margin >= SUCCESS_MARGIN, _length(points - x, norm), torch.full_like(best_d, math.inf))
-        better = d < best_d
-        best[better], best_d = points[better], torch.minimum(best_d, d)
-    return best
+    def __init__(self, x_adv):
+        self.x_adv = x_adv
 
 
 def exact_optimum(name: str, model, x, target, runs: dict, args) -> dict:
@@ -100,7 +85,8 @@ def exact_optimum(name: str, model, x, target, runs: dict, args) -> dict:
     if not solver_available() or k == 0 or not (name in SMALL or name.startswith("FC10(")):
         return out
     for norm in ("2", "inf") if name in SMALL else ("inf",):
-        start = closest_start(model, x[:k], target[:k], runs, norm)
+        start = closest_start(model, x[:k], target[:k], [_Points(run[1][:k]) for run in runs.values()], norm,
+                              margin=SUCCESS_MARGIN)
         result = exact_relu_distortion(model, x[:k], target[:k], norm=norm, start=start,
                                        time_limit=args.time_limit)
         d = torch.full((len(x),), float("nan"), dtype=torch.float64)

@@ -113,3 +113,54 @@ def test_distances_are_inf_where_the_attack_failed():
     result = O.pgd_bisection(model, x, target, steps=2, bisection_steps=1)
     d = O.distances(result, x, "inf")
     assert torch.equal(torch.isinf(d), ~result.success.cpu())
+
+
+def _tiny_relu(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 10)).eval()
+    with torch.no_grad():
+        model[1].weight.mul_(4)
+        model[3].weight.mul_(4)
+    return model
+
+
+def test_closest_start_picks_the_closest_point_that_reaches_the_margin():
+    model = _tiny_relu()
+    x = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    target = (model(x).argmax(1) + 1) % 10
+    runs = [O.run_attack(name, model, x, target, 100) for name in ("DDN", "L-BFGS (course)")]
+    start = O.closest_start(model, x, target, runs, "2", margin=1e-3)
+    with torch.no_grad():
+        z = model.double()(start.double())
+    model.float()
+    for i in range(5):
+        candidates = [r.x_adv[i] for r in runs if r.success[i]]
+        if not candidates:
+            assert torch.equal(start[i], x[i])
+            continue
+        t = int(target[i])
+        assert z[i, t] - torch.cat([z[i, :t], z[i, t + 1:]]).max() >= 1e-3
+        assert any(torch.equal(start[i], c) for c in candidates)
+        with torch.no_grad():  # no candidate that reaches the margin is closer
+            zc = model.double()(torch.stack(candidates).double())
+        model.float()
+        ok = zc[:, t] - zc.scatter(1, torch.full((len(candidates), 1), t), -math.inf).amax(1) >= 1e-3
+        closer = [c for c, good in zip(candidates, ok) if good and (c - x[i]).norm() < (start[i] - x[i]).norm() - 1e-7]
+        assert not closer
+
+
+def test_compare_with_exact_gives_ratios_to_the_proven_optimum():
+    pytest.importorskip("pyscipopt")
+    model = _tiny_relu(1)
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    target = (model(x).argmax(1) + 1) % 10
+    per_image, summary, exact = O.compare_with_exact(model, x, target, budget=100)
+    assert set(exact) == {"2", "inf"}
+    assert per_image.shape[0] == 3 and len(summary) == per_image.shape[1]
+    for norm, result in exact.items():
+        assert result.optimal.all()
+    ratios = per_image.to_numpy()
+    finite = np.isfinite(ratios)
+    assert (ratios[finite] >= 1 - 1e-3).all()  # no attack beats the optimum (up to the 1e-3 margin)
+    assert summary.loc[("ℓ2", "L-BFGS (course)"), "mean ratio"] >= 1 - 1e-3

@@ -184,3 +184,64 @@ def optimality(d: torch.Tensor, best: torch.Tensor) -> float:
         return 1.0  # the reference needs no distance (every image is already in its target class)
     area = torch.minimum(d, top).mean()
     return float(1 - (area - area_best) / (area_never - area_best))
+
+
+def closest_start(model: nn.Module, x: torch.Tensor, target: torch.Tensor, results: list, norm: str,
+                  margin: float = 1e-3) -> torch.Tensor:
+    """Per image the closest of the attack results' points (in ``norm``) that reaches the target
+    by ``margin`` in the float64 model: an exact solver's first incumbent (x where none does).
+    results: AttackResults for these images (any attacks, any budgets)."""
+    import copy
+
+    check_choice("norm", norm, ("2", "inf"))
+    model64 = copy.deepcopy(model).to("cpu", torch.float64).eval()
+    x = x.cpu()
+    best, best_d = x.clone(), torch.full((len(x),), math.inf, dtype=torch.float64)
+    for result in results:
+        points = result.x_adv.detach().cpu()
+        with torch.no_grad():
+            z = model64(points.double())
+        t = target.cpu()[:, None]
+        reached = z.gather(1, t).squeeze(1) - z.scatter(1, t, -math.inf).amax(1) >= margin
+        d = torch.where(reached, _norm_of(points - x, norm), torch.full_like(best_d, math.inf))
+        better = d < best_d
+        best[better], best_d = points[better], torch.minimum(best_d, d)
+    return best
+
+
+def compare_with_exact(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, budget: int = 100,
+                       time_limit: float = 60.0):
+    """Every attack at ``budget`` passes per example, and the exact minimum of each norm
+    (``coursekit.verification.exact_relu_distortion``, started from the closest attack point).
+    Returns (per_image, summary, exact): per_image a DataFrame of each attack's distance over
+    the proven optimum (rows: images; columns: (norm, attack); NaN where the gap did not close
+    or the attack failed), summary one row per attack (passes per example, success, mean and
+    worst ratio), exact {norm: VerificationResult}. FMN needs foolbox: without it, it is left out."""
+    import pandas as pd
+
+    from .verification import exact_relu_distortion
+
+    try:
+        import foolbox  # noqa: F401
+        names = L2_ATTACKS + LINF_ATTACKS
+    except ImportError:
+        names = tuple(n for n in L2_ATTACKS + LINF_ATTACKS if not n.startswith("FMN"))
+    runs = {name: run_attack(name, model, x, target, budget) for name in names}
+    columns, rows, exact = {}, [], {}
+    for norm in ("2", "inf"):
+        mine = [n for n in names if (n in LINF_ATTACKS) == (norm == "inf")]
+        start = closest_start(model, x, target, [runs[n] for n in names], norm)
+        exact[norm] = result = exact_relu_distortion(model, x, target, norm=norm, start=start,
+                                                     time_limit=time_limit)
+        optimum = torch.where(result.optimal, result.distance, torch.full_like(result.distance, math.nan))
+        for name in mine:
+            ratio = distances(runs[name], x, norm) / optimum
+            columns["ℓ2" if norm == "2" else "ℓ∞", name] = ratio.numpy()
+            rows.append({"norm": "ℓ2" if norm == "2" else "ℓ∞", "attack": name,
+                         "passes/ex": runs[name].evaluations.float().mean().item(),
+                         "success": runs[name].success.float().mean().item(),
+                         "mean ratio": float(ratio[torch.isfinite(ratio)].mean()),
+                         "worst ratio": float(ratio[torch.isfinite(ratio)].max())})
+    per_image = pd.DataFrame(columns)
+    per_image.columns = pd.MultiIndex.from_tuples(per_image.columns)
+    return per_image, pd.DataFrame(rows).set_index(["norm", "attack"]), exact
