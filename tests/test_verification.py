@@ -323,3 +323,19 @@ def test_a_missing_solver_names_the_package_and_the_pip_command(monkeypatch):
     assert not V.solver_available()
     with pytest.raises(ImportError, match="pip install pyscipopt"):
         V.exact_relu_distortion(tiny_net(0), torch.rand(1, 1, 2, 2, dtype=torch.float64), torch.tensor([1]))
+
+
+def test_solve_times_reports_one_row_per_network():
+    models = {"4-6-3": tiny_net(3).float(), "4-8-3": tiny_net(2, hidden=(8,)).float()}
+    x = torch.rand(2, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    target = (models["4-6-3"](x).argmax(1) + 1) % 3
+    table = V.solve_times(models, x, target, norm="inf")
+    assert list(table.index) == ["4-6-3", "4-8-3"]
+    assert table["hidden units"].tolist() == [6, 8] and (table["images"] == 2).all()
+    assert (table["max s/image"] >= table["mean s/image"]).all()
+
+
+def test_verify_sizes_name_bad_keys():
+    assert V.verify_size("images", "quick") == 5
+    with pytest.raises(ValueError, match="name"):
+        V.verify_size("nope", "quick")

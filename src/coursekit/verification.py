@@ -959,3 +959,44 @@ def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, l
     if use_cache:
         save_record(model_record(model, {"key": key}), path)
     return model
+
+
+# Sizes of the exact-verification experiments per profile (the profiles of ``coursekit.config``).
+# The solver runs on the CPU in every profile (SCIP, one thread).
+VERIFY_SIZES = {
+    "quick": {"images": 5, "widths": (16, 32), "timing_images": 2, "time_limit": 60.0},
+    "gpu": {"images": 20, "widths": (16, 32), "timing_images": 5, "time_limit": 60.0},
+    "paper": {"images": 100, "widths": (16, 32, 64), "timing_images": 10, "time_limit": 300.0},
+}
+
+
+def verify_size(name: str, profile: str | None = None):
+    """The size ``name`` of ``VERIFY_SIZES`` under ``profile`` (default: the current one)."""
+    from .config import resolve_profile
+
+    sizes = VERIFY_SIZES[resolve_profile(profile)]
+    if name not in sizes:
+        raise ValueError(f"name must be one of {tuple(sizes)}, got {name!r}")
+    return sizes[name]
+
+
+def solve_times(models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2",
+                time_limit: float = 60.0):
+    """What exactness costs: for each ReLU network of ``models`` ({label: model}), the exact
+    solve of every image (``exact_relu_distortion``, started from the course's attack), one at
+    a time. Returns a DataFrame, one row per model: hidden units, images, proven (gap closed),
+    mean and largest solver seconds per image, mean unstable units (binary variables)."""
+    import pandas as pd
+
+    from .attack import lbfgs_attack
+
+    rows = []
+    for label, model in models.items():
+        start = lbfgs_attack(model, x, target).x_adv.detach() if norm == "2" else None
+        result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
+        net = relu_network(model)
+        rows.append({"network": label, "hidden units": sum(len(b) for b in net.biases[:-1]),
+                     "images": len(x), "proven": int(result.optimal.sum()),
+                     "mean s/image": result.seconds.mean().item(), "max s/image": result.seconds.max().item(),
+                     "unstable units": result.unstable.double().mean().item()})
+    return pd.DataFrame(rows).set_index("network")
