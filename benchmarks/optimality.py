@@ -19,8 +19,8 @@ with less margin. Distances are |r|₂ and |r|∞ (the paper's distortion is |r|
 
 ``--timing``: CPU seconds per image of the exact solves at widths 16, 32 and 64 (784-w-10)
 and for 784-16-16-10 (LP-tightened bounds or not), with the ℓ2 formulations compared at width
-16 (SCIP's own quadratic, as in the issue's probe, against the projected cuts) and SCIP
-against HiGHS on the ℓ∞ MILP. Usage::
+16 (SCIP's own quadratic, as in the issue's probe, against the projected cuts, with and
+without the in-out cuts) and SCIP against HiGHS on the ℓ∞ MILP. Usage::
 
     python benchmarks/optimality.py                      # ~15 min on a 2-core CPU
     python benchmarks/optimality.py --images 100 --exact-images 20
@@ -42,6 +42,7 @@ from coursekit.data import load_mnist
 from coursekit.exact import linear_min_perturbation, linear_weights
 from coursekit.models import MODEL_NAMES
 from coursekit.optimality import BUDGETS, L2_ATTACKS, LINF_ATTACKS, closest_start, distances, optimality, run_attack
+from coursekit import verification
 from coursekit.train import train
 from coursekit.verification import exact_relu_distortion, solver_available, train_relu_mlp
 
@@ -155,7 +156,8 @@ def timing(args) -> None:
     print("| network | norm | solver / formulation | proven | CPU s/image: mean | median | max | "
           "unstable units | nodes |")
     print("|---|---|---|---|---|---|---|---|---|")
-    cases = [((16,), "2", "SCIP, native quadratic (the probe's)", {"formulation": "native"})]
+    cases = [((16,), "2", "SCIP, native quadratic (the probe's)", {"formulation": "native"}),
+             ((16,), "2", "SCIP, projected cuts without in-out cuts", {"extra_cuts": ()})]
     cases += [((w,), "2", "SCIP, projected cuts", {}) for w in args.widths]
     cases += [((16,), "inf", "HiGHS", {"solver": "highs"})]
     cases += [((w,), "inf", "SCIP", {}) for w in args.widths]
@@ -166,7 +168,10 @@ def timing(args) -> None:
         model = train_relu_mlp(hidden)
         if hidden not in starts:
             starts[hidden] = lbfgs_attack(model, x, target).x_adv.detach()
+        saved = verification.EXTRA_CUTS
+        verification.EXTRA_CUTS = options.pop("extra_cuts", saved)
         per = _solve_each(model, x, target, starts[hidden], norm=norm, time_limit=args.time_limit, **options)
+        verification.EXTRA_CUTS = saved
         seconds = [p[0] for p in per]
         print(f"| 784-{'-'.join(map(str, hidden))}-10 | ℓ{'∞' if norm == 'inf' else '2'} | {label} | "
               f"{sum(p[1] == 'optimal' for p in per)}/{len(per)} | {statistics.mean(seconds):.1f} | "
