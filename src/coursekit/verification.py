@@ -994,16 +994,19 @@ def verify_size(name: str, profile: str | None = None):
 def solve_times(models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2",
                 time_limit: float = 60.0):
     """What exactness costs: for each ReLU network of ``models`` ({label: model}), the exact
-    solve of every image (``exact_relu_distortion``, started from the course's attack), one at
-    a time. Returns a DataFrame, one row per model: hidden units, images, proven (gap closed),
+    solve of every image (``exact_relu_distortion``, started from the course's L-BFGS attack
+    for ℓ2 or the PGD bisection for ℓ∞), one at a time. Returns a DataFrame, one row per model: hidden units, images, proven (gap closed),
     mean and largest solver seconds per image, mean unstable units (binary variables)."""
     import pandas as pd
 
     from .attack import lbfgs_attack
 
+    from .optimality import pgd_bisection
+
     rows = []
     for label, model in models.items():
-        start = lbfgs_attack(model, x, target).x_adv.detach() if norm == "2" else None
+        attack = lbfgs_attack if norm == "2" else pgd_bisection
+        start = attack(model, x, target).x_adv.detach()
         result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
         net = relu_network(model)
         rows.append({"network": label, "hidden units": sum(len(b) for b in net.biases[:-1]),
