@@ -649,16 +649,19 @@ def solve_scip(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float 
             model.setSolVal(sol, si, float(start[i]) ** 2)
         model.addSol(sol, free=True)
     began = time.perf_counter()
-    model.optimize()
+    try:
+        model.optimize()
+        status = model.getStatus()
+    except Exception:  # noqa: BLE001 - SCIP aborts on LP trouble it cannot resolve: keep what it has
+        status = "error"
     seconds = time.perf_counter() - began
     if statistics:
         model.writeStatistics(statistics)
-    status = model.getStatus()
     values = None
     if model.getNSols() > 0:
         best = model.getBestSol()
         values = np.array([model.getSolVal(best, var) for var in v])
-    dual = math.inf if status == "infeasible" else model.getDualbound()
+    dual = math.inf if status == "infeasible" else -math.inf if status == "error" else model.getDualbound()
     return _Solved(values, dual, status, int(model.getNNodes()), seconds, handler.cuts if handler else 0)
 
 
@@ -729,7 +732,8 @@ class VerificationResult:
     optimal     [N] bool: distance − lower_bound ≤ gap_tol · distance (the gap is closed)
     status      per row: "optimal", "infeasible" (proven: the target cannot win in the box),
                 "gap open" (a point, but the gap is not closed: the time limit, or the
-                solver's tolerances) or "no point" (none found in time)
+                solver's tolerances), "no point" (none found in time) or "solver error"
+                (SCIP aborted on numerical trouble: the best checked point, no bound)
     seconds     [N] the solver's wall time; nodes [N] branch-and-bound nodes
     unstable    [N] hidden units that needed a binary variable
     start_used  [N] bool: the given start was feasible and became the first incumbent
@@ -836,11 +840,13 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
         candidates.append(np.clip(xi + solved.values[mip.r], 0.0, 1.0))
     v, distance = _checked(model64, xi, candidates, target, margin, norm, shape)
     lower = solved.dual if norm == "inf" or math.isinf(solved.dual) else math.sqrt(max(solved.dual * mip.scale, 0.0))
+    if solved.status == "error":
+        lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
     lower = max(lower, 0.0)
     if math.isinf(lower) and radius is not None:
         raise RuntimeError("the solver claims no point reaches the target although the start does: "
                            "refusing its answer (numerical trouble)")
-    status = _status(distance, lower, settings["gap_tol"])
+    status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"])
     unstable = sum(int(((low < 0) & (up > 0)).sum()) for low, up in bounds[:-1])
     row = dict(v=v, distance=distance, lower=lower, status=status, seconds=solved.seconds,
                nodes=solved.nodes, unstable=unstable, start_used=start_i is not None and math.isfinite(d0))
