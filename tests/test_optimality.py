@@ -84,6 +84,7 @@ def test_pgd_bisection_against_the_linear_models_linf_minimum(classes, slack):
         assert d[i] <= exact * slack + 1e-6
 
 
+@pytest.mark.slow
 def test_run_attack_runs_every_attack_at_both_budgets_and_l2_attacks_respect_the_qp():
     pytest.importorskip("foolbox")
     model = attackable_model(seed=3)
@@ -150,6 +151,7 @@ def test_closest_start_picks_the_closest_point_that_reaches_the_margin():
         assert not closer
 
 
+@pytest.mark.slow
 def test_compare_with_exact_gives_ratios_to_the_proven_optimum():
     pytest.importorskip("pyscipopt")
     model = _tiny_relu(1)
