@@ -10,6 +10,8 @@ One module per section of the paper:
 - ``coursekit.spectral`` — exact Lipschitz bounds of conv and linear layers (§4.3, Table 5)
 - ``coursekit.adversarial_training`` — adversarial examples as training data (§4.2)
 - ``coursekit.modern_attacks`` — after the paper: FGSM, PGD, C&W, DDN, certified radii, PGD training
+- ``coursekit.verification`` — the exact minimum distortion of small ReLU networks (MIP, SCIP; optional)
+- ``coursekit.optimality`` — every attack at matched budgets against the best known and the exact optimum
 
 Submodules are imported explicitly (``from coursekit.attack import lbfgs_attack``).
 """
