@@ -21,7 +21,7 @@ def test_transfer_example_shows_each_models_prediction_and_probability():
     x = torch.rand(1, 4, 4, generator=generator)
     x_adv = (x + 0.2 * torch.randn(1, 4, 4, generator=generator)).clamp(0, 1)
     label = int(models["A"](x[None]).argmax())
-    fig = transfer_example(x, x_adv, label, models, source="A")
+    fig = transfer_example(x, x_adv, label, models, source="A", magnify=5)
     bars_ax = fig.axes[3]
     bars = _bars(bars_ax)
     assert len(bars) == 3

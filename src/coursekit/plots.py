@@ -84,12 +84,13 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
 
 
 
-def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: float = 5.0):
+def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: float | None = None):
     """One image, its adversarial example made for ``source``, and what every model predicts.
 
     x, x_adv: one image each, [1, H, W] or [H, W], in [0, 1]; label: x's true class; models:
     {name: classifier mapping [1, 1, H, W] to logits [1, K]} (``source`` among them). Left: x,
-    the perturbation x_adv − x ×``magnify`` around grey (= 0), x_adv. Right: one bar per model,
+    the perturbation x_adv − x ×``magnify`` around grey (= 0; by default scaled so that its
+    largest pixel reaches 0.45 from grey), x_adv. Right: one bar per model,
     the softmax probability of the class it predicts for x_adv, annotated "→ class (p%)", red
     where the class is wrong (the model is fooled), grey where it is ``label``.
     """
@@ -108,13 +109,15 @@ def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: floa
             classes.append(int(p.argmax()))
             probabilities.append(float(p.max()))
     fig = plt.figure(figsize=(9, 2.6))
-    grid = gridspec.GridSpec(1, 4, width_ratios=[1, 1, 1, 2.4], wspace=0.15)
+    images = gridspec.GridSpec(1, 3, left=0.01, right=0.47, wspace=0.08, bottom=0.12, top=0.8)
     r = x_adv.detach().cpu() - x.detach().cpu()
     rms = r.pow(2).mean().sqrt().item()
-    _image(fig.add_subplot(grid[0]), x, f"image (label {label})")
-    _image(fig.add_subplot(grid[1]), 0.5 + magnify * r, f"perturbation ×{magnify:g}")
-    _image(fig.add_subplot(grid[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
-    ax = fig.add_subplot(grid[3])
+    if magnify is None:
+        magnify = 0.45 / max(r.abs().max().item(), 1e-12)
+    _image(fig.add_subplot(images[0]), x, f"image (label {label})")
+    _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
+    _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
+    ax = fig.add_axes((0.66, 0.2, 0.32, 0.62))
     colours = ["tab:red" if c != label else "tab:gray" for c in classes]
     rows = np.arange(len(names))[::-1]
     ax.barh(rows, probabilities, color=colours)
@@ -127,7 +130,6 @@ def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: floa
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of the predicted class", fontsize=8)
     ax.set_title("each model on the adversarial image (red: fooled)", fontsize=8)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.18, top=0.85)
     return fig
 
 
