@@ -101,3 +101,43 @@ def test_robustness_table_measures_each_model(tmp_cache):
         assert table.loc[name, "av. min. distortion"] == pytest.approx(expected)
         assert table.loc[name, "product of layer bounds"] == layer_bounds(model, (1, 4, 4)).attrs["product"]
         assert len(attacks[name]) == 3
+
+
+def test_rate_interval_is_a_bootstrap_over_images_of_per_image_means():
+    import numpy as np
+    from scipy import stats
+
+    from coursekit.report import rate_interval
+
+    rng = np.random.default_rng(0)
+    fooled = (rng.random((200, 6)) < 0.3).astype(float)
+    fooled[:5, 1:] = np.nan  # measured on one pair only: still one image
+    fooled[5] = np.nan  # measured on none: left out
+    mean, low, high = rate_interval(fooled, seed=1)
+    per_image = np.nanmean(fooled[np.arange(200) != 5], 1)
+    assert mean == pytest.approx(per_image.mean())
+    expected = stats.bootstrap((per_image,), np.mean, n_resamples=2000, method="percentile",
+                               random_state=np.random.default_rng(1)).confidence_interval
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert low < mean < high and high - low < 0.1
+    assert rate_interval(np.ones(7)) == (1.0, 1.0, 1.0)
+    for bad, match in ((np.full(3, np.nan), "no measured"), (np.full((2, 2, 2), 1.0), "shape"),
+                       (np.array([0.0, 2.0]), "0/1")):
+        with pytest.raises(ValueError, match=match):
+            rate_interval(bad)
+
+
+def test_proportion_interval_is_wilsons():
+    from coursekit.report import percent_interval, proportion_interval
+
+    low, high = proportion_interval(0.26, 200)
+    # Wilson's score interval by its formula, z = 1.959964
+    z, p, n = 1.959963984540054, 0.26, 200
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    assert (low, high) == pytest.approx((centre - half, centre + half))
+    assert percent_interval(0.26, low, high) == "26.0% (95% CI 20.4–32.5%)"
+    with pytest.raises(ValueError, match="whole number"):
+        proportion_interval(0.2613, 200)
+    with pytest.raises(ValueError, match="count"):
+        proportion_interval(0.5, 0)

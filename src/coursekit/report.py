@@ -247,3 +247,59 @@ def with_recorded(table, record, measures: list[str]):
         result.insert(list(result.columns).index(after) + 1, key, values.to_numpy())
     result.attrs["recorded"] = record.caption()
     return result
+
+
+def rate_interval(fooled, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """A rate with a bootstrap interval over images: (mean, low, high), fractions in [0, 1].
+
+    ``fooled``: array-like [N] or [N, P] of 0/1 per image (and per pair of models, e.g. the
+    off-diagonal (source, target) pairs of a transfer table), NaN where a pair was not
+    measured. Each image's values are averaged over its measured pairs (images with none are
+    left out), then over the images; the interval is scipy's percentile bootstrap over images
+    (pairs share their image, so images are the independent units). All images equal: the
+    interval is the mean itself.
+    """
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(fooled, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"fooled must be [N] or [N, P], got shape {values.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    measured = ~np.isnan(values).all(1)
+    if not measured.any():
+        raise ValueError("fooled has no measured value: no rate to give")
+    if np.nanmin(values) < 0 or np.nanmax(values) > 1:
+        raise ValueError("fooled must hold 0/1 values (or rates in [0, 1]) and NaN")
+    per_image = np.nanmean(values[measured], axis=1)
+    mean = float(per_image.mean())
+    if np.ptp(per_image) == 0:
+        return mean, mean, mean
+    result = stats.bootstrap((per_image,), np.mean, confidence_level=level, n_resamples=resamples,
+                             method="percentile", random_state=np.random.default_rng(seed))
+    return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def proportion_interval(rate: float, count: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval (low, high) of a rate measured on ``count`` images (scipy.stats.binomtest);
+    ``rate`` in [0, 1] must be a whole number of images out of ``count``."""
+    from scipy import stats
+
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+    k = round(rate * count)
+    if abs(k - rate * count) > 1e-6 * count:
+        raise ValueError(f"rate {rate!r} is not a whole number of {count} images")
+    interval = stats.binomtest(k, count).proportion_ci(confidence_level=level, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def percent_interval(rate: float, low: float, high: float, digits: int = 1, level: float = 0.95) -> str:
+    """"26.0% (95% CI 20.4–32.5%)": a rate and its ``level`` interval (fractions) as percentages."""
+    return (f"{100 * rate:.{digits}f}% ({100 * level:g}% CI "
+            f"{100 * low:.{digits}f}–{100 * high:.{digits}f}%)")
