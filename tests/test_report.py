@@ -101,3 +101,86 @@ def test_robustness_table_measures_each_model(tmp_cache):
         assert table.loc[name, "av. min. distortion"] == pytest.approx(expected)
         assert table.loc[name, "product of layer bounds"] == layer_bounds(model, (1, 4, 4)).attrs["product"]
         assert len(attacks[name]) == 3
+
+
+def _comparison(natural, random, p_purity, p_similarity, ci=(-0.05, 0.03)):
+    """A units comparison report with given purity scores (similarity = purity − 0.1)."""
+    from coursekit.units import BasisComparison
+
+    kinds = {"natural": np.array(natural), "random": np.array(random),
+             "class mean": np.array([1.0, 1.0]), "random images": np.array([0.2, 0.4])}
+    scores = {k: {"purity": v, "similarity": v - 0.1} for k, v in kinds.items()}
+    tests = {m: {"natural mean": 0.0, "random mean": 0.0,
+                 "difference": float(np.mean(natural) - np.mean(random)),
+                 "ci low": ci[0], "ci high": ci[1], "U": 0.0, "p value": p}
+             for m, p in (("purity", p_purity), ("similarity", p_similarity))}
+    return BasisComparison(scores=scores, tests=tests, k=8, dead_units=0)
+
+
+def test_units_numbers_place_the_kinds_between_the_controls():
+    from coursekit.report import units_numbers
+
+    report = _comparison([0.8, 0.6, 0.7], [0.65, 0.75], 0.5, 0.2)
+    n = units_numbers(report)
+    # controls: random images 0.3, class means 1.0 (gap 0.7); units 0.7, random 0.7
+    assert n["meaningless"] == pytest.approx(0.3) and n["meaningful"] == pytest.approx(1.0)
+    assert n["natural_position"] == pytest.approx((0.7 - 0.3) / 0.7)
+    assert n["random_position"] == pytest.approx((0.7 - 0.3) / 0.7)
+    assert n["largest"] == pytest.approx(0.05) and n["largest_share"] == pytest.approx(0.05 / 0.7)
+    assert (n["units"], n["directions"], n["p"]) == (3, 2, 0.5)
+    with pytest.raises(ValueError, match="measure"):
+        units_numbers(report, "entropy")
+
+
+def test_units_paragraph_says_what_was_and_was_not_found():
+    from coursekit.report import units_paragraph
+
+    quiet = _comparison([0.8, 0.6, 0.7], [0.65, 0.75], 0.5, 0.2)
+    text = units_paragraph({"A": quiet, "B": quiet})
+    assert "57% and 57% of the way" in text  # (0.7 − 0.3) / 0.7
+    assert "In neither model nor measure is the difference significant (p ≥ 0.2)" in text
+    assert "3 and 3 live units and 2 random directions" in text
+    assert "up to 0.050" in text and "7% of the gap" in text
+    loud = _comparison([0.9, 0.9, 0.9], [0.55, 0.65], 0.001, 0.3, ci=(0.2, 0.4))
+    text = units_paragraph({"A": loud, "B": quiet})
+    assert "In A, single units are significantly higher on purity, by 0.300 (43% of the gap" in text
+    assert "The other tests are not significant (p ≥ 0.2)" in text
+    assert "up to 0.400 (similarity, A)" in text  # the widest interval among the others
+    with pytest.raises(ValueError, match="empty"):
+        units_paragraph({})
+
+
+def test_error_paragraph_groups_the_models_by_their_difference():
+    from coursekit.report import error_paragraph
+
+    ours = pd.DataFrame({"training error": [0.05, 0.10, 0.01], "test error": [0.071, 0.15, 0.02]},
+                        index=["A", "B", "C"])
+    paper = {"A": (0.06, 0.074), "B": (0.2, 0.21), "C": (0.0, 0.012)}
+    text = error_paragraph(ours, paper, ["A", "B", "C"])
+    assert text.startswith("Within 0.5 points of the paper's test error: A.")
+    assert "Above it by more: C: test 2.00% vs the paper's 1.20%, training 1.00% vs 0.00%." in text
+    assert "Below it by more: B: test 15.00% vs the paper's 21.00%, training 10.00% vs 20.00%." in text
+    assert "Within 1.0 points of the paper's test error: A, C." in error_paragraph(ours, paper, "ABC", close=0.01)
+    with pytest.raises(ValueError, match="missing"):
+        error_paragraph(ours, paper, ["A", "D"])
+
+
+def test_convergence_table_reads_each_history():
+    from coursekit.report import convergence_table
+
+    lbfgs = types.SimpleNamespace(training_info={"history": {
+        "optimizer": "lbfgs", "unit": "iteration", "cap": 200, "steps": [0, 20, 40, 57],
+        "loss": [2.3, 0.5, 0.41, 0.4], "converged": False}})
+    stopped = types.SimpleNamespace(training_info={"history": {
+        "optimizer": "lbfgs", "unit": "iteration", "cap": 200, "steps": [0, 20, 33, 33],
+        "loss": [2.3, 0.5, 0.4, 0.4], "converged": True}})
+    adam = types.SimpleNamespace(training_info={"history": {
+        "optimizer": "adam", "unit": "epoch", "cap": 3, "steps": [1, 2, 3],
+        "loss": [0.5, 0.3, 0.2], "converged": False}})
+    old = types.SimpleNamespace(training_info={"key": {}})
+    table = convergence_table({"a": lbfgs, "b": stopped, "c": adam, "d": old})
+    assert table.loc["a"].tolist()[:4] == ["L-BFGS", "200 iterations", "57 iterations", "17 iterations"]
+    assert table.loc["a", "fall"] == pytest.approx(0.01 / 0.4)
+    assert table.loc["b", "ran"] == "33 iterations (converged)" and table.loc["b", "fall"] == 0
+    assert table.loc["c"].tolist() == ["Adam", "3 epochs", "3 epochs", "1 epoch", pytest.approx(0.5)]
+    assert table.loc["d", "optimizer"] == "not recorded" and np.isnan(table.loc["d", "fall"])
