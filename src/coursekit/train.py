@@ -288,6 +288,21 @@ def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator
         p.requires_grad_(False)  # "this layer was not fine-tuned"
 
 
+def _lbfgs_stage(model: ZooModel, x, y, iterations: int, lipschitz: float, decay_multiplier: float) -> dict:
+    """The full-batch L-BFGS training of ``fit``: the whole model on ``_objective``, or for an
+    autoencoder model only its softmax on the frozen features φ(x) (cross-entropy + the
+    paper's decay of that layer). Returns ``fit_lbfgs``'s history."""
+    if SPECS[model.name].kind != "ae":
+        return fit_lbfgs(model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), iterations,
+                         desc=model.name)
+    with torch.no_grad():
+        phi = torch.cat([model.body(x[i : i + 10_000]) for i in range(0, len(x), 10_000)])
+    head_decay = model.decay[1] * decay_multiplier
+    return fit_lbfgs(model.head, lambda: F.cross_entropy(model.head(phi), y)
+                     + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0],
+                     iterations, desc="softmax on φ(x)")
+
+
 def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipschitz: float = 0.0,
         decay_multiplier: float = 1.0, extra_batches=None) -> dict:
     """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, sets
@@ -306,15 +321,8 @@ def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipsch
     kind = SPECS[model.name].kind
     if kind == "ae":
         _pretrain_autoencoder(model, x, settings, generator)
-        with torch.no_grad():
-            phi = torch.cat([model.body(x[i : i + 10_000]) for i in range(0, len(x), 10_000)])
-        head_decay = model.decay[1] * decay_multiplier
-        history = fit_lbfgs(model.head, lambda: F.cross_entropy(model.head(phi), y)
-                            + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0],
-                            settings.lbfgs_iterations, desc="softmax on φ(x)")
-    elif settings.optimizer == "lbfgs":
-        history = fit_lbfgs(model, lambda: _objective(model, x, y, lipschitz, decay_multiplier),
-                            settings.lbfgs_iterations, desc=model.name)
+    if kind == "ae" or settings.optimizer == "lbfgs":
+        history = _lbfgs_stage(model, x, y, settings.lbfgs_iterations, lipschitz, decay_multiplier)
     else:
         history = fit_adam(model, x, y, settings, generator=generator, lipschitz=lipschitz,
                            decay_multiplier=decay_multiplier, desc=model.name, extra_batches=extra_batches)
@@ -333,15 +341,39 @@ def loss_history(model: nn.Module) -> dict | None:
 
 def last_fall(history: dict) -> float:
     """How much the objective fell over the last recorded block of a loss ``history`` (the last
-    ``fit_lbfgs`` block of up to 20 iterations, or the last Adam epoch), relative to its final
-    value: (loss[-2] − loss[-1]) / |loss[-1]|, a fraction (0.001 = 0.1%; negative if it rose)."""
+    ``fit_lbfgs`` block of up to 20 iterations, or the last Adam epoch), as a share of its value
+    before that block: (loss[-2] − loss[-1]) / |loss[-2]|, a fraction (0.001 = 0.1%; negative if
+    it rose)."""
     losses = history.get("loss") if isinstance(history, dict) else None
     if not losses or len(losses) < 2:
         raise ValueError(f"history must hold at least two losses, got {history!r}")
-    final = losses[-1]
-    if final == 0:
-        raise ValueError("the final loss is 0: a relative fall is undefined")
-    return (losses[-2] - final) / abs(final)
+    previous = losses[-2]
+    if previous == 0:
+        raise ValueError("the loss before the last block is 0: a relative fall is undefined")
+    return (previous - losses[-1]) / abs(previous)
+
+
+def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
+    """A copy of ``model`` (an L-BFGS-trained model from ``train``: FC10 or AE400-10) trained
+    ``iterations`` more L-BFGS iterations on the same objective and training set (for AE400-10
+    only its softmax, on the frozen features), with a fresh L-BFGS memory. Returns (the copy,
+    in eval mode on the model's device, and ``fit_lbfgs``'s history of the extra iterations:
+    its first loss is where ``train`` stopped). Not cached; ``model`` is left as it is.
+    Answers "had training converged at the cap?" by doing more of it."""
+    import copy
+
+    key = (getattr(model, "training_info", None) or {}).get("key")
+    if key is None or key["settings"]["optimizer"] != "lbfgs" and SPECS[model.name].kind != "ae":
+        raise ValueError(f"model must be an L-BFGS-trained model from train(), got {getattr(model, 'name', model)!r}")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    device = next(model.parameters()).device
+    further = copy.deepcopy(model)
+    x, y = load_subset(key["subset"])
+    apply_cpu_threads(device)
+    history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"],
+                           key["decay_multiplier"])
+    return further.eval(), history
 
 
 def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extra) -> dict:
