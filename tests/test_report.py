@@ -138,6 +138,10 @@ def test_units_paragraph_says_what_was_and_was_not_found():
     quiet = _comparison([0.8, 0.6, 0.7], [0.65, 0.75], 0.5, 0.2)
     text = units_paragraph({"A": quiet, "B": quiet})
     assert "57% and 57% of the way" in text  # (0.7 − 0.3) / 0.7
+    assert "far more coherent than random images, in every model" in text
+    low = _comparison([0.4, 0.5, 0.6], [0.65, 0.75], 0.5, 0.2)
+    assert "Not every kind is far from random images (the lowest lies 29% of the way)" in units_paragraph(
+        {"A": low})
     assert "In neither model nor measure is the difference significant (p ≥ 0.2)" in text
     assert "3 and 3 live units and 2 random directions" in text
     assert "up to 0.050" in text and "7% of the gap" in text
@@ -145,6 +149,11 @@ def test_units_paragraph_says_what_was_and_was_not_found():
     text = units_paragraph({"A": loud, "B": quiet})
     assert "In A, single units are significantly higher on purity, by 0.300 (43% of the gap" in text
     assert "The other tests are not significant (p ≥ 0.2)" in text
+    assert "With 4 tests at the 0.05 level, chance alone makes at least one significant 19%" in text
+    assert "Bonferroni level 0.05/4 = 0.0125, 1 of the 1 remains significant." in text
+    edge = _comparison([0.9, 0.9, 0.9], [0.55, 0.65], 0.0497, 0.3, ci=(0.2, 0.4))
+    text = units_paragraph({"A": edge})
+    assert "p = 0.0497" in text and "none of them remains significant" in text
     assert "up to 0.400 (similarity, A)" in text  # the widest interval among the others
     with pytest.raises(ValueError, match="empty"):
         units_paragraph({})
@@ -180,7 +189,34 @@ def test_convergence_table_reads_each_history():
     old = types.SimpleNamespace(training_info={"key": {}})
     table = convergence_table({"a": lbfgs, "b": stopped, "c": adam, "d": old})
     assert table.loc["a"].tolist()[:4] == ["L-BFGS", "200 iterations", "57 iterations", "17 iterations"]
-    assert table.loc["a", "fall"] == pytest.approx(0.01 / 0.4)
+    assert table.loc["a", "fall"] == pytest.approx(0.01 / 0.41)
     assert table.loc["b", "ran"] == "33 iterations (converged)" and table.loc["b", "fall"] == 0
-    assert table.loc["c"].tolist() == ["Adam", "3 epochs", "3 epochs", "1 epoch", pytest.approx(0.5)]
+    assert table.loc["c"].tolist() == ["Adam", "3 epochs", "3 epochs", "1 epoch", pytest.approx(1 / 3)]
     assert table.loc["d", "optimizer"] == "not recorded" and np.isnan(table.loc["d", "fall"])
+
+
+def test_convergence_paragraph_sorts_the_models_by_how_they_ended():
+    from coursekit.report import convergence_paragraph
+
+    table = pd.DataFrame({
+        "optimizer": ["L-BFGS", "L-BFGS", "L-BFGS", "Adam", "not recorded"],
+        "cap": ["200 iterations"] * 3 + ["12 epochs", ""],
+        "ran": ["44 iterations (converged)", "134 iterations", "200 iterations", "12 epochs", ""],
+        "last block": ["1 iterations", "2 iterations", "20 iterations", "1 epoch", ""],
+        "fall": [0.0, 2e-7, 0.0016, 0.075, np.nan]}, index=["a", "b", "c", "d", "e"])
+    text = convergence_paragraph(table)
+    assert "Stopped by itself (converged): a after 44 iterations." in text
+    assert "(the objective fell by less than 0.01% over the last block): b (2.0e-05% over its last " \
+           "2 iterations, 134 iterations in all)." in text
+    assert "Still falling when the cap stopped it: c (0.16% over its last 20 iterations)." in text
+    assert "below the previous one's by 7.5% for d (12 epochs)." in text
+    assert "No history was recorded for e" in text
+    assert "c (0.16%" in convergence_paragraph(table, flat=0.01).split("Still")[0]  # now flat
+
+
+def test_p_text_never_rounds_across_alpha():
+    from coursekit.report import p_text
+
+    assert p_text(0.0497) == "0.0497" and p_text(0.0503) == "0.0503" and p_text(0.12) == "0.12"
+    assert p_text(0.0096, alpha=0.01) == "0.0096" and p_text(0.0104, alpha=0.01) == "0.0104"
+    assert p_text(0.0014) == "0.0014"
