@@ -199,3 +199,67 @@ def distortion_cdf(attacks, *, title: str = ""):
     ax.set_title(title)
     ax.legend(fontsize=8)
     return fig
+
+
+def _prediction(model, image: torch.Tensor) -> tuple[int, float]:
+    """(label, probability) of ``model``'s answer for one image [1, 28, 28] (or [28, 28])."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        probabilities = torch.softmax(model(image.reshape(1, 1, 28, 28).to(device)), dim=1)[0]
+    label = int(probabilities.argmax())
+    return label, float(probabilities[label])
+
+
+def adversarial_pair(model, x: torch.Tensor, x_adv: torch.Tensor, *, magnify: float | None = None):
+    """One image, its perturbation and the adversarial image, side by side (the chapter-1 hook).
+
+    x, x_adv: one image each, [1, 28, 28] (or [28, 28]) in [0, 1]. The first and last panels are
+    titled with ``model``'s answer and its softmax probability; the middle one shows
+    0.5 + magnify·(x_adv − x) (grey = no change), by default with ``magnify`` chosen so that the
+    largest change is drawn black or white ("scaled"), and gives the perturbation's size as the
+    paper measures it (RMS per pixel) and its largest pixel change.
+    """
+    if x.numel() != 784 or x_adv.numel() != 784:
+        raise ValueError(f"x and x_adv must be one 28×28 image each, got shapes "
+                         f"{tuple(x.shape)} and {tuple(x_adv.shape)}")
+    r = (x_adv - x).detach().cpu().reshape(28, 28)
+    largest = float(r.abs().max())
+    heading = "perturbation, scaled" if magnify is None else f"perturbation ×{magnify:g}"
+    if magnify is None:
+        magnify = 0.5 / largest if largest > 0 else 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(6.6, 2.6))
+    for ax, image, name in ((axes[0], x, "original"), (axes[2], x_adv, "adversarial")):
+        label, probability = _prediction(model, image)
+        _image(ax, image, f"{name}\npredicted {label} ({probability:.1%})")
+    rms = float(r.pow(2).mean().sqrt())
+    _image(axes[1], 0.5 + magnify * r, f"{heading}\nRMS {rms:.3f}, max {largest:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+def weight_templates(weights, *, title: str | None = None):
+    """The weight vectors of softmax classifiers as 28×28 templates, one row per model.
+
+    ``weights``: {row name: tensor [10, 784]} (e.g. an FC10 model's ``head[0].weight``). Each row
+    has its own colour scale, symmetric about 0: red where ink raises the class's score, blue
+    where it lowers it, white for 0. The scale ends at the row's 99th percentile of |w| (given in
+    the row's label), so that a few extreme weights do not wash the rest out; larger ones are
+    drawn in the end colours.
+    """
+    weights = {name: w.detach().cpu() for name, w in weights.items()}
+    for name, w in weights.items():
+        if tuple(w.shape) != (10, 784):
+            raise ValueError(f"weights[{name!r}] must be [10, 784], got {tuple(w.shape)}")
+    fig, axes = plt.subplots(len(weights), 10, figsize=(8.0, 0.95 * len(weights) + 0.4),
+                             squeeze=False)
+    for row, (name, w) in enumerate(weights.items()):
+        scale = float(torch.quantile(w.abs().flatten().double(), 0.99))
+        for digit in range(10):
+            _image(axes[row, digit], w[digit].reshape(28, 28), str(digit) if row == 0 else None,
+                   vmin=-scale, vmax=scale, cmap="RdBu_r")
+        axes[row, 0].set_ylabel(f"{name}\n±{scale:.2g}", rotation=0, ha="right",
+                                va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
