@@ -2,6 +2,7 @@
 
 These are *the paper's* results, shown beside ours and labelled as the paper's; nothing in the
 course prints them as its own. Error rates and distortions are fractions (0.074 = 7.4%).
+``PAPER_ATTACK`` holds the settings of the paper's method, for the columns that stand beside them.
 """
 
 from __future__ import annotations
