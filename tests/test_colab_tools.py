@@ -77,3 +77,13 @@ def test_merge_cache_keeps_what_is_there(tmp_path):
     assert (target / "models" / "n.pt").read_text() == "n"
     assert not list(target.rglob("*.part"))
     run.merge_cache(tmp_path / "missing", target)  # a chapter that cached nothing
+
+
+def test_split_chapters_are_found_by_their_number(tmp_path):
+    run_chapters = load("run_chapters")
+    for name in ("01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb", "04_d.ipynb", "intro.ipynb", "03_x.md"):
+        (tmp_path / name).write_text("{}")
+    names = lambda prefixes: [p.name for p in run_chapters.chapter_notebooks(tmp_path, prefixes)]
+    assert names([]) == ["01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb", "04_d.ipynb"]
+    assert names(["03"]) == ["03a_b.ipynb", "03b_c.ipynb"]
+    assert names(["03b", "01"]) == ["01_a.ipynb", "03b_c.ipynb"]

@@ -134,6 +134,15 @@ def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, ce
             "seconds": round(seconds, 1), "pip_changes": changes, "forbidden_changes": bad, "log_tail": log}
 
 
+def chapter_notebooks(book: Path, prefixes: list[str]) -> list[Path]:
+    """The chapters' notebooks in ``book`` (``03_x.ipynb``, and the parts of a split chapter,
+    ``03a_x.ipynb``, ``03b_y.ipynb``), in order; only those whose name starts with one of
+    ``prefixes`` ("03" selects every part of chapter 3, "03b" one part) when any are given."""
+    found = sorted(p for p in book.glob("[0-9][0-9]*_*.ipynb") if p.name[2] == "_" or
+                   (p.name[2].isalpha() and p.name[3] == "_"))
+    return [p for p in found if not prefixes or any(p.name.startswith(x) for x in prefixes)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True, help="the Colab environment's python")
@@ -143,10 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", default=Path("_build/colab/summary.json"), type=Path)
     parser.add_argument("--keep-cache", type=Path, default=None,
                         help="collect the chapters' course caches here (for the book build)")
-    parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 (default: all)")
+    parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 or 03b (default: all)")
     args = parser.parse_args(argv)
-    notebooks = sorted(p for p in args.book.glob("[0-9][0-9]_*.ipynb")
-                       if not args.chapters or p.name[:2] in args.chapters)
+    notebooks = chapter_notebooks(args.book, args.chapters)
     if not notebooks:
         parser.error(f"no chapter notebooks in {args.book} match {args.chapters}")
     records = []
