@@ -379,7 +379,7 @@ def _linearised_step(model, x0, x, shape, target, lower: float, upper: float):
     A = J[:, 1:] - J[:, :1]  # [n, rivals, m]: rows ∇(z_j − z_target)
     gap = (logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])).double()
     h = torch.bmm(A, (x - x0).double().unsqueeze(2)).squeeze(2) - gap - POLISH_MARGIN
-    r, _ = box_qp(A, h, (lower - x0).double(), (upper - x0).double(), tol=1e-8)
+    r = box_qp(A, h, (lower - x0).double(), (upper - x0).double(), tol=1e-8).r  # the model checks it
     return x0 + r.to(x.dtype), J.shape[1]
 
 
