@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -403,3 +404,63 @@ def test_images_no_value_of_c_reached_get_rescue_steps(monkeypatch):
     assert rescued.success.all()
     assert (rescued.c < 1e2).all()  # found at values of c below the two ordinary steps
     assert (rescued.evaluations > without.evaluations).all()
+
+
+def test_the_attack_code_version_comes_from_the_source_of_attack_and_exact(monkeypatch):
+    """Issue 24 item 2: a hand-kept version number stayed at 4 through five commits that changed
+    results. The version is now the hash of the source of coursekit.attack and coursekit.exact:
+    any statement changed in either changes it; a comment does not."""
+    import coursekit.attack as attack
+    from coursekit.records import code_version, source_version
+
+    assert attack.attack_code_version() == attack.ATTACK_CODE_VERSION
+    real = {m: (Path(attack.__file__).parent / f"{m}.py").read_text(encoding="utf-8") for m in ("attack", "exact")}
+
+    def version_with(module, old, new):
+        texts = {**real, module: real[module].replace(old, new, 1)}
+        assert texts[module] != real[module]
+        monkeypatch.setattr(attack, "code_version", lambda m: source_version(texts[m]) if m in texts
+                            else code_version(m))
+        return attack.attack_code_version()
+
+    assert version_with("exact", "DAMPING_TRIES = 8", "DAMPING_TRIES = 9") != attack.ATTACK_CODE_VERSION
+    assert version_with("attack", "POLISH_GAIN = 1e-3", "POLISH_GAIN = 2e-3") != attack.ATTACK_CODE_VERSION
+    assert version_with("exact", "\nimport math\n", "\nimport math  # a comment\n") == attack.ATTACK_CODE_VERSION
+
+
+def test_the_attack_cache_key_holds_the_effective_options(monkeypatch):
+    import coursekit.attack as attack
+
+    key = attack.attack_cache_key()
+    assert attack.attack_cache_key(polish=3, bounds=[0, 1], c_init=1) == key  # the defaults, spelled out
+    assert attack.attack_cache_key(batch_size=7, progress_bar=False) == key  # how it runs, not what
+    assert attack.attack_cache_key(polish=0) != key
+    monkeypatch.setitem(attack.lbfgs_attack.__kwdefaults__, "max_iter", 51)  # a changed default
+    assert attack.attack_cache_key() != key
+    monkeypatch.undo()
+    monkeypatch.setattr(attack, "SUCCESS_MARGIN", 2e-3)  # a changed constant
+    assert attack.attack_cache_key() != key
+    with pytest.raises(ValueError, match="polsh"):
+        attack.attack_cache_key(polsh=0)
+
+
+def test_a_cached_attack_of_other_code_is_not_served(tmp_cache, monkeypatch):
+    """transfer.adversarial_examples keys its cache by attack_cache_key: the same code and
+    effective options reuse the file, other code recomputes."""
+    import coursekit.attack as attack
+    import coursekit.transfer as transfer
+
+    model = attackable_model(0)
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    runs = []
+    real = transfer.min_distortion_attack
+    monkeypatch.setattr(transfer, "min_distortion_attack", lambda *a, **o: runs.append(1) or real(*a, **o))
+    options = {"search_steps": 2, "max_iter": 10, "progress_bar": False}
+    transfer.adversarial_examples(model, x, y, **options)
+    transfer.adversarial_examples(model, x, y, **options, polish=3)  # the default: the cached file
+    assert len(runs) == 1
+    monkeypatch.setattr(attack, "ATTACK_CODE_VERSION", "0" * 16)  # as after an edit of the attack
+    transfer.adversarial_examples(model, x, y, **options)
+    assert len(runs) == 2

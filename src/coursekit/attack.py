@@ -39,6 +39,8 @@ Distortion is the paper's measure sqrt(Σ r_i² / n), n the number of pixels (78
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 import time
 from dataclasses import dataclass, fields
@@ -50,9 +52,21 @@ from torch import nn
 from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
 from .config import apply_cpu_threads, attack_chunk_size
 from .progress import record_work
+from .records import code_version
+
+ATTACK_MODULES = ("attack", "exact")  # the code an attack's result depends on (the polish runs exact.box_qp)
+
+
+def attack_code_version() -> str:
+    """A 16-hex-digit hash of the attack's code: ``records.code_version`` (the normalised
+    source tokens, the same on Python 3.10-3.13) of each module in ATTACK_MODULES."""
+    joined = ",".join(f"{module}:{code_version(module)}" for module in ATTACK_MODULES)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+ATTACK_CODE_VERSION = attack_code_version()  # part of every cache key of attack results
 
 BACKENDS = ("torch", "scipy")
-ATTACK_CODE_VERSION = 4  # part of every cache key of attack results: bump when results change
 DEFAULT_HISTORY = 5  # L-BFGS pairs per image (each pass reads the history: 5 is half the traffic of 10)
 
 
@@ -655,6 +669,31 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(x.device),
                 evaluations=int(every.evaluations.sum()), features=x[0].numel())
     return result
+
+
+RUN_ONLY_OPTIONS = ("batch_size", "progress_bar")  # options that change how an attack runs, not its result
+RESULT_CONSTANTS = ("SUCCESS_MARGIN", "RESCUE_STEPS", "POLISH_MARGIN", "POLISH_GAIN", "POLISH_RIVALS")
+
+
+def attack_cache_key(**options) -> dict:
+    """The part of a cache key of attack results that the attack fixes: its code
+    (``ATTACK_CODE_VERSION``, from the source of ATTACK_MODULES), its effective options (every
+    option of ``lbfgs_attack`` with the caller's value or the default; options that only change
+    how it runs, RUN_ONLY_OPTIONS, left out) and the module's constants as they are now. Passing
+    a default explicitly gives the same key; a changed default or constant gives another.
+    A ValueError names an option ``lbfgs_attack`` does not take."""
+    parameters = inspect.signature(lbfgs_attack).parameters
+    known = [name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known) - set(RUN_ONLY_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown attack options {unknown}; lbfgs_attack takes {known}")
+    effective = {name: options.get(name, parameters[name].default) for name in known}
+    effective["bounds"] = list(_check_bounds(effective["bounds"]))
+    for name, value in effective.items():  # 1 and 1.0 are the same option (bool and str stay)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            effective[name] = float(value)
+    return {"code": ATTACK_CODE_VERSION, "options": effective,
+            "constants": {name: globals()[name] for name in RESULT_CONSTANTS}}
 
 
 def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: torch.Tensor, *,

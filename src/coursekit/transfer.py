@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
-from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
+from .attack import AttackResult, attack_cache_key, distortion, min_distortion_attack
 from .cache import key_digest, load_record, save_record, tensor_digest
 from .config import apply_cpu_threads, cache_dir
 from .train import evaluate
@@ -141,7 +141,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
@@ -168,7 +168,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
         "every_target": True,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
