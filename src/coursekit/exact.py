@@ -368,7 +368,8 @@ def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
         every = len(todo) == len(h)  # work on the unfinished rows only (most finish in a few steps)
         pick = (lambda t: t) if every else (lambda t: t[todo])
         lam_t, state_t, measures_t, mu_t, moved = _ascent(
-            tuple(pick(t) for t in (A, h, lo, hi)), tuple(pick(t) for t in scales), pick(lam), tuple(pick(t) for t in state),
+            tuple(pick(t) for t in (A, h, lo, hi)), tuple(pick(t) for t in scales), pick(lam),
+            tuple(pick(t) for t in state),
             tuple(pick(t) for t in measures), pick(mu), pick(lipschitz), tol)
         lam, mu, stuck = lam.index_copy(0, todo, lam_t), mu.index_copy(0, todo, mu_t), stuck.index_copy(0, todo, ~moved)
         state = tuple(t.index_copy(0, todo, new) for t, new in zip(state, state_t))

@@ -9,8 +9,8 @@ Colab where only the package is installed). Each record holds
   ({row: {column: number or null}});
 - ``provenance``: ``git_commit`` (and ``git_dirty``), ``code_version`` ({module: hash of the
   module's source tokens, docstrings, comments and layout ignored, the same on Python 3.10 to
-  3.13}), ``torch``, ``python``, ``device``, ``profile``, ``date`` (UTC, ISO 8601), the ``command`` that wrote it and its ``parameters``
-  (sizes such as the number of images).
+  3.13}), ``torch``, ``python``, ``device``, ``profile``, ``date`` (UTC, ISO 8601), the
+  ``command`` that wrote it and its ``parameters`` (sizes such as the number of images).
 
 ``load_record`` validates a record and refuses a *stale* one (a module it was computed with has
 changed since; the tests check every shipped record the same way). Records are written only by
