@@ -135,8 +135,11 @@ def _reached(logits: torch.Tensor, target, y) -> torch.Tensor:
     return predicted == target if target is not None else predicted != y
 
 
-def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluations: int | torch.Tensor = 0):
-    """The AttackResult for x_adv (see the module docstring for the conventions)."""
+def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluations: int | torch.Tensor = 0,
+            forward_only: int = 0):
+    """The AttackResult for x_adv (see the module docstring for the conventions); its
+    ``evaluations`` are the forward+backward passes per image, its ``forward_only`` the
+    forward passes without a backward one (``forward_only`` given, plus the final check)."""
     with torch.no_grad():
         success = _reached(model(x_adv), target, y)
     n = len(x)
@@ -149,6 +152,7 @@ def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluation
         evaluations = torch.full((n,), int(evaluations), device=x.device, dtype=torch.long)
     return AttackResult(
         x_adv=x_adv.detach(), success=success, c=c, evaluations=evaluations,
+        forward_only=torch.full((n,), forward_only + 1, device=x.device, dtype=torch.long),
         target=target if target is not None else torch.full((n,), -1, device=x.device, dtype=torch.long),
         distortion=torch.where(success, distortion(x, x_adv), inf),
         l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),

@@ -186,7 +186,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 def _attack_schema(x: torch.Tensor) -> dict:
     """The fields of a cached ``AttackResult`` for images x [N, ...]."""
     rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
-            "evaluations": torch.int64}
+            "evaluations": torch.int64, "forward_only": torch.int64}
     return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
