@@ -173,12 +173,23 @@ def test_refuses_a_model_that_is_not_linear():
         linear_weights(small_mlp())
 
 
-@pytest.mark.parametrize("bad", [{"margin": -1.0}, {"tol": float("nan")}])
+@pytest.mark.parametrize("bad", [{"margin": -1.0}, {"tol": float("nan")}, {"margin": torch.tensor([0.1, -1.0])},
+                                 {"margin": torch.zeros(3)}])
 def test_bad_arguments_are_named(bad):
     weight, bias = _random_linear()
-    x = torch.rand(1, 1, 2, dtype=torch.float64)
+    x = torch.rand(2, 1, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match=next(iter(bad))):
-        linear_min_perturbation(weight, bias, x, torch.tensor([0]), **bad)
+        linear_min_perturbation(weight, bias, x, torch.tensor([0, 1]), **bad)
+
+
+def test_a_margin_per_row_is_the_margin_of_each_row():
+    weight, bias = _random_linear(k=3, n=4, seed=2)
+    x = torch.rand(2, 1, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    target = torch.tensor([0, 2])
+    both = linear_min_perturbation(weight, bias, x, target, margin=torch.tensor([0.1, 0.3]))
+    for i, m in enumerate((0.1, 0.3)):
+        one = linear_min_perturbation(weight, bias, x[i:i + 1], target[i:i + 1], margin=m)
+        assert both.distortion[i].item() == pytest.approx(one.distortion.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -309,3 +320,46 @@ def test_box_qp_refuses_mixed_dtypes_naming_them():
     _, (A, h, lo, hi) = _qp_rows(0, rows=4, n=8)
     with pytest.raises(ValueError, match="share one dtype"):
         box_qp(A.float(), h, lo, hi)
+
+
+@pytest.mark.parametrize("scale", [1e-7, 1e-9])
+def test_the_certificate_does_not_depend_on_the_logits_units(scale):
+    """Issue 24 item 5: a feasibility test in absolute logit units accepted any point once the
+    weights were scaled by 1e-9 (distortions of ~0.005 below the lower bound 0.04). The
+    problem is the same for W, b scaled by any factor, and so must be the answer."""
+    model = attackable_model(0)
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    weight, bias = linear_weights(model)
+    with torch.no_grad():
+        target = (model(x).argmax(1) + 1) % 10
+    reference = linear_min_perturbation(weight, bias, x, target)
+    scaled = linear_min_perturbation(weight * scale, bias * scale, x, target)
+    assert torch.allclose(scaled.distortion, reference.distortion, rtol=1e-6)
+    assert (scaled.lower_bound <= scaled.distortion * (1 + 1e-7)).all()  # to the certified tol
+    assert torch.allclose(scaled.multipliers * scale, reference.multipliers, rtol=1e-3, atol=1e-9)
+
+
+class _Normalised(torch.nn.Module):
+    """One nn.Linear, but the forward normalises the input first: not W·x + b."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = attackable_model(0)[1]
+
+    def forward(self, v):
+        return self.fc(((v - 0.5) / 0.2).flatten(1))
+
+
+def test_a_model_that_is_not_w_x_plus_b_on_the_images_is_refused():
+    """Issue 24 item 4: a wrapper holding one nn.Linear passed linear_weights and got "exact"
+    distortions the attack beat. exact_min_distortion checks model(x) against W·x + b."""
+    x = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    model = _Normalised().eval()
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    with pytest.raises(ValueError, match="W·x \\+ b"):
+        exact_min_distortion(model, x, y)
+    plain = attackable_model(0)  # the FC10 form passes, also in train mode and left so
+    plain.train()
+    exact_min_distortion(plain, x, y)
+    assert plain.training

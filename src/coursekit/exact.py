@@ -30,7 +30,7 @@ import torch
 from scipy.optimize import minimize
 from torch import nn
 
-from ._checks import check_images, check_labels, check_positive
+from ._checks import check_images, check_labels, check_positive, eval_mode
 
 
 @dataclass
@@ -69,6 +69,28 @@ def linear_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return weight, bias
 
 
+def check_linear_on(model: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """Refuse (ValueError) unless ``model(x)`` is W·x + b on the images x [N, ...]: a module
+    holding one ``nn.Linear`` may still transform its input first (a normalisation, a
+    crop), and the QP would then solve another model's problem. Agreement is required to 1e-4
+    of the size of the terms Σ_i |W_ki x_i| + |b_k| (float32 rounding is far below that)."""
+    check_images("x", x)
+    parameter = next(model.parameters())
+    with eval_mode(model), torch.no_grad():
+        logits = model(x.to(device=parameter.device, dtype=parameter.dtype)).detach().to("cpu", torch.float64)
+    flat = x.detach().to("cpu", torch.float64).flatten(1)
+    if logits.shape != (len(x), len(weight)) or flat.shape[1] != weight.shape[1]:
+        raise ValueError(f"model must map x {tuple(x.shape)} to logits W·x + b [N, {len(weight)}], "
+                         f"got logits {tuple(logits.shape)}")
+    expected = flat @ weight.T + bias
+    scale = flat.abs() @ weight.abs().T + bias.abs()
+    worst = ((logits - expected).abs() / scale.clamp_min(1e-300)).max().item()
+    if not worst <= 1e-4:
+        raise ValueError(f"model must compute W·x + b of its nn.Linear on the pixels (an FC10 model); on these "
+                         f"images its logits differ from W·x + b by up to {worst:.3g} of their scale "
+                         f"(does its forward transform the input first?)")
+
+
 def _dual(A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray):
     """For rows of problems: r(λ) [N, n], g(λ) [N] and its gradient A r − h [N, K−1]."""
     r = np.clip(-np.matmul(lam[:, None, :], A)[:, 0], lo, hi)
@@ -91,14 +113,20 @@ def _maximise_dual(A, h, lo, hi, lam, cap: float) -> np.ndarray:
 
 def _certify(A, h, lo, hi, lam, tol: float):
     """Per row: (r, ½|r|², g(λ), violation, status) with status 1 certified optimal,
-    −1 certified infeasible (g(λ) above the largest ½|r|² in the box), 0 not certified."""
+    −1 certified infeasible (g(λ) above the largest ½|r|² in the box), 0 not certified.
+
+    Optimal: every constraint met to tol times its scale |h_j| + Σ_i |A_ji|·max(|lo_i|, |hi_i|)
+    (the size of its terms over the box, so the test does not depend on the logits' units)
+    and |½|r|² − g(λ)| ≤ tol·½|r|² (weak duality: g(λ) ≤ the optimum)."""
     r, value, slack = _dual(A, h, lo, hi, lam)
     primal = 0.5 * np.einsum("ij,ij->i", r, r)
     violation = slack.max(1)
-    box_max = 0.5 * np.maximum(lo**2, hi**2).sum(1)
-    feasible = violation <= tol * np.maximum(1.0, np.abs(h).max(1))
-    gap_ok = primal - value <= tol * np.maximum(primal, 1e-12)
-    status = np.where(value > box_max, -1, np.where(feasible & gap_ok, 1, 0))
+    reach = np.maximum(np.abs(lo), np.abs(hi))
+    box_max = 0.5 * (reach**2).sum(1)
+    scale = np.abs(h) + np.matmul(np.abs(A), reach[:, :, None])[:, :, 0]
+    feasible = (slack <= tol * scale).all(1)
+    gap_ok = np.abs(primal - value) <= tol * primal
+    status = np.where(value > box_max * (1 + tol), -1, np.where(feasible & gap_ok, 1, 0))
     return r, primal, value, violation, status
 
 
@@ -120,15 +148,31 @@ def _solve(A, h, lo, hi, tol: float):
     return r, primal, value, violation, status, lam
 
 
+def _check_margin(margin, rows: int) -> np.ndarray:
+    """``margin`` (a number or a tensor [rows]) as float64 [rows], each finite and ≥ 0."""
+    if isinstance(margin, torch.Tensor):
+        if margin.shape not in ((), (rows,)):
+            raise ValueError(f"margin must be a number or a tensor of shape ({rows},), got {tuple(margin.shape)}")
+        values = np.broadcast_to(margin.detach().to("cpu", torch.float64).numpy(), (rows,))
+    else:
+        check_positive("margin", margin, allow_zero=True)
+        values = np.full(rows, float(margin))
+    if not np.all(np.isfinite(values) & (values >= 0)):
+        raise ValueError(f"margin must be finite and >= 0, got {margin!r}")
+    return values
+
+
 def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
-                            target: torch.Tensor, *, margin: float = 0.0,
+                            target: torch.Tensor, *, margin: float | torch.Tensor = 0.0,
                             tol: float = 1e-7) -> ExactResult:
     """The smallest r (in |r|₂) with x + r in [0, 1]^n on which ``target`` beats every other
     logit of W(x + r) + b by at least ``margin``: one convex QP per row (see the module doc).
 
-    weight [K, n], bias [K]; x [N, ...] images in [0, 1] with n pixels; target [N] labels.
-    ``tol``: relative duality gap and (logit-unit) feasibility certified for every row; a
-    RuntimeError if the solver cannot certify a row. Distortions are sqrt(|r|² / n).
+    weight [K, n], bias [K]; x [N, ...] images in [0, 1] with n pixels; target [N] labels;
+    ``margin`` ≥ 0 in logits, one for all rows or a tensor [N] (``attack.success_margin``). ``tol``: relative duality gap and feasibility (relative to each constraint's scale, so
+    the same for W, b scaled by any factor) certified for every row; a RuntimeError if the
+    solver cannot certify a row, or if a distortion came out below its certified lower bound.
+    Distortions are sqrt(|r|² / n).
     """
     check_images("x", x)
     if len(x) == 0:
@@ -140,7 +184,7 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     if x[0].numel() != n:
         raise ValueError(f"x has {x[0].numel()} pixels per image, the weights expect {n}")
     target = check_labels("target", target, len(x), k).cpu()
-    check_positive("margin", margin, allow_zero=True)
+    margins = _check_margin(margin, len(x))
     check_positive("tol", tol)
     W = weight.detach().to("cpu", torch.float64).numpy()
     b = bias.detach().to("cpu", torch.float64).numpy()
@@ -148,8 +192,14 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     t = target.numpy()
     others = np.array([[j for j in range(k) if j != l] for l in t], dtype=int).reshape(len(t), k - 1)
     A = W[others] - W[t][:, None, :]  # [N, K−1, n]: rows w_j − w_l
-    h = -(np.matmul(A, xs[:, :, None])[:, :, 0] + b[others] - b[t][:, None] + margin)
-    r, primal, value, violation, status, lam = _solve(A, h, -xs, 1 - xs, tol)
+    h = -(np.matmul(A, xs[:, :, None])[:, :, 0] + b[others] - b[t][:, None] + margins[:, None])
+    norms = np.linalg.norm(A, axis=2)  # each constraint divided by |w_j − w_l|: the same set,
+    norms = np.where(norms > 0, norms, 1.0)  # and multipliers of one size whatever the logits' units
+    r, primal, value, _, status, lam = _solve(A / norms[:, :, None], h / norms, -xs, 1 - xs, tol)
+    if np.any((status == 1) & (primal < value * (1 - 10 * tol))):
+        raise RuntimeError("a distortion came out below its certified lower bound; refusing to return it")
+    lam = lam / norms
+    violation = (np.matmul(A, r[:, :, None])[:, :, 0] - h).max(1)
     infeasible = status == -1
     r[infeasible] = 0.0
     distortion = np.where(infeasible, np.inf, np.sqrt(2 * primal / n))
@@ -167,8 +217,10 @@ def exact_min_distortion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     """For an FC10 model: the exact distortion of D(x, l) for every image and label l, [N, K]
     (column y is NaN: not a target; inf where l cannot win in the box), and the minimum over
     l ≠ y per image [N] (the exact value of Table 1's last column for these images; 0 where
-    the model already misclassifies x)."""
+    the model already misclassifies x). Refuses (ValueError) a model whose output on x is not
+    W·x + b of its one ``nn.Linear`` (``check_linear_on``)."""
     weight, bias = linear_weights(model)
+    check_linear_on(model, x, weight, bias)
     k = len(weight)
     y = check_labels("y", y, len(x), k).cpu()
     labels = torch.arange(k)
