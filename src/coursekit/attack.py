@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
-from .config import apply_cpu_threads, attack_chunk_size
+from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
 from .records import code_version
 
@@ -617,7 +617,8 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
 
     Args:
-        model: a classifier mapping x [N, ...] to logits [N, K] (used in eval mode, not changed).
+        model: a classifier mapping x [N, ...] to logits [N, K] (used in eval mode, not changed;
+            on a CPU torch's threads are set for the call, ``config.cpu_threads_for``).
         x: images [N, ...] with values in ``bounds`` (moved to the model's device and dtype;
             N = 0 gives an empty result).
         target: labels l [N] (any integer dtype) to push each image towards.
@@ -659,7 +660,7 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
     _check_solver_options(max_iter, history, tol, ftol, check_every)
     x = _model_input(model, x, lower, upper)
     options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
-    with eval_mode(model):
+    with eval_mode(model), cpu_threads_for(x.device):  # the model's mode and the thread count restored after
         with torch.no_grad():
             logits0 = model(x)
         k = _output_classes(logits0, num_classes)
@@ -714,13 +715,13 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     image, target = all_other_targets(y, num_classes)
     if len(image) == 0:
         return lbfgs_attack(model, x, y, num_classes=num_classes, **options)  # empty
-    apply_cpu_threads(x.device)
     if batch_size is None:
         batch_size = attack_chunk_size(x.device, x[0].numel(), options.get("history", DEFAULT_HISTORY))
     chunks, start = [], time.perf_counter()
-    for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
-        sl = slice(i, i + batch_size)
-        chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
+    with cpu_threads_for(x.device):  # the caller's thread count is restored afterwards
+        for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
+            sl = slice(i, i + batch_size)
+            chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
     every = AttackResult.concat(chunks)
     per_image = every.distortion.view(len(x), num_classes - 1)  # inf where a target was not reached
     best = per_image.argmin(1)

@@ -31,7 +31,7 @@ from torch import nn
 
 from ._checks import check_choice, check_positive, eval_mode
 from .cache import key_digest, load_record, save_record
-from .config import apply_cpu_threads, cache_dir, default_device, resolve_profile
+from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -264,9 +264,17 @@ def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator
 
 def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipschitz: float = 0.0,
         decay_multiplier: float = 1.0, extra_batches=None) -> None:
-    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, sets
-    torch's threads first (``coursekit.config.apply_cpu_threads``)."""
-    apply_cpu_threads(next(model.parameters()).device)
+    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, with
+    torch's threads set for the training and the caller's restored after
+    (``coursekit.config.cpu_threads_for``)."""
+    with cpu_threads_for(next(model.parameters()).device):
+        _fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier,
+             extra_batches=extra_batches)
+
+
+def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz: float,
+         decay_multiplier: float, extra_batches) -> None:
+    """``fit``'s work."""
     generator = torch.Generator().manual_seed(seed)
     kind = SPECS[model.name].kind
     if kind == "ae":

@@ -25,7 +25,7 @@ from torch import nn
 from ._checks import check_choice, check_images, check_labels, check_positive
 from .attack import AttackResult, attack_cache_key, distortion, min_distortion_attack
 from .cache import key_digest, load_record, save_record, tensor_digest
-from .config import apply_cpu_threads, cache_dir
+from .config import cache_dir
 from .train import evaluate
 
 AMPLIFY_READINGS = ("literal", "rms")
@@ -148,8 +148,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
         stored = load_record(path, _attack_schema(x), {"N": len(x)})
         if stored is not None:
             return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    apply_cpu_threads(device)
-    result = min_distortion_attack(model, x, y, **attack_options)
+    result = min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
     if cache:
         save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
