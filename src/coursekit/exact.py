@@ -169,9 +169,10 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     logit of W(x + r) + b by at least ``margin``: one convex QP per row (see the module doc).
 
     weight [K, n], bias [K]; x [N, ...] images in [0, 1] with n pixels; target [N] labels;
-    ``margin`` ≥ 0 in logits, one for all rows or a tensor [N] (``attack.success_margin``). ``tol``: relative duality gap and feasibility (relative to each constraint's scale, so
-    the same for W, b scaled by any factor) certified for every row; a RuntimeError if the
-    solver cannot certify a row, or if a distortion came out below its certified lower bound.
+    ``margin`` ≥ 0 in logits, one for all rows or a tensor [N] (``attack.success_margin``).
+    ``tol``: relative duality gap and feasibility (relative to each constraint's scale, so the
+    same for W, b scaled by any factor) certified for every row; a RuntimeError if the solver
+    cannot certify a row, or if a distortion came out below its certified lower bound.
     Distortions are sqrt(|r|² / n).
     """
     check_images("x", x)
