@@ -69,10 +69,13 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     ``drive_cache``, so that the next chapter, on a new runtime, reuses them. Elsewhere (no
     ``google.colab``) ``drive=True`` only prints that the local cache is used.
     """
-    if profile != "auto":
-        os.environ["COURSEKIT_PROFILE"] = resolve_profile(profile)
-    if not isinstance(drive, bool):
+    chosen = None if profile == "auto" else resolve_profile(profile)  # every argument checked before
+    if not isinstance(drive, bool):  # anything changes
         raise TypeError(f"drive must be True or False, got {drive!r}")
+    if not isinstance(drive_cache, str) or not drive_cache:
+        raise TypeError(f"drive_cache must be a folder path (a non-empty str), got {drive_cache!r}")
+    if chosen is not None:
+        os.environ["COURSEKIT_PROFILE"] = chosen
     if not drive:
         return
     if "google.colab" not in sys.modules:
