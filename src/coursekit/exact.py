@@ -297,18 +297,22 @@ def _box_measures(scales, lam, state, tol: float):
     return status, torch.maximum(infeasibility, gap), noise
 
 
-def _damped_step(A, free, slack, lam, mu):
-    """The projected Newton direction of the dual, damped (Levenberg–Marquardt) by ``mu`` [N].
+def _dual_hessian(A, free):
+    """A_F A_Fᵀ [N, k, k] (F the free pixels [N, n]): minus the dual's Hessian."""
+    return torch.bmm(A * free.unsqueeze(1).to(A.dtype), A.transpose(1, 2))
 
-    The dual's Hessian is −A_F A_Fᵀ (F the free pixels). Multipliers at 0 whose gradient
-    points below 0 are held (Bertsekas 1982), and so is any other at 0 that the step would push
-    below 0 (recomputed: the step on the remaining face). The others solve
-    (A_F A_Fᵀ + μ I) d = A r − h: a Newton step for small μ, a gradient step of length 1/μ for
-    large μ. Nearly parallel rows make A_F A_Fᵀ nearly singular; μ keeps the step finite."""
-    k = A.shape[1]
-    Af = A * free.unsqueeze(1).to(A.dtype)
-    H = torch.bmm(Af, A.transpose(1, 2))
-    eye = torch.eye(k, dtype=A.dtype, device=A.device)
+
+def _damped_step(H, slack, lam, mu):
+    """The projected Newton direction of the dual, damped (Levenberg–Marquardt) by ``mu`` [N];
+    H = A_F A_Fᵀ (``_dual_hessian``).
+
+    Multipliers at 0 whose gradient points below 0 are held (Bertsekas 1982), and so is any
+    other at 0 that the step would push below 0 (recomputed: the step on the remaining face).
+    The others solve (A_F A_Fᵀ + μ I) d = A r − h: a Newton step for small μ, a gradient step
+    of length 1/μ for large μ. Nearly parallel rows make A_F A_Fᵀ nearly singular; μ keeps the
+    step finite."""
+    k = H.shape[1]
+    eye = torch.eye(k, dtype=H.dtype, device=H.device)
     held = (lam <= 0) & (slack <= 0)
     for _ in range(k):
         pair = (~held).unsqueeze(2) & (~held).unsqueeze(1)
@@ -327,34 +331,41 @@ DAMPING_TRIES = 8  # μ grows 100× per failed try: from 100·eps·L to past L, 
 
 def _ascent(problem, scales, lam, state, measures, mu, lipschitz, tol: float):
     """One step of the dual per row (``problem`` = (A, h, lo, hi)): the damped Newton step for
-    μ, 100 μ, 10⁴ μ, … (the first accepted), else a projected gradient step of length 1/L
-    (L = |A|₂², the Lipschitz constant of the dual's gradient: it raises g unless λ is
-    optimal). A step is accepted where it raises g, or where it keeps g within its rounding
-    error and lowers the certificate's residual: near the optimum g is flat to second order
-    while r(λ) still moves to first order, so comparing values of g alone stalls at a gap of
-    about √eps. Returns (λ, state, measures, μ for the next step, moved [N] bool)."""
-    settled = torch.zeros_like(mu, dtype=torch.bool)
-    trial_mu, next_mu = mu.clone(), mu.clone()
-    _, residual, noise = measures
+    μ, 100 μ, 10⁴ μ, … (the first accepted; each retry only for the rows still without one),
+    else a projected gradient step of length 1/L (L = |A|₂², the Lipschitz constant of the
+    dual's gradient: it raises g unless λ is optimal). A step is accepted where it raises g, or
+    where it keeps g within its rounding error and lowers the certificate's residual: near the
+    optimum g is flat to second order while r(λ) still moves to first order, so comparing
+    values of g alone stalls at a gap of about √eps. Returns (λ, state, measures, μ for the
+    next step, moved [N] bool)."""
+    moved = torch.zeros_like(mu, dtype=torch.bool)
+    next_mu = mu.clone()
+    H = _dual_hessian(problem[0], state[3])
+    rows = torch.arange(len(mu), device=mu.device)  # the rows still without an accepted step
+    trial_mu = mu
     for attempt in range(DAMPING_TRIES + 1):
+        pick = (lambda t: t[rows]) if attempt else (lambda t: t)
+        sub_lam, slack = pick(lam), pick(state[2])
         if attempt < DAMPING_TRIES:
-            step = _damped_step(problem[0], state[3], state[2], lam, trial_mu)
+            step = _damped_step(pick(H), slack, sub_lam, trial_mu)
         else:  # the fallback: projected gradient ascent, assured to rise
-            step = state[2] / lipschitz[:, None]
-        trial = (lam + step).clamp_min(0)
-        new = _box_dual(*problem, trial)
-        new_measures = _box_measures(scales, trial, new, tol)
-        ok = ~settled & ((new[1] > state[1]) | ((new[1] >= state[1] - noise) & (new_measures[1] < residual)))
-        lam = torch.where(ok[:, None], trial, lam)
-        state = tuple(torch.where(ok.view(-1, *[1] * (old.dim() - 1)), n, old) for old, n in zip(state, new))
-        measures = tuple(torch.where(ok, n, old) for old, n in zip(measures, new_measures))
-        next_mu = torch.where(ok, trial_mu / 10, next_mu)
-        settled |= ok
-        if bool(settled.all()):
+            step = slack / pick(lipschitz)[:, None]
+        trial = (sub_lam + step).clamp_min(0)
+        new = _box_dual(*(pick(t) for t in problem), trial)
+        new_measures = _box_measures(tuple(pick(t) for t in scales), trial, new, tol)
+        value, (_, residual, noise) = pick(state[1]), (pick(t) for t in measures)
+        ok = (new[1] > value) | ((new[1] >= value - noise) & (new_measures[1] < residual))
+        took = rows[ok]
+        lam[took] = trial[ok]
+        for old, n in zip(state + measures, new + new_measures):
+            old[took] = n[ok]
+        next_mu[took] = trial_mu[ok] / 10
+        moved[took] = True
+        rows, trial_mu = rows[~ok], trial_mu[~ok] * 100
+        if len(rows) == 0:
             break
-        trial_mu = torch.where(settled, trial_mu, trial_mu * 100)
     floor = 100 * torch.finfo(lam.dtype).eps * lipschitz
-    return lam, state, measures, torch.maximum(next_mu, floor), settled
+    return lam, state, measures, torch.maximum(next_mu, floor), moved
 
 
 def _check_box_qp(A, h, lo, hi, iterations) -> None:
@@ -424,7 +435,8 @@ def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
             tuple(pick(t) for t in (A, h, lo, hi)), tuple(pick(t) for t in scales), pick(lam),
             tuple(pick(t) for t in state),
             tuple(pick(t) for t in measures), pick(mu), pick(lipschitz), tol)
-        lam, mu, stuck = lam.index_copy(0, todo, lam_t), mu.index_copy(0, todo, mu_t), stuck.index_copy(0, todo, ~moved)
+        lam, mu = lam.index_copy(0, todo, lam_t), mu.index_copy(0, todo, mu_t)
+        stuck = stuck.index_copy(0, todo, ~moved)
         state = tuple(t.index_copy(0, todo, new) for t, new in zip(state, state_t))
         measures = tuple(t.index_copy(0, todo, new) for t, new in zip(measures, measures_t))
     status = measures[0]
