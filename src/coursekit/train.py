@@ -31,7 +31,7 @@ from torch import nn
 
 from ._checks import check_choice, check_positive, eval_mode
 from .cache import key_digest, load_record, save_record
-from .config import apply_cpu_threads, cache_dir, default_device, resolve_profile
+from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -305,8 +305,9 @@ def _lbfgs_stage(model: ZooModel, x, y, iterations: int, lipschitz: float, decay
 
 def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipschitz: float = 0.0,
         decay_multiplier: float = 1.0, extra_batches=None) -> dict:
-    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, sets
-    torch's threads first (``coursekit.config.apply_cpu_threads``).
+    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, with
+    torch's threads set for the training and the caller's restored after
+    (``coursekit.config.cpu_threads_for``).
 
     Returns the loss history of the supervised training (for AE400-10: of the softmax on top):
     ``{"optimizer": "lbfgs" or "adam", "unit": "iteration" or "epoch", "cap": the most
@@ -316,7 +317,14 @@ def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipsch
     ``steps[i]`` (Adam); ``converged``: L-BFGS stopped before its cap because the loss no longer
     changed (never for Adam, which runs its epochs).
     """
-    apply_cpu_threads(next(model.parameters()).device)
+    with cpu_threads_for(next(model.parameters()).device):
+        return _fit(model, x, y, settings, seed=seed, lipschitz=lipschitz,
+                    decay_multiplier=decay_multiplier, extra_batches=extra_batches)
+
+
+def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz: float,
+         decay_multiplier: float, extra_batches) -> dict:
+    """``fit``'s work."""
     generator = torch.Generator().manual_seed(seed)
     kind = SPECS[model.name].kind
     if kind == "ae":
@@ -370,9 +378,9 @@ def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
     device = next(model.parameters()).device
     further = copy.deepcopy(model)
     x, y = load_subset(key["subset"])
-    apply_cpu_threads(device)
-    history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"],
-                           key["decay_multiplier"])
+    with cpu_threads_for(device):
+        history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"],
+                               key["decay_multiplier"])
     return further.eval(), history
 
 

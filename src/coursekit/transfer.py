@@ -35,9 +35,9 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
-from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, lbfgs_attack, min_distortion_attack
+from .attack import AttackResult, attack_cache_key, distortion, lbfgs_attack, min_distortion_attack
 from .cache import key_digest, load_record, save_record, tensor_digest
-from .config import apply_cpu_threads, cache_dir
+from .config import cache_dir
 from .paper import PAPER_ATTACK
 from .train import evaluate
 
@@ -173,15 +173,14 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
         stored = load_record(path, _attack_schema(x), {"N": len(x)})
         if stored is not None:
             return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    apply_cpu_threads(device)
-    result = min_distortion_attack(model, x, y, **attack_options)
+    result = min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
     if cache:
         save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
@@ -200,7 +199,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
         "every_target": True,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
@@ -218,7 +217,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 def _attack_schema(x: torch.Tensor) -> dict:
     """The fields of a cached ``AttackResult`` for images x [N, ...]."""
     rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
-            "evaluations": torch.int64}
+            "evaluations": torch.int64, "forward_only": torch.int64}
     return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
