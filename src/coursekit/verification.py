@@ -430,7 +430,8 @@ def pattern_qp(net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo:
     others = [j for j in range(len(c_map)) if j != target]
     rows.append(a_map[others] - a_map[target]), rhs.append(c_map[target] - c_map[others] - margin - 1e-9)
     A, h = (torch.from_numpy(np.concatenate(v))[None] for v in (rows, rhs))
-    r, violation = box_qp(A, h, torch.from_numpy(lo)[None], torch.from_numpy(hi)[None], iterations=200)
+    solved = box_qp(A, h, torch.from_numpy(lo)[None], torch.from_numpy(hi)[None], iterations=200)
+    r, violation = solved.r, solved.violation  # a candidate only: the caller checks it in the network
     if violation.item() > 1e-9 * (1 + h.abs().max().item()):
         return None
     return r[0].numpy()
