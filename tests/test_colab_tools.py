@@ -77,3 +77,16 @@ def test_merge_cache_keeps_what_is_there(tmp_path):
     assert (target / "models" / "n.pt").read_text() == "n"
     assert not list(target.rglob("*.part"))
     run.merge_cache(tmp_path / "missing", target)  # a chapter that cached nothing
+
+
+def test_chapter_notebooks_include_split_parts(tmp_path):
+    run = load("run_chapters")
+    names = ["01_data.ipynb", "03a_toy.ipynb", "03b_mnist.ipynb", "07a_attacks.ipynb", "07b_defences.ipynb",
+             "intro.ipynb", "glossary.ipynb", "07_notes.md", "10_more.ipynb"]
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    stems = lambda chapters: [p.stem for p in run.chapter_notebooks(tmp_path, chapters)]  # noqa: E731
+    assert stems([]) == ["01_data", "03a_toy", "03b_mnist", "07a_attacks", "07b_defences", "10_more"]
+    assert stems(["07"]) == ["07a_attacks", "07b_defences"]
+    assert stems(["03b", "01"]) == ["01_data", "03b_mnist"]
+    assert stems(["07c"]) == []

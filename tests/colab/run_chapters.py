@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,6 +135,22 @@ def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, ce
             "seconds": round(seconds, 1), "pip_changes": changes, "forbidden_changes": bad, "log_tail": log}
 
 
+CHAPTER_NOTEBOOK = re.compile(r"^(\d\d)([a-z]?)_.*\.ipynb$")
+
+
+def chapter_notebooks(book: Path, chapters: list[str]) -> list[Path]:
+    """The chapter notebooks in ``book`` (``07_x.ipynb``, or a part such as ``07a_x.ipynb``),
+    sorted; with ``chapters`` only those whose number (``07``: every part) or number and part
+    (``07a``) is listed."""
+    found = []
+    for path in sorted(Path(book).glob("*.ipynb")):
+        match = CHAPTER_NOTEBOOK.match(path.name)
+        if match and (not chapters or match.group(1) in chapters
+                      or match.group(1) + match.group(2) in chapters):
+            found.append(path)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True, help="the Colab environment's python")
@@ -145,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="collect the chapters' course caches here (for the book build)")
     parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 (default: all)")
     args = parser.parse_args(argv)
-    notebooks = sorted(p for p in args.book.glob("[0-9][0-9]_*.ipynb")
-                       if not args.chapters or p.name[:2] in args.chapters)
+    notebooks = chapter_notebooks(args.book, args.chapters)
     if not notebooks:
         parser.error(f"no chapter notebooks in {args.book} match {args.chapters}")
     records = []
