@@ -12,9 +12,10 @@ In one run, on the same model, images and targets ((y + 1) mod 10), it times
 3. ``coursekit lbfgs_attack`` (defaults), and with ``polish=0`` (the paper's penalty method
    alone, no linearised polish);
 
-and prints examples/s, forward+backward passes of the model per example (the adv-lib way: a
-figure that compares across hardware), success rate, mean distortion and the ratios to the
-classic algorithm and to C&W. ``--competitor`` runs a CPU-bound process (a busy loop) beside the
+and prints examples/s, the passes of the model per example counted by hooks on the model (the
+adv-lib way: a figure that compares across hardware), split into forward+backward passes and
+forward-only ones (checks, bisections, trial points), success rate, mean distortion and the ratios
+to the classic algorithm and to C&W. ``--competitor`` runs a CPU-bound process (a busy loop) beside the
 measurement, as on a shared machine. Usage::
 
     python benchmarks/attack.py --model FC100-100-10 --images 500
@@ -26,6 +27,7 @@ measurement, as on a shared machine. Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -37,7 +39,7 @@ from coursekit.config import apply_cpu_threads, default_device
 from coursekit.data import load_mnist
 from coursekit.train import train
 
-from _timing import timed
+from _timing import PassCounter, timed
 
 
 def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations=100, initial_const=1e-2):
@@ -59,7 +61,7 @@ def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations
         logits = model(adv)
         loss = (const_t * F.cross_entropy(logits, target, reduction="none")).sum() + (adv - x).pow(2).sum()
         loss.backward()
-        return float(loss), adv.grad.detach().cpu().numpy().reshape(-1).astype(np.float64)
+        return float(loss.detach()), adv.grad.detach().cpu().numpy().reshape(-1).astype(np.float64)
 
     for _ in range(binary_search_steps):
         const_t = torch.as_tensor(const, dtype=torch.float32, device=x.device)
@@ -89,6 +91,7 @@ def foolbox_cw(model, x, target, steps=1000, binary_search_steps=9):
 
 
 def summarize(name, seconds, model, x, target, adv, passes):
+    """``passes``: (forward+backward, forward-only) per example."""
     with torch.no_grad():
         hit = model(adv).argmax(1) == target
     dist = distortion(x, adv)
@@ -116,6 +119,7 @@ def main() -> None:
             torch.set_num_threads(args.threads)
         else:
             apply_cpu_threads("cpu")
+        os.environ["COURSEKIT_THREADS"] = str(torch.get_num_threads())  # no new look at the load mid-run
 
         device = default_device()
         model = train(args.model)
@@ -142,22 +146,32 @@ def start_competitor():
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def measure(args, model, x, target, device) -> list[dict]:
-    def timed_on(fn):
-        return timed(fn, device)
+def counted(model, x, fn, device):
+    """(seconds, result, (forward+backward, forward-only) passes per example) of ``fn()``; for
+    coursekit's result, checks that its own counts are the hooks' (``evaluations`` and
+    ``forward_only``, where the package has them)."""
+    with PassCounter(model) as counter:
+        seconds, result = timed(fn, device)
+    passes = counter.per_example(len(x))
+    reported = getattr(result, "forward_only", None)
+    if reported is not None and (int(result.evaluations.sum()), int(reported.sum())) != (
+            counter.forward_backward, counter.forward_only):
+        raise SystemExit(f"the attack reports {int(result.evaluations.sum())} + {int(reported.sum())} passes, "
+                         f"the hooks counted {counter.forward_backward} + {counter.forward_only}")
+    return seconds, result, passes
 
+
+def measure(args, model, x, target, device) -> list[dict]:
     rows = []
     lbfgs_attack(model, x[:8], target[:8], search_steps=1, max_iter=5)  # warm-up
-    seconds, result = timed_on(lambda: lbfgs_attack(model, x, target))
-    passes = result.evaluations.float().mean().item()
+    seconds, result, passes = counted(model, x, lambda: lbfgs_attack(model, x, target), device)
     rows.append(summarize("coursekit lbfgs_attack", seconds, model, x, target, result.x_adv, passes))
     if not args.skip_plain:
-        seconds, result = timed_on(lambda: lbfgs_attack(model, x, target, polish=0))
-        passes = result.evaluations.float().mean().item()
+        seconds, result, passes = counted(model, x, lambda: lbfgs_attack(model, x, target, polish=0), device)
         rows.append(summarize("coursekit, polish=0 (penalty only)", seconds, model, x, target, result.x_adv,
                               passes))
     if not args.skip_classic:
-        seconds, (adv, passes) = timed_on(lambda: classic_lbfgs_attack(model, x, target))
+        seconds, (adv, _), passes = counted(model, x, lambda: classic_lbfgs_attack(model, x, target), device)
         rows.append(summarize("classic (advertorch algorithm, scipy)", seconds, model, x, target, adv, passes))
     if not args.skip_cw:
         try:
@@ -165,7 +179,8 @@ def measure(args, model, x, target, device) -> list[dict]:
         except ImportError:
             print("foolbox not installed: skipping the C&W reference (pip install foolbox==3.3.4)")
         else:
-            seconds, (adv, passes) = timed_on(lambda: foolbox_cw(model, x, target, steps=args.cw_steps))
+            seconds, (adv, _), passes = counted(model, x, lambda: foolbox_cw(model, x, target, steps=args.cw_steps),
+                                                device)
             rows.append(summarize(f"foolbox 3 C&W-L2 (9 x {args.cw_steps})", seconds, model, x, target, adv,
                                   passes))
     return rows
@@ -173,10 +188,11 @@ def measure(args, model, x, target, device) -> list[dict]:
 
 def report(rows: list[dict]) -> None:
     ours = rows[0]
-    print(f"\n{'method':<40} {'ex/s':>10} {'passes/ex':>10} {'success':>8} {'mean dist':>10}"
+    print(f"\n{'method':<40} {'ex/s':>10} {'fwd+bwd/ex':>11} {'fwd-only/ex':>12} {'success':>8} {'mean dist':>10}"
           f" {'speed vs ours':>14} {'dist vs ours':>13}")
     for row in rows:
-        print(f"{row['method']:<40} {row['examples_per_s']:>10.1f} {row['passes']:>10.0f} {row['success']:>8.1%}"
+        print(f"{row['method']:<40} {row['examples_per_s']:>10.1f} {row['passes'][0]:>11.1f} {row['passes'][1]:>12.1f}"
+              f" {row['success']:>8.1%}"
               f" {row['distortion']:>10.5f} {row['examples_per_s'] / ours['examples_per_s']:>13.3f}x"
               f" {row['distortion'] / ours['distortion']:>12.4f}x")
     for row in rows[1:]:

@@ -54,7 +54,7 @@ def measure(threads, competing: bool, model, x, y, x_train, y_train, classic: bo
         if threads == "auto":
             from coursekit import config
 
-            config._THREADS_APPLIED.clear()
+            config._PROBE.clear()
             torch.set_num_threads(config._TORCH_THREADS)
             os.environ["COURSEKIT_THREADS"] = "auto"
             config.apply_cpu_threads("cpu")

@@ -220,3 +220,146 @@ def test_several_upper_batches_enter_the_loss_like_one_minibatch():
         both = _objective(model, x[:1], y[:1], 0.0, 0.0, [(h1, y[:2], upper1), (h2, y[2:], upper2)])
         plain = _objective(model, torch.cat([x[:1], x]), torch.cat([y[:1], y]), 0.0, 0.0)
     assert both.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def _plain_pool_training(model, x, y, *, epochs, batch, pool_size, refresh_every, fraction, mix,
+                         lr, seed):
+    """Input-pool training written out (chapter 6's plain loop), independent of the package's
+    loop: Adam, cosine schedule, the paper's decay; from the 2nd epoch a pool made, refreshed
+    every ``refresh_every`` steps, and ``mix`` pool examples appended to every minibatch."""
+    import math
+
+    import torch.nn.functional as F
+
+    from coursekit.models import weight_decay
+
+    order, draw = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    per_epoch = math.ceil(len(x) / batch)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (1 + math.cos(math.pi * s / (epochs * per_epoch))) / 2)
+    pool_x, pool_y = torch.zeros(pool_size, *x.shape[1:]), torch.zeros(pool_size, dtype=torch.long)
+    sizes = []
+    for epoch in range(epochs):
+        for i, index in enumerate(torch.randperm(len(x), generator=order).split(batch)):
+            xb, yb, since = x[index], y[index], (epoch - 1) * per_epoch + i
+            if epoch > 0 and since % refresh_every == 0:
+                n = pool_size if since == 0 else round(fraction * pool_size)
+                slots = torch.randperm(pool_size, generator=draw)[:n]
+                pick = torch.randperm(len(x), generator=draw)[:n]
+                x_adv = make_adversarial(model, x[pick], y[pick], draw)[0]
+                pool_x[slots], pool_y[slots] = x_adv, y[pick]
+            if epoch > 0:
+                mixed = torch.randint(0, pool_size, (mix,), generator=draw)
+                xb, yb = torch.cat([xb, pool_x[mixed]]), torch.cat([yb, pool_y[mixed]])
+            sizes.append(len(yb))
+            loss = F.cross_entropy(model(xb), yb) + weight_decay(model)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+    return pool_x, pool_y, sizes
+
+
+def test_train_with_pools_is_the_plain_loop(mnist_test):
+    import copy
+
+    from coursekit.adversarial_training import PoolSettings, one_cpu_thread, train_with_pools
+    from coursekit.train import TrainSettings
+
+    x, y = mnist_test[0][:300], mnist_test[1][:300]
+    torch.manual_seed(0)
+    plain = build("FC100-100-10")
+    package = copy.deepcopy(plain)
+    options = dict(epochs=3, batch=50, pool_size=30, refresh_every=4, fraction=0.2, mix=10, lr=1e-2, seed=3)
+    with one_cpu_thread():
+        pool_x, pool_y, sizes = _plain_pool_training(plain, x, y, **options)
+        pools = train_with_pools(package, x, y, TrainSettings(epochs=3, batch_size=50, lr=1e-2),
+                                 PoolSettings(pool_size=30, refresh_fraction=0.2, refresh_every=4,
+                                              pool_batch=10), seed=3)
+    assert sizes == [50] * 6 + [60] * 12  # the mixing ratio: 10 pool examples from the 2nd epoch on
+    for a, b in zip(plain.state_dict().values(), package.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(pools[0].x, pool_x) and torch.equal(pools[0].y, pool_y)
+    assert [entry[:2] for entry in pools[0].log] == [(6, 30), (10, 6), (14, 6)]
+
+
+def test_train_with_pools_refuses_settings_without_a_pool():
+    from coursekit.adversarial_training import PoolSettings, train_with_pools
+    from coursekit.train import TrainSettings
+
+    model, x = build("FC100-100-10"), torch.rand(8, 1, 28, 28)
+    for settings in (TrainSettings(epochs=1), TrainSettings(optimizer="lbfgs", epochs=3)):
+        with pytest.raises(ValueError, match="Adam for at least 2 epochs"):
+            train_with_pools(model, x, torch.zeros(8, dtype=torch.long), settings, PoolSettings())
+    with pytest.raises(ValueError, match="pool_batch"):
+        train_with_pools(model, x, torch.zeros(8, dtype=torch.long), TrainSettings(epochs=2),
+                         PoolSettings(pool_batch=0))
+
+
+def test_refresh_pool_puts_attacked_images_with_true_labels_at_the_slots():
+    from coursekit.adversarial_training import refresh_pool
+
+    pool_x, pool_y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1, 2, 3, 4, 5])
+    before_x, before_y = pool_x.clone(), pool_y.clone()
+    images, labels = torch.rand(2, 1, 2, 2), torch.tensor([7, 9])
+    new_x, new_y = refresh_pool(pool_x, pool_y, torch.tensor([4, 1]), images, labels,
+                                lambda xs, ys: 1 - xs)
+    assert torch.equal(new_y, torch.tensor([0, 9, 2, 3, 7, 5]))
+    assert torch.equal(new_x[4], 1 - images[0]) and torch.equal(new_x[1], 1 - images[1])
+    assert torch.equal(new_x[[0, 2, 3, 5]], before_x[[0, 2, 3, 5]])
+    assert torch.equal(pool_x, before_x) and torch.equal(pool_y, before_y)  # copies
+    with pytest.raises(ValueError, match="same length"):
+        refresh_pool(pool_x, pool_y, torch.tensor([0]), images, labels, lambda xs, ys: xs)
+
+
+def test_one_cpu_thread_pins_and_restores(monkeypatch):
+    from coursekit.adversarial_training import one_cpu_thread
+    from coursekit.config import apply_cpu_threads
+
+    monkeypatch.delenv("COURSEKIT_THREADS", raising=False)
+    outside = apply_cpu_threads("cpu")
+    with one_cpu_thread():
+        assert torch.get_num_threads() == 1 and apply_cpu_threads("cpu") == 1
+    assert torch.get_num_threads() == outside and "COURSEKIT_THREADS" not in __import__("os").environ
+
+
+def test_paired_change_is_the_paired_t_test():
+    from scipy.stats import t as student_t
+
+    from coursekit.adversarial_training import paired_change
+
+    baseline = [0.0210, 0.0200, 0.0220, 0.0205]
+    pooled = [0.0150, 0.0160, 0.0170, 0.0150]
+    result = paired_change(baseline, pooled, paper_change=-0.4)
+    d = [100 * (b - a) for a, b in zip(baseline, pooled)]  # -0.6, -0.4, -0.5, -0.55
+    mean = sum(d) / 4
+    sd = (sum((v - mean) ** 2 for v in d) / 3) ** 0.5
+    t = mean / (sd / 2)
+    assert result["mean"] == pytest.approx(mean) and result["sd"] == pytest.approx(sd)
+    assert result["t"] == pytest.approx(t)
+    assert result["p"] == pytest.approx(2 * student_t.sf(abs(t), 3))
+    assert result["lower"] == 4 and result["chance"] == 1 / 16 and result["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("pooled, verdict", [
+    ([0.0190, 0.0180, 0.0200], "smaller than the paper's"),  # -0.2 points each, but for noise
+    ([0.0250, 0.0260, 0.0270], "contradicted"),
+    ([0.0150, 0.0230, 0.0190], "not shown"),  # changes -0.6, +0.3, -0.3: within the spread
+    ([0.0210, 0.0200, 0.0220], "not shown"),  # no change at all: p is NaN
+])
+def test_paired_change_verdicts(pooled, verdict):
+    from coursekit.adversarial_training import paired_change
+
+    baseline = [0.0210, 0.0200, 0.0220]
+    noisy = [p + e for p, e in zip(pooled, (0.0, 0.0001, -0.0001))] if verdict != "not shown" else pooled
+    assert paired_change(baseline, noisy, paper_change=-0.4)["verdict"] == verdict
+
+
+def test_paired_change_refuses_one_seed():
+    from coursekit.adversarial_training import paired_change
+
+    with pytest.raises(ValueError, match="same length ≥ 2"):
+        paired_change([0.02], [0.01], -0.4)
+    with pytest.raises(ValueError, match="alpha"):
+        paired_change([0.02, 0.03], [0.01, 0.02], -0.4, alpha=1.5)

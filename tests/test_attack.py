@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -403,3 +404,162 @@ def test_images_no_value_of_c_reached_get_rescue_steps(monkeypatch):
     assert rescued.success.all()
     assert (rescued.c < 1e2).all()  # found at values of c below the two ordinary steps
     assert (rescued.evaluations > without.evaluations).all()
+
+
+def test_the_attack_code_version_comes_from_the_source_of_attack_and_exact(monkeypatch):
+    """Issue 24 item 2: a hand-kept version number stayed at 4 through five commits that changed
+    results. The version is now the hash of the source of coursekit.attack and coursekit.exact:
+    any statement changed in either changes it; a comment does not."""
+    import coursekit.attack as attack
+    from coursekit.records import code_version, source_version
+
+    assert attack.attack_code_version() == attack.ATTACK_CODE_VERSION
+    real = {m: (Path(attack.__file__).parent / f"{m}.py").read_text(encoding="utf-8") for m in ("attack", "exact")}
+
+    def version_with(module, old, new):
+        texts = {**real, module: real[module].replace(old, new, 1)}
+        assert texts[module] != real[module]
+        monkeypatch.setattr(attack, "code_version", lambda m: source_version(texts[m]) if m in texts
+                            else code_version(m))
+        return attack.attack_code_version()
+
+    assert version_with("exact", "DAMPING_TRIES = 8", "DAMPING_TRIES = 9") != attack.ATTACK_CODE_VERSION
+    assert version_with("attack", "POLISH_GAIN = 1e-3", "POLISH_GAIN = 2e-3") != attack.ATTACK_CODE_VERSION
+    assert version_with("exact", "\nimport math\n", "\nimport math  # a comment\n") == attack.ATTACK_CODE_VERSION
+
+
+def test_the_attack_cache_key_holds_the_effective_options(monkeypatch):
+    import coursekit.attack as attack
+
+    key = attack.attack_cache_key()
+    assert attack.attack_cache_key(polish=3, bounds=[0, 1], c_init=1) == key  # the defaults, spelled out
+    assert attack.attack_cache_key(batch_size=7, progress_bar=False) == key  # how it runs, not what
+    assert attack.attack_cache_key(polish=0) != key
+    monkeypatch.setitem(attack.lbfgs_attack.__kwdefaults__, "max_iter", 51)  # a changed default
+    assert attack.attack_cache_key() != key
+    monkeypatch.undo()
+    monkeypatch.setattr(attack, "SUCCESS_MARGIN", 2e-3)  # a changed constant
+    assert attack.attack_cache_key() != key
+    with pytest.raises(ValueError, match="polsh"):
+        attack.attack_cache_key(polsh=0)
+
+
+def test_a_cached_attack_of_other_code_is_not_served(tmp_cache, monkeypatch):
+    """transfer.adversarial_examples keys its cache by attack_cache_key: the same code and
+    effective options reuse the file, other code recomputes."""
+    import coursekit.attack as attack
+    import coursekit.transfer as transfer
+
+    model = attackable_model(0)
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    runs = []
+    real = transfer.min_distortion_attack
+    monkeypatch.setattr(transfer, "min_distortion_attack", lambda *a, **o: runs.append(1) or real(*a, **o))
+    options = {"search_steps": 2, "max_iter": 10, "progress_bar": False}
+    transfer.adversarial_examples(model, x, y, **options)
+    transfer.adversarial_examples(model, x, y, **options, polish=3)  # the default: the cached file
+    assert len(runs) == 1
+    monkeypatch.setattr(attack, "ATTACK_CODE_VERSION", "0" * 16)  # as after an edit of the attack
+    transfer.adversarial_examples(model, x, y, **options)
+    assert len(runs) == 2
+
+
+def _default_linear(scale: float = 1.0):
+    """Issue 24 item 8's model: a default-initialised nn.Linear(6, 3) (seed 0), its logits
+    optionally scaled, and 30 random inputs in [0, 1]^6 with their predicted labels."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 3)).eval()
+    with torch.no_grad():
+        model[0].weight.mul_(scale)
+        model[0].bias.mul_(scale)
+    x = torch.rand(30, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+@pytest.mark.parametrize("scale, backend", [(1.0, "torch"), (1.0, "scipy"), (1e-3, "torch")])
+def test_every_reachable_target_is_reached_and_near_its_optimum(scale, backend):
+    """Issue 24 item 8: on this model the cross-entropy minimiser can lie outside the target
+    region (the target wins only in a corner of the box), so the search over c never reaches
+    it; the polish from where the search ended does. With logits 1000× smaller an absolute
+    margin of 1e-3 put every target out of reach: the margin scales with the logits."""
+    from coursekit.attack import success_margin
+    from coursekit.exact import linear_min_perturbation, linear_weights
+
+    model, x, y = _default_linear(scale)
+    image, target = all_other_targets(y, 3)
+    result = lbfgs_attack(model, x[image], target, backend=backend)
+    with torch.no_grad():
+        margin = success_margin(model(x[image]))
+    weight, bias = linear_weights(model)
+    exact = torch.stack([linear_min_perturbation(weight, bias, x[image[i:i + 1]], target[i:i + 1],
+                                                 margin=float(margin[i])).distortion[0] for i in range(len(image))])
+    reachable = torch.isfinite(exact)
+    assert reachable.sum() >= 40 and (~reachable).sum() == 0  # every target can win in this box
+    assert result.success[reachable].all()
+    ratio = result.distortion[reachable].double() / exact[reachable]
+    assert ratio.min() >= 1 - 1e-4 and ratio.max() <= 1.01
+
+
+def test_the_margin_scales_with_the_logits():
+    from coursekit.attack import SUCCESS_MARGIN, success_margin
+
+    logits = torch.tensor([[0.0, 5.0, -3.0], [0.0, 2e-3, 1e-3], [1.0, 1.0, 1.0]])
+    margin = success_margin(logits)
+    assert margin[0] == SUCCESS_MARGIN  # a spread of 8 logits: the absolute margin
+    assert margin[1] == pytest.approx(SUCCESS_MARGIN * 2e-3)  # tiny logits: scaled down
+    assert 0 < margin[2] < 1e-30  # constant logits: a tie does not count as a win
+
+
+class _Counted(torch.nn.Module):
+    """A small ReLU network that counts the rows of each forward pass with and without a graph
+    for backward, and the rows of each backward pass through its output."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 20), torch.nn.ReLU(),
+                                       torch.nn.Linear(20, 4))
+        with torch.no_grad():
+            self.net[1].weight.mul_(3)
+        self.rows = {"forward with graph": 0, "forward only": 0, "backward": 0}
+
+    def forward(self, x):
+        out = self.net(x)
+        if out.requires_grad:
+            self.rows["forward with graph"] += len(x)
+            out.register_hook(lambda grad: self.rows.__setitem__("backward", self.rows["backward"] + len(grad)))
+        else:
+            self.rows["forward only"] += len(x)
+        return out
+
+
+@pytest.mark.parametrize("options", [{}, {"polish": 0}, {"refine": False}, {"backend": "scipy", "search_steps": 2}])
+def test_the_reported_passes_are_what_went_through_the_model(options):
+    """Issue 23: ``evaluations`` counted forward+backward passes but not the forward-only ones
+    (the check of each value of c, the refine's bisection, the polish's trials): 89.8 rows per
+    image went through the model, 46.8 were reported. A hook on the model counts both."""
+    model = _Counted().eval()
+    x = torch.rand(40, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        target = (model(x).argmax(1) + 1) % 4
+    model.rows = dict.fromkeys(model.rows, 0)
+    result = lbfgs_attack(model, x, target, **options)
+    assert result.success.sum() >= 5  # (the others cannot be reached in the box, or are not found)
+    assert int(result.evaluations.sum()) == model.rows["backward"]
+    assert int(result.forward_only.sum()) == model.rows["forward only"]
+    assert (result.forward_only >= 2).all()  # at least the first logits and the final check
+
+
+def test_min_distortion_attack_counts_every_pass_too():
+    model = _Counted().eval()
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    model.rows = dict.fromkeys(model.rows, 0)
+    result = min_distortion_attack(model, x, y, num_classes=4, progress_bar=False, search_steps=2, max_iter=20)
+    assert int(result.evaluations.sum()) == model.rows["backward"]
+    assert int(result.forward_only.sum()) == model.rows["forward only"]

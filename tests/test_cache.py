@@ -1,5 +1,8 @@
 """The one validated cache loader: atomic writes, digests, schemas; and each cache that uses it."""
 
+import builtins
+import io
+
 import pytest
 import torch
 
@@ -52,6 +55,37 @@ def test_a_flipped_byte_is_caught_by_the_digest(tmp_path):
     with pytest.warns(UserWarning, match="digest"):
         assert load_record(path, SCHEMA) is None
     assert not path.exists()  # removed, so that the caller rebuilds it
+
+
+def test_a_file_that_cannot_be_read_is_kept(tmp_path, monkeypatch):
+    """Issue 24 item 10: any exception deleted the file, also a transient read error of a
+    Google Drive mount (a 20-minute training lost). Only proven corruption deletes it."""
+    path = tmp_path / "r.pt"
+    save_record(_record(), path)
+    before = path.read_bytes()
+    real_open = builtins.open
+
+    def flaky(file, *args, **kwargs):  # the mount drops out while the file is read
+        if str(file) == str(path):
+            raise OSError(5, "Input/output error (transport endpoint is not connected)")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", flaky)
+    monkeypatch.setattr(io, "open", flaky)
+    with pytest.warns(UserWarning, match="could not be read.*kept"):
+        assert load_record(path, SCHEMA) is None
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # still there, and still good
+    assert torch.equal(load_record(path, SCHEMA)["x"], _record()["x"])
+
+
+def test_a_truncated_file_is_corrupt_and_removed(tmp_path):
+    path = tmp_path / "r.pt"
+    save_record(_record(), path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="not usable"):
+        assert load_record(path, SCHEMA) is None
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("broken, message", [

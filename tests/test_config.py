@@ -38,6 +38,16 @@ def test_use_options_sets_the_profile(monkeypatch):
         config.use_options(drive="yes")
 
 
+def test_use_options_changes_nothing_when_it_refuses(monkeypatch):
+    """Issue 24 item 10: use_options("paper", drive="yes") set COURSEKIT_PROFILE, then raised."""
+    monkeypatch.setenv("COURSEKIT_PROFILE", "quick")
+    with pytest.raises(TypeError, match="drive"):
+        config.use_options("paper", drive="yes")
+    with pytest.raises(TypeError, match="drive_cache"):
+        config.use_options("paper", drive=True, drive_cache=None)
+    assert config.os.environ["COURSEKIT_PROFILE"] == "quick"
+
+
 def test_drive_is_mounted_only_on_colab(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSEKIT_CACHE", str(tmp_path / "local"))
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)

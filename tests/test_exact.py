@@ -1,9 +1,11 @@
 """The exact linear case: certified QP solutions checked against brute force and scipy's SLSQP."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import minimize
+from scipy.optimize import linprog, minimize
 
 from conftest import attackable_model, small_mlp
 
@@ -145,8 +147,10 @@ def _qp_rows(seed, rows=40, k=10, n=64, scale=0.5, margin=1e-3):
 def test_batched_qp_matches_the_certified_scipy_solution(seed):
     (weight, bias, x, target), problem = _qp_rows(seed)
     reference = linear_min_perturbation(weight, bias, x, target, margin=1e-3)
-    r, violation = box_qp(*problem)
+    result = box_qp(*problem)
+    r, violation = result.r, result.violation
     ok = torch.isfinite(reference.distortion)
+    assert torch.equal(result.status, torch.where(ok, 1, -1).to(torch.int8))  # each row certified
     assert ok.sum() >= 10
     assert (violation[ok] <= 1e-8).all()
     assert torch.allclose(r[ok], reference.r[ok], atol=1e-4)
@@ -158,8 +162,8 @@ def test_batched_qp_matches_the_certified_scipy_solution(seed):
 
 def test_batched_qp_float32_is_close_to_float64():
     _, problem = _qp_rows(7)
-    r64, v64 = box_qp(*problem)
-    r32, v32 = box_qp(*(p.float() for p in problem))
+    r64, v64 = box_qp(*problem).r, box_qp(*problem).violation
+    r32 = box_qp(*(p.float() for p in problem)).r
     feasible = v64 <= 1e-8
     assert torch.allclose(r32[feasible].double(), r64[feasible], atol=1e-3)
 
@@ -169,12 +173,23 @@ def test_refuses_a_model_that_is_not_linear():
         linear_weights(small_mlp())
 
 
-@pytest.mark.parametrize("bad", [{"margin": -1.0}, {"tol": float("nan")}])
+@pytest.mark.parametrize("bad", [{"margin": -1.0}, {"tol": float("nan")}, {"margin": torch.tensor([0.1, -1.0])},
+                                 {"margin": torch.zeros(3)}])
 def test_bad_arguments_are_named(bad):
     weight, bias = _random_linear()
-    x = torch.rand(1, 1, 2, dtype=torch.float64)
+    x = torch.rand(2, 1, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match=next(iter(bad))):
-        linear_min_perturbation(weight, bias, x, torch.tensor([0]), **bad)
+        linear_min_perturbation(weight, bias, x, torch.tensor([0, 1]), **bad)
+
+
+def test_a_margin_per_row_is_the_margin_of_each_row():
+    weight, bias = _random_linear(k=3, n=4, seed=2)
+    x = torch.rand(2, 1, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    target = torch.tensor([0, 2])
+    both = linear_min_perturbation(weight, bias, x, target, margin=torch.tensor([0.1, 0.3]))
+    for i, m in enumerate((0.1, 0.3)):
+        one = linear_min_perturbation(weight, bias, x[i:i + 1], target[i:i + 1], margin=m)
+        assert both.distortion[i].item() == pytest.approx(one.distortion.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -190,3 +205,161 @@ def test_batched_qp_names_bad_input(change, message):
     _, (A, h, lo, hi) = _qp_rows(0, rows=4, n=8)
     with pytest.raises(ValueError, match=message):
         box_qp(**change({"A": A, "h": h, "lo": lo, "hi": hi}))
+
+
+def _slsqp(A, h, lo, hi):
+    """scipy's SLSQP on min ½|r|² s.t. A r ≤ h, lo ≤ r ≤ hi: (½|r|², max(A r − h)) of its point."""
+    out = minimize(lambda r: (0.5 * r @ r, r), np.clip(0, lo, hi), jac=True, method="SLSQP",
+                   bounds=list(zip(lo, hi)), options={"ftol": 1e-15, "maxiter": 2000},
+                   constraints=[{"type": "ineq", "fun": lambda r: h - A @ r, "jac": lambda r: -A}])
+    return 0.5 * out.x @ out.x, (A @ out.x - h).max()
+
+
+def _feasible(A, h, lo, hi) -> bool:
+    """Whether some r of the box meets A r ≤ h: an LP (scipy's HiGHS), independent of box_qp."""
+    out = linprog(np.zeros(A.shape[1]), A_ub=A, b_ub=h, bounds=list(zip(lo, hi)), method="highs")
+    assert out.status in (0, 2), out.message
+    return out.status == 0
+
+
+def _check_against_scipy(result, problems, *, slack=1e-7):
+    """Every certified row of ``box_qp`` is right: optimal rows are feasible, no worse than
+    SLSQP's point and their lower bound is below it; infeasible rows are infeasible by an LP."""
+    for i, (A, h, lo, hi) in enumerate(problems):
+        status = int(result.status[i])
+        feasible = _feasible(A, h, lo, hi)
+        if status == -1:
+            assert not feasible, f"problem {i}: reported infeasible, the LP finds a point"
+        if status != 1:
+            continue
+        assert feasible
+        r = result.r[i, :A.shape[1]].numpy()
+        scale = np.abs(h) + np.abs(A) @ np.maximum(np.abs(lo), np.abs(hi))
+        assert (A @ r - h <= 1e-9 * scale).all() and (r >= lo).all() and (r <= hi).all()
+        value, violation = _slsqp(A, h, lo, hi)
+        if violation <= 1e-12 * scale.max():  # SLSQP's point is feasible: an upper bound
+            assert 0.5 * r @ r <= value * (1 + slack) + 1e-14, f"problem {i}: worse than SLSQP"
+            assert result.lower_bound[i] <= value * (1 + 1e-9) + 1e-14, f"problem {i}: bound above a point"
+
+
+def test_box_qp_solves_the_two_problems_of_issue_24():
+    """Nearly parallel rows: the old arc search stopped at ½|r|² = 0.592 (optimum 0.5146) and
+    at r = 0 with violation 0.549 (SLSQP: a feasible point at 0.0197)."""
+    cases = [([[-.7242, -.9202, -.3371], [-.6883, -1.108, -.4215]], [-.9698, -.2477], [.6169, .5496, .0861]),
+             ([[-1.6044, .2337, 2.2395], [-1.6067, .2334, 2.2407]], [-.0046, -.5489], [.1762, .859, .4101])]
+    for (A, h, x), optimum in zip(cases, (0.5146199513, 0.0196750121)):
+        A, h, x = (torch.tensor([v], dtype=torch.float64) for v in (A, h, x))
+        result = box_qp(A, h, -x, 1 - x)
+        assert result.status.item() == 1 and result.violation.item() <= 1e-12
+        assert 0.5 * result.r.pow(2).sum().item() == pytest.approx(optimum, rel=1e-9)
+        assert result.lower_bound.item() == pytest.approx(optimum, rel=1e-9)
+        _check_against_scipy(result, [(A[0].numpy(), h[0].numpy(), -x[0].numpy(), 1 - x[0].numpy())])
+
+
+def _nearly_parallel(seed, count=120):
+    """Problems whose k rows differ by 10^-8 to 10^-1 of their size, half near the edge of
+    feasibility (the feasible part of the box is tiny or empty), padded to one batch shape."""
+    generator = torch.Generator().manual_seed(seed)
+    problems = []
+    for i in range(count):
+        k, n = (int(v) for v in torch.randint(2, 7, (2,), generator=generator))
+        n += 4
+        spread = 10 ** float(torch.empty(1).uniform_(-8, -1, generator=generator))
+        A = 2 * torch.randn(1, n, generator=generator, dtype=torch.float64)
+        A = A + spread * torch.randn(k, n, generator=generator, dtype=torch.float64)
+        x = torch.rand(n, generator=generator, dtype=torch.float64)
+        if i % 2:  # just above or below the smallest a_j·r the box allows
+            edge = torch.where(A > 0, -A * x, A * (1 - x)).sum(1)
+            h = edge + 10 ** float(torch.empty(1).uniform_(-6, 0, generator=generator)) * torch.randn(
+                k, generator=generator, dtype=torch.float64)
+        else:
+            h = 0.5 * torch.randn(k, generator=generator, dtype=torch.float64)
+        problems.append((A.numpy(), h.numpy(), (-x).numpy(), (1 - x).numpy()))
+    return problems
+
+
+def _as_batch(problems):
+    """One batch: rows padded to the largest k and n with constraints 0·r ≤ 1 and fixed pixels."""
+    k, n = max(p[0].shape[0] for p in problems), max(p[0].shape[1] for p in problems)
+    A, h = torch.zeros(len(problems), k, n, dtype=torch.float64), torch.ones(len(problems), k, dtype=torch.float64)
+    lo, hi = torch.zeros(len(problems), n, dtype=torch.float64), torch.zeros(len(problems), n, dtype=torch.float64)
+    for i, (a, b, low, high) in enumerate(problems):
+        A[i, :a.shape[0], :a.shape[1]], h[i, :len(b)] = torch.from_numpy(a), torch.from_numpy(b)
+        lo[i, :len(low)], hi[i, :len(high)] = torch.from_numpy(low), torch.from_numpy(high)
+    return A, h, lo, hi
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_box_qp_certifies_nearly_parallel_rows_against_scipy(seed):
+    problems = _nearly_parallel(seed)
+    result = box_qp(*_as_batch(problems))
+    _check_against_scipy(result, problems)
+    assert result.certified.float().mean() >= 0.97  # the rest are reported, not passed off
+    assert (result.status == -1).sum() >= 10 and (result.status == 1).sum() >= 60
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 4])
+def test_box_qp_never_certifies_an_unfinished_row(iterations):
+    """Stopped early, the rows it has not solved say so (status 0); every row it calls optimal
+    or infeasible is."""
+    problems = _nearly_parallel(5, count=60)
+    result = box_qp(*_as_batch(problems), iterations=iterations)
+    assert (result.status == 0).sum() >= 5
+    _check_against_scipy(result, problems)
+
+
+def test_box_qp_without_constraints_is_the_box_projection():
+    lo = torch.tensor([[0.2, -1.0, -2.0]], dtype=torch.float64)
+    hi = torch.tensor([[0.5, 1.0, -1.0]], dtype=torch.float64)
+    result = box_qp(torch.zeros(1, 0, 3, dtype=torch.float64), torch.zeros(1, 0, dtype=torch.float64), lo, hi)
+    assert torch.equal(result.r, torch.tensor([[0.2, 0.0, -1.0]], dtype=torch.float64))
+    assert result.status.item() == 1 and result.violation.item() == -math.inf
+
+
+def test_box_qp_refuses_mixed_dtypes_naming_them():
+    _, (A, h, lo, hi) = _qp_rows(0, rows=4, n=8)
+    with pytest.raises(ValueError, match="share one dtype"):
+        box_qp(A.float(), h, lo, hi)
+
+
+@pytest.mark.parametrize("scale", [1e-7, 1e-9])
+def test_the_certificate_does_not_depend_on_the_logits_units(scale):
+    """Issue 24 item 5: a feasibility test in absolute logit units accepted any point once the
+    weights were scaled by 1e-9 (distortions of ~0.005 below the lower bound 0.04). The
+    problem is the same for W, b scaled by any factor, and so must be the answer."""
+    model = attackable_model(0)
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    weight, bias = linear_weights(model)
+    with torch.no_grad():
+        target = (model(x).argmax(1) + 1) % 10
+    reference = linear_min_perturbation(weight, bias, x, target)
+    scaled = linear_min_perturbation(weight * scale, bias * scale, x, target)
+    assert torch.allclose(scaled.distortion, reference.distortion, rtol=1e-6)
+    assert (scaled.lower_bound <= scaled.distortion * (1 + 1e-7)).all()  # to the certified tol
+    assert torch.allclose(scaled.multipliers * scale, reference.multipliers, rtol=1e-3, atol=1e-9)
+
+
+class _Normalised(torch.nn.Module):
+    """One nn.Linear, but the forward normalises the input first: not W·x + b."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = attackable_model(0)[1]
+
+    def forward(self, v):
+        return self.fc(((v - 0.5) / 0.2).flatten(1))
+
+
+def test_a_model_that_is_not_w_x_plus_b_on_the_images_is_refused():
+    """Issue 24 item 4: a wrapper holding one nn.Linear passed linear_weights and got "exact"
+    distortions the attack beat. exact_min_distortion checks model(x) against W·x + b."""
+    x = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    model = _Normalised().eval()
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    with pytest.raises(ValueError, match="W·x \\+ b"):
+        exact_min_distortion(model, x, y)
+    plain = attackable_model(0)  # the FC10 form passes, also in train mode and left so
+    plain.train()
+    exact_min_distortion(plain, x, y)
+    assert plain.training

@@ -67,3 +67,23 @@ def test_autoencoder_decoder():
     assert build_decoder(model)(model.features(torch.rand(3, 1, 28, 28))).shape == (3, 1, 28, 28)
     with pytest.raises(ValueError, match="AE"):
         build_decoder(build("CNN"))
+
+
+def test_template_roughness_against_a_loop_and_its_extremes():
+    from coursekit.models import template_roughness
+
+    generator = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 784, generator=generator, dtype=torch.float64)
+    image = w[1].reshape(28, 28)
+    pairs = sum((image[i, j] - image[i, j + 1]) ** 2 for i in range(28) for j in range(27))
+    pairs += sum((image[i, j] - image[i + 1, j]) ** 2 for i in range(27) for j in range(28))
+    assert template_roughness(w)[1].item() == pytest.approx((pairs / image.pow(2).sum()).item())
+    noise = torch.randn(2000, 784, generator=generator, dtype=torch.float64)
+    assert template_roughness(noise).mean().item() == pytest.approx(2 * 1512 / 784, rel=0.02)
+    assert template_roughness(torch.ones(1, 784)).item() == 0.0
+    ramp = torch.arange(28.0).repeat(28, 1).reshape(1, 784) + 1.0  # smooth: small
+    assert template_roughness(ramp).item() < 0.01
+    with pytest.raises(ValueError, match="784"):
+        template_roughness(torch.ones(2, 100))
+    with pytest.raises(ValueError, match="all zeros"):
+        template_roughness(torch.zeros(1, 784))

@@ -338,3 +338,57 @@ def test_madry_training_makes_pgd_weaker_and_is_cached(tmp_cache):
     again = madry_training("FC100-100-10", eps=0.1, steps=3, epochs=1, device="cpu")
     assert again.training_info == robust.training_info
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), robust.state_dict().values()))
+
+
+def _batchnorm_dropout_model():
+    """A network with BatchNorm1d and Dropout, left in train mode (as inside a training loop)."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.BatchNorm1d(12),
+                                torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(12, 4))
+    model.train()
+    return model
+
+
+ATTACKS_ON_A_TRAINING_MODEL = {
+    "fgsm": lambda m, x, y: fgsm(m, x, y, 0.1),
+    "pgd": lambda m, x, y: pgd(m, x, y, 0.1, steps=3),
+    "carlini_wagner_l2": lambda m, x, y: carlini_wagner_l2(m, x, (y + 1) % 4, search_steps=2, steps=5),
+    "ddn": lambda m, x, y: ddn(m, x, (y + 1) % 4, steps=5),
+    "certified_radius": lambda m, x, y: certified_radius(m, x, y, lipschitz=10.0),
+}
+
+
+@pytest.mark.parametrize("name", ATTACKS_ON_A_TRAINING_MODEL)
+def test_an_attack_changes_nothing_the_caller_owns(name):
+    """Issue 24 items 6 and 7: the attacks looked at one image in train mode before switching
+    to eval (BatchNorm statistics and num_batches_tracked changed, dropout drew from the global
+    random generator, BatchNorm1d raised on one value per channel), and C&W left gradients in
+    every parameter's .grad. The model's state, mode, .grad and the global RNG stay as they were."""
+    model = _batchnorm_dropout_model()
+    x = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 3, 0])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    ATTACKS_ON_A_TRAINING_MODEL[name](model, x, y)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "carlini_wagner_l2", "ddn"])
+def test_a_float64_batch_on_a_float32_model_is_converted(name):
+    """Issue 24 item 10: the modern attacks crashed on float64 x with a float32 model."""
+    model = _batchnorm_dropout_model().eval()
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2])
+    result = ATTACKS_ON_A_TRAINING_MODEL[name](model, x.double(), y)
+    reference = ATTACKS_ON_A_TRAINING_MODEL[name](model, x, y)
+    assert result.x_adv.dtype == torch.float32 and torch.equal(result.x_adv, reference.x_adv)
+
+
+@pytest.mark.parametrize("bounds", [(0.0, math.inf), (-math.inf, 1.0), (0.0, math.nan)])
+def test_pgd_refuses_infinite_bounds(bounds):
+    model = attackable_model(0)
+    with pytest.raises(ValueError, match="bounds"):
+        pgd(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), 0.1, bounds=bounds)

@@ -177,7 +177,8 @@ def test_the_macro_is_not_expanded_inside_a_longer_name():
 
 
 @pytest.mark.parametrize("text, match", [("```{figurex} a.png\n```", "figurex"), ("{glue:text}`x`", "glue"),
-                                         ("```{admonition} open\nnever closed", "not closed")])
+                                         ("```{admonition} open\nnever closed", "not closed"),
+                                         ("see {doc}`03_gone`", "names no page")])
 def test_unknown_myst_is_an_error_not_a_silent_leak(text, match):
     with pytest.raises(ValueError, match=match):
         colab_markdown(text, CONTEXT)

@@ -2,6 +2,9 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -36,6 +39,47 @@ def test_source_version_ignores_docstrings_and_comments_only():
     assert len(code_version("attack")) == 16
     with pytest.raises(ValueError, match="module"):
         code_version("no_such_module")
+
+
+def test_source_version_sees_statements_fstrings_and_blocks_not_layout():
+    base = 'def f(x):\n    """Doc."""\n    y = f"{x!r:>8} λ"  # a comment\n    return (x +\n            y)\n'
+    same = ('def f(x):\n\n  # only a comment\n  """Another docstring,\n  on two lines."""\n'
+            '  y = f"{x!r:>8} λ"\n  return (x + y)\n')
+    assert source_version(base) == source_version(same)
+    assert source_version(base) != source_version(base.replace("{x!r:>8}", "{x!r:>9}"))
+    assert source_version(base) != source_version(base.replace('    return (x +\n            y)',
+                                                                 'return (x +\n            y)'))
+    nested = 'def g():\n    if a:\n        b()\n    c()\n'
+    assert source_version(nested) != source_version(nested.replace("    c()", "        c()"))
+
+
+PYTHONS = sorted(Path.home().glob(".pyenv/versions/3.1[0-3].*/bin/python3.1[0-3]"))
+
+
+def test_source_version_is_the_same_on_python_3_10_to_3_13():
+    """Issue 24 item 3: ast.dump differs between Python versions, so a record written on 3.11
+    was stale on Colab's 3.13. Each pyenv interpreter hashes every coursekit module (the
+    hashing module imports without torch) and must agree with this one."""
+    if not PYTHONS:
+        pytest.skip("no pyenv Python 3.10-3.13 here")
+    modules = sorted(p.stem for p in (ROOT / "src" / "coursekit").glob("*.py"))
+    script = ("import json, sys; from coursekit.records import code_version; "
+              "print(json.dumps({m: code_version(m) for m in sys.argv[1:]}))")
+    here = {m: code_version(m) for m in modules}
+    for python in PYTHONS:
+        done = subprocess.run([str(python), "-c", script, *modules], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == here, f"{python.name} hashes differently"
+    assert "torch" not in subprocess.run(
+        [sys.executable, "-c", "import sys, coursekit.records; print(sorted(sys.modules))"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}).stdout
+
+
+def test_provenance_covers_the_exact_solver():
+    """The polish runs exact.box_qp: a change there changes the attack's results."""
+    assert "exact" in records.DEFAULT_MODULES
+    assert "exact" in provenance("cmd", "cpu", "quick", {"images": 3})["code_version"]
 
 
 def test_round_trip_keeps_numbers_and_provenance(tmp_path):

@@ -136,3 +136,162 @@ def test_paired_error_change_refuses_bad_input():
         paired_error_change(np.zeros(3, bool), np.zeros(4, bool))
     with pytest.raises(ValueError, match="bool vectors"):
         paired_error_change(np.zeros(3), np.zeros(3))
+
+
+def test_rate_interval_is_a_bootstrap_over_images_of_per_image_means():
+    import numpy as np
+    from scipy import stats
+
+    from coursekit.report import rate_interval
+
+    rng = np.random.default_rng(0)
+    fooled = (rng.random((200, 6)) < 0.3).astype(float)
+    fooled[:5, 1:] = np.nan  # measured on one pair only: still one image
+    fooled[5] = np.nan  # measured on none: left out
+    mean, low, high = rate_interval(fooled, seed=1)
+    per_image = np.nanmean(fooled[np.arange(200) != 5], 1)
+    assert mean == pytest.approx(per_image.mean())
+    expected = stats.bootstrap((per_image,), np.mean, n_resamples=2000, method="percentile",
+                               random_state=np.random.default_rng(1)).confidence_interval
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert low < mean < high and high - low < 0.1
+    assert rate_interval(np.ones(7)) == (1.0, 1.0, 1.0)
+    for bad, match in ((np.full(3, np.nan), "no measured"), (np.full((2, 2, 2), 1.0), "shape"),
+                       (np.array([0.0, 2.0]), "0/1")):
+        with pytest.raises(ValueError, match=match):
+            rate_interval(bad)
+
+
+def test_proportion_interval_is_wilsons():
+    from coursekit.report import percent_interval, proportion_interval
+
+    low, high = proportion_interval(0.26, 200)
+    # Wilson's score interval by its formula, z = 1.959964
+    z, p, n = 1.959963984540054, 0.26, 200
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    assert (low, high) == pytest.approx((centre - half, centre + half))
+    assert percent_interval(0.26, low, high) == "26.0% (95% CI 20.4–32.5%)"
+    with pytest.raises(ValueError, match="whole number"):
+        proportion_interval(0.2613, 200)
+    with pytest.raises(ValueError, match="count"):
+        proportion_interval(0.5, 0)
+
+
+def _comparison(natural, random, p_purity, p_similarity, ci=(-0.05, 0.03)):
+    """A units comparison report with given purity scores (similarity = purity − 0.1)."""
+    from coursekit.units import BasisComparison
+
+    kinds = {"natural": np.array(natural), "random": np.array(random),
+             "class mean": np.array([1.0, 1.0]), "random images": np.array([0.2, 0.4])}
+    scores = {k: {"purity": v, "similarity": v - 0.1} for k, v in kinds.items()}
+    tests = {m: {"natural mean": 0.0, "random mean": 0.0,
+                 "difference": float(np.mean(natural) - np.mean(random)),
+                 "ci low": ci[0], "ci high": ci[1], "U": 0.0, "p value": p}
+             for m, p in (("purity", p_purity), ("similarity", p_similarity))}
+    return BasisComparison(scores=scores, tests=tests, k=8, dead_units=0)
+
+
+def test_units_numbers_place_the_kinds_between_the_controls():
+    from coursekit.report import units_numbers
+
+    report = _comparison([0.8, 0.6, 0.7], [0.65, 0.75], 0.5, 0.2)
+    n = units_numbers(report)
+    # controls: random images 0.3, class means 1.0 (gap 0.7); units 0.7, random 0.7
+    assert n["meaningless"] == pytest.approx(0.3) and n["meaningful"] == pytest.approx(1.0)
+    assert n["natural_position"] == pytest.approx((0.7 - 0.3) / 0.7)
+    assert n["random_position"] == pytest.approx((0.7 - 0.3) / 0.7)
+    assert n["largest"] == pytest.approx(0.05) and n["largest_share"] == pytest.approx(0.05 / 0.7)
+    assert (n["units"], n["directions"], n["p"]) == (3, 2, 0.5)
+    with pytest.raises(ValueError, match="measure"):
+        units_numbers(report, "entropy")
+
+
+def test_units_paragraph_says_what_was_and_was_not_found():
+    from coursekit.report import units_paragraph
+
+    quiet = _comparison([0.8, 0.6, 0.7], [0.65, 0.75], 0.5, 0.2)
+    text = units_paragraph({"A": quiet, "B": quiet})
+    assert "57% and 57% of the way" in text  # (0.7 − 0.3) / 0.7
+    assert "far more coherent than random images, in every model" in text
+    low = _comparison([0.4, 0.5, 0.6], [0.65, 0.75], 0.5, 0.2)
+    assert "Not every kind is far from random images (the lowest lies 29% of the way)" in units_paragraph(
+        {"A": low})
+    assert "In neither model nor measure is the difference significant (p ≥ 0.2)" in text
+    assert "3 and 3 live units and 2 random directions" in text
+    assert "up to 0.050" in text and "7% of the gap" in text
+    loud = _comparison([0.9, 0.9, 0.9], [0.55, 0.65], 0.001, 0.3, ci=(0.2, 0.4))
+    text = units_paragraph({"A": loud, "B": quiet})
+    assert "In A, single units are significantly higher on purity, by 0.300 (43% of the gap" in text
+    assert "The other tests are not significant (p ≥ 0.2)" in text
+    assert "With 4 tests at the 0.05 level, chance alone makes at least one significant 19%" in text
+    assert "Bonferroni level 0.05/4 = 0.0125, 1 of the 1 remains significant." in text
+    edge = _comparison([0.9, 0.9, 0.9], [0.55, 0.65], 0.0497, 0.3, ci=(0.2, 0.4))
+    text = units_paragraph({"A": edge})
+    assert "p = 0.0497" in text and "none of them remains significant" in text
+    assert "up to 0.400 (similarity, A)" in text  # the widest interval among the others
+    with pytest.raises(ValueError, match="empty"):
+        units_paragraph({})
+
+
+def test_error_paragraph_groups_the_models_by_their_difference():
+    from coursekit.report import error_paragraph
+
+    ours = pd.DataFrame({"training error": [0.05, 0.10, 0.01], "test error": [0.071, 0.15, 0.02]},
+                        index=["A", "B", "C"])
+    paper = {"A": (0.06, 0.074), "B": (0.2, 0.21), "C": (0.0, 0.012)}
+    text = error_paragraph(ours, paper, ["A", "B", "C"])
+    assert text.startswith("Within 0.5 points of the paper's test error: A.")
+    assert "Above it by more: C: test 2.00% vs the paper's 1.20%, training 1.00% vs 0.00%." in text
+    assert "Below it by more: B: test 15.00% vs the paper's 21.00%, training 10.00% vs 20.00%." in text
+    assert "Within 1.0 points of the paper's test error: A, C." in error_paragraph(ours, paper, "ABC", close=0.01)
+    with pytest.raises(ValueError, match="missing"):
+        error_paragraph(ours, paper, ["A", "D"])
+
+
+def test_convergence_table_reads_each_history():
+    from coursekit.report import convergence_table
+
+    lbfgs = types.SimpleNamespace(training_info={"history": {
+        "optimizer": "lbfgs", "unit": "iteration", "cap": 200, "steps": [0, 20, 40, 57],
+        "loss": [2.3, 0.5, 0.41, 0.4], "converged": False}})
+    stopped = types.SimpleNamespace(training_info={"history": {
+        "optimizer": "lbfgs", "unit": "iteration", "cap": 200, "steps": [0, 20, 33, 33],
+        "loss": [2.3, 0.5, 0.4, 0.4], "converged": True}})
+    adam = types.SimpleNamespace(training_info={"history": {
+        "optimizer": "adam", "unit": "epoch", "cap": 3, "steps": [1, 2, 3],
+        "loss": [0.5, 0.3, 0.2], "converged": False}})
+    old = types.SimpleNamespace(training_info={"key": {}})
+    table = convergence_table({"a": lbfgs, "b": stopped, "c": adam, "d": old})
+    assert table.loc["a"].tolist()[:4] == ["L-BFGS", "200 iterations", "57 iterations", "17 iterations"]
+    assert table.loc["a", "fall"] == pytest.approx(0.01 / 0.41)
+    assert table.loc["b", "ran"] == "33 iterations (converged)" and table.loc["b", "fall"] == 0
+    assert table.loc["c"].tolist() == ["Adam", "3 epochs", "3 epochs", "1 epoch", pytest.approx(1 / 3)]
+    assert table.loc["d", "optimizer"] == "not recorded" and np.isnan(table.loc["d", "fall"])
+
+
+def test_convergence_paragraph_sorts_the_models_by_how_they_ended():
+    from coursekit.report import convergence_paragraph
+
+    table = pd.DataFrame({
+        "optimizer": ["L-BFGS", "L-BFGS", "L-BFGS", "Adam", "not recorded"],
+        "cap": ["200 iterations"] * 3 + ["12 epochs", ""],
+        "ran": ["44 iterations (converged)", "134 iterations", "200 iterations", "12 epochs", ""],
+        "last block": ["1 iterations", "2 iterations", "20 iterations", "1 epoch", ""],
+        "fall": [0.0, 2e-7, 0.0016, 0.075, np.nan]}, index=["a", "b", "c", "d", "e"])
+    text = convergence_paragraph(table)
+    assert "Stopped by itself (converged): a after 44 iterations." in text
+    assert "(the objective fell by less than 0.01% over the last block): b (2.0e-05% over its last " \
+           "2 iterations, 134 iterations in all)." in text
+    assert "Still falling when the cap stopped it: c (0.16% over its last 20 iterations)." in text
+    assert "below the previous one's by 7.5% for d (12 epochs)." in text
+    assert "No history was recorded for e" in text
+    assert "c (0.16%" in convergence_paragraph(table, flat=0.01).split("Still")[0]  # now flat
+
+
+def test_p_text_never_rounds_across_alpha():
+    from coursekit.report import p_text
+
+    assert p_text(0.0497) == "0.0497" and p_text(0.0503) == "0.0503" and p_text(0.12) == "0.12"
+    assert p_text(0.0096, alpha=0.01) == "0.0096" and p_text(0.0104, alpha=0.01) == "0.0104"
+    assert p_text(0.0014) == "0.0014"

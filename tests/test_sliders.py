@@ -212,3 +212,14 @@ def test_penalty_path_refuses_bad_input_by_name():
         penalty_path(model, x, 3, [1.0, -2.0])
     with pytest.raises(ValueError, match="c_values"):
         penalty_path(model, x, 3, [])
+
+
+def test_frame_slider_takes_numbers_as_labels():
+    """Issue 24 item 10: float labels raised AttributeError in html()."""
+    frames = tiny_frames(3)
+    slider = FrameSlider("c", [0.31622776601683794, 10, np.float64(1e-4)], frames, 0)
+    assert slider.labels == ["0.316", "10", "0.0001"]
+    images = [attrs for tag, attrs in parse(slider.html()) if tag == "img"]
+    assert [a["data-label"] for a in images] == ["0.316", "10", "0.0001"]
+    with pytest.raises(ValueError, match="labels"):
+        FrameSlider("c", [None, "1", "2"], frames, 0)

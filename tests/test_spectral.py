@@ -401,3 +401,35 @@ def test_certified_norm_refuses_what_it_cannot_certify():
         conv_operator_norm_certified(w, 1, (6, 6), candidates=0)
     zero = conv_operator_norm_certified(torch.zeros(2, 2, 3, 3), 1, (6, 6))
     assert zero.lower == zero.upper == 0.0
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv", "batchnorm"])
+def test_layer_bounds_are_upper_bounds_after_float32_rounding(kind):
+    """Issue 24 item 10: computed in float32, a layer's bound came out up to 4e-7 below the norm
+    of its (float32) weights, and the bounds are used as certificates (certified_radius). Each
+    bound must be at least the norm of the layer's explicit matrix, computed in float64."""
+    from coursekit.spectral import explicit_operator_matrix, layer_bounds
+
+    for seed in range(25):
+        torch.manual_seed(seed)
+        if kind == "linear":
+            layer, shape = torch.nn.Linear(50, 30), (50,)
+            matrix = layer.weight.detach().double()
+        elif kind == "conv":  # circular "same" padding: the bound is the exact norm, so tight
+            layer, shape = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (2, 6, 6)
+            weight = layer.weight.detach().double()
+            matrix = explicit_operator_matrix(
+                lambda v, w=weight: torch.nn.functional.conv2d(torch.nn.functional.pad(v, (1, 1, 1, 1), "circular"), w),
+                shape)
+        else:
+            layer, shape = torch.nn.BatchNorm1d(7), (7,)
+            with torch.no_grad():
+                layer.weight.uniform_(0.5, 2.0)
+                layer.running_var.uniform_(0.1, 3.0)
+            scale = layer.weight.detach().double() / (layer.running_var.double() + layer.eps).sqrt()
+            matrix = torch.diag(scale)
+        model = torch.nn.Sequential(layer).eval()
+        bound = layer_bounds(model, shape)["bound"].iloc[0]
+        exact = torch.linalg.matrix_norm(matrix, ord=2).item()
+        assert bound >= exact, (seed, bound, exact)
+        assert bound <= exact * (1 + 1e-8)  # and still the norm, to rounding

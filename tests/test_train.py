@@ -127,3 +127,141 @@ def test_fresh_start_is_seeded_and_on_the_device():
     assert len(x) == len(y) > 0 and x.device.type == "cpu"
     assert torch.equal(torch.randint(0, 1000, (5,), generator=generator),
                        torch.randint(0, 1000, (5,), generator=torch.Generator().manual_seed(4)))
+
+
+def _logistic_problem(n: int = 64, d: int = 5, seed: int = 0):
+    """A small softmax regression (2 classes) with its loss function, and the model."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=generator)
+    y = (x[:, 0] + 0.5 * torch.randn(n, generator=generator) > 0).long()
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(d, 2)
+    return model, lambda: torch.nn.functional.cross_entropy(model(x), y) + 0.1 * model.weight.pow(2).sum()
+
+
+def test_lbfgs_history_records_the_losses_it_reached():
+    from coursekit.train import fit_lbfgs, last_fall
+
+    model, loss_fn = _logistic_problem()
+    with torch.no_grad():
+        start = loss_fn().item()
+    history = fit_lbfgs(model, loss_fn, iterations=400)
+    with torch.no_grad():
+        end = loss_fn().item()
+    assert history["optimizer"] == "lbfgs" and history["cap"] == 400
+    assert history["steps"][0] == 0 and history["loss"][0] == pytest.approx(start, rel=1e-6)
+    assert history["loss"][-1] == pytest.approx(end, rel=1e-6)  # where training left the model
+    assert all(b > a for a, b in zip(history["steps"], history["steps"][1:-1]))
+    assert all(b <= a + 1e-7 for a, b in zip(history["loss"], history["loss"][1:]))  # monotone
+    # a small strongly convex problem converges well before 400 iterations and says so
+    assert history["converged"] and history["steps"][-1] < 400
+    assert abs(last_fall(history)) < 1e-8
+
+
+def test_lbfgs_history_at_the_cap_counts_the_iterations():
+    from coursekit.train import fit_lbfgs, last_fall
+
+    model, loss_fn = _logistic_problem(n=256, d=40, seed=1)
+    history = fit_lbfgs(model, loss_fn, iterations=20)  # one block: stopped by the cap
+    assert not history["converged"]
+    assert len(history["loss"]) == 2 and 0 < history["steps"][-1] <= 20
+    a, b = history["loss"]
+    assert last_fall(history) == pytest.approx((a - b) / a) and a > b
+
+
+def test_adam_history_is_the_mean_objective_of_each_epoch():
+    from coursekit.models import build
+    from coursekit.train import _objective, fit_adam
+
+    torch.manual_seed(0)
+    model = build("FC10(1e-2)")
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.rand(96, 1, 28, 28, generator=generator), torch.randint(0, 10, (96,), generator=generator)
+    with torch.no_grad():
+        expected = _objective(model, x, y, 0.0, 1.0).item()
+    # lr = 0: the weights stay put, so each epoch's mean over equal minibatches is the full objective
+    settings = TrainSettings(epochs=3, batch_size=32, lr=0.0)
+    history = fit_adam(model, x, y, settings, generator=generator)
+    assert history["steps"] == [1, 2, 3] and history["cap"] == 3 and not history["converged"]
+    assert history["loss"] == pytest.approx([expected] * 3, rel=1e-5)
+
+
+def test_train_keeps_the_history_in_the_cache_and_old_files_stay_valid(tmp_cache, monkeypatch):
+    from coursekit.cache import load_record, save_record
+    from coursekit.train import loss_history
+
+    model = train("FC100-100-10", settings=TINY, device="cpu")
+    history = loss_history(model)
+    assert history["unit"] == "epoch" and len(history["loss"]) == TINY.epochs
+    monkeypatch.setattr(train_module, "fit", lambda *a, **k: pytest.fail("trained again"))
+    assert loss_history(train("FC100-100-10", settings=TINY, device="cpu")) == history
+    # a file written before histories were recorded still loads (no retraining), without one
+    (path,) = (tmp_cache / "models").glob("*.pt")
+    record = load_record(path, {"info": {"key": dict}})
+    del record["info"]["history"]
+    save_record(record, path)
+    assert loss_history(train("FC100-100-10", settings=TINY, device="cpu")) is None
+
+
+def test_the_quick_zoo_keeps_its_cache_keys():
+    """The history is not part of the key: the quick zoo's cache files (named by these digests
+    before the history was recorded) stay valid."""
+    from coursekit.cache import key_digest
+    from coursekit.train import cache_key
+
+    expected = {"FC10(1e-4)": "e6e9a634798f3edc", "FC10(1)": "f30892dad0fb6625",
+                "FC100-100-10": "71ae840ffc8d7a0c", "CNN": "77d680b2eff37ea4",
+                "AE400-10": "3c99932dfcad8e9d"}
+    for name, digest in expected.items():
+        key = cache_key(name, "train", 0, settings_for(name, "quick"), dropout=0.0, lipschitz=0.0,
+                        decay_multiplier=1.0)
+        assert key_digest(key) == digest, name
+
+
+def test_last_fall_refuses_what_it_cannot_measure():
+    from coursekit.train import last_fall
+
+    with pytest.raises(ValueError, match="two losses"):
+        last_fall({"loss": [1.0]})
+    with pytest.raises(ValueError, match="before the last block is 0"):
+        last_fall({"loss": [1.0, 0.0, 0.5]})
+    assert last_fall({"loss": [2.0, 1.5, 1.0]}) == pytest.approx(1 / 3)
+    assert last_fall({"loss": [2.0, 1.0, 1.5]}) == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize("name", ["FC10(1)", "AE400-10"])
+def test_train_further_continues_from_where_train_stopped(tmp_cache, name):
+    import torch.nn.functional as F
+
+    from coursekit.data import load_subset
+    from coursekit.train import train_further
+
+    settings = TrainSettings(optimizer="lbfgs", lbfgs_iterations=20, ae_epochs=1, batch_size=256)
+    model = train(name, settings=settings, device="cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = load_subset("train")
+
+    def objective(m):  # what train minimised, computed here from the definitions
+        with torch.no_grad():
+            if name == "AE400-10":
+                w = m.head[0].weight
+                return (F.cross_entropy(m(x), y) + 1e-6 * w.pow(2).sum() / 10).item()
+            return (F.cross_entropy(m(x), y) + 1.0 * m.head[0].weight.pow(2).sum() / 10).item()
+
+    further, history = train_further(model, 20)
+    assert history["loss"][0] == pytest.approx(objective(model), rel=1e-5)
+    assert history["loss"][-1] == pytest.approx(objective(further), rel=1e-5)
+    assert history["loss"][-1] < history["loss"][0]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+    if name == "AE400-10":  # only the softmax moves
+        assert torch.equal(further.body[1].weight, model.body[1].weight)
+
+
+def test_train_further_refuses_models_it_cannot_continue(tmp_cache):
+    from coursekit.train import train_further
+
+    with pytest.raises(ValueError, match="L-BFGS-trained"):
+        train_further(train("FC100-100-10", settings=TINY, device="cpu"), 10)
+    with pytest.raises(ValueError, match="iterations"):
+        train_further(train("FC10(1)", settings=TrainSettings(optimizer="lbfgs", lbfgs_iterations=20),
+                            device="cpu"), 0)

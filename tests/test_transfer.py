@@ -199,3 +199,96 @@ def test_cross_training_table_rows_are_the_papers_and_measured(tmp_cache):
     literal = amplify(x, attacks["B"].x_adv, 0.1, reading="literal")
     assert table.loc["Distorted for B amplified to stddev=0.1 (literal formula)", "A"] == pytest.approx(
         evaluate(models["A"], literal, y))
+
+
+def test_paper_method_is_the_penalty_search_without_the_polish(tmp_cache):
+    """The transfer tables beside the paper's use PAPER_METHOD: the penalty + search over c with
+    ``refine`` and no polish. On this softmax the polish shortens the examples, so the test fails
+    if PAPER_METHOD (or transfer_table's handling of it) gains the polish."""
+    from coursekit.attack import min_distortion_attack
+    from coursekit.transfer import PAPER_METHOD, method_label
+
+    model = _models()["A"]
+    x = _data(8)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    opts = {"search_steps": 4, "max_iter": 40, "progress_bar": False}
+    table = transfer_table({"A": model}, {"A": model}, x, y, noise_stddevs=(), matched_noise=False,
+                           **opts, **PAPER_METHOD)
+    plain = min_distortion_attack(model, x, y, polish=0, refine=True, **opts)
+    polished = min_distortion_attack(model, x, y, **opts)  # the defaults: with the polish
+    assert torch.equal(table.adversarial["A"].x_adv, plain.x_adv)
+    assert polished.distortion.mean() < 0.99 * plain.distortion.mean()  # the polish matters here
+    assert table.method.startswith("the paper's") and table.method == method_label(PAPER_METHOD)
+    assert method_label({}).startswith("ours") and "polish" in method_label({})
+    assert method_label({"polish": 0, "refine": False}).endswith("no refine")
+    with pytest.raises(ValueError, match="attack_options"):
+        method_label([("polish", 0)])
+
+
+def _attack_calls(path):
+    """(line, function name, whether it passes **PAPER_METHOD) for every call of a function that
+    makes adversarial examples in the code cells of the MyST chapter at ``path``."""
+    import ast
+
+    from test_chapter_style import code_cells
+
+    makers = {"transfer_table", "adversarial_examples", "robustness_table", "min_distortion_attack",
+              "lbfgs_attack"}
+    found = []
+    for cell in code_cells(path.read_text()):
+        source = "\n".join(line for line in cell.splitlines() if not line.startswith(":"))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in makers:
+                    paper = any(k.arg is None and getattr(k.value, "id", "") == "PAPER_METHOD"
+                                for k in node.keywords)
+                    found.append((node.lineno, name, paper))
+    return found
+
+
+def test_chapter_4_makes_every_example_with_the_papers_method():
+    from pathlib import Path
+
+    chapter = Path(__file__).resolve().parents[1] / "book" / "04_transfer.md"
+    calls = _attack_calls(chapter)
+    assert len(calls) >= 4  # the loop, Table 2, the size test, Table 3 (and the exercise)
+    assert [c for c in calls if not c[2]] == []
+
+
+def test_fooled_pairs_are_the_tables_cells_image_by_image(tmp_cache, monkeypatch):
+    import numpy as np
+
+    import coursekit.transfer as transfer
+    from coursekit.transfer import fooled_pairs
+
+    models = _models()
+    x = _data(10)
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    real = transfer.adversarial_examples
+
+    def one_failed(model, x, y, **options):  # a failed attack has no size: no matched noise
+        result = real(model, x, y, **options)
+        result.distortion[0], result.success[0], result.x_adv[0] = float("inf"), False, x[0]
+        return result
+
+    monkeypatch.setattr(transfer, "adversarial_examples", one_failed)
+    table = transfer_table(models, models, x, y, noise_stddevs=(), cache=False,
+                           search_steps=4, max_iter=40, progress_bar=False)
+    adversarial, noise = fooled_pairs(models, x, y, table.adversarial)
+    assert adversarial.shape == noise.shape == (10, 2)  # pairs (A, B), (B, A)
+    errors = table.errors
+    assert np.allclose(adversarial.mean(0), [errors.loc["A", "B"], errors.loc["B", "A"]])
+    assert np.isnan(noise[0]).all() and not np.isnan(noise[1:]).any()
+    from coursekit.train import predict  # image by image, pair (A, B): A's examples on B
+
+    result = table.adversarial["A"]
+    assert np.array_equal(adversarial[:, 0], (predict(models["B"], result.x_adv) != y).numpy())
+    noisy = gaussian_noise(x[1:], result.distortion[1:], seed=0)
+    assert np.array_equal(noise[1:, 0], (predict(models["B"], noisy) != y[1:]).numpy())
+    assert np.allclose(np.nanmean(noise, 0), [errors.loc["Gaussian noise matched to A", "B"],
+                                              errors.loc["Gaussian noise matched to B", "A"]])
+    with pytest.raises(ValueError, match="attacks"):
+        fooled_pairs(models, x, y, {"A": table.adversarial["A"]})

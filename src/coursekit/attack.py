@@ -28,8 +28,10 @@ geometrically.
     after the search over c, the best example is moved towards the exact closest point of the
     target region of the model *linearised* at it (the target's logit against its five strongest
     rivals, a small QP solved batched by ``exact.box_qp``), kept only where the model agrees and
-    it is closer. For a linear model (FC10) one round is the exact D(x, l) whenever the classes
-    that tie there are among those five; for a network it recovers most of what the penalty (cross-entropy pulls towards every class) gives away.
+    it is closer. For a linear model (FC10) one round is the exact D(x, l) on condition that the
+    classes tying with the target at the optimum are among those five; for a network it
+    recovers most of what the penalty (cross-entropy pulls towards every class) gives away. An
+    image the search did not reach is polished from where the search ended.
 ``min_distortion_attack``
     D(x, l) for every l ≠ y, all targets of all images in one batch, keeping per image the
     closest misclassified example: the "minimum distortion" of Tables 1–4.
@@ -39,6 +41,8 @@ Distortion is the paper's measure sqrt(Σ r_i² / n), n the number of pixels (78
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 import time
 from dataclasses import dataclass, fields
@@ -48,11 +52,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
-from .config import apply_cpu_threads, attack_chunk_size
+from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
+from .records import code_version
+
+ATTACK_MODULES = ("attack", "exact")  # the code an attack's result depends on (the polish runs exact.box_qp)
+
+
+def attack_code_version() -> str:
+    """A 16-hex-digit hash of the attack's code: ``records.code_version`` (the normalised
+    source tokens, the same on Python 3.10-3.13) of each module in ATTACK_MODULES."""
+    joined = ",".join(f"{module}:{code_version(module)}" for module in ATTACK_MODULES)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+ATTACK_CODE_VERSION = attack_code_version()  # part of every cache key of attack results
 
 BACKENDS = ("torch", "scipy")
-ATTACK_CODE_VERSION = 4  # part of every cache key of attack results: bump when results change
 DEFAULT_HISTORY = 5  # L-BFGS pairs per image (each pass reads the history: 5 is half the traffic of 10)
 
 
@@ -68,7 +84,15 @@ class AttackResult:
     distortion  [N] the paper's sqrt(Σ r_i² / n) (n = pixels per image); inf where no
                 example was found (then x_adv is x itself)
     l2          [N] |r|₂ (inf where no example was found)
-    evaluations [N] int64: forward+backward evaluations of the model spent on each image
+    evaluations [N] int64: the image's rows that went through a backward pass of the model
+                (forward+backward: the penalty's value and gradient at each iterate; the
+                polish's Jacobian, one forward and POLISH_RIVALS + 1 backward passes, counts
+                POLISH_RIVALS + 1)
+    forward_only [N] int64: the image's rows that went through the model without a backward
+                pass (the first logits, each value of c's check, the refine's bisection, the
+                polish's trial points, the final check). Every row the model computed is counted,
+                also a converged image's while it waits in the batch, so the two add up to what
+                a hook on the model counts (the adv-lib way of counting passes).
     """
 
     x_adv: torch.Tensor
@@ -78,6 +102,7 @@ class AttackResult:
     distortion: torch.Tensor
     l2: torch.Tensor
     evaluations: torch.Tensor
+    forward_only: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.target)
@@ -230,7 +255,7 @@ def _store_pair(state: dict, s, yv, accept, stuck) -> None:
     state["rho"] = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
 
 
-def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_iter, history, tol, ftol,
+def _minimize_torch(model, x0, shape, target, margin, c, start, lower, upper, *, max_iter, history, tol, ftol,
                     check_every, best_x, best_d2, evaluations):
     """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``.
 
@@ -240,16 +265,18 @@ def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_ite
     search with quadratic interpolation runs per image (``_line_search``), one trial point per
     iteration for the whole batch. Every ``check_every`` iterations the batch shrinks to the
     images still converging (the only host synchronisation). Updates ``best_x``/``best_d2`` in
-    place with every evaluated point that the model classifies as ``target`` closer than the
-    best so far; adds to ``evaluations``. Returns the final iterates [N, m].
+    place with every evaluated point that the model classifies as ``target`` (by ``margin``
+    [N]) closer than the best so far; adds the rows it evaluates to ``evaluations``. Returns the
+    final iterates [N, m].
     """
     result = start.clone()
     ids = torch.arange(x0.shape[0], device=x0.device)  # the global row of each working row
     x = start.clone()
     state = _new_state(x0, target, c, history)
+    state["margin"] = margin
     fx, g, logits, d2 = _penalty(model, x, x0, shape, target, c)
     evaluations += 1
-    _record_best(ids, x, logits, d2, target, best_x, best_d2)
+    _record_best(ids, x, logits, d2, target, margin, best_x, best_d2)
     for it in range(max_iter):
         # Active set: pixels at a bound whose gradient pushes outwards stay where they are.
         blocked = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
@@ -268,8 +295,8 @@ def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_ite
                 state = {k: v[keep] for k, v in state.items()}  # and go on with this iteration
         x_trial = _trial_point(state, x, g, free, lower, upper)
         f_trial, g_trial, logits, d2 = _penalty(model, x_trial, state["x0"], shape, state["target"], state["c"])
-        evaluations[ids] += state["active"].long()
-        _record_best(ids, x_trial, logits, d2, state["target"], best_x, best_d2)
+        evaluations[ids] += 1  # every row of the batch is computed, also one that has converged
+        _record_best(ids, x_trial, logits, d2, state["target"], state["margin"], best_x, best_d2)
         accept, stuck = _line_search(state, x_trial - x, g, fx, f_trial)
         _store_pair(state, x_trial - x, g_trial - g, accept, stuck)
         x = torch.where(accept[:, None], x_trial, x)
@@ -281,29 +308,39 @@ def _minimize_torch(model, x0, shape, target, c, start, lower, upper, *, max_ite
     return result
 
 
-SUCCESS_MARGIN = 1e-3
+SUCCESS_MARGIN = 1e-3  # in logits, for a model whose logits spread over at least 1 (else scaled)
 
 
-def _reaches(logits: torch.Tensor, target: torch.Tensor, margin: float = SUCCESS_MARGIN) -> torch.Tensor:
+def success_margin(logits: torch.Tensor) -> torch.Tensor:
+    """The margin [N] by which the search wants the target's logit to win, from the logits
+    [N, K] at the clean images: SUCCESS_MARGIN times the spread max − min of the image's logits
+    where that is below 1 (a model with tiny logits: an absolute 1e-3 would be out of reach),
+    else SUCCESS_MARGIN; never 0, so that a tie does not count."""
+    spread = (logits.amax(1) - logits.amin(1)).clamp(max=1.0)
+    return (SUCCESS_MARGIN * spread).clamp_min(torch.finfo(logits.dtype).tiny)
+
+
+def _reaches(logits: torch.Tensor, target: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
     """The target's logit beats every other by at least ``margin`` [N] bool.
 
     A point exactly on the decision boundary can flip class when it is evaluated in a batch of
     another size (floating-point sums are not associative), so the search only counts points
-    with a small margin; the reported ``success`` is the plain argmax, recomputed at the end.
+    with a small margin (``success_margin``); the reported ``success`` is the plain argmax,
+    recomputed at the end.
     """
     target_logit = logits.gather(1, target[:, None]).squeeze(1)
     others = logits.scatter(1, target[:, None], float("-inf")).amax(1)
     return target_logit - others >= margin
 
 
-def _record_best(ids, x, logits, d2, target, best_x, best_d2):
+def _record_best(ids, x, logits, d2, target, margin, best_x, best_d2):
     """Keep, per global row ``ids``, the closest evaluated point classified as ``target``."""
-    better = _reaches(logits, target) & (d2 < best_d2[ids])
+    better = _reaches(logits, target, margin) & (d2 < best_d2[ids])
     best_x[ids] = torch.where(better[:, None], x, best_x[ids])
     best_d2[ids] = torch.where(better, d2, best_d2[ids])
 
 
-def _minimize_scipy(model, x0, shape, target, c, start, lower, upper, *, max_iter, history, tol, ftol,
+def _minimize_scipy(model, x0, shape, target, margin, c, start, lower, upper, *, max_iter, history, tol, ftol,
                     check_every, best_x, best_d2, evaluations):
     """The same penalty problem per image with scipy's L-BFGS-B (float64 on the host)."""
     import numpy as np
@@ -311,13 +348,13 @@ def _minimize_scipy(model, x0, shape, target, c, start, lower, upper, *, max_ite
 
     out = start.clone()
     for i in range(x0.shape[0]):
-        xi0, ti, ci = x0[i : i + 1], target[i : i + 1], c[i : i + 1]
+        xi0, ti, mi, ci = x0[i : i + 1], target[i : i + 1], margin[i : i + 1], c[i : i + 1]
 
         def fun(v):
             xv = torch.as_tensor(v, dtype=x0.dtype, device=x0.device).view(1, -1)
             value, grad, logits, d2 = _penalty(model, xv, xi0, shape, ti, ci)
             evaluations[i] += 1
-            _record_best(torch.tensor([i], device=x0.device), xv, logits, d2, ti, best_x, best_d2)
+            _record_best(torch.tensor([i], device=x0.device), xv, logits, d2, ti, mi, best_x, best_d2)
             return float(value), grad.view(-1).double().cpu().numpy()
 
         res = minimize(fun, start[i].double().cpu().numpy(), jac=True, method="L-BFGS-B",
@@ -327,22 +364,29 @@ def _minimize_scipy(model, x0, shape, target, c, start, lower, upper, *, max_ite
     return out
 
 
-def _refine_to_boundary(model, x0, x_best, shape, target, found, steps: int = 12):
+def _refine_to_boundary(model, x0, x_best, shape, target, margin, found, forward_only, steps: int = 12):
     """Walk each successful x_best back along r towards x0: the smallest t in (0, 1] found by
-    bisection with f(x0 + t·r) = target. Never increases the distortion."""
-    t_fail = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
+    bisection with f(x0 + t·r) = target (by ``margin``), for the rows ``found`` (the others are
+    returned as they are). Never increases the distortion. Adds its passes to ``forward_only``."""
+    index = found.nonzero().squeeze(1)
+    out = x_best.clone()
+    if len(index) == 0:
+        return out
+    base, r, label, m = x0[index], x_best[index] - x0[index], target[index], margin[index]
+    t_fail = torch.zeros(len(index), device=x0.device, dtype=x0.dtype)
     t_ok = torch.ones_like(t_fail)
-    r = x_best - x0
     with torch.no_grad():
         for _ in range(steps):
             t = 0.5 * (t_fail + t_ok)
-            hit = _reaches(model((x0 + t[:, None] * r).view(-1, *shape)), target)
-            t_ok = torch.where(hit & found, t, t_ok)
-            t_fail = torch.where(~hit & found, t, t_fail)
-    return x0 + t_ok[:, None] * r
+            hit = _reaches(model((base + t[:, None] * r).view(-1, *shape)), label, m)
+            forward_only[index] += 1
+            t_ok = torch.where(hit, t, t_ok)
+            t_fail = torch.where(~hit, t, t_fail)
+    out[index] = base + t_ok[:, None] * r
+    return out
 
 
-POLISH_MARGIN = 2 * SUCCESS_MARGIN  # the linearised problem aims a little inside the target region
+POLISH_MARGIN = 2.0  # the linearised problem aims a little inside the target region: 2 × the search's margin
 POLISH_GAIN = 1e-3  # a round that shortens |r|² by less than this (relative) ends an image's polish
 POLISH_RIVALS = 5  # competing classes kept in the linearised problem (those with the top logits)
 
@@ -360,12 +404,12 @@ def _logit_jacobian(model, x_flat, shape, classes):
     return logits.detach(), torch.stack(rows, 1)
 
 
-def _linearised_step(model, x0, x, shape, target, lower: float, upper: float):
+def _linearised_step(model, x0, x, shape, target, margin, lower: float, upper: float):
     """The exact solution of the paper's problem for the model linearised at x [n, m]:
-    min |r| with x0 + r in the box and the target's linearised logit at least POLISH_MARGIN
-    above those of its POLISH_RIVALS strongest rivals at x (``exact.box_qp``, float64; the
-    model itself checks every point the polish keeps). Returns (x0 + r [n, m], backward
-    passes per image)."""
+    min |r| with x0 + r in the box and the target's linearised logit at least POLISH_MARGIN ×
+    ``margin`` above those of its POLISH_RIVALS strongest rivals at x (``exact.box_qp``,
+    float64; the model itself checks every point the polish keeps). Returns (x0 + r [n, m],
+    backward passes per image)."""
     from .exact import box_qp
 
     def target_and_rivals(logits):
@@ -378,53 +422,62 @@ def _linearised_step(model, x0, x, shape, target, lower: float, upper: float):
     J = J.double()
     A = J[:, 1:] - J[:, :1]  # [n, rivals, m]: rows ∇(z_j − z_target)
     gap = (logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])).double()
-    h = torch.bmm(A, (x - x0).double().unsqueeze(2)).squeeze(2) - gap - POLISH_MARGIN
-    r, _ = box_qp(A, h, (lower - x0).double(), (upper - x0).double(), tol=1e-8)
+    h = torch.bmm(A, (x - x0).double().unsqueeze(2)).squeeze(2) - gap - POLISH_MARGIN * margin.double()[:, None]
+    r = box_qp(A, h, (lower - x0).double(), (upper - x0).double(), tol=1e-8).r  # the model checks it
     return x0 + r.to(x.dtype), J.shape[1]
 
 
-def _polish(model, x0, x_best, shape, target, found, rounds: int, lower: float, upper: float):
-    """Move each found example [N, m] closer to x0 while it stays classified as ``target``.
+def _polish(model, x0, x_start, shape, target, margin, reached, active, rounds: int, lower: float, upper: float,
+            passes: dict):
+    """Move each example of the rows ``active`` [N] closer to x0 while it stays classified as
+    ``target`` (by ``margin``); rows not yet ``reached`` [N] (a search that found nothing:
+    x_start is then its last iterate) take any point the model classifies as the target.
 
-    Each round steps from the current example x towards the exact minimiser of the model
+    Each round steps from the current point x towards the exact minimiser of the model
     linearised at x (``_linearised_step``): the full step, else half, else a quarter, the first
-    that the model classifies as the target (with the search's margin) closer to x0 than x.
-    For a linear model (FC10) the first full step is the exact D(x, l); for a network the
-    rounds approach the boundary point nearest x0 along the boundary, which the penalty's
-    minimiser only reaches for the ideal c. Never increases the distortion. Returns
-    (x [N, m], evaluations [N]: the backward passes, POLISH_RIVALS + 1 per round and image).
+    that the model classifies as the target closer to x0 than x. For a linear model (FC10) the
+    first full step is the exact D(x, l), also from a point outside the target region (the
+    penalty's minimiser can lie outside it when cross-entropy prefers another corner of the
+    box); for a network the rounds approach the boundary point nearest x0 along the boundary.
+    Never increases the distortion of a reached row. Returns (x [N, m], reached [N]); adds its
+    passes to ``passes`` (POLISH_RIVALS + 1 backward passes per round and image, and its trials).
     """
-    evaluations = torch.zeros(len(x0), device=x0.device, dtype=torch.long)
-    index = found.nonzero().squeeze(1)
-    if rounds == 0 or len(index) == 0:
-        return x_best, evaluations
-    out = x_best.clone()
+    index = active.nonzero().squeeze(1)
+    out, reached = x_start.clone(), reached.clone()
     with torch.no_grad():
-        for _ in range(rounds):  # each round works on the images the previous one moved
-            x, base, label = out[index], x0[index], target[index]
-            point, k = _linearised_step(model, base, x, shape, label, lower, upper)
-            evaluations[index] += k
-            d2 = (x - base).pow(2).sum(1)
+        for _ in range(rounds if len(index) else 0):  # each round: the images the previous one moved
+            x, base, label, m = out[index], x0[index], target[index], margin[index]
+            point, k = _linearised_step(model, base, x, shape, label, m, lower, upper)
+            passes["evaluations"][index] += k
+            d2 = torch.where(reached[index], (x - base).pow(2).sum(1), math.inf)
             moved = torch.zeros(len(x), device=x.device, dtype=torch.bool)
             for fraction in (1.0, 0.5, 0.25):
-                trial = (x + fraction * (point - x)).clamp(lower, upper)
-                ok = ~moved & _reaches(model(trial.view(-1, *shape)), label) & ((trial - base).pow(2).sum(1) < d2 * (1 - 1e-5))
-                out[index] = torch.where(ok[:, None], trial, out[index])
-                moved |= ok
+                todo = (~moved).nonzero().squeeze(1)
+                trial = (x[todo] + fraction * (point[todo] - x[todo])).clamp(lower, upper)
+                passes["forward_only"][index[todo]] += 1
+                ok = _reaches(model(trial.view(-1, *shape)), label[todo], m[todo])
+                ok &= (trial - base[todo]).pow(2).sum(1) < d2[todo] * (1 - 1e-5)
+                out[index[todo[ok]]] = trial[ok]
+                moved[todo[ok]] = True
+                if bool(moved.all()):
+                    break
+            reached[index[moved]] = True
             gained = moved & ((out[index] - base).pow(2).sum(1) < d2 * (1 - POLISH_GAIN))
             index = index[gained]  # another round only where this one gained noticeably
             if len(index) == 0:
                 break
-    return out, evaluations
+    return out, reached
 
 
-def _finish(model, x0, x_best, shape, target, found, refine: bool, polish: int, lower: float, upper: float):
-    """The search's best examples polished (``_polish``), then walked back to the boundary
-    (``_refine_to_boundary``) when ``refine``. Returns (x [N, m], polish evaluations [N])."""
-    x, spent = _polish(model, x0, x_best, shape, target, found, polish, lower, upper)
+def _finish(model, x0, x_start, shape, target, margin, reached, active, refine: bool, polish: int,
+            lower: float, upper: float, passes: dict):
+    """The rows ``active`` polished from x_start (``_polish``), then those that reach the target
+    walked back to the boundary (``_refine_to_boundary``) when ``refine``. Returns (x [N, m],
+    reached [N]); adds the passes to ``passes``."""
+    x, reached = _polish(model, x0, x_start, shape, target, margin, reached, active, polish, lower, upper, passes)
     if refine:
-        x = torch.where(found[:, None], _refine_to_boundary(model, x0, x, shape, target, found), x)
-    return x, spent
+        x = _refine_to_boundary(model, x0, x, shape, target, margin, reached & active, passes["forward_only"])
+    return x, reached
 
 
 def _check_bounds(bounds) -> tuple[float, float]:
@@ -469,22 +522,24 @@ def _check_solver_options(max_iter, history, tol, ftol, check_every) -> None:
 RESCUE_STEPS = 4  # extra values of c (each 10× smaller) for the images no value has reached yet
 
 
-def _search_c(model, x0, shape, target, c_init, search_steps, lower, upper, backend, options):
+def _search_c(model, x0, shape, target, margin, c_init, search_steps, lower, upper, backend, options):
     """The search over c for rows x0 [n, m] that are not yet classified as ``target``.
 
     Each image keeps a bracket [c_success, c_failure]: c is multiplied by 10 while the
-    solution still reaches the target (a larger weight on |r| gives a closer example),
-    divided by 10 while it does not, and bisected geometrically once both ends are known.
-    After ``search_steps`` values, the images that none has reached yet (rare: they need a far
-    smaller c, or sit where the loss is flat) get up to RESCUE_STEPS more, alone, each solved
-    with ftol / 100 and 4 × max_iter. Returns (best_x [n, m], best_d2 [n],
-    best_c [n], evaluations [n]).
+    solution still reaches the target (by ``margin`` [n]: a larger weight on |r| gives a
+    closer example), divided by 10 while it does not, and bisected geometrically once both ends
+    are known. After ``search_steps`` values, the images that none has reached yet (rare: they
+    need a far smaller c, or sit where the loss is flat) get up to RESCUE_STEPS more, alone,
+    each solved with ftol / 100 and 4 × max_iter. Returns a dict of [n] rows: "x" the best
+    point [n, m], "d2" its |r|², "c", "last" the last solution [n, m] (where a failed search
+    ended), "evaluations" and "forward_only" (the passes spent).
     """
     n = x0.shape[0]
     device, dtype = x0.device, x0.dtype
     best = {"x": x0.clone(), "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
             "c": torch.full((n,), math.nan, device=device, dtype=dtype),
-            "evaluations": torch.zeros(n, device=device, dtype=torch.long)}
+            "evaluations": torch.zeros(n, device=device, dtype=torch.long),
+            "forward_only": torch.zeros(n, device=device, dtype=torch.long)}
     bracket = {"c": torch.full((n,), float(c_init), device=device, dtype=dtype),
                "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
                "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
@@ -497,28 +552,28 @@ def _search_c(model, x0, shape, target, c_init, search_steps, lower, upper, back
             rows = (~torch.isfinite(best["d2"])).nonzero().squeeze(1)
             if len(rows) == 0:
                 break
-        _try_c(model, x0, shape, target, rows, best, bracket, lower, upper, backend, options)
-    return best["x"], best["d2"], best["c"], best["evaluations"]
+        _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, backend, options)
+    return {**best, "last": bracket["start"]}
 
 
-def _try_c(model, x0, shape, target, rows, best, bracket, lower, upper, backend, options) -> None:
+def _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, backend, options) -> None:
     """Solve the penalty problem at each row's current c (``rows``: an index, None for all),
     record the best points, and move each row's c (see ``_search_c``); updates the dicts."""
     pick = (lambda t: t) if rows is None else (lambda t: t[rows])
     minimize = _minimize_torch if backend == "torch" else _minimize_scipy
     best_x, best_d2, evaluations = pick(best["x"]), pick(best["d2"]), pick(best["evaluations"])
     before = best_d2.clone()
-    c, x, label = pick(bracket["c"]), pick(x0), pick(target)
-    final = minimize(model, x, shape, label, c, pick(bracket["start"]), lower, upper, **options,
+    c, x, label, m = pick(bracket["c"]), pick(x0), pick(target), pick(margin)
+    final = minimize(model, x, shape, label, m, c, pick(bracket["start"]), lower, upper, **options,
                      best_x=best_x, best_d2=best_d2, evaluations=evaluations)
     with torch.no_grad():
-        reached = _reaches(model(final.view(-1, *shape)), label)
+        reached = _reaches(model(final.view(-1, *shape)), label, m)
     success = torch.where(reached, torch.maximum(pick(bracket["success"]), c), pick(bracket["success"]))
     failure = torch.where(~reached, torch.minimum(pick(bracket["failure"]), c), pick(bracket["failure"]))
     bracketed = (success > 0) & torch.isfinite(failure)
     updates = {"c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
                "success": success, "failure": failure, "start": final}  # warm start from this solution
-    found = {"x": best_x, "d2": best_d2, "evaluations": evaluations,
+    found = {"x": best_x, "d2": best_d2, "evaluations": evaluations, "forward_only": pick(best["forward_only"]) + 1,
              "c": torch.where(best_d2 < before, c, pick(best["c"]))}
     for target_dict, values in ((bracket, updates), (best, found)):
         for key, value in values.items():
@@ -528,6 +583,33 @@ def _try_c(model, x0, shape, target, rows, best, bracket, lower, upper, backend,
                 target_dict[key][rows] = value
 
 
+def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_steps, lower, upper, backend,
+                       options, refine: bool, polish: int, passes: dict):
+    """The search over c for the rows ``todo`` of x0 [N, m], then the polish (from the search's
+    best point, or from where a failed search ended) and the walk back to the boundary.
+    Returns (x_adv [N, m] (x0 where nothing was found), c [N] (nan there)); adds the passes."""
+    found = {"x": x0.clone(), "c": torch.full((len(x0),), math.nan, device=x0.device, dtype=x0.dtype)}
+    reached = torch.zeros(len(x0), device=x0.device, dtype=torch.bool)
+    last = x0.clone()
+    if len(todo):
+        search = _search_c(model, x0[todo], shape, target[todo], margin[todo], c_init, search_steps, lower, upper,
+                           backend, options)
+        found["x"][todo], found["c"][todo], last[todo] = search["x"], search["c"], search["last"]
+        reached[todo] = torch.isfinite(search["d2"])
+        for key in passes:
+            passes[key][todo] += search[key]
+    x_adv, _ = _finish(model, x0, found["x"], shape, target, margin, reached, reached, refine, 0, lower, upper, passes)
+    if polish and len(todo):  # keep, per image, the closer of the search's and the polished
+        active = torch.zeros_like(reached)
+        active[todo] = True
+        start = torch.where(reached[:, None], found["x"], last)  # a failed search: from where it ended
+        polished, now = _finish(model, x0, start, shape, target, margin, reached, active, refine, polish, lower,
+                                upper, passes)
+        closer = now & (~reached | ((polished - x0).pow(2).sum(1) < (x_adv - x0).pow(2).sum(1)))
+        x_adv = torch.where(closer[:, None], polished, x_adv)
+    return x_adv, found["c"]
+
+
 def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_init: float = 1.0,
                  search_steps: int = 4, max_iter: int = 50, history: int = DEFAULT_HISTORY, tol: float = 1e-4, ftol: float = 1e-4,
                  bounds: tuple[float, float] = (0.0, 1.0), backend: str = "torch", refine: bool = True,
@@ -535,7 +617,8 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
 
     Args:
-        model: a classifier mapping x [N, ...] to logits [N, K] (used in eval mode, not changed).
+        model: a classifier mapping x [N, ...] to logits [N, K] (used in eval mode, not changed;
+            on a CPU torch's threads are set for the call, ``config.cpu_threads_for``).
         x: images [N, ...] with values in ``bounds`` (moved to the model's device and dtype;
             N = 0 gives an empty result).
         target: labels l [N] (any integer dtype) to push each image towards.
@@ -554,13 +637,20 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
         polish: rounds of ``_polish`` after the search over c (0: the paper's method alone):
             each steps to the exact closest point of the target region of the model
             linearised at the current example, kept only if the model agrees and it is closer.
-            Exact for a linear model in one round. The polished example (walked back to the
-            boundary with ``refine``) replaces the unpolished one only where it is closer.
+            For a linear model (FC10) one round gives the exact D(x, l) on condition that the
+            classes tying with the target at the optimum are among the POLISH_RIVALS strongest
+            rivals at the search's example (the linearised problem keeps only those; a tie with
+            another class leaves a constraint out, and the model then rejects or shortens the
+            step). The polished example (walked back to the boundary with ``refine``) replaces
+            the unpolished one only where it is closer. Images the search did not reach are
+            polished from where it ended (the penalty's minimiser can lie outside the target
+            region when the target wins only in a corner of the box).
 
     Returns:
         AttackResult: per image the smallest-distortion x + r classified as ``target`` among
-        all points evaluated for all values of c. If f(x) = target already, x itself
-        (distortion 0, c = inf, no evaluations: such images skip the search).
+        all points evaluated for all values of c and by the polish. If f(x) = target already,
+        x itself (distortion 0, c = inf, no backward pass: such images skip the search). The
+        search counts a point as reaching the target when its logit wins by ``success_margin``.
     """
     check_choice("backend", backend, BACKENDS)
     lower, upper = _check_bounds(bounds)
@@ -569,43 +659,30 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
     check_int("polish", polish, minimum=0)
     _check_solver_options(max_iter, history, tol, ftol, check_every)
     x = _model_input(model, x, lower, upper)
-    device = x.device
     options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
-    with eval_mode(model):
+    with eval_mode(model), cpu_threads_for(x.device):  # the model's mode and the thread count restored after
         with torch.no_grad():
             logits0 = model(x)
         k = _output_classes(logits0, num_classes)
-        target = check_labels("target", target, len(x), k).to(device)
-        shape = x.shape[1:]
+        target = check_labels("target", target, len(x), k).to(x.device)
         x0 = x.flatten(1)
-        n = x0.shape[0]
+        passes = {"evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
+                  "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long)}  # logits0
         trivial = logits0.argmax(1) == target
         todo = (~trivial).nonzero().squeeze(1)
-        best_x = x0.clone()
-        best_d2 = torch.where(trivial, 0.0, math.inf).to(x0.dtype)
-        best_c = torch.where(trivial, math.inf, math.nan).to(x0.dtype)
-        evaluations = torch.zeros(n, device=device, dtype=torch.long)
-        if len(todo):
-            found_x, found_d2, found_c, spent = _search_c(model, x0[todo], shape, target[todo], c_init,
-                                                          search_steps, lower, upper, backend, options)
-            best_x[todo], best_d2[todo], best_c[todo], evaluations[todo] = found_x, found_d2, found_c, spent
-        found = torch.isfinite(best_d2) & ~trivial
-        x_adv = _finish(model, x0, best_x, shape, target, found, refine and len(todo), 0, lower, upper)[0]
-        if polish and len(todo):  # keep, per image, the closer of the search's and the polished
-            polished, spent = _finish(model, x0, best_x, shape, target, found, refine, polish, lower, upper)
-            evaluations += spent
-            closer = (polished - x0).pow(2).sum(1) < (x_adv - x0).pow(2).sum(1)
-            x_adv = torch.where(closer[:, None], polished, x_adv)
-        x_adv = x_adv.clamp(lower, upper).view(-1, *shape)
+        x_adv, c = _search_and_polish(model, x0, x.shape[1:], target, success_margin(logits0), todo, c_init,
+                                      search_steps, lower, upper, backend, options, refine and len(todo) > 0,
+                                      polish, passes)
+        x_adv = x_adv.clamp(lower, upper).view_as(x)
         with torch.no_grad():
             success = model(x_adv).argmax(1) == target
+        passes["forward_only"] += 1
     # No example found: x_adv is x itself, and the distance to the target class is unknown
     # (reported as inf, so that an average over failures cannot pass for a small distortion).
-    inf = torch.full((n,), math.inf, device=device, dtype=x0.dtype)
-    return AttackResult(x_adv=x_adv.detach(), target=target, success=success, c=best_c,
+    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
+    return AttackResult(x_adv=x_adv.detach(), target=target, success=success, c=torch.where(trivial, math.inf, c),
                         distortion=torch.where(success, distortion(x, x_adv), inf),
-                        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-                        evaluations=evaluations)
+                        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf), **passes)
 
 
 def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -624,7 +701,8 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     and at most 60,000); per image the successful example with the smallest distortion is returned. An
     image the model already misclassifies is its own closest misclassified example
     (distortion 0). ``options`` go to ``lbfgs_attack`` (x is checked against their
-    ``bounds``). ``evaluations`` sums over the targets. An empty batch gives an empty result.
+    ``bounds``). ``evaluations`` and ``forward_only`` sum over the targets. An empty batch
+    gives an empty result.
     """
     from .progress import progress
 
@@ -633,28 +711,52 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     check_int("num_classes", num_classes, minimum=2)
     lower, upper = _check_bounds(options.get("bounds", (0.0, 1.0)))
     x = _model_input(model, x, lower, upper)
-    with eval_mode(model), torch.no_grad():
-        _output_classes(model(x[:1]), num_classes)
-    y = check_labels("y", y, len(x), num_classes).to(x.device)
+    y = check_labels("y", y, len(x), num_classes).to(x.device)  # lbfgs_attack checks the model's K
     image, target = all_other_targets(y, num_classes)
     if len(image) == 0:
         return lbfgs_attack(model, x, y, num_classes=num_classes, **options)  # empty
-    apply_cpu_threads(x.device)
     if batch_size is None:
         batch_size = attack_chunk_size(x.device, x[0].numel(), options.get("history", DEFAULT_HISTORY))
     chunks, start = [], time.perf_counter()
-    for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
-        sl = slice(i, i + batch_size)
-        chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
+    with cpu_threads_for(x.device):  # the caller's thread count is restored afterwards
+        for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
+            sl = slice(i, i + batch_size)
+            chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
     every = AttackResult.concat(chunks)
     per_image = every.distortion.view(len(x), num_classes - 1)  # inf where a target was not reached
     best = per_image.argmin(1)
     pick = torch.arange(len(x), device=x.device) * (num_classes - 1) + best
     result = every[pick]
     result.evaluations = every.evaluations.view(len(x), num_classes - 1).sum(1)
+    result.forward_only = every.forward_only.view(len(x), num_classes - 1).sum(1)
     record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(x.device),
                 evaluations=int(every.evaluations.sum()), features=x[0].numel())
     return result
+
+
+RUN_ONLY_OPTIONS = ("batch_size", "progress_bar")  # options that change how an attack runs, not its result
+RESULT_CONSTANTS = ("SUCCESS_MARGIN", "RESCUE_STEPS", "POLISH_MARGIN", "POLISH_GAIN", "POLISH_RIVALS")
+
+
+def attack_cache_key(**options) -> dict:
+    """The part of a cache key of attack results that the attack fixes: its code
+    (``ATTACK_CODE_VERSION``, from the source of ATTACK_MODULES), its effective options (every
+    option of ``lbfgs_attack`` with the caller's value or the default; options that only change
+    how it runs, RUN_ONLY_OPTIONS, left out) and the module's constants as they are now. Passing
+    a default explicitly gives the same key; a changed default or constant gives another.
+    A ValueError names an option ``lbfgs_attack`` does not take."""
+    parameters = inspect.signature(lbfgs_attack).parameters
+    known = [name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known) - set(RUN_ONLY_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown attack options {unknown}; lbfgs_attack takes {known}")
+    effective = {name: options.get(name, parameters[name].default) for name in known}
+    effective["bounds"] = list(_check_bounds(effective["bounds"]))
+    for name, value in effective.items():  # 1 and 1.0 are the same option (bool and str stay)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            effective[name] = float(value)
+    return {"code": ATTACK_CODE_VERSION, "options": effective,
+            "constants": {name: globals()[name] for name in RESULT_CONSTANTS}}
 
 
 def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: torch.Tensor, *,
@@ -671,15 +773,16 @@ def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: to
     x = _model_input(model, x, lower, upper)
     with eval_mode(model):
         with torch.no_grad():
-            k = _output_classes(model(x[:1]), None)
-        target = check_labels("target", target, len(x), k).to(x.device)
+            logits = model(x)
+        target = check_labels("target", target, len(x), _output_classes(logits, None)).to(x.device)
         if (not isinstance(c, torch.Tensor) or c.shape != (len(x),)
                 or not bool((c > 0).all() & torch.isfinite(c).all())):
             raise ValueError(f"c must be a finite positive tensor of shape ({len(x)},), got {c!r}")
         x0 = x.flatten(1)
         best_x, best_d2 = x0.clone(), torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
         evaluations = torch.zeros(len(x), device=x.device, dtype=torch.long)
-        final = _minimize_torch(model, x0, x.shape[1:], target, c.to(device=x.device, dtype=x0.dtype), x0.clone(),
+        final = _minimize_torch(model, x0, x.shape[1:], target, success_margin(logits),
+                                c.to(device=x.device, dtype=x0.dtype), x0.clone(),
                                 lower, upper, max_iter=max_iter, history=history, tol=tol, ftol=ftol,
                                 check_every=10, best_x=best_x, best_d2=best_d2, evaluations=evaluations)
         return final.view_as(x).detach()

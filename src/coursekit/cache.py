@@ -10,13 +10,14 @@ pools, attack results, MNIST). It loads with ``torch.load(weights_only=True)``, 
 the digest, and checks the record against a *schema*: the keys it must have and, for
 each tensor, its dtype and shape, where a shape entry is an int (that size), None (any
 size) or a name (the same size wherever that name appears, e.g. ``"N"`` for the number of
-images). A file that is unreadable, corrupted or does not fit is removed with a warning
-and ``None`` is returned, so that the caller rebuilds it.
+images). A file that is corrupted or does not fit is removed with a warning and ``None`` is
+returned, so that the caller rebuilds it; a file that cannot be read (an OSError) is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -136,27 +137,39 @@ def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None
 
     The record must carry the digest ``save_record`` wrote, match it, and fit ``schema``
     (see ``check_record``; ``sizes`` fixes named sizes in advance, e.g. ``{"N": len(x)}``).
-    A file that fails any check is removed with a warning, so that the caller rebuilds it.
-    ``upgrade_legacy=True`` (trained models, whose caches predate the digest): a record
-    without a digest that fits the schema is accepted once and rewritten with its digest.
+    A file whose bytes were read and proved corrupt (not a record, wrong digest, wrong
+    schema) is removed with a warning, so that the caller rebuilds it; a file that could not
+    be read (an OSError: a transient error of a network or Google Drive mount, a permission)
+    is kept, with a warning, and None is returned. ``upgrade_legacy=True`` (trained models,
+    whose caches predate the digest): a record without a digest that fits the schema is
+    accepted once and rewritten with its digest.
     """
     path = Path(path)
     if not path.exists():
         return None
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(record, dict) and DIGEST_KEY not in record and upgrade_legacy:
-            check_record(record, schema, dict(sizes or {}))
-            save_record(record, path)
-            return record
-        if not isinstance(record, dict) or DIGEST_KEY not in record:
-            raise CacheMismatch("no stored digest (written by an older version?)")
-        if record[DIGEST_KEY] != record_digest(record):
-            raise CacheMismatch("the stored digest does not match the tensors (corrupted file)")
+        data = path.read_bytes()
+    except OSError as error:  # not proof of corruption: keep the file
+        warnings.warn(f"cache file {path} could not be read ({error!s:.160}); rebuilding, the file is kept",
+                      stacklevel=2)
+        return None
+    try:
+        record = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        legacy = isinstance(record, dict) and DIGEST_KEY not in record and upgrade_legacy
+        if not legacy:
+            if not isinstance(record, dict) or DIGEST_KEY not in record:
+                raise CacheMismatch("no stored digest (written by an older version?)")
+            if record[DIGEST_KEY] != record_digest(record):
+                raise CacheMismatch("the stored digest does not match the tensors (corrupted file)")
         check_record(record, schema, dict(sizes or {}))
-    except Exception as error:  # noqa: BLE001 - any failure to read or validate means: rebuild
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the bytes were read and are not a valid record: rebuild
         warnings.warn(f"cache file {path} is not usable ({error!s:.160}); rebuilding it", stacklevel=2)
         path.unlink(missing_ok=True)
         return None
+    if legacy:
+        save_record(record, path)
+        return record
     record.pop(DIGEST_KEY)
     return record

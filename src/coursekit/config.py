@@ -25,9 +25,11 @@ Environment variables (all optional):
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -67,10 +69,13 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     ``drive_cache``, so that the next chapter, on a new runtime, reuses them. Elsewhere (no
     ``google.colab``) ``drive=True`` only prints that the local cache is used.
     """
-    if profile != "auto":
-        os.environ["COURSEKIT_PROFILE"] = resolve_profile(profile)
-    if not isinstance(drive, bool):
+    chosen = None if profile == "auto" else resolve_profile(profile)  # every argument checked before
+    if not isinstance(drive, bool):  # anything changes
         raise TypeError(f"drive must be True or False, got {drive!r}")
+    if not isinstance(drive_cache, str) or not drive_cache:
+        raise TypeError(f"drive_cache must be a folder path (a non-empty str), got {drive_cache!r}")
+    if chosen is not None:
+        os.environ["COURSEKIT_PROFILE"] = chosen
     if not drive:
         return
     if "google.colab" not in sys.modules:
@@ -164,79 +169,172 @@ def attack_chunk_size(device: torch.device | str, features: int, history: int = 
 # other at every operation (measured in benchmarks/RESULTS.md, "Threads on a busy machine").
 # On an idle 2-core machine (CI, Colab's CPU runtime) two threads are 1.4-1.7x faster than one
 # (measured side by side, same file). So by default ("auto") the heavy entry points look at what
-# the other processes are using right now (/proc/stat over 0.2 s, on Linux) and leave them their
-# cores; COURSEKIT_THREADS fixes a count, or "torch" keeps torch's own.
+# the other processes are using right now on the CPUs this process may run on (its affinity,
+# within its cgroup's CPU quota) and leave them their cores, for the duration of the call only
+# (``cpu_threads_for``); a count the caller set with torch.set_num_threads is kept;
+# COURSEKIT_THREADS fixes a count, or "torch" keeps torch's own.
 # ---------------------------------------------------------------------------------------------
 
-_TORCH_THREADS = torch.get_num_threads()  # torch's own default, read before anyone changes it
-_THREADS_APPLIED: list[tuple[int, float]] = []  # (count set, time) of the last apply_cpu_threads
+_TORCH_THREADS = torch.get_num_threads()  # torch's count when coursekit was imported: its default
+_PROBE: list[tuple[int, float]] = []  # (count chosen, time) of the last look at the load (auto)
 REPROBE_SECONDS = 30.0
+PROC_STAT = "/proc/stat"
+PROC_SELF_CGROUP = "/proc/self/cgroup"
+CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-def _cpu_ticks() -> tuple[int, int, int]:
-    """(busy, total, cpus) jiffies of the whole machine since boot, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        lines = stat.read().splitlines()
-    values = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
-    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-    return sum(values) - values[3] - values[4], sum(values), cpus
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may run on (``os.sched_getaffinity``; all of them where that is
+    not available)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
+def _cgroup_paths() -> list[Path]:
+    """The folders of this process's cgroup and its ancestors that may hold a CPU quota:
+    cgroup v2 (``0::/path``) under CGROUP_ROOT and v1's ``cpu`` controller under CGROUP_ROOT/cpu."""
+    try:
+        lines = Path(PROC_SELF_CGROUP).read_text().splitlines()
+    except OSError:
+        return []
+    folders = []
+    for line in lines:
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and controllers == "":
+            base = Path(CGROUP_ROOT)
+        elif "cpu" in controllers.split(","):
+            base = Path(CGROUP_ROOT) / "cpu"
+        else:
+            continue
+        parts = [p for p in path.strip().split("/") if p]
+        folders += [base.joinpath(*parts[:i]) for i in range(len(parts), -1, -1)]
+    return folders
+
+
+def cgroup_cpu_quota() -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (quota / period, the smallest along the
+    cgroup's ancestors): ``cpu.max`` (v2) or ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (v1);
+    None where there is none (``max`` or −1) or it cannot be read."""
+    quotas = []
+    for folder in _cgroup_paths():
+        try:
+            if (folder / "cpu.max").is_file():
+                quota, period = (folder / "cpu.max").read_text().split()[:2]
+            elif (folder / "cpu.cfs_quota_us").is_file():
+                quota = (folder / "cpu.cfs_quota_us").read_text().strip()
+                period = (folder / "cpu.cfs_period_us").read_text().strip()
+            else:
+                continue
+            if quota not in ("max", "-1") and float(period) > 0:
+                quotas.append(float(quota) / float(period))
+        except (OSError, ValueError):
+            continue
+    return min(quotas) if quotas else None
+
+
+def _cpu_ticks(cpus) -> tuple[int, int]:
+    """(busy, total) jiffies since boot of the CPUs ``cpus``, from /proc/stat's per-CPU lines."""
+    wanted = {f"cpu{c}" for c in cpus}
+    busy = total = 0
+    with open(PROC_STAT) as stat:
+        for line in stat:
+            fields = line.split()
+            if fields and fields[0] in wanted:
+                values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+                busy += sum(values) - values[3] - values[4]
+                total += sum(values)
+    return busy, total
 
 
 def other_cpu_load(window: float = 0.2) -> float | None:
-    """How many cores other processes kept busy over the next ``window`` seconds (this process's
-    own CPU time taken out), from /proc/stat; None where that cannot be read (not Linux)."""
+    """How many of this process's allowed CPUs (``allowed_cpus``) other processes kept busy over
+    the next ``window`` seconds (this process's own CPU time taken out), from /proc/stat; None
+    where that cannot be read (not Linux)."""
     if not isinstance(window, (int, float)) or isinstance(window, bool) or not 0 < window <= 10:
         raise ValueError(f"window must be a number of seconds in (0, 10], got {window!r}")
+    cpus = allowed_cpus()
     try:
-        busy0, total0, cpus = _cpu_ticks()
+        busy0, total0 = _cpu_ticks(cpus)
         own0 = time.process_time()
         time.sleep(window)
-        busy1, total1, _ = _cpu_ticks()
+        busy1, total1 = _cpu_ticks(cpus)
         own1 = time.process_time()
     except (OSError, ValueError, IndexError):
         return None
-    if total1 <= total0 or cpus < 1:
+    if total1 <= total0:
         return None
     own = (own1 - own0) * os.sysconf("SC_CLK_TCK")
-    return max(0.0, (busy1 - busy0 - own) / (total1 - total0) * cpus)
+    return max(0.0, (busy1 - busy0 - own) / (total1 - total0) * len(cpus))
 
 
 def cpu_threads() -> int | None:
     """The intra-op thread count for heavy CPU work, or None to keep torch's own.
 
     ``COURSEKIT_THREADS``: a positive int, ``torch`` (torch's default), or ``auto`` (the
-    default when unset): torch's default less the cores other processes are busy on right now
-    (``other_cpu_load``), at least 1; torch's default where the load cannot be read.
+    default when unset): the allowed CPUs (``allowed_cpus``) less those other processes are
+    busy on right now (``other_cpu_load``), at most the cgroup's CPU quota
+    (``cgroup_cpu_quota``) and torch's default, at least 1; torch's default where the load
+    cannot be read.
     """
     value = os.environ.get("COURSEKIT_THREADS", "auto").strip().lower() or "auto"
     if value == "torch":
         return None
     if value == "auto":
         other = other_cpu_load()
-        return None if other is None else max(1, _TORCH_THREADS - round(other))
+        if other is None:
+            return None
+        quota = cgroup_cpu_quota()
+        limit = min(_TORCH_THREADS, math.floor(quota) if quota is not None else _TORCH_THREADS)
+        return max(1, min(limit, len(allowed_cpus()) - round(other)))
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"COURSEKIT_THREADS must be a positive int, 'auto' or 'torch', got {value!r}")
     return int(value)
 
 
-def apply_cpu_threads(device=None) -> int:
-    """Set torch's intra-op threads from ``cpu_threads()`` before heavy CPU work (training,
-    attacks) on ``device`` (default: the course's device). Returns the count in use.
-
-    The first call in a process sets it; later calls look again (at most every
-    ``REPROBE_SECONDS``, in ``auto`` mode: another process may have started or stopped) unless
-    the count was changed by someone else since (the user's choice stays). A no-op on a GPU.
-    """
+def _chosen_threads(device) -> int | None:
+    """The count a heavy CPU call on ``device`` should use, or None to leave torch's as it is:
+    None on a GPU, and in ``auto`` mode when the caller has set a count of its own (torch's
+    differs from its default); the look at the load is reused for REPROBE_SECONDS."""
     device = torch.device(device) if device is not None else default_device()
     if device.type != "cpu":
-        return torch.get_num_threads()
-    if _THREADS_APPLIED:
-        count, when = _THREADS_APPLIED[-1]
-        auto = os.environ.get("COURSEKIT_THREADS", "auto").strip().lower() in ("", "auto")
-        if not auto or torch.get_num_threads() != count or time.monotonic() - when < REPROBE_SECONDS:
-            return torch.get_num_threads()
-    threads = cpu_threads()
-    if threads is not None and threads != torch.get_num_threads():
-        torch.set_num_threads(threads)
-    _THREADS_APPLIED.append((torch.get_num_threads(), time.monotonic()))
+        return None
+    auto = os.environ.get("COURSEKIT_THREADS", "auto").strip().lower() in ("", "auto")
+    if not auto:
+        return cpu_threads()
+    if torch.get_num_threads() != _TORCH_THREADS:
+        return None  # the caller's own choice
+    if _PROBE and time.monotonic() - _PROBE[-1][1] < REPROBE_SECONDS:
+        return _PROBE[-1][0]
+    count = cpu_threads()
+    _PROBE.append((count if count is not None else _TORCH_THREADS, time.monotonic()))
+    return count
+
+
+@contextmanager
+def cpu_threads_for(device=None):
+    """``with cpu_threads_for(device):`` runs a heavy computation (training, an attack) on
+    ``device`` (default: the course's device) with torch's intra-op threads from
+    ``cpu_threads()``, and restores the caller's count afterwards (also when it raises). A count
+    the caller set (``torch.set_num_threads``) is kept in ``auto`` mode; a no-op on a GPU.
+    Yields the count in use."""
+    previous = torch.get_num_threads()
+    count = _chosen_threads(device)
+    if count is not None and count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def apply_cpu_threads(device=None) -> int:
+    """For a script's top level (the benchmarks): set torch's process-wide intra-op threads as
+    ``cpu_threads_for`` chooses them, and leave them so. Returns the count in use. Library
+    calls use ``cpu_threads_for``, which restores the caller's count."""
+    count = _chosen_threads(device)
+    if count is not None and count != torch.get_num_threads():
+        torch.set_num_threads(count)
     return torch.get_num_threads()

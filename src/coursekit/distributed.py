@@ -38,8 +38,9 @@ train on one rank first (the others wait at a barrier and then load the cache), 
 **Same answer as one process, up to rounding.** An image's attack does not depend on the
 other images, but floating-point rounding does depend on the batch's shape (a matrix
 product's kernel is chosen by shape), and the iterations can amplify a last-bit difference;
-``evaluations`` can also differ a little, since the inner solver drops converged images from
-its batch (every ``check_every`` iterations) at moments that depend on the whole batch.
+``evaluations`` and ``forward_only`` can also differ a little, since the inner solver drops
+converged images from its batch (every ``check_every`` iterations) at moments that depend on
+the whole batch, and counts every row it computes.
 So a sharded run agrees with the single-process run image by image to rounding, not always
 bit for bit (FC100-100-10, 40 test images, 2 ranks: 39 of 40 x_adv identical, distortions
 within 1e-7 relative; ``benchmarks/sharded_attack.py --compare`` prints this). The tests use a

@@ -98,9 +98,22 @@ def _bounds(bounds) -> tuple[float, float]:
         lower, upper = (float(b) for b in bounds)
     except (TypeError, ValueError):
         raise ValueError(f"bounds must be (lower, upper), got {bounds!r}") from None
-    if not lower < upper:
-        raise ValueError(f"bounds must be (lower, upper) with lower < upper, got {bounds!r}")
+    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+        raise ValueError(f"bounds must be (lower, upper) with finite lower < upper, got {bounds!r}")
     return lower, upper
+
+
+class _EvalMode:
+    """``with _EvalMode(model):`` runs the model in eval mode and restores its mode after."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self):
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
 
 
 def _check_steps(argument: str, value) -> None:
@@ -109,15 +122,19 @@ def _check_steps(argument: str, value) -> None:
 
 
 def _setup(model, x, labels: dict, bounds):
-    """Check x and the labels, move them to the model's device. Returns (x, labels, lower, upper);
-    ``labels`` maps argument names to tensors or None."""
+    """Check x and the labels, move x to the model's device and floating dtype (a float64 batch
+    for a float32 model is converted, as ``lbfgs_attack`` does). Returns (x, labels, lower,
+    upper); ``labels`` maps argument names to tensors or None. The model's number of classes is
+    read from one image in eval mode, without gradients: a model left in train mode keeps its
+    BatchNorm statistics, and its dropout does not draw from the global random generator."""
     lower, upper = _bounds(bounds)
     check_images("x", x, low=lower, high=upper)
-    device = _device_of(model)
-    x = x.to(device)
-    with torch.no_grad():
+    parameter = next(model.parameters(), None)
+    if parameter is not None:
+        x = x.to(device=parameter.device, dtype=parameter.dtype if parameter.is_floating_point() else x.dtype)
+    with _EvalMode(model), torch.no_grad():
         k = model(x[:1]).shape[1]
-    checked = {name: None if value is None else check_labels(name, value, len(x), k).to(device)
+    checked = {name: None if value is None else check_labels(name, value, len(x), k).to(x.device)
                for name, value in labels.items()}
     return x, checked, lower, upper
 
@@ -135,8 +152,12 @@ def _reached(logits: torch.Tensor, target, y) -> torch.Tensor:
     return predicted == target if target is not None else predicted != y
 
 
-def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluations: int | torch.Tensor = 0):
-    """The AttackResult for x_adv (see the module docstring for the conventions)."""
+def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluations: int | torch.Tensor = 0,
+            forward_only: int = 0):
+    """The AttackResult for x_adv (see the module docstring for the conventions); its
+    ``evaluations`` are the forward+backward passes per image, its ``forward_only`` the
+    forward passes without a backward one (``forward_only`` per image, plus the final check,
+    plus ``_setup``'s look at the first image)."""
     with torch.no_grad():
         success = _reached(model(x_adv), target, y)
     n = len(x)
@@ -149,6 +170,9 @@ def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluation
         evaluations = torch.full((n,), int(evaluations), device=x.device, dtype=torch.long)
     return AttackResult(
         x_adv=x_adv.detach(), success=success, c=c, evaluations=evaluations,
+        forward_only=torch.full((n,), forward_only + 1, device=x.device, dtype=torch.long).index_add(
+            0, torch.zeros(min(n, 1), device=x.device, dtype=torch.long),
+            torch.ones(min(n, 1), device=x.device, dtype=torch.long)),
         target=target if target is not None else torch.full((n,), -1, device=x.device, dtype=torch.long),
         distortion=torch.where(success, distortion(x, x_adv), inf),
         l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
@@ -166,19 +190,6 @@ def _gradient(model, x, labels, sign: float) -> torch.Tensor:
 def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """A per-image vector [N] reshaped to broadcast against images x [N, ...]."""
     return v.view(-1, *[1] * (x.dim() - 1))
-
-
-class _EvalMode:
-    """``with _EvalMode(model):`` runs the model in eval mode and restores its mode after."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self):
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.train(self.was_training)
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
@@ -294,7 +305,7 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
     n = len(x)
     c = torch.full((n,), float(c_init), device=x.device, dtype=x.dtype)
     c_low, c_high = torch.zeros_like(c), torch.full_like(c, math.inf)
-    with torch.no_grad():  # an image already at the goal is its own answer (distortion 0)
+    with _EvalMode(model), torch.no_grad():  # an image already at the goal is its own answer
         trivial = _reached(model(x), labels["target"], labels["y"])
     best_x, best_c = x.clone(), torch.where(trivial, math.inf, math.nan).to(x.dtype)
     best_d2 = torch.where(trivial, 0.0, math.inf).to(x.dtype)
@@ -311,8 +322,7 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
                 d2 = (x_new - x).flatten(1).pow(2).sum(1)
                 margin = _cw_margin(logits, goal, target is not None)
                 loss = (d2 + c * (margin + confidence).clamp_min(0)).sum()
-                optimizer.zero_grad()
-                loss.backward()
+                (w.grad,) = torch.autograd.grad(loss, w)  # not loss.backward(): the model's .grad stay
                 optimizer.step()
                 evaluations += 1
                 if abort_early and step % math.ceil(steps / 10) == 0:
@@ -330,7 +340,7 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
             c_low = torch.where(found, c_low, c)
             c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
         return _result(model, x, best_x, labels["target"], labels["y"], keep_failed=False,
-                       c=best_c, evaluations=evaluations)
+                       c=best_c, evaluations=evaluations, forward_only=1)
 
 
 def ddn(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *,

@@ -281,6 +281,8 @@ def _role(match: re.Match, context: MarkdownContext) -> str:
         return f"`{body}`"
     if name == "doc" and not explicit:
         stem = Path(target).name
+        if context.titles and stem not in context.titles:
+            raise ValueError(f"{{doc}}`{target}` names no page of the book")
         return f"*{context.titles[stem]}*" if stem in context.titles else target
     if name in ("ref", "numref") and not explicit:
         return target.replace("-", " ").replace("_", " ")

@@ -84,6 +84,109 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
 
 
 
+def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: float | None = None):
+    """One image, its adversarial example made for ``source``, and what every model predicts.
+
+    x, x_adv: one image each, [1, H, W] or [H, W], in [0, 1]; label: x's true class; models:
+    {name: classifier mapping [1, 1, H, W] to logits [1, K]} (``source`` among them). Left: x,
+    the perturbation x_adv − x ×``magnify`` around grey (= 0; by default scaled so that its
+    largest pixel reaches 0.45 from grey), x_adv. Right: one bar per model,
+    the softmax probability of the class it predicts for x_adv, annotated "→ class (p%)", red
+    where the class is wrong (the model is fooled), grey where it is ``label``.
+    """
+    import matplotlib.gridspec as gridspec
+
+    if source not in models:
+        raise ValueError(f"source {source!r} is not one of the models {list(models)}")
+    if x.shape != x_adv.shape:
+        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+    image = x_adv.detach().cpu().reshape(1, 1, *x.shape[-2:])
+    names, classes, probabilities = list(models), [], []
+    with torch.no_grad():
+        for model in models.values():
+            device = next(model.parameters()).device
+            p = torch.softmax(model(image.to(device)).double(), 1)[0].cpu()
+            classes.append(int(p.argmax()))
+            probabilities.append(float(p.max()))
+    fig = plt.figure(figsize=(9, 2.6))
+    images = gridspec.GridSpec(1, 3, left=0.01, right=0.47, wspace=0.08, bottom=0.12, top=0.8)
+    r = x_adv.detach().cpu() - x.detach().cpu()
+    rms = r.pow(2).mean().sqrt().item()
+    if magnify is None:
+        magnify = 0.45 / max(r.abs().max().item(), 1e-12)
+    _image(fig.add_subplot(images[0]), x, f"image (label {label})")
+    _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
+    _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
+    ax = fig.add_axes((0.66, 0.2, 0.32, 0.62))
+    colours = ["tab:red" if c != label else "tab:gray" for c in classes]
+    rows = np.arange(len(names))[::-1]
+    ax.barh(rows, probabilities, color=colours)
+    ax.set_yticks(rows, [f"{n} (source)" if n == source else n for n in names], fontsize=8)
+    for row, c, prob in zip(rows, classes, probabilities):
+        inside = prob > 0.7  # long bars carry their label inside, in white
+        ax.text(prob - 0.02 if inside else prob + 0.02, row, f"→ {c} ({100 * prob:.0f}%)",
+                va="center", ha="right" if inside else "left", fontsize=8,
+                color="white" if inside else "black")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability of the predicted class", fontsize=8)
+    ax.set_title("each model on the adversarial image (red: fooled)", fontsize=8)
+    return fig
+
+
+def circulant_spectrum(kernel, size: int, stride: int = 2):
+    """The 1-D picture of chapter 5: a circular convolution's matrix, its spectrum, and stride.
+
+    kernel: the taps w(0..k−1) (a 1-D array, k ≤ ``size``); the layer is y(n) = Σ_u w(u) x(n + u)
+    with indices modulo ``size``, whose matrix C [size, size] is ``scipy.linalg.circulant(w).T``
+    (w zero-padded to ``size``). Left: C. Middle: |ŵ(ξ)|, ξ = 0..size−1, the DFT of the padded
+    kernel, which are C's singular values (the dashed line is C's largest, by SVD), coloured by
+    the group ξ + l·M each frequency folds into under ``stride`` (M = size/stride). Right: the
+    strided layer C[::stride]: for each output frequency ξ < M, the stacked |ŵ(ξ + l·M)|²/stride,
+    l = 0..stride−1, whose sum is that layer's squared singular value at ξ (the dashed line is
+    its largest squared singular value, by SVD).
+    """
+    from scipy.linalg import circulant
+
+    taps = np.asarray(kernel, dtype=float)
+    if taps.ndim != 1 or not 1 <= len(taps) <= size:
+        raise ValueError(f"kernel must be a 1-D array of 1 to size={size} taps, got shape {taps.shape}")
+    if not isinstance(stride, int) or stride < 1 or size % stride:
+        raise ValueError(f"stride must be a positive int that divides size={size}, got {stride!r}")
+    w = np.zeros(size)
+    w[:len(taps)] = taps
+    matrix = circulant(w).T
+    spectrum = np.abs(np.fft.fft(w))
+    fold = size // stride
+    colours = plt.get_cmap("tab10")(np.arange(stride) % 10)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3), gridspec_kw={"width_ratios": [1, 1.4, 1.4]})
+    limit = np.abs(matrix).max()
+    axes[0].imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[0].set_title(f"circulant matrix C ({size}×{size})", fontsize=9)
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    for group in range(stride):
+        xi = np.arange(group * fold, (group + 1) * fold)
+        axes[1].bar(xi, spectrum[xi], color=colours[group], label=f"l = {group}: ξ = {xi[0]}..{xi[-1]}")
+    axes[1].axhline(np.linalg.norm(matrix, 2), color="k", ls="--", lw=1, label="largest σ (SVD)")
+    axes[1].set_xlabel("frequency ξ", fontsize=8)
+    axes[1].set_title("|ŵ(ξ)| = singular values of C", fontsize=9)
+    axes[1].set_ylim(0, 1.45 * spectrum.max())
+    axes[1].legend(fontsize=7, loc="upper center", ncol=2)
+    folded = spectrum.reshape(stride, fold) ** 2 / stride  # [l, ξ]: ŵ(ξ + l·M)
+    bottom = np.zeros(fold)
+    for group in range(stride):
+        axes[2].bar(np.arange(fold), folded[group], bottom=bottom, color=colours[group])
+        bottom += folded[group]
+    axes[2].axhline(np.linalg.norm(matrix[::stride], 2) ** 2, color="k", ls="--", lw=1)
+    axes[2].set_ylim(0, 1.2 * bottom.max())
+    axes[2].set_xlabel(f"output frequency ξ (M = {fold})", fontsize=8)
+    axes[2].set_title(f"stride {stride}: Σ_l |ŵ(ξ + l·M)|² / {stride} = σ² (stacked)", fontsize=9)
+    for ax in axes[1:]:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig
+
+
 def distortion_cdf(attacks, *, title: str = ""):
     """Cumulative distribution of the minimum distortion of each AttackResult in ``attacks``
     ({label: result}): the share of images fooled at or below each per-pixel RMS."""
@@ -119,5 +222,69 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model, *, magnify: f
     names = ("original", f"change ×{magnify:g}", "adversarial")
     for row, name in enumerate(names):
         axes[row, 0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _prediction(model, image: torch.Tensor) -> tuple[int, float]:
+    """(label, probability) of ``model``'s answer for one image [1, 28, 28] (or [28, 28])."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        probabilities = torch.softmax(model(image.reshape(1, 1, 28, 28).to(device)), dim=1)[0]
+    label = int(probabilities.argmax())
+    return label, float(probabilities[label])
+
+
+def adversarial_pair(model, x: torch.Tensor, x_adv: torch.Tensor, *, magnify: float | None = None):
+    """One image, its perturbation and the adversarial image, side by side (the chapter-1 hook).
+
+    x, x_adv: one image each, [1, 28, 28] (or [28, 28]) in [0, 1]. The first and last panels are
+    titled with ``model``'s answer and its softmax probability; the middle one shows
+    0.5 + magnify·(x_adv − x) (grey = no change), by default with ``magnify`` chosen so that the
+    largest change is drawn black or white ("scaled"), and gives the perturbation's size as the
+    paper measures it (RMS per pixel) and its largest pixel change.
+    """
+    if x.numel() != 784 or x_adv.numel() != 784:
+        raise ValueError(f"x and x_adv must be one 28×28 image each, got shapes "
+                         f"{tuple(x.shape)} and {tuple(x_adv.shape)}")
+    r = (x_adv - x).detach().cpu().reshape(28, 28)
+    largest = float(r.abs().max())
+    heading = "perturbation, scaled" if magnify is None else f"perturbation ×{magnify:g}"
+    if magnify is None:
+        magnify = 0.5 / largest if largest > 0 else 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(6.6, 2.6))
+    for ax, image, name in ((axes[0], x, "original"), (axes[2], x_adv, "adversarial")):
+        label, probability = _prediction(model, image)
+        _image(ax, image, f"{name}\npredicted {label} ({probability:.1%})")
+    rms = float(r.pow(2).mean().sqrt())
+    _image(axes[1], 0.5 + magnify * r, f"{heading}\nRMS {rms:.3f}, max {largest:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+def weight_templates(weights, *, title: str | None = None):
+    """The weight vectors of softmax classifiers as 28×28 templates, one row per model.
+
+    ``weights``: {row name: tensor [10, 784]} (e.g. an FC10 model's ``head[0].weight``). Each row
+    has its own colour scale, symmetric about 0: red where ink raises the class's score, blue
+    where it lowers it, white for 0. The scale ends at the row's 99th percentile of |w| (given in
+    the row's label), so that a few extreme weights do not wash the rest out; larger ones are
+    drawn in the end colours.
+    """
+    weights = {name: w.detach().cpu() for name, w in weights.items()}
+    for name, w in weights.items():
+        if tuple(w.shape) != (10, 784):
+            raise ValueError(f"weights[{name!r}] must be [10, 784], got {tuple(w.shape)}")
+    fig, axes = plt.subplots(len(weights), 10, figsize=(8.0, 0.95 * len(weights) + 0.4),
+                             squeeze=False)
+    for row, (name, w) in enumerate(weights.items()):
+        scale = float(torch.quantile(w.abs().flatten().double(), 0.99))
+        for digit in range(10):
+            _image(axes[row, digit], w[digit].reshape(28, 28), str(digit) if row == 0 else None,
+                   vmin=-scale, vmax=scale, cmap="RdBu_r")
+        axes[row, 0].set_ylabel(f"{name}\n±{scale:.2g}", rotation=0, ha="right",
+                                va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -58,6 +58,14 @@ def format_rates(table, digits: int = 1, plain: Mapping[str, str] | None = None)
     return styler
 
 
+def p_text(p: float, alpha: float = 0.05) -> str:
+    """A p-value with two significant digits, or three where two would round it onto or across
+    ``alpha`` (0.0497 → "0.0497", not "0.05", when ``alpha`` is 0.05)."""
+    text = f"{p:.2g}"
+    rounded = float(text)
+    return text if rounded != alpha and (rounded < alpha) == (p < alpha) else f"{p:.3g}"
+
+
 def units_verdict(report, model_name: str, alpha: float = 0.05) -> str:
     """Markdown bullets, one per measure of a ``coursekit.units`` comparison report: natural vs
     random means, the difference with its 95% interval, the p value, and whether single units
@@ -73,7 +81,7 @@ def units_verdict(report, model_name: str, alpha: float = 0.05) -> str:
         lines.append(
             f"- **{measure}** ({model_name}): natural {t['natural mean']:.3f} vs random "
             f"{t['random mean']:.3f}; difference {t['difference']:+.3f} (95% CI {t['ci low']:+.3f} "
-            f"to {t['ci high']:+.3f}), p = {t['p value']:.2g}: {outcome}"
+            f"to {t['ci high']:+.3f}), p = {p_text(t['p value'], alpha)}: {outcome}"
         )
     return "\n".join(lines)
 
@@ -269,3 +277,251 @@ def paired_error_change(wrong_a, wrong_b) -> dict:
     p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     return {"n": len(a), "error_a": float(a.mean()), "error_b": float(b.mean()),
             "only_a": only_a, "only_b": only_b, "p_value": float(p_value)}
+
+
+def rate_interval(fooled, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """A rate with a bootstrap interval over images: (mean, low, high), fractions in [0, 1].
+
+    ``fooled``: array-like [N] or [N, P] of 0/1 per image (and per pair of models, e.g. the
+    off-diagonal (source, target) pairs of a transfer table), NaN where a pair was not
+    measured. Each image's values are averaged over its measured pairs (images with none are
+    left out), then over the images; the interval is scipy's percentile bootstrap over images
+    (pairs share their image, so images are the independent units). All images equal: the
+    interval is the mean itself.
+    """
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(fooled, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"fooled must be [N] or [N, P], got shape {values.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    measured = ~np.isnan(values).all(1)
+    if not measured.any():
+        raise ValueError("fooled has no measured value: no rate to give")
+    if np.nanmin(values) < 0 or np.nanmax(values) > 1:
+        raise ValueError("fooled must hold 0/1 values (or rates in [0, 1]) and NaN")
+    per_image = np.nanmean(values[measured], axis=1)
+    mean = float(per_image.mean())
+    if np.ptp(per_image) == 0:
+        return mean, mean, mean
+    result = stats.bootstrap((per_image,), np.mean, confidence_level=level, n_resamples=resamples,
+                             method="percentile", random_state=np.random.default_rng(seed))
+    return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def proportion_interval(rate: float, count: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval (low, high) of a rate measured on ``count`` images (scipy.stats.binomtest);
+    ``rate`` in [0, 1] must be a whole number of images out of ``count``."""
+    from scipy import stats
+
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+    k = round(rate * count)
+    if abs(k - rate * count) > 1e-6 * count:
+        raise ValueError(f"rate {rate!r} is not a whole number of {count} images")
+    interval = stats.binomtest(k, count).proportion_ci(confidence_level=level, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def percent_interval(rate: float, low: float, high: float, digits: int = 1, level: float = 0.95) -> str:
+    """"26.0% (95% CI 20.4–32.5%)": a rate and its ``level`` interval (fractions) as percentages."""
+    return (f"{100 * rate:.{digits}f}% ({100 * level:g}% CI "
+            f"{100 * low:.{digits}f}–{100 * high:.{digits}f}%)")
+
+
+def _position(value: float, low: float, high: float) -> float:
+    """Where ``value`` lies between ``low`` (0) and ``high`` (1)."""
+    return (value - low) / (high - low) if high != low else float("nan")
+
+
+def units_numbers(report, measure: str = "purity") -> dict:
+    """The numbers chapter 2's paragraph needs from one ``coursekit.units`` comparison report,
+    for one measure ("purity" or "similarity"): the mean score of natural directions, random
+    directions and the two controls (``natural``, ``random``, ``meaningless`` = random images,
+    ``meaningful`` = class means), where each kind lies between the controls (``natural_position``,
+    ``random_position``: 0 = like random images, 1 = like class means), the test (``difference``,
+    ``ci_low``, ``ci_high``, ``p``), the largest difference the 95% interval leaves possible
+    (``largest``, and ``largest_share`` of the gap between the controls), and the sample sizes
+    (``units``: live units scored, ``directions``: random directions)."""
+    if measure not in ("purity", "similarity"):
+        raise ValueError(f"measure must be 'purity' or 'similarity', got {measure!r}")
+    import numpy as np
+
+    means = {kind: float(np.mean(scores[measure])) for kind, scores in report.scores.items()}
+    low, high = means["random images"], means["class mean"]
+    t = report.tests[measure]
+    largest = max(abs(t["ci low"]), abs(t["ci high"]))
+    return {"natural": means["natural"], "random": means["random"], "meaningless": low,
+            "meaningful": high, "natural_position": _position(means["natural"], low, high),
+            "random_position": _position(means["random"], low, high), "difference": t["difference"],
+            "ci_low": t["ci low"], "ci_high": t["ci high"], "p": t["p value"], "largest": largest,
+            "largest_share": largest / (high - low) if high != low else float("nan"),
+            "units": len(report.scores["natural"][measure]),
+            "directions": len(report.scores["random"][measure])}
+
+
+def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
+    """Chapter 2's "What the measurement says", from ``{model name: comparison report}``: where
+    units and random directions lie between the controls (label purity; "far more coherent than
+    random images" when every one lies at least half-way up), which natural-vs-random
+    tests (both measures) are significant at ``alpha`` and by how much, and for the others the
+    largest difference their 95% intervals leave possible, with the sample sizes behind them."""
+    if not reports:
+        raise ValueError("reports is empty")
+    names = list(reports)
+    purity = {name: units_numbers(reports[name], "purity") for name in names}
+    tests = {(name, m): units_numbers(reports[name], m) for name in names for m in ("purity", "similarity")}
+
+    def each(key: str, fmt: str) -> str:
+        return " and ".join(fmt.format(purity[n][key]) for n in names)
+
+    def gap(t: dict) -> float:
+        return t["meaningful"] - t["meaningless"]
+
+    first = purity[names[0]]
+    parts = [
+        f"On label purity, the top-{reports[names[0]].k} sets of single units lie "
+        f"{each('natural_position', '{:.0%}')} of the way from the random-image control "
+        f"({first['meaningless']:.2f}) to the class-mean control ({first['meaningful']:.2f}), "
+        f"those of random directions {each('random_position', '{:.0%}')} ({' and '.join(names)})."
+    ]
+    lowest = min(min(t["natural_position"], t["random_position"]) for t in purity.values())
+    parts.append("Both kinds of direction are thus far more coherent than random images, in every model: "
+                 "that part of the paper's picture holds." if lowest >= 0.5 else
+                 f"Not every kind is far from random images (the lowest lies {lowest:.0%} of the way).")
+    significant = {key: t for key, t in tests.items() if t["p"] < alpha}
+    others = {key: t for key, t in tests.items() if t["p"] >= alpha}
+    for (name, measure), t in significant.items():
+        word = "higher" if t["difference"] > 0 else "lower"
+        parts.append(f"In {name}, single units are significantly {word} on {measure}, by "
+                     f"{abs(t['difference']):.3f} ({abs(t['difference']) / gap(t):.0%} of the gap "
+                     f"between the controls; p = {p_text(t['p'], alpha)}).")
+    if significant and len(tests) > 1:
+        strict = alpha / len(tests)
+        kept = [key for key, t in significant.items() if t["p"] < strict]
+        parts.append(
+            f"With {len(tests)} tests at the {alpha:g} level, chance alone makes at least one significant "
+            f"{1 - (1 - alpha) ** len(tests):.0%} of the time (if the tests were independent); at the "
+            f"Bonferroni level {alpha:g}/{len(tests)} = {strict:.3g}, "
+            + (f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
+               if kept else f"none of them remains significant."))
+    if others:
+        (w_name, w_measure), worst = max(others.items(), key=lambda kv: kv[1]["largest"] / gap(kv[1]))
+        which = "The other tests are not" if significant else "In neither model nor measure is the difference"
+        parts.append(
+            f"{which} significant (p ≥ {p_text(min(t['p'] for t in others.values()), alpha)}); with "
+            f"{each('units', '{}')} live units and {first['directions']} random directions, the 95% "
+            f"intervals still allow differences of up to {worst['largest']:.3f} ({w_measure}, "
+            f"{w_name}), {worst['largest'] / gap(worst):.0%} of the gap between the controls.")
+    return " ".join(parts)
+
+
+def error_paragraph(ours, paper: Mapping, models, *, close: float = 0.005) -> str:
+    """Chapter 1's comparison of Table 1's errors as Markdown: which ``models`` are within
+    ``close`` (a fraction: 0.005 = half a point) of the paper's test error, which are above or
+    below it, and for each of the latter both errors beside the paper's.
+
+    ``ours``: DataFrame with columns "training error" and "test error" (fractions), indexed by
+    model; ``paper``: {model: (training error, test error, ...)} as in ``coursekit.paper.TABLE1``.
+    """
+    models = list(models)
+    missing = [m for m in models if m not in paper or m not in ours.index]
+    if missing:
+        raise ValueError(f"models {missing} are missing from ours or from paper")
+    groups: dict[str, list[str]] = {"within": [], "above": [], "below": []}
+    for m in models:
+        diff = ours.loc[m, "test error"] - paper[m][1]
+        groups["within" if abs(diff) <= close else "above" if diff > 0 else "below"].append(m)
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.2f}%"
+
+    def detail(m: str) -> str:
+        return (f"{m}: test {pct(ours.loc[m, 'test error'])} vs the paper's {pct(paper[m][1])}, "
+                f"training {pct(ours.loc[m, 'training error'])} vs {pct(paper[m][0])}")
+
+    parts = []
+    if groups["within"]:
+        parts.append(f"Within {100 * close:.1f} points of the paper's test error: "
+                     f"{', '.join(groups['within'])}.")
+    for side in ("above", "below"):
+        if groups[side]:
+            parts.append(f"{side.capitalize()} it by more: " + "; ".join(detail(m) for m in groups[side]) + ".")
+    return " ".join(parts)
+
+
+def convergence_table(models: Mapping):
+    """How each model's training ended, from the loss history ``train`` recorded
+    (``coursekit.train.loss_history``): a DataFrame indexed by model with columns "optimizer",
+    "cap" and "ran" (iterations for L-BFGS, epochs for Adam, as text), "last block" (how many
+    iterations or epochs the last recorded block spans) and "fall" (how much the training
+    objective fell over that block, as a share of its value before it: ``coursekit.train.last_fall``).
+    A model without a recorded history gets "not recorded" and NaN."""
+    import pandas as pd
+
+    from .train import last_fall, loss_history
+
+    rows = {}
+    for name, model in models.items():
+        history = loss_history(model)
+        if history is None:
+            rows[name] = {"optimizer": "not recorded", "cap": "", "ran": "", "last block": "",
+                          "fall": float("nan")}
+            continue
+        unit, steps = history["unit"], history["steps"]
+        block = steps[-1] - steps[-2] if unit == "iteration" else 1
+
+        def count(value: int) -> str:
+            return f"{value} {unit}{'s' if value != 1 else ''}"
+
+        ran = count(steps[-1]) + (" (converged)" if history["converged"] else "")
+        rows[name] = {"optimizer": {"lbfgs": "L-BFGS", "adam": "Adam"}[history["optimizer"]],
+                      "cap": count(history["cap"]), "ran": ran, "last block": count(block),
+                      "fall": last_fall(history)}
+    return pd.DataFrame(rows).T.astype({"fall": float})
+
+
+def _fall_text(fall: float) -> str:
+    """A relative fall as a short percentage: 0.0016 → "0.16%", 2e-7 → "0.00002%"."""
+    return f"{100 * fall:.2g}%" if abs(fall) >= 1e-5 else f"{100 * fall:.1e}%"
+
+
+def convergence_paragraph(table, flat: float = 1e-4) -> str:
+    """``convergence_table``'s rows in words: which L-BFGS models stopped by themselves, which
+    were flat at the cap (their last block lowered the objective by less than ``flat``, a
+    fraction of it) and which were still falling, and how the Adam models' last epoch compared
+    with the one before. Models without a history are named as such."""
+    groups: dict[str, list[str]] = {"converged": [], "flat": [], "falling": [], "adam": [], "none": []}
+    for name, row in table.iterrows():
+        if row["optimizer"] == "not recorded":
+            groups["none"].append(name)
+        elif row["optimizer"] == "Adam":
+            groups["adam"].append(f"{_fall_text(row['fall'])} for {name} ({row['ran']})")
+        elif row["ran"].endswith("(converged)"):
+            groups["converged"].append(f"{name} after {row['ran'].split(' (')[0]}")
+        elif row["fall"] < flat:
+            groups["flat"].append(f"{name} ({_fall_text(row['fall'])} over its last "
+                                  f"{row['last block']}, {row['ran']} in all)")
+        else:
+            groups["falling"].append(f"{name} ({_fall_text(row['fall'])} over its last {row['last block']})")
+    parts = []
+    if groups["converged"]:
+        parts.append(f"Stopped by itself (converged): {', '.join(groups['converged'])}.")
+    if groups["flat"]:
+        parts.append(f"Flat when the cap stopped it (the objective fell by less than "
+                     f"{_fall_text(flat)} over the last block): {', '.join(groups['flat'])}.")
+    if groups["falling"]:
+        parts.append(f"Still falling when the cap stopped it: {', '.join(groups['falling'])}.")
+    if groups["adam"]:
+        parts.append("The Adam models run a fixed number of epochs; their last epoch's mean loss was "
+                     f"below the previous one's by {', '.join(groups['adam'])}.")
+    if groups["none"]:
+        parts.append(f"No history was recorded for {', '.join(groups['none'])} (a cache file written "
+                     "before coursekit recorded histories; delete it to retrain).")
+    return " ".join(parts)

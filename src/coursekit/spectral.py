@@ -292,6 +292,17 @@ def zero_padding_grid(input_size, padding, stride: int) -> tuple[int, int]:
 PADDING_MODES = ("zeros", "circular")
 
 
+def _conv_settings(layer: nn.Conv2d):
+    """(weight, stride, padding, padding_mode) of a conv layer that can be bounded; ValueError
+    for a grouped, dilated, non-square-stride or string-padded one."""
+    if layer.groups != 1 or layer.dilation != (1, 1) or layer.stride[0] != layer.stride[1]:
+        raise ValueError("only ungrouped, undilated, square-stride convolutions can be bounded, got "
+                         f"groups={layer.groups}, dilation={layer.dilation}, stride={layer.stride}")
+    if isinstance(layer.padding, str):
+        raise ValueError(f"padding={layer.padding!r} layers are not supported; give the padding as ints")
+    return layer.weight, layer.stride[0], layer.padding, layer.padding_mode
+
+
 def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32), *,
                              padding_mode: str | None = None) -> torch.Tensor:
     """A certified upper bound on the operator norm of the real conv layer on ``input_size``.
@@ -305,16 +316,10 @@ def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding
     the circular one), are refused with a ValueError: no number is returned that is not a bound.
     """
     if isinstance(layer_or_weight, nn.Conv2d):
-        layer = layer_or_weight
-        if layer.groups != 1 or layer.dilation != (1, 1) or layer.stride[0] != layer.stride[1]:
-            raise ValueError("only ungrouped, undilated, square-stride convolutions can be bounded, got "
-                             f"groups={layer.groups}, dilation={layer.dilation}, stride={layer.stride}")
-        if isinstance(layer.padding, str):
-            raise ValueError(f"padding={layer.padding!r} layers are not supported; give the padding as ints")
-        weight = layer.weight
-        stride = layer.stride[0] if stride is None else stride
-        padding = layer.padding if padding is None else padding
-        padding_mode = layer.padding_mode if padding_mode is None else padding_mode
+        weight, own_stride, own_padding, own_mode = _conv_settings(layer_or_weight)
+        stride = own_stride if stride is None else stride
+        padding = own_padding if padding is None else padding
+        padding_mode = own_mode if padding_mode is None else padding_mode
     else:
         weight = layer_or_weight
         stride = 1 if stride is None else stride
@@ -409,18 +414,30 @@ def _avg_pool_bound(module: nn.Module, shape_in: tuple, shape_out: tuple) -> flo
 ONE_LIPSCHITZ = (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten, nn.Tanh)
 
 
+BOUND_MARGIN = 1e-9  # relative: layer bounds are computed in float64 (dense, on the CPU) and inflated by this
+
+
+def _exact_weight(module: nn.Module) -> torch.Tensor:
+    """The module's weight in float64 on the CPU: its norm is then computed by LAPACK's dense
+    solvers with a rounding error ~n·1e-16 (float32 put bounds up to 4e-7 below the norm)."""
+    return module.weight.detach().to("cpu", torch.float64)
+
+
 def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tuple) -> tuple[float, float]:
     """(certified bound, circular norm on the input grid or NaN) of one leaf module in eval mode.
 
-    Raises ValueError for a module it cannot bound (never a number that is not a bound)."""
+    The bounds of weighted layers are computed in float64 and inflated by BOUND_MARGIN, so that
+    they stay upper bounds after rounding. Raises ValueError for a module it cannot bound
+    (never a number that is not a bound)."""
     circular = float("nan")
     if isinstance(module, nn.Conv2d):
-        bound = conv_operator_norm_bound(module, input_size=shape_in[1:]).item()
-        stride = module.stride[0]
+        _, stride, padding, padding_mode = _conv_settings(module)
+        bound = conv_operator_norm_bound(_exact_weight(module), stride, padding, shape_in[1:],
+                                         padding_mode=padding_mode).item() * (1 + BOUND_MARGIN)
         grid = tuple(math.ceil(s / stride) * stride for s in shape_in[1:])
         circular = conv_operator_norm(module.weight, stride, grid).item()
     elif isinstance(module, nn.Linear):
-        bound = linear_operator_norm(module.weight).item()
+        bound = linear_operator_norm(_exact_weight(module)).item() * (1 + BOUND_MARGIN)
     elif isinstance(module, ONE_LIPSCHITZ):
         bound = 1.0
     elif isinstance(module, nn.Sigmoid):
@@ -432,8 +449,9 @@ def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tupl
     elif isinstance(module, nn.LocalResponseNorm):
         bound = float(module.k) ** (-float(module.beta))
     elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-        gamma = module.weight if module.weight is not None else torch.ones_like(module.running_var)
-        bound = (gamma.abs() / (module.running_var + module.eps).sqrt()).max().item()
+        variance = module.running_var.detach().to("cpu", torch.float64)
+        gamma = _exact_weight(module) if module.weight is not None else torch.ones_like(variance)
+        bound = (gamma.abs() / (variance + module.eps).sqrt()).max().item() * (1 + BOUND_MARGIN)
     elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
         bound = _avg_pool_bound(module, shape_in, shape_out)
     else:

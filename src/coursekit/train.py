@@ -31,7 +31,7 @@ from torch import nn
 
 from ._checks import check_choice, check_positive, eval_mode
 from .cache import key_digest, load_record, save_record
-from .config import apply_cpu_threads, cache_dir, default_device, resolve_profile
+from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -169,8 +169,11 @@ def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float,
 
 
 def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch.Generator,
-             lipschitz: float = 0.0, decay_multiplier: float = 1.0, desc: str = "", extra_batches=None) -> None:
+             lipschitz: float = 0.0, decay_multiplier: float = 1.0, desc: str = "", extra_batches=None) -> dict:
     """Minibatch Adam with a cosine schedule on (x, y), all on x's device.
+
+    Returns the loss history (see ``fit``): the mean objective of each epoch's minibatches,
+    taken as they were trained (the weights move during the epoch).
 
     ``extra_batches(step)`` (optional) returns more (x, y) to mix into each minibatch, or
     (h, y, upper) for examples of a hidden layer that only the layers ``upper`` above it see,
@@ -183,8 +186,10 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     model.train()
     step = 0
+    epoch_means = []
     for _ in progress(range(settings.epochs), desc=desc or "epochs"):
         order = torch.randperm(len(x), generator=generator).to(x.device)
+        epoch_total = torch.zeros((), device=x.device)
         for i in range(0, len(x), settings.batch_size):
             index = order[i : i + settings.batch_size]
             xb, yb = x[index], y[index]
@@ -200,15 +205,27 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
                 elif extra is not None:
                     xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])
             opt.zero_grad(set_to_none=True)
-            _objective(model, xb, yb, lipschitz, decay_multiplier, upper_batch).backward()
+            loss = _objective(model, xb, yb, lipschitz, decay_multiplier, upper_batch)
+            loss.backward()
             opt.step()
             schedule.step()
+            epoch_total += loss.detach()
             step += 1
+        epoch_means.append(epoch_total.item() / steps_per_epoch)
     model.eval()
+    return {"optimizer": "adam", "unit": "epoch", "cap": settings.epochs,
+            "steps": list(range(1, settings.epochs + 1)), "loss": epoch_means, "converged": False}
 
 
-def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> None:
-    """Full-batch L-BFGS (strong Wolfe) on ``loss_fn()`` for up to ``iterations`` iterations."""
+def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dict:
+    """Full-batch L-BFGS (strong Wolfe) on ``loss_fn()`` for up to ``iterations`` iterations.
+
+    The iterations run in blocks of ``torch.optim.LBFGS.step`` calls (at most 20 iterations and
+    25 evaluations of ``loss_fn`` each), so the cap is ``ceil(iterations / 20)`` blocks; it
+    stops earlier when a block changes the loss by at most 1e-10 (relative). Returns the loss
+    history (see ``fit``): ``loss_fn()`` at the start and after every block, with the number
+    of L-BFGS iterations done by then.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.LBFGS(params, lr=1, max_iter=20, history_size=20, tolerance_grad=1e-9,
                             tolerance_change=1e-12, line_search_fn="strong_wolfe")
@@ -219,14 +236,23 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> Non
         loss.backward()
         return loss
 
-    previous = None
+    def done() -> int:
+        return int(opt.state[params[0]].get("n_iter", 0))
+
+    steps, losses, converged = [], [], False
     with progress(total=math.ceil(iterations / 20), desc=desc or "L-BFGS") as bar:
         for _ in range(bar.total):
-            loss = opt.step(closure).item()
+            steps.append(done())
+            losses.append(opt.step(closure).item())  # the loss where this block started
             bar.update()
-            if previous is not None and abs(previous - loss) <= 1e-10 * max(1.0, abs(loss)):
-                break  # converged
-            previous = loss
+            if len(losses) > 1 and abs(losses[-2] - losses[-1]) <= 1e-10 * max(1.0, abs(losses[-1])):
+                converged = True
+                break
+    with torch.no_grad():
+        steps.append(done())
+        losses.append(loss_fn().item())
+    return {"optimizer": "lbfgs", "unit": "iteration", "cap": iterations, "steps": steps,
+            "loss": losses, "converged": converged}
 
 
 def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator: torch.Generator) -> None:
@@ -262,28 +288,100 @@ def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator
         p.requires_grad_(False)  # "this layer was not fine-tuned"
 
 
+def _lbfgs_stage(model: ZooModel, x, y, iterations: int, lipschitz: float, decay_multiplier: float) -> dict:
+    """The full-batch L-BFGS training of ``fit``: the whole model on ``_objective``, or for an
+    autoencoder model only its softmax on the frozen features φ(x) (cross-entropy + the
+    paper's decay of that layer). Returns ``fit_lbfgs``'s history."""
+    if SPECS[model.name].kind != "ae":
+        return fit_lbfgs(model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), iterations,
+                         desc=model.name)
+    with torch.no_grad():
+        phi = torch.cat([model.body(x[i : i + 10_000]) for i in range(0, len(x), 10_000)])
+    head_decay = model.decay[1] * decay_multiplier
+    return fit_lbfgs(model.head, lambda: F.cross_entropy(model.head(phi), y)
+                     + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0],
+                     iterations, desc="softmax on φ(x)")
+
+
 def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipschitz: float = 0.0,
-        decay_multiplier: float = 1.0, extra_batches=None) -> None:
-    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, sets
-    torch's threads first (``coursekit.config.apply_cpu_threads``)."""
-    apply_cpu_threads(next(model.parameters()).device)
+        decay_multiplier: float = 1.0, extra_batches=None) -> dict:
+    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, with
+    torch's threads set for the training and the caller's restored after
+    (``coursekit.config.cpu_threads_for``).
+
+    Returns the loss history of the supervised training (for AE400-10: of the softmax on top):
+    ``{"optimizer": "lbfgs" or "adam", "unit": "iteration" or "epoch", "cap": the most
+    iterations (epochs) allowed, "steps": [...], "loss": [...], "converged": bool}``, where
+    ``loss[i]`` is the training objective (cross-entropy + decay, as minimised) after
+    ``steps[i]`` iterations (L-BFGS, ``steps[0] = 0``: the start) or the mean over epoch
+    ``steps[i]`` (Adam); ``converged``: L-BFGS stopped before its cap because the loss no longer
+    changed (never for Adam, which runs its epochs).
+    """
+    with cpu_threads_for(next(model.parameters()).device):
+        return _fit(model, x, y, settings, seed=seed, lipschitz=lipschitz,
+                    decay_multiplier=decay_multiplier, extra_batches=extra_batches)
+
+
+def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz: float,
+         decay_multiplier: float, extra_batches) -> dict:
+    """``fit``'s work."""
     generator = torch.Generator().manual_seed(seed)
     kind = SPECS[model.name].kind
     if kind == "ae":
         _pretrain_autoencoder(model, x, settings, generator)
-        with torch.no_grad():
-            phi = torch.cat([model.body(x[i : i + 10_000]) for i in range(0, len(x), 10_000)])
-        head_decay = model.decay[1] * decay_multiplier
-        fit_lbfgs(model.head, lambda: F.cross_entropy(model.head(phi), y)
-                  + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0],
-                  settings.lbfgs_iterations, desc="softmax on φ(x)")
-    elif settings.optimizer == "lbfgs":
-        fit_lbfgs(model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), settings.lbfgs_iterations,
-                  desc=model.name)
+    if kind == "ae" or settings.optimizer == "lbfgs":
+        history = _lbfgs_stage(model, x, y, settings.lbfgs_iterations, lipschitz, decay_multiplier)
     else:
-        fit_adam(model, x, y, settings, generator=generator, lipschitz=lipschitz,
-                 decay_multiplier=decay_multiplier, desc=model.name, extra_batches=extra_batches)
+        history = fit_adam(model, x, y, settings, generator=generator, lipschitz=lipschitz,
+                           decay_multiplier=decay_multiplier, desc=model.name, extra_batches=extra_batches)
     model.eval()
+    return history
+
+
+def loss_history(model: nn.Module) -> dict | None:
+    """The loss history ``train`` recorded when it trained ``model`` (``fit``'s return value,
+    kept in ``model.training_info["history"]`` and in the cache file), or None for a model that
+    has none (loaded from a cache file written before histories were recorded, or not made by
+    ``train``)."""
+    info = getattr(model, "training_info", None) or {}
+    return info.get("history")
+
+
+def last_fall(history: dict) -> float:
+    """How much the objective fell over the last recorded block of a loss ``history`` (the last
+    ``fit_lbfgs`` block of up to 20 iterations, or the last Adam epoch), as a share of its value
+    before that block: (loss[-2] − loss[-1]) / |loss[-2]|, a fraction (0.001 = 0.1%; negative if
+    it rose)."""
+    losses = history.get("loss") if isinstance(history, dict) else None
+    if not losses or len(losses) < 2:
+        raise ValueError(f"history must hold at least two losses, got {history!r}")
+    previous = losses[-2]
+    if previous == 0:
+        raise ValueError("the loss before the last block is 0: a relative fall is undefined")
+    return (previous - losses[-1]) / abs(previous)
+
+
+def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
+    """A copy of ``model`` (an L-BFGS-trained model from ``train``: FC10 or AE400-10) trained
+    ``iterations`` more L-BFGS iterations on the same objective and training set (for AE400-10
+    only its softmax, on the frozen features), with a fresh L-BFGS memory. Returns (the copy,
+    in eval mode on the model's device, and ``fit_lbfgs``'s history of the extra iterations:
+    its first loss is where ``train`` stopped). Not cached; ``model`` is left as it is.
+    Answers "had training converged at the cap?" by doing more of it."""
+    import copy
+
+    key = (getattr(model, "training_info", None) or {}).get("key")
+    if key is None or key["settings"]["optimizer"] != "lbfgs" and SPECS[model.name].kind != "ae":
+        raise ValueError(f"model must be an L-BFGS-trained model from train(), got {getattr(model, 'name', model)!r}")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    device = next(model.parameters()).device
+    further = copy.deepcopy(model)
+    x, y = load_subset(key["subset"])
+    with cpu_threads_for(device):
+        history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"],
+                               key["decay_multiplier"])
+    return further.eval(), history
 
 
 def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extra) -> dict:
@@ -345,7 +443,9 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     last chapter; ``decay_multiplier`` scales the paper's weight decay (an exercise);
     ``settings`` replaces the profile's optimisation settings altogether.
     The first call trains and caches; later calls load the cache. ``model.training_info``
-    holds the settings, the training time and the device it was trained on.
+    holds the settings, the training time, the device it was trained on and the loss history
+    (``loss_history``; not part of the cache key, so files written before it was recorded stay
+    valid and simply have none).
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -367,8 +467,8 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     x, y = load_subset(subset)
     x, y = x.to(device), y.to(device)
     start = time.perf_counter()
-    fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
-    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device)}
+    history = fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
+    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), "history": history}
     record_work("train", info["seconds"], model=name, samples=len(x), optimizer=settings.optimizer,
                 epochs=settings.epochs, ae_epochs=settings.ae_epochs, lbfgs_iterations=settings.lbfgs_iterations,
                 lipschitz=lipschitz, device=str(device))

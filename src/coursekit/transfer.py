@@ -12,10 +12,22 @@ clipped noise has the requested *realised* RMS, so "equal size" holds after clip
   0.1/√n (0.0036 on MNIST): smaller than the original perturbation, not larger.
 * ``"rms"`` — the perturbation scaled so that the per-pixel RMS of the (box-clipped) result is
   0.1, which is what "from stddev 0.06 to 0.1" describes.
+
+**Which attack makes the examples.** ``PAPER_METHOD`` (the same mapping as
+``coursekit.paper.PAPER_ATTACK``, which chapter 3 uses for Table 1) holds the options of
+``min_distortion_attack`` that give the paper's method: the penalty problem with the search over
+c, *without* the polish (``polish=0``: the linearise-and-project step of DeepFool and FAB, not in
+the paper). It keeps ``refine=True``: the paper's answer is the minimiser at the extreme c that
+still reaches l ("the minimum c" of §4.1), which lies on the decision boundary; a search that tries
+a few values of c stops inside the target region, and ``refine`` walks the example back along its
+own r to that boundary, the point an exact search over c converges to. Chapter 4 passes
+``**PAPER_METHOD`` wherever its tables stand beside the paper's; ``method_label`` names the
+method of a set of options, and ``TransferTable.method`` says which one made a table.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,12 +35,32 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive
-from .attack import ATTACK_CODE_VERSION, AttackResult, distortion, min_distortion_attack
+from .attack import AttackResult, attack_cache_key, distortion, lbfgs_attack, min_distortion_attack
 from .cache import key_digest, load_record, save_record, tensor_digest
-from .config import apply_cpu_threads, cache_dir
+from .config import cache_dir
+from .paper import PAPER_ATTACK
 from .train import evaluate
 
 AMPLIFY_READINGS = ("literal", "rms")
+PAPER_METHOD = PAPER_ATTACK  # the paper's attack (see the module docstring), one definition
+
+
+def method_label(attack_options: Mapping) -> str:
+    """A short name (< 60 characters) for the attack ``attack_options`` configure.
+
+    ``polish=0`` is the paper's method (penalty + search over c); any other value (the
+    default of ``lbfgs_attack``) adds the polish, which the paper does not have.
+    """
+    if not isinstance(attack_options, Mapping):
+        raise ValueError(f"attack_options must be a mapping, got {type(attack_options).__name__}")
+    defaults = inspect.signature(lbfgs_attack).parameters
+    polish = attack_options.get("polish", defaults["polish"].default)
+    refine = attack_options.get("refine", defaults["refine"].default)
+    if polish == 0:
+        name = "the paper's method: penalty + search over c"
+    else:
+        name = f"ours: penalty + search over c + {polish} polish rounds"
+    return name if refine else name + ", no refine"
 
 
 def _check_rms(rms, count: int) -> torch.Tensor:
@@ -141,15 +173,14 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
         stored = load_record(path, _attack_schema(x), {"N": len(x)})
         if stored is not None:
             return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    apply_cpu_threads(device)
-    result = min_distortion_attack(model, x, y, **attack_options)
+    result = min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
     if cache:
         save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
@@ -160,7 +191,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
     N·(K−1) pairs (targets in increasing order per image, y left out), cached and validated like
     ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
-    from .attack import all_other_targets, lbfgs_attack
+    from .attack import all_other_targets
 
     device = next(model.parameters()).device
     check_images("x", x)
@@ -168,7 +199,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "options": attack_options, "version": ATTACK_CODE_VERSION,
+        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
         "every_target": True,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
@@ -186,7 +217,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 def _attack_schema(x: torch.Tensor) -> dict:
     """The fields of a cached ``AttackResult`` for images x [N, ...]."""
     rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
-            "evaluations": torch.int64}
+            "evaluations": torch.int64, "forward_only": torch.int64}
     return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
@@ -215,10 +246,12 @@ class TransferTable:
     models plus "Av. distortion" (the rows' mean per-pixel RMS perturbation) and "images"
     (how many images the row measures).
     ``adversarial``: the AttackResult of each source.
+    ``method``: which attack made the examples (``method_label`` of the attack options).
     """
 
     errors: object
     adversarial: dict = field(default_factory=dict)
+    method: str = ""
 
 
 def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_stddevs: Sequence[float] = (0.1, 0.3),
@@ -233,7 +266,8 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
         matched_noise: add, per source, a Gaussian row whose realised RMS equals each image's
             own adversarial distortion (the comparison at equal size). Images whose attack
             failed (distortion inf) are left out of that row; "images" counts those kept.
-        attack_options: passed to ``min_distortion_attack``.
+        attack_options: passed to ``min_distortion_attack``; ``**PAPER_METHOD`` for the
+            paper's method (the default adds the polish). ``.method`` names the one used.
     """
     import pandas as pd
 
@@ -261,12 +295,24 @@ def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_
         index.append(f"Gaussian noise, stddev={stddev:g}")
     if matched_noise:
         for name, result in adversarial.items():
-            found = torch.isfinite(result.distortion).to(x.device)  # failed: no size
-            noisy = gaussian_noise(x[found], result.distortion.to(x.device)[found], seed)
+            found, noisy = noise_matched_to(x, result, seed)
             rows.append(measure(noisy, y[found], distortion(x[found], noisy).mean().item()))
             index.append(f"Gaussian noise matched to {name}")
     errors = pd.DataFrame(rows, index=index, columns=[*targets, "Av. distortion", "images"])
-    return TransferTable(errors=errors, adversarial=adversarial)
+    return TransferTable(errors=errors, adversarial=adversarial, method=method_label(attack_options))
+
+
+def noise_matched_to(x: torch.Tensor, result: AttackResult, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian noise of each image's own adversarial size: the "matched" rows of ``transfer_table``.
+
+    x [N, ...] the attacked images, ``result`` their AttackResult. Returns (found [N] bool on
+    x's device: the images whose attack succeeded, which alone have a size; noisy [n, ...]:
+    ``gaussian_noise(x[found], result.distortion[found], seed)``, n = found.sum()).
+    """
+    if len(result) != len(x):
+        raise ValueError(f"result must hold one row per image of x ({len(x)}), got {len(result)}")
+    found = torch.isfinite(result.distortion).to(x.device)  # failed: no size
+    return found, gaussian_noise(x[found], result.distortion.to(x.device)[found], seed)
 
 
 def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor, targets: Mapping[str, nn.Module],
@@ -323,3 +369,37 @@ def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, 
             rows[f"Distorted for {name} amplified to stddev={stddev:g}{suffix}"] = row(amplified)
     rows[f"Gaussian noise with stddev={stddev:g}"] = row(gaussian_noise(x, stddev, seed=seed))
     return pd.DataFrame(rows, index=list(models)).T
+
+
+def fooled_pairs(models: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
+                 attacks: Mapping[str, AttackResult], *, seed: int = 0):
+    """Image by image, the off-diagonal cells of a transfer table (for intervals over images).
+
+    ``attacks``: {source: AttackResult for x [N, ...], y [N]}, each source one of ``models``.
+    For every ordered pair (source, target) of different models, in row-major order (P = S(S−1)
+    pairs): whether the source's adversarial example of each image fools the target, and whether
+    Gaussian noise of that example's own size (``noise_matched_to``, as ``transfer_table``'s
+    matched rows) does. Returns (adversarial [N, P], noise [N, P]) numpy float arrays of 1.0
+    (fooled) and 0.0, noise NaN where the source's attack failed (no size to match). Their
+    column means are ``transfer_table``'s off-diagonal cells and matched-noise cells.
+    """
+    import numpy as np
+
+    from .train import predict
+
+    names = list(models)
+    if sorted(attacks) != sorted(names):
+        raise ValueError(f"attacks must have one AttackResult per model {names}, got {list(attacks)}")
+    y = check_labels("y", y, len(x), 10).cpu()
+    adversarial, noise = [], []
+    for source in names:
+        x_adv = attacks[source].x_adv.cpu()
+        found, noisy = noise_matched_to(x.cpu(), attacks[source].to("cpu"), seed)
+        for target in names:
+            if target == source:
+                continue
+            adversarial.append((predict(models[target], x_adv) != y).double().numpy())
+            column = np.full(len(x), np.nan)
+            column[found.numpy()] = (predict(models[target], noisy) != y[found]).double().numpy()
+            noise.append(column)
+    return np.stack(adversarial, 1), np.stack(noise, 1)

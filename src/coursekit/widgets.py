@@ -24,6 +24,7 @@ import base64
 import html
 import io
 import itertools
+import numbers
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -232,6 +233,15 @@ _SCRIPT = """(function () {
 })();"""
 
 
+def _label(value) -> str:
+    """A slider label as shown: a str as it is, a number with 3 significant digits (0.316)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{float(value):.3g}" if not isinstance(value, numbers.Integral) else str(int(value))
+    raise ValueError(f"labels must be strings or numbers, got {value!r}")
+
+
 @dataclass
 class FrameSlider:
     """A slider over precomputed frames: ``frames[i]`` (PNG bytes) is the figure for ``labels[i]``.
@@ -242,11 +252,14 @@ class FrameSlider:
     """
 
     name: str  # the slider's variable, e.g. "c"
-    labels: list[str]  # [G] the grid values as shown, e.g. "0.316"
+    labels: list[str]  # [G] the grid values as shown, e.g. "0.316" (numbers are shown with 3 digits)
     frames: list[bytes]  # [G] PNG bytes
     default: int  # index of the frame shown first
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be the slider's variable (a non-empty str), got {self.name!r}")
+        self.labels = [_label(label) for label in self.labels]
         if len(self.labels) != len(self.frames) or not self.frames:
             raise ValueError(f"labels and frames must be non-empty and of one length, got "
                              f"{len(self.labels)} labels and {len(self.frames)} frames")

@@ -135,20 +135,13 @@ def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, ce
             "seconds": round(seconds, 1), "pip_changes": changes, "forbidden_changes": bad, "log_tail": log}
 
 
-CHAPTER_NOTEBOOK = re.compile(r"^(\d\d)([a-z]?)_.*\.ipynb$")
-
-
-def chapter_notebooks(book: Path, chapters: list[str]) -> list[Path]:
-    """The chapter notebooks in ``book`` (``07_x.ipynb``, or a part such as ``07a_x.ipynb``),
-    sorted; with ``chapters`` only those whose number (``07``: every part) or number and part
-    (``07a``) is listed."""
-    found = []
-    for path in sorted(Path(book).glob("*.ipynb")):
-        match = CHAPTER_NOTEBOOK.match(path.name)
-        if match and (not chapters or match.group(1) in chapters
-                      or match.group(1) + match.group(2) in chapters):
-            found.append(path)
-    return found
+def chapter_notebooks(book: Path, prefixes: list[str]) -> list[Path]:
+    """The chapters' notebooks in ``book`` (``03_x.ipynb``, and the parts of a split chapter,
+    ``03a_x.ipynb``, ``03b_y.ipynb``), in order; only those whose name starts with one of
+    ``prefixes`` ("03" selects every part of chapter 3, "03b" one part) when any are given."""
+    found = sorted(p for p in book.glob("[0-9][0-9]*_*.ipynb") if p.name[2] == "_" or
+                   (p.name[2].isalpha() and p.name[3] == "_"))
+    return [p for p in found if not prefixes or any(p.name.startswith(x) for x in prefixes)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", default=Path("_build/colab/summary.json"), type=Path)
     parser.add_argument("--keep-cache", type=Path, default=None,
                         help="collect the chapters' course caches here (for the book build)")
-    parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 (default: all)")
+    parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 or 03b (default: all)")
     args = parser.parse_args(argv)
     notebooks = chapter_notebooks(args.book, args.chapters)
     if not notebooks:

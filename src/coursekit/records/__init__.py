@@ -8,9 +8,9 @@ Colab where only the package is installed). Each record holds
 - ``name``, ``title``; ``index`` (the row label's meaning), ``columns`` and ``rows``
   ({row: {column: number or null}});
 - ``provenance``: ``git_commit`` (and ``git_dirty``), ``code_version`` ({module: hash of the
-  module's code, docstrings and comments ignored}), ``torch``, ``python``, ``device``,
-  ``profile``, ``date`` (UTC, ISO 8601), the ``command`` that wrote it and its ``parameters``
-  (sizes such as the number of images).
+  module's source tokens, docstrings, comments and layout ignored, the same on Python 3.10 to
+  3.13}), ``torch``, ``python``, ``device``, ``profile``, ``date`` (UTC, ISO 8601), the
+  ``command`` that wrote it and its ``parameters`` (sizes such as the number of images).
 
 ``load_record`` validates a record and refuses a *stale* one (a module it was computed with has
 changed since; the tests check every shipped record the same way). Records are written only by
@@ -19,21 +19,22 @@ changed since; the tests check every shipped record the same way). Records are w
 
 from __future__ import annotations
 
-import ast
 import hashlib
+import io
 import json
 import math
 import os
 import platform
 import subprocess
 import tempfile
+import tokenize
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
 SCHEMA = 1
-DEFAULT_MODULES = ("attack", "transfer", "models", "train", "data")
+DEFAULT_MODULES = ("attack", "exact", "transfer", "models", "train", "data")
 PROVENANCE_FIELDS = ("git_commit", "git_dirty", "code_version", "torch", "python", "device", "profile", "date",
                      "command", "parameters")
 
@@ -70,17 +71,62 @@ class Record:
                 f"commit {p['git_commit'][:10]}{dirty}) by `{p['command']}`")
 
 
+_LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
+_MARKERS = {tokenize.NEWLINE: "<newline>", tokenize.INDENT: "<indent>", tokenize.DEDENT: "<dedent>"}
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)  # Python ≥ 3.12 splits f-strings
+_FSTRING_END = getattr(tokenize, "FSTRING_END", None)
+
+
+def _source_slice(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The text of ``lines`` (with their line ends) from tokenize position ``start`` to ``end``."""
+    (row0, col0), (row1, col1) = start, end
+    if row0 == row1:
+        return lines[row0 - 1][col0:col1]
+    return lines[row0 - 1][col0:] + "".join(lines[row0:row1 - 1]) + lines[row1 - 1][:col1]
+
+
+def source_tokens(source: str) -> list[str]:
+    """Python ``source`` as a list of token texts that is the same on Python 3.10 to 3.13:
+    comments, blank lines, line continuations and the width of indentation dropped (statement
+    ends and indentation changes kept as markers), each f-string one token of its source text
+    (3.12 and later tokenize its parts), and every statement that is a bare string (docstrings)
+    left out."""
+    lines = source.splitlines(keepends=True)
+    tokens: list[tuple[int, str]] = []
+    stream = tokenize.generate_tokens(io.StringIO(source).readline)
+    for token in stream:
+        if token.type in _LAYOUT:
+            continue
+        if token.type == _FSTRING_START:  # gather the f-string (nested ones too) into one token
+            depth, start = 1, token.start
+            while depth:
+                token = next(stream)
+                depth += (token.type == _FSTRING_START) - (token.type == _FSTRING_END)
+            tokens.append((tokenize.STRING, _source_slice(lines, start, token.end)))
+            continue
+        tokens.append((token.type, _MARKERS.get(token.type, token.string)))
+    while tokens and tokens[-1][0] in _MARKERS:  # the end of the file: its markers vary
+        tokens.pop()
+    kept, statement_start = [], True
+    i = 0
+    while i < len(tokens):
+        j = i
+        while j < len(tokens) and tokens[j][0] == tokenize.STRING:
+            j += 1
+        if statement_start and j > i and (j == len(tokens) or tokens[j][0] == tokenize.NEWLINE):
+            i = j + 1  # a bare string statement (a docstring) and its end of line
+            continue
+        statement_start = tokens[i][0] in _MARKERS
+        kept.append(tokens[i][1])
+        i += 1
+    return kept
+
+
 def source_version(source: str) -> str:
-    """A 16-hex-digit hash of Python ``source``'s syntax tree without docstrings: editing
-    comments, docstrings or layout keeps it; changing any statement changes it."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+    """A 16-hex-digit hash of Python ``source``'s tokens (``source_tokens``): editing comments,
+    docstrings or layout keeps it; changing any statement changes it; the same on every Python
+    from 3.10 to 3.13 (this module needs only the standard library, so that can be tested)."""
+    return hashlib.sha256("\x00".join(source_tokens(source)).encode()).hexdigest()[:16]
 
 
 def code_version(module: str) -> str:
