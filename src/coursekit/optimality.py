@@ -110,10 +110,12 @@ def pgd_bisection(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, st
             best_d = torch.minimum(best_d, d)
             high = torch.where(hit, torch.minimum(high, d.to(x.dtype)), high)
             low = torch.where(hit, low, mid)
-        return _result(model, x, best, target, bisection_steps * steps)
+        return _result(model, x, best, target, bisection_steps * steps, bisection_steps + 1)
 
 
-def _result(model, x, x_adv, target, passes: int) -> AttackResult:
+def _result(model, x, x_adv, target, passes: int, forward_only: int) -> AttackResult:
+    """The AttackResult of a point found by another attack: ``passes`` forward+backward and
+    ``forward_only`` forward-only passes per image (the last counts the success check here)."""
     with torch.no_grad():
         success = model(x_adv).argmax(1) == target
     x_adv = torch.where(success.view(-1, *[1] * (x.dim() - 1)), x_adv, x)
@@ -121,7 +123,8 @@ def _result(model, x, x_adv, target, passes: int) -> AttackResult:
     return AttackResult(x_adv=x_adv.detach(), target=target, success=success,
                         c=torch.full_like(inf, math.nan), distortion=torch.where(success, distortion(x, x_adv), inf),
                         l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-                        evaluations=torch.full((len(x),), passes, device=x.device, dtype=torch.long))
+                        evaluations=torch.full((len(x),), passes, device=x.device, dtype=torch.long),
+                        forward_only=torch.full((len(x),), forward_only, device=x.device, dtype=torch.long))
 
 
 def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", steps: int = 100) -> AttackResult:
@@ -140,7 +143,7 @@ def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = 
         fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
         attack = (fb.attacks.L2FMNAttack if norm == "2" else fb.attacks.LInfFMNAttack)(steps=steps)
         _, clipped, _ = attack(fmodel, x, fb.criteria.TargetedMisclassification(target), epsilons=None)
-        return _result(model, x, clipped, target, steps)
+        return _result(model, x, clipped, target, steps, 10 + 1)  # its binary search, our check
 
 
 def run_attack(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, budget: int) -> AttackResult:
