@@ -168,6 +168,7 @@ def test_compare_with_exact_gives_ratios_to_the_proven_optimum():
     assert summary.loc[("ℓ2", "L-BFGS (course)"), "mean ratio"] >= 1 - 1e-3
 
 
+@pytest.mark.slow
 def test_compare_with_exact_gives_nan_for_an_attack_that_failed_on_every_image(monkeypatch):
     """A chapter's handful of images can leave a weak attack (C&W at ~100 passes) without one
     success: its ratios are NaN (per image and in the summary), not an error."""
