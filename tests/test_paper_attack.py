@@ -61,3 +61,14 @@ def test_without_the_polish_the_attack_is_not_the_exact_optimum():
     assert paper.success.all() and polished.success.all()
     assert (paper.distortion >= exact * (1 - 1e-3)).all()
     assert (paper.distortion / exact).mean() > (polished.distortion / exact).mean() + 1e-3
+
+
+def test_chapter_7s_row_labelled_the_papers_uses_the_papers_method():
+    """07a's minimum-norm table: the row PAPER is lbfgs_attack with PAPER_ATTACK and nothing
+    else; the polished row is labelled as ours (issue 23)."""
+    runs = [c for c in cells("07a_attacks_and_linearity.md") if "runs[name] = {PAPER:" in c]
+    assert len(runs) == 1, "one cell makes 07a's attack rows"
+    row = runs[0].split("PAPER: timed(", 1)[1].split(")", 1)[0]
+    assert row == "lbfgs_attack, model, x, target, **PAPER_ATTACK"
+    label = re.search(r'^PAPER, POLISHED = "([^"]*)", "([^"]*)"', runs[0], re.M)
+    assert label and "paper" in label.group(1) and "ours" in label.group(2)

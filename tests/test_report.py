@@ -103,6 +103,41 @@ def test_robustness_table_measures_each_model(tmp_cache):
         assert len(attacks[name]) == 3
 
 
+def _exact_two_sided(k: int, n: int) -> float:
+    """The two-sided binomial p-value at p = 1/2 by enumeration: the probability of every split
+    at most as likely as k of n."""
+    from math import comb
+
+    probability = [comb(n, i) / 2**n for i in range(n + 1)]
+    return min(1.0, sum(p for p in probability if p <= probability[k] * (1 + 1e-12)))
+
+
+def test_paired_error_change_against_counts_and_enumeration():
+    from coursekit.report import paired_error_change
+
+    rng = np.random.default_rng(3)
+    a = rng.random(500) < 0.10
+    b = a.copy()
+    b[rng.choice(500, 40, replace=False)] ^= True  # flip 40 images
+    s = paired_error_change(torch.from_numpy(a), b)
+    only_a, only_b = int(sum(a & ~b)), int(sum(b & ~a))
+    assert (s["only_a"], s["only_b"], s["n"]) == (only_a, only_b, 500)
+    assert s["error_a"] == pytest.approx(a.mean()) and s["error_b"] == pytest.approx(b.mean())
+    assert s["p_value"] == pytest.approx(_exact_two_sided(only_a, only_a + only_b), rel=1e-9)
+    one_sided = paired_error_change(np.zeros(30, bool), np.arange(30) < 10)
+    assert one_sided["p_value"] == pytest.approx(2 / 2**10)  # 10 discordant, all one way
+    assert paired_error_change(a, a)["p_value"] == 1.0
+
+
+def test_paired_error_change_refuses_bad_input():
+    from coursekit.report import paired_error_change
+
+    with pytest.raises(ValueError, match="bool vectors"):
+        paired_error_change(np.zeros(3, bool), np.zeros(4, bool))
+    with pytest.raises(ValueError, match="bool vectors"):
+        paired_error_change(np.zeros(3), np.zeros(3))
+
+
 def test_rate_interval_is_a_bootstrap_over_images_of_per_image_means():
     import numpy as np
     from scipy import stats

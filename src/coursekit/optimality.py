@@ -239,12 +239,14 @@ def compare_with_exact(model: nn.Module, x: torch.Tensor, target: torch.Tensor, 
         optimum = torch.where(result.optimal, result.distance, torch.full_like(result.distance, math.nan))
         for name in mine:
             ratio = distances(runs[name], x, norm) / optimum
+            ratio = torch.where(torch.isfinite(ratio), ratio, math.nan)  # failed, or not proven
+            known = ratio[torch.isfinite(ratio)]  # may be empty: an attack that failed everywhere
             columns["ℓ2" if norm == "2" else "ℓ∞", name] = ratio.numpy()
             rows.append({"norm": "ℓ2" if norm == "2" else "ℓ∞", "attack": name,
                          "passes/ex": runs[name].evaluations.float().mean().item(),
                          "success": runs[name].success.float().mean().item(),
-                         "mean ratio": float(ratio[torch.isfinite(ratio)].mean()),
-                         "worst ratio": float(ratio[torch.isfinite(ratio)].max())})
+                         "mean ratio": float(known.mean()) if len(known) else math.nan,
+                         "worst ratio": float(known.max()) if len(known) else math.nan})
     per_image = pd.DataFrame(columns)
     per_image.columns = pd.MultiIndex.from_tuples(per_image.columns)
     return per_image, pd.DataFrame(rows).set_index(["norm", "attack"]), exact

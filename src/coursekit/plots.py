@@ -201,6 +201,31 @@ def distortion_cdf(attacks, *, title: str = ""):
     return fig
 
 
+def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model, *, magnify: float = 5.0):
+    """Per column one image: the original x, the perturbation x_adv − x magnified ``magnify``
+    times around grey (0.5 = no change), and x_adv; the images titled with the model's label and
+    its softmax probability. x, x_adv [N, 1, H, W] in [0, 1] (any device); one column each."""
+    if x.shape != x_adv.shape or len(x) == 0:
+        raise ValueError(f"x and x_adv must have the same non-empty shape, got {tuple(x.shape)} "
+                         f"and {tuple(x_adv.shape)}")
+    if not magnify > 0:
+        raise ValueError(f"magnify must be > 0, got {magnify!r}")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        probs = [torch.softmax(model(t.to(device)), 1).cpu() for t in (x, x_adv)]
+    x, x_adv = x.detach().cpu(), x_adv.detach().cpu()
+    fig, axes = plt.subplots(3, len(x), figsize=(1.1 * len(x) + 0.6, 3.9), squeeze=False)
+    for j in range(len(x)):
+        for row, image, p in ((0, x[j], probs[0][j]), (2, x_adv[j], probs[1][j])):
+            _image(axes[row, j], image, f"{p.argmax().item()} ({p.max().item():.0%})")
+        _image(axes[1, j], 0.5 + magnify * (x_adv[j] - x[j]))
+    names = ("original", f"change ×{magnify:g}", "adversarial")
+    for row, name in enumerate(names):
+        axes[row, 0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _prediction(model, image: torch.Tensor) -> tuple[int, float]:
     """(label, probability) of ``model``'s answer for one image [1, 28, 28] (or [28, 28])."""
     device = next(model.parameters()).device

@@ -257,6 +257,28 @@ def with_recorded(table, record, measures: list[str]):
     return result
 
 
+def paired_error_change(wrong_a, wrong_b) -> dict:
+    """Two classifiers' errors on the same images, compared image by image (exact McNemar test).
+
+    ``wrong_a``, ``wrong_b``: bool [N] (tensors or arrays), True where each model misclassifies
+    image i. Returns {"n", "error_a", "error_b" (shares), "only_a", "only_b" (images only that
+    model gets wrong), "p_value"}: the two-sided binomial test of only_a against
+    Binomial(only_a + only_b, 1/2), the chance that the discordant images split at least this
+    unevenly if the two models were equally good (1.0 when there are none).
+    """
+    import numpy as np
+    from scipy.stats import binomtest
+
+    a, b = (np.asarray(getattr(w, "cpu", lambda: w)()) for w in (wrong_a, wrong_b))
+    if a.dtype != bool or b.dtype != bool or a.ndim != 1 or a.shape != b.shape or not len(a):
+        raise ValueError(f"wrong_a and wrong_b must be bool vectors of the same non-zero length, "
+                         f"got {a.dtype} {a.shape} and {b.dtype} {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return {"n": len(a), "error_a": float(a.mean()), "error_b": float(b.mean()),
+            "only_a": only_a, "only_b": only_b, "p_value": float(p_value)}
+
+
 def rate_interval(fooled, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """A rate with a bootstrap interval over images: (mean, low, high), fractions in [0, 1].
 
