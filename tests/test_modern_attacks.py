@@ -295,9 +295,12 @@ def test_certified_radius_refuses_what_it_cannot_certify(mnist_mlp):
     skip = torch.nn.Sequential(torch.nn.Flatten(), Residual(), torch.nn.Linear(784, 10))
     with pytest.raises(ValueError, match="model must be a chain"):
         certified_radius(skip, x[:2], y[:2])
-    with pytest.raises(ValueError, match="model must be a chain"):
-        certified_radius(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Tanh(), torch.nn.Linear(784, 10)),
+    with pytest.raises(ValueError, match="model must be a chain"):  # no layer bound is known for GELU
+        certified_radius(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.GELU(), torch.nn.Linear(784, 10)),
                          x[:2], y[:2])
+    # One list of boundable layers (spectral.BOUNDED_LAYERS): Tanh (1-Lipschitz) and BatchNorm are certified.
+    tanh = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Tanh(), torch.nn.BatchNorm1d(784), torch.nn.Linear(784, 10))
+    assert certified_radius(tanh, x[:2], y[:2]).shape == (2,)
     with pytest.raises(ValueError, match="lipschitz"):
         certified_radius(model, x[:2], y[:2], lipschitz=0)
 

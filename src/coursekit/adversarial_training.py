@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from ._checks import check_choice, eval_mode
+from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
 from .cache import key_digest, save_record
 from .config import apply_cpu_threads, cache_dir, default_device, resolve_profile
@@ -126,8 +126,7 @@ def new_pool(model, x, y, size: int, generator, step: int = 0, attack_options=No
     Made as a refresh of every slot of an empty pool (``refresh`` with fraction 1), so it draws
     what a refresh draws: a random order of the slots, then ``size`` distinct training images.
     """
-    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= len(x):
-        raise ValueError(f"size must be an int in 1..{len(x)} (the training images), got {size!r}")
+    check_int("size", size, maximum=len(x))  # at most the training images
     lower = split_at_hidden_layer(model, layer)[0] if layer else nn.Identity()
     with torch.no_grad():
         shape = tuple(lower(x[:1]).shape[1:])
@@ -202,14 +201,11 @@ POOL_PROFILES = {
 
 def _check_pool_settings(settings: PoolSettings) -> None:
     """A ValueError naming the first setting of ``settings`` out of its range."""
-    if not isinstance(settings.pool_size, int) or settings.pool_size < 1:
-        raise ValueError(f"pool_size must be a positive int, got {settings.pool_size!r}")
+    check_int("pool_size", settings.pool_size)
     if not 0 < settings.refresh_fraction <= 1:
         raise ValueError(f"refresh_fraction must be in (0, 1], got {settings.refresh_fraction!r}")
     for argument in ("refresh_every", "pool_batch"):
-        value = getattr(settings, argument)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{argument} must be a positive int, got {value!r}")
+        check_int(argument, getattr(settings, argument))
 
 
 def _pool_schema(model: ZooModel, settings: PoolSettings) -> dict:

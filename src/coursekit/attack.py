@@ -51,7 +51,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
+from ._checks import (
+    check_bounds,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    every_other_label,
+    logit_margin,
+    to_model,
+    without_label,
+)
 from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
 from .records import code_version
@@ -328,9 +340,7 @@ def _reaches(logits: torch.Tensor, target: torch.Tensor, margin: torch.Tensor) -
     with a small margin (``success_margin``); the reported ``success`` is the plain argmax,
     recomputed at the end.
     """
-    target_logit = logits.gather(1, target[:, None]).squeeze(1)
-    others = logits.scatter(1, target[:, None], float("-inf")).amax(1)
-    return target_logit - others >= margin
+    return logit_margin(logits, target) >= margin
 
 
 def _record_best(ids, x, logits, d2, target, margin, best_x, best_d2):
@@ -413,7 +423,7 @@ def _linearised_step(model, x0, x, shape, target, margin, lower: float, upper: f
     from .exact import box_qp
 
     def target_and_rivals(logits):
-        rivals = logits.scatter(1, target[:, None], float("-inf"))
+        rivals = without_label(logits, target)
         count = min(POLISH_RIVALS, logits.shape[1] - 1)
         return torch.cat([target[:, None], rivals.topk(count, dim=1).indices], 1)
 
@@ -480,25 +490,11 @@ def _finish(model, x0, x_start, shape, target, margin, reached, active, refine: 
     return x, reached
 
 
-def _check_bounds(bounds) -> tuple[float, float]:
-    try:
-        lower, upper = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a pair (lower, upper) of numbers, got {bounds!r}") from None
-    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-        raise ValueError(f"bounds must be (lower, upper) with finite lower < upper, got {bounds!r}")
-    return lower, upper
-
-
 def _model_input(model: nn.Module, x, lower: float, upper: float) -> torch.Tensor:
     """x checked against the box and moved to the model's device and floating dtype (a
     float16 or float64 batch for a float32 model is converted)."""
     check_images("x", x, low=lower, high=upper)
-    parameter = next(model.parameters(), None)
-    if parameter is None:
-        return x
-    dtype = parameter.dtype if parameter.is_floating_point() else x.dtype
-    return x.to(device=parameter.device, dtype=dtype)
+    return to_model(model, x)
 
 
 def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
@@ -653,7 +649,7 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
         search counts a point as reaching the target when its logit wins by ``success_margin``.
     """
     check_choice("backend", backend, BACKENDS)
-    lower, upper = _check_bounds(bounds)
+    lower, upper = check_bounds(bounds)
     check_positive("c_init", c_init)
     check_int("search_steps", search_steps)
     check_int("polish", polish, minimum=0)
@@ -687,9 +683,7 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
 
 def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """For labels y [N]: (image index, target) pairs for every target l ≠ y, each [N·(K−1)]."""
-    labels = torch.arange(num_classes, device=y.device)
-    pairs = (labels[None, :] != y[:, None]).nonzero()
-    return pairs[:, 0], labels[pairs[:, 1]]
+    return every_other_label(y, num_classes)
 
 
 def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None = None,
@@ -709,7 +703,7 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     if batch_size is not None:
         check_int("batch_size", batch_size)
     check_int("num_classes", num_classes, minimum=2)
-    lower, upper = _check_bounds(options.get("bounds", (0.0, 1.0)))
+    lower, upper = check_bounds(options.get("bounds", (0.0, 1.0)))
     x = _model_input(model, x, lower, upper)
     y = check_labels("y", y, len(x), num_classes).to(x.device)  # lbfgs_attack checks the model's K
     image, target = all_other_targets(y, num_classes)
@@ -751,7 +745,7 @@ def attack_cache_key(**options) -> dict:
     if unknown:
         raise ValueError(f"unknown attack options {unknown}; lbfgs_attack takes {known}")
     effective = {name: options.get(name, parameters[name].default) for name in known}
-    effective["bounds"] = list(_check_bounds(effective["bounds"]))
+    effective["bounds"] = list(check_bounds(effective["bounds"]))
     for name, value in effective.items():  # 1 and 1.0 are the same option (bool and str stay)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             effective[name] = float(value)
@@ -768,7 +762,7 @@ def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: to
     is the inner problem of ``lbfgs_attack``, used to show how the solution moves with c (the
     slider). Returns x + r [N, ...] on the model's device, in the model's dtype.
     """
-    lower, upper = _check_bounds(bounds)
+    lower, upper = check_bounds(bounds)
     _check_solver_options(max_iter, history, tol, ftol, 10)
     x = _model_input(model, x, lower, upper)
     with eval_mode(model):

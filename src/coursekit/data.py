@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, check_int
 from .cache import load_record, save_record, tensor_digest
 from .config import cache_dir
 
@@ -211,8 +211,7 @@ def p1_p2_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     Returns two sorted int64 index tensors into ``load_mnist("train")``, drawn by a random
     permutation seeded by ``seed``; together they cover all 60,000 indices exactly once.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_int("seed", seed, minimum=None)
     order = torch.randperm(SPLIT_SIZES["train"], generator=torch.Generator().manual_seed(seed))
     half = SPLIT_SIZES["train"] // 2
     return order[:half].sort().values, order[half:].sort().values

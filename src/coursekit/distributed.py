@@ -75,6 +75,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ._checks import model_device
 from .attack import AttackResult, min_distortion_attack
 
 
@@ -164,9 +165,9 @@ def _pad(t: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([t, padding])
 
 
-def _comm_device(model_device: torch.device) -> torch.device:
+def _comm_device(device: torch.device) -> torch.device:
     """Where the collectives run: the rank's GPU for NCCL, the CPU for gloo."""
-    return model_device if dist.get_backend() == "nccl" else torch.device("cpu")
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def _all_gather(t: torch.Tensor, rows: int, device: torch.device) -> list[torch.Tensor]:
@@ -222,9 +223,8 @@ def sharded_min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Te
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return min_distortion_attack(model, x, y, **options)
     rank, world = dist.get_rank(), dist.get_world_size()
-    parameter = next(model.parameters(), None)
-    model_device = parameter.device if parameter is not None else x.device
-    comm = _comm_device(model_device)
+    device = model_device(model)
+    comm = _comm_device(device)
     _check_same_everywhere(len(x), comm)
     mine = shard_indices(len(x), rank, world).to(x.device)
     local, error = None, None
@@ -236,4 +236,4 @@ def sharded_min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Te
     rows = -(-len(x) // world)
     gathered = {f.name: _interleave(_all_gather(getattr(local, f.name), rows, comm), len(x))
                 for f in fields(AttackResult)}
-    return AttackResult(**gathered).to(model_device)
+    return AttackResult(**gathered).to(device)

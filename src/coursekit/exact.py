@@ -30,7 +30,18 @@ import torch
 from scipy.optimize import minimize
 from torch import nn
 
-from ._checks import check_images, check_labels, check_positive, eval_mode
+from ._checks import (
+    ArgumentTypeError,
+    NotCertifiedError,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    every_other_label,
+    other_labels,
+    to_model,
+)
 
 
 @dataclass
@@ -75,9 +86,8 @@ def check_linear_on(model: nn.Module, x: torch.Tensor, weight: torch.Tensor, bia
     crop), and the QP would then solve another model's problem. Agreement is required to 1e-4
     of the size of the terms Σ_i |W_ki x_i| + |b_k| (float32 rounding is far below that)."""
     check_images("x", x)
-    parameter = next(model.parameters())
     with eval_mode(model), torch.no_grad():
-        logits = model(x.to(device=parameter.device, dtype=parameter.dtype)).detach().to("cpu", torch.float64)
+        logits = model(to_model(model, x)).detach().to("cpu", torch.float64)
     flat = x.detach().to("cpu", torch.float64).flatten(1)
     if logits.shape != (len(x), len(weight)) or flat.shape[1] != weight.shape[1]:
         raise ValueError(f"model must map x {tuple(x.shape)} to logits W·x + b [N, {len(weight)}], "
@@ -142,7 +152,7 @@ def _solve(A, h, lo, hi, tol: float):
             if result[4][0] != 0:
                 break
         else:
-            raise RuntimeError(f"the dual did not certify row {i} (gap {result[1][0] - result[2][0]:.3g}, "
+            raise NotCertifiedError(f"the dual did not certify row {i} (gap {result[1][0] - result[2][0]:.3g}, "
                                f"constraint violation {result[3][0]:.3g}); refusing to return it")
         r[i], primal[i], value[i], violation[i], status[i] = (part[0] for part in result)
     return r, primal, value, violation, status, lam
@@ -171,7 +181,7 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     weight [K, n], bias [K]; x [N, ...] images in [0, 1] with n pixels; target [N] labels;
     ``margin`` ≥ 0 in logits, one for all rows or a tensor [N] (``attack.success_margin``).
     ``tol``: relative duality gap and feasibility (relative to each constraint's scale, so the
-    same for W, b scaled by any factor) certified for every row; a RuntimeError if the solver
+    same for W, b scaled by any factor) certified for every row; a NotCertifiedError (a RuntimeError) if the solver
     cannot certify a row, or if a distortion came out below its certified lower bound.
     Distortions are sqrt(|r|² / n).
     """
@@ -191,14 +201,14 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     b = bias.detach().to("cpu", torch.float64).numpy()
     xs = x.detach().to("cpu", torch.float64).flatten(1).numpy()
     t = target.numpy()
-    others = np.array([[j for j in range(k) if j != l] for l in t], dtype=int).reshape(len(t), k - 1)
+    others = other_labels(target, k).numpy()  # [N, K−1]: every label but the target
     A = W[others] - W[t][:, None, :]  # [N, K−1, n]: rows w_j − w_l
     h = -(np.matmul(A, xs[:, :, None])[:, :, 0] + b[others] - b[t][:, None] + margins[:, None])
     norms = np.linalg.norm(A, axis=2)  # each constraint divided by |w_j − w_l|: the same set,
     norms = np.where(norms > 0, norms, 1.0)  # and multipliers of one size whatever the logits' units
     r, primal, value, _, status, lam = _solve(A / norms[:, :, None], h / norms, -xs, 1 - xs, tol)
     if np.any((status == 1) & (primal < value * (1 - 10 * tol))):
-        raise RuntimeError("a distortion came out below its certified lower bound; refusing to return it")
+        raise NotCertifiedError("a distortion came out below its certified lower bound; refusing to return it")
     lam = lam / norms
     violation = (np.matmul(A, r[:, :, None])[:, :, 0] - h).max(1)
     infeasible = status == -1
@@ -224,9 +234,7 @@ def exact_min_distortion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     check_linear_on(model, x, weight, bias)
     k = len(weight)
     y = check_labels("y", y, len(x), k).cpu()
-    labels = torch.arange(k)
-    others = labels[None, :] != y[:, None]  # [N, K]
-    image, target = others.nonzero(as_tuple=True)
+    image, target = every_other_label(y, k)
     result = linear_min_perturbation(weight, bias, x[image], target, margin=margin, tol=tol)
     per_target = torch.full((len(x), k), float("nan"), dtype=torch.float64)
     per_target[image, target] = result.distortion
@@ -372,7 +380,7 @@ def _check_box_qp(A, h, lo, hi, iterations) -> None:
     """Shapes, dtypes and the box of ``box_qp``'s problem, each error naming the argument."""
     for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point torch.Tensor, got {t!r:.80}")
+            raise ArgumentTypeError(f"{name} must be a floating-point torch.Tensor, got {t!r:.80}")
     kinds = {(name, t.dtype, t.device) for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi))}
     if len({(dtype, device) for _, dtype, device in kinds}) > 1:
         raise ValueError("A, h, lo and hi must share one dtype and device, got "
@@ -389,8 +397,7 @@ def _check_box_qp(A, h, lo, hi, iterations) -> None:
         raise ValueError("lo must be <= hi everywhere (and not NaN)")
     if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
         raise ValueError("lo and hi must be finite (a bounded box)")
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-        raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
+    check_int("iterations", iterations)
 
 
 def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, *,

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import check_int, model_device
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet normalisation (per RGB channel)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OSTRICH = 9  # ImageNet class 9, "ostrich, Struthio camelus": the target of the paper's Figure 5
@@ -53,8 +55,7 @@ def photo_tensor(image, size: int = 224) -> torch.Tensor:
     [0, 1]: the largest centred square, resized to ``size`` (bicubic, antialiased)."""
     from PIL import Image
 
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-        raise ValueError(f"size must be an int >= 16, got {size!r}")
+    check_int("size", size, minimum=16)
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be an array [H, W, 3], got shape {image.shape}")
@@ -74,8 +75,8 @@ def sample_photos(size: int = 224, limit: int | None = None) -> dict[str, torch.
     from matplotlib import cbook
     from PIL import Image
 
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+    if limit is not None:
+        check_int("limit", limit)
     with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as hopper:
         photos = {"grace_hopper": photo_tensor(hopper, size)}
     try:
@@ -141,7 +142,7 @@ def figure5_examples(model: nn.Module, photos: dict[str, torch.Tensor], target: 
     shapes = {tuple(p.shape) for p in photos.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3:
         raise ValueError(f"photos must share one shape [3, H, W], got {sorted(shapes)}")
-    device = next(model.parameters()).device
+    device = model_device(model)
     x = torch.stack(list(photos.values())).to(device)
     result = lbfgs_attack(model, x, torch.full((len(x),), int(target), device=device), **attack_options)
     with torch.no_grad():

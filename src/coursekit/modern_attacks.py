@@ -42,7 +42,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_labels, check_positive
+from ._checks import (
+    check_bounds,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    logit_margin,
+    model_device,
+    to_model,
+)
 from .attack import AttackResult, distortion
 
 NORMS = ("inf", "2")
@@ -86,53 +97,16 @@ def modern_size(name: str, profile: str | None = None):
     return sizes[name]
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-def _bounds(bounds) -> tuple[float, float]:
-    try:
-        lower, upper = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be (lower, upper), got {bounds!r}") from None
-    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-        raise ValueError(f"bounds must be (lower, upper) with finite lower < upper, got {bounds!r}")
-    return lower, upper
-
-
-class _EvalMode:
-    """``with _EvalMode(model):`` runs the model in eval mode and restores its mode after."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self):
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.train(self.was_training)
-
-
-def _check_steps(argument: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a positive int, got {value!r}")
-
-
 def _setup(model, x, labels: dict, bounds):
     """Check x and the labels, move x to the model's device and floating dtype (a float64 batch
     for a float32 model is converted, as ``lbfgs_attack`` does). Returns (x, labels, lower,
     upper); ``labels`` maps argument names to tensors or None. The model's number of classes is
     read from one image in eval mode, without gradients: a model left in train mode keeps its
     BatchNorm statistics, and its dropout does not draw from the global random generator."""
-    lower, upper = _bounds(bounds)
+    lower, upper = check_bounds(bounds)
     check_images("x", x, low=lower, high=upper)
-    parameter = next(model.parameters(), None)
-    if parameter is not None:
-        x = x.to(device=parameter.device, dtype=parameter.dtype if parameter.is_floating_point() else x.dtype)
-    with _EvalMode(model), torch.no_grad():
+    x = to_model(model, x)
+    with eval_mode(model), torch.no_grad():
         k = model(x[:1]).shape[1]
     checked = {name: None if value is None else check_labels(name, value, len(x), k).to(x.device)
                for name, value in labels.items()}
@@ -205,7 +179,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     """
     check_positive("eps", eps)
     x, labels, lower, upper = _setup(model, x, {"y": y}, bounds)
-    with _EvalMode(model):
+    with eval_mode(model):
         grad = _gradient(model, x, labels["y"], 1.0)
         x_adv = (x + eps * grad.sign()).clamp(lower, upper)
         return _result(model, x, x_adv, None, labels["y"], keep_failed=True, evaluations=1)
@@ -247,7 +221,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm:
     """
     check_positive("eps", eps)
     check_choice("norm", norm, NORMS)
-    _check_steps("steps", steps)
+    check_int("steps", steps)
     step_size = 2.5 * eps / steps if step_size is None else step_size
     check_positive("step_size", step_size)
     x, labels, lower, upper = _setup(model, x, {"y": y, "target": target}, bounds)
@@ -255,7 +229,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm:
     generator = torch.Generator().manual_seed(seed)
     delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
     delta = (x + delta).clamp(lower, upper) - x
-    with _EvalMode(model):
+    with eval_mode(model):
         for _ in range(steps):
             grad = _gradient(model, x + delta, y if target is None else target,
                              1.0 if target is None else -1.0)
@@ -268,9 +242,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm:
 def _cw_margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
     """C&W's f: max_{j≠t} Z_j − Z_t (targeted) or Z_y − max_{j≠y} Z_j, per image [N].
     Positive while the goal is not reached."""
-    own = logits.gather(1, labels[:, None]).squeeze(1)
-    others = logits.scatter(1, labels[:, None], -math.inf).amax(1)
-    return others - own if targeted else own - others
+    margin = logit_margin(logits, labels)
+    return -margin if targeted else margin
 
 
 def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *,
@@ -294,7 +267,7 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
     """
     _one_of(target, y)
     for name, value in (("search_steps", search_steps), ("steps", steps)):
-        _check_steps(name, value)
+        check_int(name, value)
     check_positive("c_init", c_init)
     check_positive("lr", lr)
     check_positive("confidence", confidence, allow_zero=True)
@@ -305,12 +278,12 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
     n = len(x)
     c = torch.full((n,), float(c_init), device=x.device, dtype=x.dtype)
     c_low, c_high = torch.zeros_like(c), torch.full_like(c, math.inf)
-    with _EvalMode(model), torch.no_grad():  # an image already at the goal is its own answer
+    with eval_mode(model), torch.no_grad():  # an image already at the goal is its own answer
         trivial = _reached(model(x), labels["target"], labels["y"])
     best_x, best_c = x.clone(), torch.where(trivial, math.inf, math.nan).to(x.dtype)
     best_d2 = torch.where(trivial, 0.0, math.inf).to(x.dtype)
     evaluations = 0
-    with _EvalMode(model):
+    with eval_mode(model):
         for _ in range(search_steps):
             w = w0.clone().requires_grad_(True)
             optimizer = torch.optim.Adam([w], lr=lr)
@@ -357,7 +330,7 @@ def ddn(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *
     Args: x [N, ...] in ``bounds``; exactly one of ``target`` [N] or ``y`` [N]; gamma in (0, 1).
     """
     _one_of(target, y)
-    _check_steps("steps", steps)
+    check_int("steps", steps)
     check_positive("init_norm", init_norm)
     if not 0 < gamma < 1:
         raise ValueError(f"gamma must be in (0, 1), got {gamma!r}")
@@ -368,7 +341,7 @@ def ddn(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *
     delta = torch.zeros_like(x)
     norm = torch.full((len(x),), float(init_norm), device=x.device, dtype=x.dtype)
     best_delta, best_l2 = delta.clone(), torch.full_like(norm, math.inf)
-    with _EvalMode(model):
+    with eval_mode(model):
         for i in range(steps):
             alpha = 0.01 + (1 - 0.01) * (1 + math.cos(math.pi * i / steps)) / 2
             point = (x + delta).detach().requires_grad_(True)
@@ -388,21 +361,17 @@ def ddn(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *
                        evaluations=steps)
 
 
-# Leaf layers whose bound in ``spectral.layer_bounds`` is certified (not estimated).
-_CERTIFIED_LAYERS = (nn.Linear, nn.Conv2d, nn.ReLU, nn.Sigmoid, nn.Flatten, nn.MaxPool2d,
-                     nn.Dropout, nn.Identity)
-
-
 def _check_certifiable(model: nn.Module) -> None:
     """Refuse models whose product of layer bounds is not a Lipschitz bound we can vouch for:
     only chains (nn.Sequential, ZooModel) of layers with certified bounds."""
     from .models import ZooModel
+    from .spectral import BOUNDED_LAYERS
 
     for name, module in model.named_modules():
         if isinstance(module, (nn.Sequential, ZooModel)):
             continue
-        if len(list(module.children())) or not isinstance(module, _CERTIFIED_LAYERS):
-            raise ValueError(f"model must be a chain of {[t.__name__ for t in _CERTIFIED_LAYERS]}; "
+        if len(list(module.children())) or not isinstance(module, BOUNDED_LAYERS):
+            raise ValueError(f"model must be a chain of {[t.__name__ for t in BOUNDED_LAYERS]}; "
                              f"layer {name or 'model'!r} is a {type(module).__name__}")
 
 
@@ -428,13 +397,8 @@ def certified_radius(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lips
         lipschitz = layer_bounds(model, input_shape or tuple(x.shape[1:])).attrs["product"]
     check_positive("lipschitz", lipschitz)
     x, labels, _, _ = _setup(model, x, {"y": y}, (0.0, 1.0))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            margin = _cw_margin(model(x), labels["y"], targeted=False)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        margin = _cw_margin(model(x), labels["y"], targeted=False)
     return (margin / (math.sqrt(2) * lipschitz)).clamp_min(0)
 
 
@@ -464,8 +428,8 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     check_choice("norm", norm, NORMS)
     steps = MODERN_SIZES[profile]["madry_steps"] if steps is None else steps
     epochs = MODERN_SIZES[profile]["madry_epochs"] if epochs is None else epochs
-    _check_steps("steps", steps)
-    _check_steps("epochs", epochs)
+    check_int("steps", steps)
+    check_int("epochs", epochs)
     settings = replace(settings_for(name, profile), epochs=epochs)
     if settings.optimizer != "adam":
         raise ValueError(f"name must be a model trained by minibatch Adam (FC100-100-10, FC200-200-10, "
@@ -545,7 +509,7 @@ def error_vs_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons, *
 
     check_choice("norm", norm, NORMS)
     with torch.no_grad():
-        clean = (model(x.to(_device_of(model))).argmax(1).cpu() != y.cpu()).float().mean().item()
+        clean = (model(x.to(model_device(model))).argmax(1).cpu() != y.cpu()).float().mean().item()
     rows = {}
     for eps in epsilons:
         if eps == 0:

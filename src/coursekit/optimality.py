@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, eval_mode
+from ._checks import check_choice, check_images, check_int, check_labels, eval_mode, logit_margin, model_device
 from .attack import AttackResult, distortion, lbfgs_attack
 from .modern_attacks import carlini_wagner_l2, ddn
 
@@ -95,7 +95,7 @@ def pgd_bisection(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, st
     check_int("bisection_steps", bisection_steps)
     generator = torch.Generator().manual_seed(seed)
     with eval_mode(model):
-        device = next(model.parameters()).device
+        device = model_device(model)
         x = x.to(device)
         target = check_labels("target", target, len(x), model(x[:1]).shape[1]).to(device)
         low = torch.zeros(len(x), device=device, dtype=x.dtype)
@@ -138,7 +138,7 @@ def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = 
     except ImportError:
         raise ImportError("the FMN attack comes from foolbox: `pip install foolbox==3.3.4`") from None
     with eval_mode(model):
-        device = next(model.parameters()).device
+        device = model_device(model)
         x, target = x.to(device), target.to(device)
         fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
         attack = (fb.attacks.L2FMNAttack if norm == "2" else fb.attacks.LInfFMNAttack)(steps=steps)
@@ -205,7 +205,7 @@ def closest_start(model: nn.Module, x: torch.Tensor, target: torch.Tensor, resul
         with torch.no_grad():
             z = model64(points.double())
         t = target.cpu()[:, None]
-        reached = z.gather(1, t).squeeze(1) - z.scatter(1, t, -math.inf).amax(1) >= margin
+        reached = logit_margin(z, t.squeeze(1)) >= margin
         d = torch.where(reached, _norm_of(points - x, norm), torch.full_like(best_d, math.inf))
         better = d < best_d
         best[better], best_d = points[better], torch.minimum(best_d, d)

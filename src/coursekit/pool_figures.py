@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from ._checks import check_int
+
 BOX = {"boxstyle": "round,pad=0.02,rounding_size=0.12", "linewidth": 1.0}
 COLOURS = {"network": "#dbe9f6", "data": "#e8e8e8", "pool": "#fde2c8", "attack": "#f7c6c7"}
 LEVEL = 1.3  # vertical distance between two layers of the drawn network
@@ -40,8 +42,7 @@ def _arrow(ax, start, end, text: str = "", *, offset=(0.0, 0.12), colour="0.25")
 
 def _check_numbers(**numbers) -> None:
     for name, value in numbers.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value)
 
 
 def _draw_network(ax, hidden: Sequence[int], classes: int, batch_size: int, train_size: int):

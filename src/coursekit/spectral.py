@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_positive, eval_mode
+from ._checks import ArgumentTypeError, NotCertifiedError, check_int, check_positive, eval_mode, model_device
 
 
 def _pair(value, argument: str) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def _check_weight(weight, dims: int, layout: str) -> torch.Tensor:
         shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
         raise ValueError(f"weight must be a {dims}-D tensor {layout}, got {shape}")
     if not weight.is_floating_point():
-        raise TypeError(f"weight must be a floating-point tensor, got dtype {weight.dtype}")
+        raise ArgumentTypeError(f"weight must be a floating-point tensor, got dtype {weight.dtype}")
     if not bool(torch.isfinite(weight).all()):
         raise ValueError("weight contains NaN or inf: no finite norm to bound")
     if weight.dtype in (torch.float16, torch.bfloat16):
@@ -67,8 +67,7 @@ def _check_weight(weight, dims: int, layout: str) -> torch.Tensor:
 
 def _check_conv(weight: torch.Tensor, stride, input_size) -> tuple[int, tuple[int, int]]:
     _check_weight(weight, 4, "[D, C, k, k]")
-    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(f"stride must be a positive int, got {stride!r}")
+    check_int("stride", stride)
     height, width = _pair(input_size, "input_size")
     if height % stride or width % stride:
         raise ValueError(
@@ -284,8 +283,7 @@ def zero_padding_grid(input_size, padding, stride: int) -> tuple[int, int]:
     pad_h, pad_w = _pair(padding, "padding")
     if pad_h < 0 or pad_w < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
-    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(f"stride must be a positive int, got {stride!r}")
+    check_int("stride", stride)
     return (math.ceil((height + 2 * pad_h) / stride) * stride, math.ceil((width + 2 * pad_w) / stride) * stride)
 
 
@@ -412,6 +410,10 @@ def _avg_pool_bound(module: nn.Module, shape_in: tuple, shape_out: tuple) -> flo
 
 
 ONE_LIPSCHITZ = (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten, nn.Tanh)
+# Every leaf layer ``_module_bound`` bounds (certified, not estimated): the one list, also read by
+# ``modern_attacks.certified_radius``.
+BOUNDED_LAYERS = (nn.Conv2d, nn.Linear, *ONE_LIPSCHITZ, nn.Sigmoid, nn.LeakyReLU, nn.MaxPool2d,
+                  nn.LocalResponseNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
 
 
 BOUND_MARGIN = 1e-9  # relative: layer bounds are computed in float64 (dense, on the CPU) and inflated by this
@@ -430,6 +432,9 @@ def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tupl
     they stay upper bounds after rounding. Raises ValueError for a module it cannot bound
     (never a number that is not a bound)."""
     circular = float("nan")
+    if not isinstance(module, BOUNDED_LAYERS):
+        raise ValueError(f"layer {name!r}: no Lipschitz bound is known for {type(module).__name__}; "
+                         "refusing rather than reporting a number that may not be an upper bound")
     if isinstance(module, nn.Conv2d):
         _, stride, padding, padding_mode = _conv_settings(module)
         bound = conv_operator_norm_bound(_exact_weight(module), stride, padding, shape_in[1:],
@@ -452,11 +457,8 @@ def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tupl
         variance = module.running_var.detach().to("cpu", torch.float64)
         gamma = _exact_weight(module) if module.weight is not None else torch.ones_like(variance)
         bound = (gamma.abs() / (variance + module.eps).sqrt()).max().item() * (1 + BOUND_MARGIN)
-    elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
+    else:  # nn.AdaptiveAvgPool2d, nn.AvgPool2d
         bound = _avg_pool_bound(module, shape_in, shape_out)
-    else:
-        raise ValueError(f"layer {name!r}: no Lipschitz bound is known for {type(module).__name__}; "
-                         "refusing rather than reporting a number that may not be an upper bound")
     if not math.isfinite(bound):
         raise ValueError(f"layer {name!r}: its bound is not finite ({bound})")
     return bound, circular
@@ -519,8 +521,7 @@ def layer_bounds(model: nn.Module, input_shape, *, device=None):
     import pandas as pd
 
     if device is None:
-        parameter = next(model.parameters(), None)
-        device = parameter.device if parameter is not None else torch.device("cpu")
+        device = model_device(model)
     rows = []
     for name, module, shape_in, shape_out in _trace_leaves(model, input_shape, device):
         with torch.no_grad():
@@ -548,7 +549,7 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
 
     if x.shape != x_perturbed.shape:
         raise ValueError(f"x and x_perturbed must have the same shape, got {tuple(x.shape)} and {tuple(x_perturbed.shape)}")
-    device = next(model.parameters()).device
+    device = model_device(model)
     names = {m: n for n, m in model.named_modules()}
     records: list[list] = [[], []]
     leaves = [m for m in model.modules() if len(list(m.children())) == 0]
@@ -597,10 +598,6 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
 # ---------------------------------------------------------------------------------------------
 
 _ROUNDING_MARGIN = 1e-9  # relative; float64 rounding in G and Cholesky is ~n·1e-16 ≪ this
-
-
-class NotCertifiedError(ArithmeticError):
-    """Raised when the bounds cannot be brought within the requested accuracy."""
 
 
 @dataclass(frozen=True)
@@ -781,8 +778,7 @@ def conv_operator_norm_certified(weight: torch.Tensor, stride: int = 1, input_si
     """
     check_positive("tol", tol)
     for name, value in (("candidates", candidates), ("screen_steps", screen_steps), ("max_rounds", max_rounds)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value)
     with torch.no_grad():
         gram = gram_blocks(weight, stride, input_size)
         count, size, _ = gram.shape

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_positive, eval_mode
+from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
 from .cache import key_digest, load_record, save_record
 from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
 from .data import SUBSETS, load_subset
@@ -83,7 +83,7 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
     """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches, in eval mode."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     with eval_mode(model):
         out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
@@ -317,7 +317,7 @@ def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipsch
     ``steps[i]`` (Adam); ``converged``: L-BFGS stopped before its cap because the loss no longer
     changed (never for Adam, which runs its epochs).
     """
-    with cpu_threads_for(next(model.parameters()).device):
+    with cpu_threads_for(model_device(model)):
         return _fit(model, x, y, settings, seed=seed, lipschitz=lipschitz,
                     decay_multiplier=decay_multiplier, extra_batches=extra_batches)
 
@@ -373,9 +373,8 @@ def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
     key = (getattr(model, "training_info", None) or {}).get("key")
     if key is None or key["settings"]["optimizer"] != "lbfgs" and SPECS[model.name].kind != "ae":
         raise ValueError(f"model must be an L-BFGS-trained model from train(), got {getattr(model, 'name', model)!r}")
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
-    device = next(model.parameters()).device
+    check_int("iterations", iterations)
+    device = model_device(model)
     further = copy.deepcopy(model)
     x, y = load_subset(key["subset"])
     with cpu_threads_for(device):
@@ -448,8 +447,7 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     valid and simply have none).
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_int("seed", seed, minimum=None)
     check_positive("decay_multiplier", decay_multiplier, allow_zero=True)
     check_positive("lipschitz", lipschitz, allow_zero=True)
     if settings is None:

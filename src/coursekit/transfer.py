@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_images, check_labels, check_positive
+from ._checks import check_choice, check_images, check_labels, check_positive, model_device
 from .attack import AttackResult, attack_cache_key, distortion, lbfgs_attack, min_distortion_attack
 from .cache import key_digest, load_record, save_record, tensor_digest
 from .config import cache_dir
@@ -169,7 +169,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     A cached result is used only if it holds every field of ``AttackResult`` with one row per
     image (x_adv of x's shape); otherwise it is recomputed.
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
@@ -193,7 +193,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
     from .attack import all_other_targets
 
-    device = next(model.parameters()).device
+    device = model_device(model)
     check_images("x", x)
     y = check_labels("y", y, len(x), 10)
     key = {

@@ -22,13 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_positive, eval_mode
-
-
-def _check_int(argument: str, value, low: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{argument} must be an int >= {low}, got {value!r}")
-    return value
+from ._checks import check_int, eval_mode, model_device
 
 
 @torch.no_grad()
@@ -38,8 +32,8 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
     By default φ is ``model.features`` (the last hidden layer). ``layer`` picks another one:
     any submodule of the model, whose output (flattened) is recorded during the forward pass.
     """
-    _check_int("batch_size", batch_size)
-    device = next(model.parameters()).device
+    check_int("batch_size", batch_size)
+    device = model_device(model)
     outputs: list[torch.Tensor] = []
     hook = None
     if layer is not None:
@@ -65,15 +59,15 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
 def random_directions(n: int, count: int, seed: int = 0) -> torch.Tensor:
     """``count`` random unit-norm directions in R^n [count, n]: Gaussian vectors, normalised.
     The same seed gives the same directions."""
-    _check_int("n", n)
-    _check_int("count", count)
+    check_int("n", n)
+    check_int("count", count)
     v = torch.randn(count, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return (v / v.norm(dim=1, keepdim=True)).float()
 
 
 def natural_directions(n: int, units=None) -> torch.Tensor:
     """The natural basis directions e_i [len(units), n] (all n units by default)."""
-    _check_int("n", n)
+    check_int("n", n)
     units = torch.arange(n) if units is None else torch.as_tensor(units)
     if units.numel() and (units.min() < 0 or units.max() >= n):
         raise ValueError(f"units must lie in [0, {n - 1}], got {units.tolist()}")
@@ -85,7 +79,7 @@ def top_images(phi: torch.Tensor, direction: torch.Tensor, k: int = 8) -> torch.
 
     phi [N, n]; direction [n] (returns [k]) or several directions [D, n] (returns [D, k]).
     """
-    _check_int("k", k)
+    check_int("k", k)
     if phi.dim() != 2:
         raise ValueError(f"phi must be [N, n], got shape {tuple(phi.shape)}")
     if k > phi.shape[0]:
@@ -172,8 +166,8 @@ def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: t
     Units whose activation is constant on the held-out set ("dead" ReLU units) have no
     top-k images and are left out of the natural directions; their number is reported.
     """
-    _check_int("k", k, 2)
-    _check_int("random_count", random_count, 2)
+    check_int("k", k, minimum=2)
+    check_int("random_count", random_count, minimum=2)
     if len(phi) != len(labels) or len(phi) != len(reference_features):
         raise ValueError(f"phi, labels and reference_features must have the same length, got "
                          f"{len(phi)}, {len(labels)}, {len(reference_features)}")

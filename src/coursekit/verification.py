@@ -46,13 +46,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
+from ._checks import (
+    NotCertifiedError,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    to_model,
+)
 
 NORMS = ("2", "inf")
 SOLVERS = ("scip", "highs")
@@ -151,9 +160,8 @@ def relu_network(model: nn.Module) -> ReluNetwork:
 def _check_network(model: nn.Module, net: ReluNetwork, x: torch.Tensor) -> None:
     """Refuse when our reading of the layers does not compute the model's logits on x (e.g. a
     custom forward that reorders its modules)."""
-    device = next(model.parameters()).device
     with torch.no_grad(), eval_mode(model):
-        theirs = model(x.to(device, next(model.parameters()).dtype)).double().cpu().numpy()
+        theirs = model(to_model(model, x)).double().cpu().numpy()
     ours = net.logits(x.flatten(1).double().cpu().numpy())
     if theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=1e-4, atol=1e-4 * (1 + np.abs(ours).max())):
         raise ValueError("the model's output differs from the chain of its layers (a custom forward?): "
@@ -845,7 +853,7 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
         lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
     lower = max(lower, 0.0)
     if math.isinf(lower) and radius is not None:
-        raise RuntimeError("the solver claims no point reaches the target although the start does: "
+        raise NotCertifiedError("the solver claims no point reaches the target although the start does: "
                            "refusing its answer (numerical trouble)")
     status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"])
     unstable = sum(int(((low < 0) & (up > 0)).sum()) for low, up in bounds[:-1])

@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ._checks import check_int, model_device
 from .attack import distortion, solve_penalty
 
 
@@ -66,7 +67,7 @@ def penalty_path(model, x: torch.Tensor, target: int, c_values) -> PenaltyPath:
     targets = torch.full((len(c),), int(target), dtype=torch.long)
     solutions = solve_penalty(model, xs, targets, c).cpu()
     with torch.no_grad():
-        device = next(model.parameters()).device
+        device = model_device(model)
         probabilities = torch.softmax(model(solutions.to(device)), 1).cpu()
     return PenaltyPath(x=xs[:1].cpu(), target=int(target), c_values=np.asarray(c_values, dtype=float),
                        solutions=solutions, probabilities=probabilities,
@@ -191,8 +192,7 @@ def render_frames(figure, update: Callable[[int], None], count: int, dpi: int = 
     ``colors`` (2-256) quantises each frame to a palette PNG, about 3 times smaller than full
     colour; ``None`` keeps full colour. A page embeds every frame, so this sets its weight.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_int("count", count)
     if colors is not None and not 2 <= colors <= 256:
         raise ValueError(f"colors must be in 2..256 or None, got {colors!r}")
     from PIL import Image
