@@ -55,10 +55,10 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
 
 notebooks: $(STAMP)
-	$(BIN)/python -m coursekit.notebooks sync
+	$(BIN)/python -m tools.notebooks sync
 
 check-notebooks: $(STAMP)
-	$(BIN)/python -m coursekit.notebooks check
+	$(BIN)/python -m tools.notebooks check
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not browser"

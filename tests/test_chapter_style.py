@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.notebooks import chapter_paths
+from tools.notebooks import chapter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE = 88

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.notebooks import (FORM_TITLE, SETUP_CELL, add_form_markers, book_config, chapter_paths,
+from tools.notebooks import (FORM_TITLE, SETUP_CELL, add_form_markers, book_config, chapter_paths,
                                  notebook_json, setup_text, sync)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def test_the_readme_lists_every_chapter_with_a_colab_badge():
 
 # --- Colab reads the notebooks' Markdown as it is: no MyST-only syntax may reach it ---------------
 
-from coursekit.notebooks import MarkdownContext, colab_markdown, myst_leftovers  # noqa: E402
+from tools.notebooks import MarkdownContext, colab_markdown, myst_leftovers  # noqa: E402
 
 # Independent of the converter: the patterns a reader would see raw on Colab.
 RAW_MYST = re.compile(r"^ *(`{3,}|~{3,}|:{3,})\{[\w:-]+\}|\{[\w:-]+\}`[^`]*`|^\s*\([\w:.-]+\)=\s*$", re.M)
@@ -187,7 +187,7 @@ def test_unknown_myst_is_an_error_not_a_silent_leak(text, match):
 def test_a_hidden_solution_gets_a_solution_title():
     import nbformat
 
-    from coursekit.notebooks import SOLUTION_TITLE
+    from tools.notebooks import SOLUTION_TITLE
 
     cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["hide-cell"]})
     add_form_markers(cell)

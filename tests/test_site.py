@@ -28,8 +28,8 @@ pytestmark = pytest.mark.browser
 
 
 def _chapters():
-    sys.path.insert(0, str(ROOT / "src"))
-    from coursekit.notebooks import chapter_paths
+    sys.path.insert(0, str(ROOT))
+    from tools.notebooks import chapter_paths
 
     return [p.relative_to(ROOT).with_suffix("") for p in chapter_paths(ROOT)]
 

@@ -187,7 +187,7 @@ def test_adam_history_is_the_mean_objective_of_each_epoch():
 
 
 def test_train_keeps_the_history_in_the_cache_and_old_files_stay_valid(tmp_cache, monkeypatch):
-    from coursekit.cache import load_record, save_record
+    from coursekit.cache import load_cached, save_record
     from coursekit.train import loss_history
 
     model = train("FC100-100-10", settings=TINY, device="cpu")
@@ -197,7 +197,7 @@ def test_train_keeps_the_history_in_the_cache_and_old_files_stay_valid(tmp_cache
     assert loss_history(train("FC100-100-10", settings=TINY, device="cpu")) == history
     # a file written before histories were recorded still loads (no retraining), without one
     (path,) = (tmp_cache / "models").glob("*.pt")
-    record = load_record(path, {"info": {"key": dict}})
+    record = load_cached(path, {"info": {"key": dict}})
     del record["info"]["history"]
     save_record(record, path)
     assert loss_history(train("FC100-100-10", settings=TINY, device="cpu")) is None

@@ -51,6 +51,23 @@ from .progress import record_work
 from .train import (TrainSettings, cache_key, fit, fresh_start, load_model_record, model_record,
                     settings_for)
 
+__all__ = [
+    "POOL_ATTACK",
+    "POOL_CODE_VERSION",
+    "POOL_PROFILES",
+    "adversarial_pool_training",
+    "AdversarialPool",
+    "make_adversarial",
+    "new_pool",
+    "one_cpu_thread",
+    "paired_change",
+    "PoolSettings",
+    "refresh",
+    "refresh_pool",
+    "split_at_hidden_layer",
+    "train_with_pools",
+]
+
 # Attack settings for making pool examples: the paper's penalty method and search over c
 # (polish=0: no linearised step), with a cheaper search than the tables use, and each example
 # walked back along r to the decision boundary (lbfgs_attack's default refine=True; ours).

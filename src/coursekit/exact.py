@@ -43,6 +43,17 @@ from ._checks import (
     to_model,
 )
 
+__all__ = [
+    "DAMPING_TRIES",
+    "box_qp",
+    "BoxQPResult",
+    "check_linear_on",
+    "exact_min_distortion",
+    "ExactResult",
+    "linear_min_perturbation",
+    "linear_weights",
+]
+
 
 @dataclass
 class ExactResult:

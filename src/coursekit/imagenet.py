@@ -30,6 +30,21 @@ from torch import nn
 
 from ._checks import check_int, model_device
 
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "OSTRICH",
+    "SKIMAGE_PHOTOS",
+    "category_names",
+    "figure5",
+    "figure5_examples",
+    "Figure5Data",
+    "Normalised",
+    "photo_tensor",
+    "pretrained_alexnet",
+    "sample_photos",
+]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet normalisation (per RGB channel)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OSTRICH = 9  # ImageNet class 9, "ostrich, Struthio camelus": the target of the paper's Figure 5

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["half_space_bound"]
+
 
 def half_space_bound(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, target: int) -> float:
     """max over j ≠ target of (z_j − z_target)₊ / |w_target − w_j|, with z = weight·x + bias.

@@ -31,6 +31,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+__all__ = [
+    "IMAGE_SHAPE",
+    "MODEL_NAMES",
+    "NUM_CLASSES",
+    "SPECS",
+    "TABLE1_MODELS",
+    "build",
+    "build_decoder",
+    "ModelSpec",
+    "parameter_count",
+    "template_roughness",
+    "weight_decay",
+    "weight_layers",
+    "ZooModel",
+]
+
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 

@@ -56,6 +56,20 @@ from ._checks import (
 )
 from .attack import AttackResult, distortion
 
+__all__ = [
+    "MODERN_SIZES",
+    "NORMS",
+    "attack_summary",
+    "carlini_wagner_l2",
+    "certified_radius",
+    "ddn",
+    "error_vs_eps",
+    "fgsm",
+    "madry_training",
+    "pgd",
+    "timed",
+]
+
 NORMS = ("inf", "2")
 
 # Sizes of chapter 7's experiments per profile (the profiles of ``coursekit.config``).
@@ -85,16 +99,6 @@ MODERN_SIZES = {
         "madry_epochs": 30, "madry_steps": 40,
     },
 }
-
-
-def modern_size(name: str, profile: str | None = None):
-    """The size ``name`` of ``MODERN_SIZES`` under ``profile`` (default: the current one)."""
-    from .config import resolve_profile
-
-    sizes = MODERN_SIZES[resolve_profile(profile)]
-    if name not in sizes:
-        raise ValueError(f"name must be one of {tuple(sizes)}, got {name!r}")
-    return sizes[name]
 
 
 def _setup(model, x, labels: dict, bounds):

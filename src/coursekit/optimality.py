@@ -31,6 +31,20 @@ from ._checks import check_choice, check_images, check_int, check_labels, eval_m
 from .attack import AttackResult, distortion, lbfgs_attack
 from .modern_attacks import carlini_wagner_l2, ddn
 
+__all__ = [
+    "BUDGET_SETTINGS",
+    "BUDGETS",
+    "L2_ATTACKS",
+    "LINF_ATTACKS",
+    "closest_start",
+    "compare_with_exact",
+    "distances",
+    "fmn",
+    "optimality",
+    "pgd_bisection",
+    "run_attack",
+]
+
 BUDGETS = (100, 1000)
 L2_ATTACKS = ("L-BFGS, polish=0 (paper)", "L-BFGS (course)", "C&W-L2", "DDN", "FMN-L2")
 LINF_ATTACKS = ("PGD bisection", "FMN-Linf")

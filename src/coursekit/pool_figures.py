@@ -17,6 +17,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ._checks import check_int
 
+__all__ = ["BOX", "COLOURS", "HEIGHT", "LEVEL", "pool_diagram", "pool_gallery"]
+
 BOX = {"boxstyle": "round,pad=0.02,rounding_size=0.12", "linewidth": 1.0}
 COLOURS = {"network": "#dbe9f6", "data": "#e8e8e8", "pool": "#fde2c8", "attack": "#f7c6c7"}
 LEVEL = 1.3  # vertical distance between two layers of the drawn network

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+__all__ = ["progress", "record_work"]
+
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", enabled: bool = True):
     """A tqdm progress bar over ``iterable`` (or a manual one with ``total``)."""

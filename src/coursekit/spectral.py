@@ -38,6 +38,29 @@ from torch import nn
 
 from ._checks import ArgumentTypeError, NotCertifiedError, check_int, check_positive, eval_mode, model_device
 
+__all__ = [
+    "BOUND_MARGIN",
+    "BOUNDED_LAYERS",
+    "ONE_LIPSCHITZ",
+    "PADDING_MODES",
+    "CertifiedNorm",
+    "circular_conv",
+    "conv_operator_norm",
+    "conv_operator_norm_bound",
+    "conv_operator_norm_certified",
+    "conv_operator_norm_power",
+    "conv_singular_values",
+    "explicit_operator_matrix",
+    "fourier_blocks",
+    "gram_blocks",
+    "layer_bounds",
+    "layer_gains",
+    "layer_operator_norm",
+    "linear_operator_norm",
+    "polyphase_weight",
+    "zero_padding_grid",
+]
+
 
 def _pair(value, argument: str) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
@@ -364,8 +387,9 @@ def linear_operator_norm(weight: torch.Tensor) -> torch.Tensor:
 def layer_operator_norm(layer: nn.Module, input_size=None) -> torch.Tensor:
     """The operator norm of a ``nn.Linear`` or ``nn.Conv2d`` (differentiable in its weight).
 
-    A convolution without an ``input_size`` is measured circularly on a 32 × 32 grid rounded
-    up to its stride (enough for MNIST's 28 × 28 with padding 2).
+    A convolution without an ``input_size`` is bounded for a 32 × 32 input
+    (``conv_operator_norm_bound``: with zero padding p its circular norm on the grid 32 + 2p
+    rounded up to the stride, 36 × 36 for padding 2; enough for MNIST's 28 × 28).
     """
     if isinstance(layer, nn.Linear):
         return linear_operator_norm(layer.weight)

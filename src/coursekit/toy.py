@@ -26,6 +26,23 @@ from torch import nn
 
 from ._checks import check_int, check_labels
 
+__all__ = [
+    "CENTRES",
+    "CLASS_COLORS",
+    "SPREAD",
+    "classify",
+    "closest_point",
+    "solve_toy_penalty",
+    "square_grid",
+    "toy_data",
+    "toy_figure",
+    "toy_map",
+    "toy_path",
+    "toy_slider",
+    "ToyPath",
+    "train_toy",
+]
+
 CENTRES = ((0.25, 0.3), (0.75, 0.3), (0.5, 0.78))  # the three clusters' centres
 SPREAD = 0.11  # their standard deviation
 CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green")

@@ -13,8 +13,9 @@ profiles. The sigmoid networks and the CNN are trained by default with minibatch
 cosine learning-rate schedule, which reaches the paper's errors in minutes;
 ``optimizer="lbfgs"`` trains them full-batch with L-BFGS like the paper (slow on a CPU).
 
-Profiles (same code, different sizes): ``quick`` (CPU default; the whole zoo in a few minutes
-on 2 cores) and ``full`` (GPU default; the paper's scale of training).
+Profiles (same code, different sizes; ``config.PROFILES``): ``quick`` (CPU default; the whole
+zoo in a few minutes on 2 cores), ``gpu`` (GPU default) and ``paper`` (``full`` is its old
+name); the training settings of each are ``PROFILE_SETTINGS`` below.
 """
 
 from __future__ import annotations
@@ -30,11 +31,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
-from .cache import key_digest, load_record, save_record
+from .cache import key_digest, load_cached, save_record
 from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
+
+__all__ = [
+    "OPTIMIZERS",
+    "PROFILE_SETTINGS",
+    "TRAIN_CODE_VERSION",
+    "cache_key",
+    "evaluate",
+    "fit",
+    "fit_adam",
+    "fit_lbfgs",
+    "fresh_start",
+    "last_fall",
+    "linear_norm_estimate",
+    "lipschitz_penalty",
+    "load_model_record",
+    "loss_history",
+    "model_record",
+    "predict",
+    "settings_for",
+    "train",
+    "train_further",
+    "TrainSettings",
+]
 
 TRAIN_CODE_VERSION = 1
 OPTIMIZERS = ("adam", "lbfgs")
@@ -404,7 +428,7 @@ def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | No
     """
     expected = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
     schema = {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})}
-    record = load_record(path, schema, upgrade_legacy=True)
+    record = load_cached(path, schema, upgrade_legacy=True)
     if record is None:
         return None
     if set(record["state_dict"]) != set(expected) or record["info"]["key"] != key:

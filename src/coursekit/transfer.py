@@ -36,10 +36,27 @@ from torch import nn
 
 from ._checks import check_choice, check_images, check_labels, check_positive, model_device
 from .attack import AttackResult, attack_cache_key, distortion, lbfgs_attack, min_distortion_attack
-from .cache import key_digest, load_record, save_record, tensor_digest
+from .cache import key_digest, load_cached, save_record, tensor_digest
 from .config import cache_dir
 from .paper import PAPER_ATTACK
 from .train import evaluate
+
+__all__ = [
+    "AMPLIFY_READINGS",
+    "PAPER_METHOD",
+    "distortion",  # re-exported from attack (chapter 4 imports it from here)
+    "adversarial_examples",
+    "amplify",
+    "cross_training_table",
+    "epsilon_curves",
+    "every_target_examples",
+    "fooled_pairs",
+    "gaussian_noise",
+    "method_label",
+    "noise_matched_to",
+    "transfer_table",
+    "TransferTable",
+]
 
 AMPLIFY_READINGS = ("literal", "rms")
 PAPER_METHOD = PAPER_ATTACK  # the paper's attack (see the module docstring), one definition
@@ -177,7 +194,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
-        stored = load_record(path, _attack_schema(x), {"N": len(x)})
+        stored = load_cached(path, _attack_schema(x), {"N": len(x)})
         if stored is not None:
             return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
     result = min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
@@ -204,7 +221,7 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
-        stored = load_record(path, _attack_schema(x), {"N": 9 * len(x)})
+        stored = load_cached(path, _attack_schema(x), {"N": 9 * len(x)})
         if stored is not None:
             return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
     image, target = all_other_targets(y.to(device))

@@ -24,6 +24,17 @@ from torch import nn
 
 from ._checks import check_int, eval_mode, model_device
 
+__all__ = [
+    "activations",
+    "BasisComparison",
+    "compare_bases",
+    "feature_similarity",
+    "label_purity",
+    "natural_directions",
+    "random_directions",
+    "top_images",
+]
+
 
 @torch.no_grad()
 def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer: nn.Module | None = None) -> torch.Tensor:

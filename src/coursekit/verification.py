@@ -63,6 +63,37 @@ from ._checks import (
     to_model,
 )
 
+__all__ = [
+    "DEFAULT_MARGIN",
+    "EXTRA_CUTS",
+    "FEASTOL",
+    "FORMULATIONS",
+    "MARGIN_TOL",
+    "NORMS",
+    "RELU_CODE_VERSION",
+    "SOLVER_PACKAGE",
+    "SOLVERS",
+    "VERIFY_SIZES",
+    "activation_patterns",
+    "build_mip",
+    "exact_relu_distortion",
+    "input_domain",
+    "layer_bounds",
+    "pattern_qp",
+    "Projection",
+    "relu_mlp",
+    "relu_network",
+    "ReluNetwork",
+    "solve_highs",
+    "solve_scip",
+    "solve_times",
+    "solver_available",
+    "start_values",
+    "train_relu_mlp",
+    "VerificationResult",
+    "verify_size",
+]
+
 NORMS = ("2", "inf")
 SOLVERS = ("scip", "highs")
 SOLVER_PACKAGE = "pyscipopt"

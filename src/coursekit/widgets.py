@@ -36,6 +36,22 @@ import torch
 from ._checks import check_int, model_device
 from .attack import distortion, solve_penalty
 
+__all__ = [
+    "FRAME_COLORS",
+    "FRAME_DPI",
+    "c_slider",
+    "epsilon_figure",
+    "epsilon_slider",
+    "FrameSlider",
+    "nearest_index",
+    "penalty_figure",
+    "penalty_path",
+    "PenaltyPath",
+    "plot_epsilon_curves",
+    "plot_penalty_solution",
+    "render_frames",
+]
+
 
 @dataclass
 class PenaltyPath:

@@ -33,6 +33,25 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+__all__ = [
+    "DEFAULT_MODULES",
+    "PROVENANCE_FIELDS",
+    "SCHEMA",
+    "available",
+    "code_version",
+    "describe_device",
+    "load_record",
+    "provenance",
+    "Record",
+    "record_data",
+    "source_tokens",
+    "source_version",
+    "stale_modules",
+    "StaleRecordError",
+    "validate_record",
+    "write_record",
+]
+
 SCHEMA = 1
 DEFAULT_MODULES = ("attack", "exact", "transfer", "models", "train", "data")
 PROVENANCE_FIELDS = ("git_commit", "git_dirty", "code_version", "torch", "python", "device", "profile", "date",

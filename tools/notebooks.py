@@ -1,4 +1,5 @@
-"""Keep the chapters' Colab notebooks in step with their MyST markdown.
+"""Keep the chapters' Colab notebooks in step with their MyST markdown (a build tool, run from
+the repository root; not part of the ``coursekit`` package).
 
 The chapters are written as jupytext MyST markdown (``book/*.md``), which the book builds and
 executes. Colab cannot open markdown, and Jupyter Book 1 links the Colab button to a
@@ -33,8 +34,8 @@ is blank); an executed solution is a code cell tagged ``hide-cell`` whose first 
 ``# Solution: …``. Numbers in the text come from the computation: a ``hide-input`` cell that
 returns ``Markdown(f"…")``.
 
-    python -m coursekit.notebooks sync    # after editing a chapter or _config.yml
-    python -m coursekit.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
+    python -m tools.notebooks sync    # after editing a chapter or _config.yml
+    python -m tools.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def _directive(name: str, argument: str, body: list[str], context: MarkdownConte
         return ["$$"] + body + ["$$"]
     if name in ("code-block", "code", "sourcecode"):
         return [f"```{argument.strip()}"] + body + ["```"]
-    raise ValueError(f"the directive {{{name}}} has no Colab form (add one to coursekit.notebooks)")
+    raise ValueError(f"the directive {{{name}}} has no Colab form (add one to tools/notebooks.py)")
 
 
 def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
@@ -272,7 +273,7 @@ def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
 def _role(match: re.Match, context: MarkdownContext) -> str:
     name, body = match["name"], match["body"]
     if name not in KNOWN_ROLES:
-        raise ValueError(f"the role {{{name}}} has no Colab form (add one to coursekit.notebooks)")
+        raise ValueError(f"the role {{{name}}} has no Colab form (add one to tools/notebooks.py)")
     explicit = re.match(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", body, re.S)
     text, target = (explicit["text"], explicit["target"]) if explicit else (body, body)
     if name == "math":
