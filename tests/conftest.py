@@ -37,8 +37,9 @@ def device():
 def small_mlp(inputs: int = 16, hidden: int = 12, classes: int = 4, seed: int = 0) -> torch.nn.Module:
     """A small sigmoid network on [N, 1, √inputs, √inputs] images, for property tests."""
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(inputs, hidden), torch.nn.Sigmoid(),
-                               torch.nn.Linear(hidden, classes)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(inputs, hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, classes)
+    ).eval()
 
 
 def attackable_model(seed: int = 0) -> torch.nn.Module:

@@ -88,13 +88,16 @@ def test_a_truncated_file_is_corrupt_and_removed(tmp_path):
     assert not path.exists()
 
 
-@pytest.mark.parametrize("broken, message", [
-    ({"y": torch.arange(4)}, "missing key 'x'"),
-    ({**_record(), "x": torch.zeros(4, 3, dtype=torch.float64)}, "dtype"),
-    ({**_record(), "y": torch.arange(3)}, "shape"),
-    ({**_record(), "info": {"name": 3}}, "'name' must be a str"),
-    ({**_record(), "x": [1, 2]}, "must be a tensor"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"y": torch.arange(4)}, "missing key 'x'"),
+        ({**_record(), "x": torch.zeros(4, 3, dtype=torch.float64)}, "dtype"),
+        ({**_record(), "y": torch.arange(3)}, "shape"),
+        ({**_record(), "info": {"name": 3}}, "'name' must be a str"),
+        ({**_record(), "x": [1, 2]}, "must be a tensor"),
+    ],
+)
 def test_records_that_do_not_fit_are_rebuilt(tmp_path, broken, message):
     path = tmp_path / "r.pt"
     save_record(broken, path)

@@ -172,14 +172,15 @@ class MarkdownContext:
     titles: dict = field(default_factory=dict)
 
     @classmethod
-    def from_book(cls, root: Path) -> "MarkdownContext":
+    def from_book(cls, root: Path) -> MarkdownContext:
         root = Path(root)
         if not (root / "_config.yml").exists():
             return cls()
         config = book_config(root)
-        tex = (config.get("sphinx", {}).get("config", {}).get("mathjax3_config", {}).get("tex", {}))
-        macros = {name: (value[0] if isinstance(value, list) else value)
-                  for name, value in (tex.get("macros") or {}).items()}
+        tex = config.get("sphinx", {}).get("config", {}).get("mathjax3_config", {}).get("tex", {})
+        macros = {
+            name: (value[0] if isinstance(value, list) else value) for name, value in (tex.get("macros") or {}).items()
+        }
         titles = {}
         for path in sorted((root / "book").glob("*.md")):
             try:
@@ -189,15 +190,40 @@ class MarkdownContext:
         return cls(macros, titles)
 
 
-BOX_TITLES = {"note": "Note", "tip": "Tip", "hint": "Hint", "important": "Important",
-              "warning": "Warning", "caution": "Caution", "attention": "Attention", "danger": "Danger",
-              "error": "Error", "seealso": "See also"}
+BOX_TITLES = {
+    "note": "Note",
+    "tip": "Tip",
+    "hint": "Hint",
+    "important": "Important",
+    "warning": "Warning",
+    "caution": "Caution",
+    "attention": "Attention",
+    "danger": "Danger",
+    "error": "Error",
+    "seealso": "See also",
+}
 # A directive's opening line: ``` or ~~~ (3+) or ::: (3+), then {name}, then its argument.
 DIRECTIVE_START = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*)$")
 ROLE = re.compile(r"\{(?P<name>[\w:-]+)\}`(?P<body>[^`]*)`")
 LABEL = re.compile(r"^\s*\([\w:.-]+\)=\s*$")
-KNOWN_ROLES = {"term", "doc", "ref", "numref", "math", "eq", "abbr", "sub", "sup", "download", "code",
-               "kbd", "dfn", "cite", "cite:p", "cite:t"}
+KNOWN_ROLES = {
+    "term",
+    "doc",
+    "ref",
+    "numref",
+    "math",
+    "eq",
+    "abbr",
+    "sub",
+    "sup",
+    "download",
+    "code",
+    "kbd",
+    "dfn",
+    "cite",
+    "cite:p",
+    "cite:t",
+}
 
 
 def _split_options(lines: list[str]) -> tuple[dict, list[str]]:
@@ -263,7 +289,7 @@ def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
             end += 1
         if end == len(lines):
             raise ValueError(f"the directive {{{start['name']}}} opened by {line.strip()!r} is not closed")
-        options, body = _split_options(lines[index + 1:end])
+        options, body = _split_options(lines[index + 1 : end])
         body = _convert_lines(body, context) if start["name"] not in ("math", "code-block") else body
         out += [indent + text if text else text for text in _directive(start["name"], start["arg"], body, context)]
         index = end + 1
@@ -336,8 +362,9 @@ def readme_chapters(root: Path, url: str, branch: str) -> str:
     lines = [README_START, "", "| | chapter | Colab |", "|---|---|---|"]
     for number, path in enumerate(chapter_paths(root), start=1):
         link = f"{base}/blob/{branch}/{path.relative_to(root).with_suffix('.ipynb')}"
-        lines.append(f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) "
-                     f"| [![Open In Colab]({BADGE})]({link}) |")
+        lines.append(
+            f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) | [![Open In Colab]({BADGE})]({link}) |"
+        )
     return "\n".join(lines + ["", README_END])
 
 
@@ -346,7 +373,7 @@ def readme_text(text: str, block: str) -> str:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"README.md has no {README_START!r} … {README_END!r} block")
-    return text[:start] + block + text[end + len(README_END):]
+    return text[:start] + block + text[end + len(README_END) :]
 
 
 def sync(root: Path, check: bool = False) -> list[str]:

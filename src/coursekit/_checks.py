@@ -102,8 +102,7 @@ def check_images(argument: str, x: Any, *, low: float = 0.0, high: float = 1.0) 
         raise ValueError(f"{argument} contains NaN")
     if x.numel() and (x.min() < low or x.max() > high):
         raise ValueError(
-            f"{argument} must lie in [{low}, {high}], got values in "
-            f"[{x.min().item():.4g}, {x.max().item():.4g}]"
+            f"{argument} must lie in [{low}, {high}], got values in [{x.min().item():.4g}, {x.max().item():.4g}]"
         )
     return x
 
@@ -131,8 +130,12 @@ def check_int(argument: str, value: Any, *, minimum: int | None = 1, maximum: in
     """``value`` itself when it is an int (not a bool) in [``minimum``, ``maximum``] (None: no
     bound on that side): ArgumentTypeError for another type, ValueError out of range. numpy
     integers are accepted."""
-    bound = {(False, False): f" in [{minimum}, {maximum}]", (False, True): f" >= {minimum}",
-             (True, False): f" <= {maximum}", (True, True): ""}[(minimum is None, maximum is None)]
+    bound = {
+        (False, False): f" in [{minimum}, {maximum}]",
+        (False, True): f" >= {minimum}",
+        (True, False): f" <= {maximum}",
+        (True, True): "",
+    }[(minimum is None, maximum is None)]
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ArgumentTypeError(f"{argument} must be an int{bound}, got {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):

@@ -46,6 +46,7 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +68,10 @@ from ._checks import (
 from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
 from .records import code_version
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "ATTACK_CODE_VERSION",
@@ -142,7 +147,7 @@ class AttackResult:
     def __len__(self) -> int:
         return len(self.target)
 
-    def to(self, device) -> AttackResult:
+    def to(self, device: torch.device | str) -> AttackResult:
         """A copy with every tensor on ``device``."""
         return AttackResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
@@ -228,7 +233,9 @@ def _new_state(x0, target, c, history: int) -> dict:
         "age": torch.arange(h, device=dev).expand(n, h).clone(),
         "alpha": torch.ones(n, device=dev, dtype=dtype),
         "active": torch.ones(n, device=dev, dtype=torch.bool),
-        "x0": x0, "target": target, "c": c,
+        "x0": x0,
+        "target": target,
+        "c": c,
     }
 
 
@@ -290,8 +297,26 @@ def _store_pair(state: dict, s, yv, accept, stuck) -> None:
     state["rho"] = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
 
 
-def _minimize_torch(model, x0, shape, target, margin, c, start, lower, upper, *, max_iter, history, tol, ftol,
-                    check_every, best_x, best_d2, evaluations):
+def _minimize_torch(
+    model,
+    x0,
+    shape,
+    target,
+    margin,
+    c,
+    start,
+    lower,
+    upper,
+    *,
+    max_iter,
+    history,
+    tol,
+    ftol,
+    check_every,
+    best_x,
+    best_d2,
+    evaluations,
+):
     """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``.
 
     A projected quasi-Newton method with per-image state: the pixels at a bound whose gradient
@@ -373,8 +398,26 @@ def _record_best(ids, x, logits, d2, target, margin, best_x, best_d2):
     best_d2[ids] = torch.where(better, d2, best_d2[ids])
 
 
-def _minimize_scipy(model, x0, shape, target, margin, c, start, lower, upper, *, max_iter, history, tol, ftol,
-                    check_every, best_x, best_d2, evaluations):
+def _minimize_scipy(
+    model,
+    x0,
+    shape,
+    target,
+    margin,
+    c,
+    start,
+    lower,
+    upper,
+    *,
+    max_iter,
+    history,
+    tol,
+    ftol,
+    check_every,
+    best_x,
+    best_d2,
+    evaluations,
+):
     """The same penalty problem per image with scipy's L-BFGS-B (float64 on the host)."""
     import numpy as np
     from scipy.optimize import minimize
@@ -390,9 +433,14 @@ def _minimize_scipy(model, x0, shape, target, margin, c, start, lower, upper, *,
             _record_best(torch.tensor([i], device=x0.device), xv, logits, d2, ti, mi, best_x, best_d2)
             return float(value), grad.view(-1).double().cpu().numpy()
 
-        res = minimize(fun, start[i].double().cpu().numpy(), jac=True, method="L-BFGS-B",
-                       bounds=[(lower, upper)] * x0.shape[1],
-                       options={"maxiter": max_iter, "maxcor": history, "gtol": tol, "ftol": ftol})
+        res = minimize(
+            fun,
+            start[i].double().cpu().numpy(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(lower, upper)] * x0.shape[1],
+            options={"maxiter": max_iter, "maxcor": history, "gtol": tol, "ftol": ftol},
+        )
         out[i] = torch.as_tensor(np.asarray(res.x), dtype=x0.dtype, device=x0.device)
     return out
 
@@ -460,8 +508,9 @@ def _linearised_step(model, x0, x, shape, target, margin, lower: float, upper: f
     return x0 + r.to(x.dtype), J.shape[1]
 
 
-def _polish(model, x0, x_start, shape, target, margin, reached, active, rounds: int, lower: float, upper: float,
-            passes: dict):
+def _polish(
+    model, x0, x_start, shape, target, margin, reached, active, rounds: int, lower: float, upper: float, passes: dict
+):
     """Move each example of the rows ``active`` [N] closer to x0 while it stays classified as
     ``target`` (by ``margin``); rows not yet ``reached`` [N] (a search that found nothing:
     x_start is then its last iterate) take any point the model classifies as the target.
@@ -502,8 +551,21 @@ def _polish(model, x0, x_start, shape, target, margin, reached, active, rounds: 
     return out, reached
 
 
-def _finish(model, x0, x_start, shape, target, margin, reached, active, refine: bool, polish: int,
-            lower: float, upper: float, passes: dict):
+def _finish(
+    model,
+    x0,
+    x_start,
+    shape,
+    target,
+    margin,
+    reached,
+    active,
+    refine: bool,
+    polish: int,
+    lower: float,
+    upper: float,
+    passes: dict,
+):
     """The rows ``active`` polished from x_start (``_polish``), then those that reach the target
     walked back to the boundary (``_refine_to_boundary``) when ``refine``. Returns (x [N, m],
     reached [N]); adds the passes to ``passes``."""
@@ -555,14 +617,19 @@ def _search_c(model, x0, shape, target, margin, c_init, search_steps, lower, upp
     """
     n = x0.shape[0]
     device, dtype = x0.device, x0.dtype
-    best = {"x": x0.clone(), "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
-            "c": torch.full((n,), math.nan, device=device, dtype=dtype),
-            "evaluations": torch.zeros(n, device=device, dtype=torch.long),
-            "forward_only": torch.zeros(n, device=device, dtype=torch.long)}
-    bracket = {"c": torch.full((n,), float(c_init), device=device, dtype=dtype),
-               "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
-               "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
-               "start": x0.clone()}
+    best = {
+        "x": x0.clone(),
+        "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
+        "c": torch.full((n,), math.nan, device=device, dtype=dtype),
+        "evaluations": torch.zeros(n, device=device, dtype=torch.long),
+        "forward_only": torch.zeros(n, device=device, dtype=torch.long),
+    }
+    bracket = {
+        "c": torch.full((n,), float(c_init), device=device, dtype=dtype),
+        "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
+        "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
+        "start": x0.clone(),
+    }
     rows = None  # None: every row
     for step in range(search_steps + RESCUE_STEPS):
         if step == search_steps:  # hard images: a smaller c and a fuller solve each
@@ -583,17 +650,39 @@ def _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, 
     best_x, best_d2, evaluations = pick(best["x"]), pick(best["d2"]), pick(best["evaluations"])
     before = best_d2.clone()
     c, x, label, m = pick(bracket["c"]), pick(x0), pick(target), pick(margin)
-    final = minimize(model, x, shape, label, m, c, pick(bracket["start"]), lower, upper, **options,
-                     best_x=best_x, best_d2=best_d2, evaluations=evaluations)
+    final = minimize(
+        model,
+        x,
+        shape,
+        label,
+        m,
+        c,
+        pick(bracket["start"]),
+        lower,
+        upper,
+        **options,
+        best_x=best_x,
+        best_d2=best_d2,
+        evaluations=evaluations,
+    )
     with torch.no_grad():
         reached = _reaches(model(final.view(-1, *shape)), label, m)
     success = torch.where(reached, torch.maximum(pick(bracket["success"]), c), pick(bracket["success"]))
     failure = torch.where(~reached, torch.minimum(pick(bracket["failure"]), c), pick(bracket["failure"]))
     bracketed = (success > 0) & torch.isfinite(failure)
-    updates = {"c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
-               "success": success, "failure": failure, "start": final}  # warm start from this solution
-    found = {"x": best_x, "d2": best_d2, "evaluations": evaluations, "forward_only": pick(best["forward_only"]) + 1,
-             "c": torch.where(best_d2 < before, c, pick(best["c"]))}
+    updates = {
+        "c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
+        "success": success,
+        "failure": failure,
+        "start": final,
+    }  # warm start from this solution
+    found = {
+        "x": best_x,
+        "d2": best_d2,
+        "evaluations": evaluations,
+        "forward_only": pick(best["forward_only"]) + 1,
+        "c": torch.where(best_d2 < before, c, pick(best["c"])),
+    }
     for target_dict, values in ((bracket, updates), (best, found)):
         for key, value in values.items():
             if rows is None:
@@ -602,8 +691,23 @@ def _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, 
                 target_dict[key][rows] = value
 
 
-def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_steps, lower, upper, backend,
-                       options, refine: bool, polish: int, passes: dict):
+def _search_and_polish(
+    model,
+    x0,
+    shape,
+    target,
+    margin,
+    todo,
+    c_init,
+    search_steps,
+    lower,
+    upper,
+    backend,
+    options,
+    refine: bool,
+    polish: int,
+    passes: dict,
+):
     """The search over c for the rows ``todo`` of x0 [N, m], then the polish (from the search's
     best point, or from where a failed search ended) and the walk back to the boundary.
     Returns (x_adv [N, m] (x0 where nothing was found), c [N] (nan there)); adds the passes."""
@@ -611,8 +715,9 @@ def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_st
     reached = torch.zeros(len(x0), device=x0.device, dtype=torch.bool)
     last = x0.clone()
     if len(todo):
-        search = _search_c(model, x0[todo], shape, target[todo], margin[todo], c_init, search_steps, lower, upper,
-                           backend, options)
+        search = _search_c(
+            model, x0[todo], shape, target[todo], margin[todo], c_init, search_steps, lower, upper, backend, options
+        )
         found["x"][todo], found["c"][todo], last[todo] = search["x"], search["c"], search["last"]
         reached[todo] = torch.isfinite(search["d2"])
         for key in passes:
@@ -622,17 +727,32 @@ def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_st
         active = torch.zeros_like(reached)
         active[todo] = True
         start = torch.where(reached[:, None], found["x"], last)  # a failed search: from where it ended
-        polished, now = _finish(model, x0, start, shape, target, margin, reached, active, refine, polish, lower,
-                                upper, passes)
+        polished, now = _finish(
+            model, x0, start, shape, target, margin, reached, active, refine, polish, lower, upper, passes
+        )
         closer = now & (~reached | ((polished - x0).pow(2).sum(1) < (x_adv - x0).pow(2).sum(1)))
         x_adv = torch.where(closer[:, None], polished, x_adv)
     return x_adv, found["c"]
 
 
-def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_init: float = 1.0,
-                 search_steps: int = 4, max_iter: int = 50, history: int = DEFAULT_HISTORY, tol: float = 1e-4, ftol: float = 1e-4,
-                 bounds: tuple[float, float] = (0.0, 1.0), backend: str = "torch", refine: bool = True,
-                 check_every: int = 10, num_classes: int | None = None, polish: int = 3) -> AttackResult:
+def lbfgs_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    c_init: float = 1.0,
+    search_steps: int = 4,
+    max_iter: int = 50,
+    history: int = DEFAULT_HISTORY,
+    tol: float = 1e-4,
+    ftol: float = 1e-4,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    backend: str = "torch",
+    refine: bool = True,
+    check_every: int = 10,
+    num_classes: int | None = None,
+    polish: int = 3,
+) -> AttackResult:
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
 
     Args:
@@ -685,13 +805,29 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
         k = _output_classes(logits0, num_classes)
         target = check_labels("target", target, len(x), k).to(x.device)
         x0 = x.flatten(1)
-        passes = {"evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
-                  "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long)}  # logits0
+        passes = {
+            "evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
+            "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long),
+        }  # logits0
         trivial = logits0.argmax(1) == target
         todo = (~trivial).nonzero().squeeze(1)
-        x_adv, c = _search_and_polish(model, x0, x.shape[1:], target, success_margin(logits0), todo, c_init,
-                                      search_steps, lower, upper, backend, options, refine and len(todo) > 0,
-                                      polish, passes)
+        x_adv, c = _search_and_polish(
+            model,
+            x0,
+            x.shape[1:],
+            target,
+            success_margin(logits0),
+            todo,
+            c_init,
+            search_steps,
+            lower,
+            upper,
+            backend,
+            options,
+            refine and len(todo) > 0,
+            polish,
+            passes,
+        )
         x_adv = x_adv.clamp(lower, upper).view_as(x)
         with torch.no_grad():
             success = model(x_adv).argmax(1) == target
@@ -699,9 +835,15 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
     # No example found: x_adv is x itself, and the distance to the target class is unknown
     # (reported as inf, so that an average over failures cannot pass for a small distortion).
     inf = torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
-    return AttackResult(x_adv=x_adv.detach(), target=target, success=success, c=torch.where(trivial, math.inf, c),
-                        distortion=torch.where(success, distortion(x, x_adv), inf),
-                        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf), **passes)
+    return AttackResult(
+        x_adv=x_adv.detach(),
+        target=target,
+        success=success,
+        c=torch.where(trivial, math.inf, c),
+        distortion=torch.where(success, distortion(x, x_adv), inf),
+        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
+        **passes,
+    )
 
 
 def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -709,8 +851,16 @@ def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Ten
     return every_other_label(y, num_classes)
 
 
-def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None = None,
-                          num_classes: int = 10, progress_bar: bool = True, **options) -> AttackResult:
+def min_distortion_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    num_classes: int = 10,
+    progress_bar: bool = True,
+    **options: Any,
+) -> AttackResult:
     """The minimum distortion of Tables 1–4: D(x, l) for every l ≠ y, the closest one kept.
 
     All N·(K−1) (image, target) pairs are attacked together (in chunks of ``batch_size``
@@ -746,8 +896,14 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     result = every[pick]
     result.evaluations = every.evaluations.view(len(x), num_classes - 1).sum(1)
     result.forward_only = every.forward_only.view(len(x), num_classes - 1).sum(1)
-    record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(x.device),
-                evaluations=int(every.evaluations.sum()), features=x[0].numel())
+    record_work(
+        "attack",
+        time.perf_counter() - start,
+        pairs=len(image),
+        device=str(x.device),
+        evaluations=int(every.evaluations.sum()),
+        features=x[0].numel(),
+    )
     return result
 
 
@@ -755,7 +911,7 @@ RUN_ONLY_OPTIONS = ("batch_size", "progress_bar")  # options that change how an 
 RESULT_CONSTANTS = ("SUCCESS_MARGIN", "RESCUE_STEPS", "POLISH_MARGIN", "POLISH_GAIN", "POLISH_RIVALS")
 
 
-def attack_cache_key(**options) -> dict:
+def attack_cache_key(**options: Any) -> dict:
     """The part of a cache key of attack results that the attack fixes: its code
     (``ATTACK_CODE_VERSION``, from the source of ATTACK_MODULES), its effective options (every
     option of ``lbfgs_attack`` with the caller's value or the default; options that only change
@@ -772,13 +928,25 @@ def attack_cache_key(**options) -> dict:
     for name, value in effective.items():  # 1 and 1.0 are the same option (bool and str stay)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             effective[name] = float(value)
-    return {"code": ATTACK_CODE_VERSION, "options": effective,
-            "constants": {name: globals()[name] for name in RESULT_CONSTANTS}}
+    return {
+        "code": ATTACK_CODE_VERSION,
+        "options": effective,
+        "constants": {name: globals()[name] for name in RESULT_CONSTANTS},
+    }
 
 
-def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: torch.Tensor, *,
-                  max_iter: int = 200, history: int = 10, tol: float = 1e-5, ftol: float = 1e-7,
-                  bounds: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+def solve_penalty(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    c: torch.Tensor,
+    *,
+    max_iter: int = 200,
+    history: int = 10,
+    tol: float = 1e-5,
+    ftol: float = 1e-7,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> torch.Tensor:
     """The minimiser x + r of c·|r|² + loss_f(x + r, l) over the box, one row per (x, l, c).
 
     x [N, ...], target [N], c [N] (each row its own finite weight > 0). No search over c: this
@@ -792,14 +960,28 @@ def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: to
         with torch.no_grad():
             logits = model(x)
         target = check_labels("target", target, len(x), _output_classes(logits, None)).to(x.device)
-        if (not isinstance(c, torch.Tensor) or c.shape != (len(x),)
-                or not bool((c > 0).all() & torch.isfinite(c).all())):
+        if not isinstance(c, torch.Tensor) or c.shape != (len(x),) or not bool((c > 0).all() & torch.isfinite(c).all()):
             raise ValueError(f"c must be a finite positive tensor of shape ({len(x)},), got {c!r}")
         x0 = x.flatten(1)
         best_x, best_d2 = x0.clone(), torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
         evaluations = torch.zeros(len(x), device=x.device, dtype=torch.long)
-        final = _minimize_torch(model, x0, x.shape[1:], target, success_margin(logits),
-                                c.to(device=x.device, dtype=x0.dtype), x0.clone(),
-                                lower, upper, max_iter=max_iter, history=history, tol=tol, ftol=ftol,
-                                check_every=10, best_x=best_x, best_d2=best_d2, evaluations=evaluations)
+        final = _minimize_torch(
+            model,
+            x0,
+            x.shape[1:],
+            target,
+            success_margin(logits),
+            c.to(device=x.device, dtype=x0.dtype),
+            x0.clone(),
+            lower,
+            upper,
+            max_iter=max_iter,
+            history=history,
+            tol=tol,
+            ftol=ftol,
+            check_every=10,
+            best_x=best_x,
+            best_d2=best_d2,
+            evaluations=evaluations,
+        )
         return final.view_as(x).detach()

@@ -134,7 +134,7 @@ def check_record(record: Any, schema: Mapping[str, Any], sizes: dict | None = No
         if isinstance(spec, Mapping):
             check_record(value, spec, sizes)
         elif isinstance(spec, tuple):
-            _check_tensor(key, value, *spec, sizes)
+            _check_tensor(key, value, *spec, sizes)  # type: ignore[call-arg]
         elif not isinstance(value, spec):
             raise CacheMismatch(f"{key!r} must be a {spec.__name__}, got {type(value).__name__}")
     return sizes
@@ -156,8 +156,9 @@ def _check_tensor(key: str, value: Any, dtype, shape, sizes: dict) -> None:
             raise CacheMismatch(f"{key!r} has shape {tuple(value.shape)}, expected {shape} with {sizes}")
 
 
-def load_cached(path: Path, schema: Mapping[str, Any], sizes: dict | None = None, *,
-                upgrade_legacy: bool = False) -> dict | None:
+def load_cached(
+    path: Path, schema: Mapping[str, Any], sizes: dict | None = None, *, upgrade_legacy: bool = False
+) -> dict | None:
     """The validated record at ``path``, or None if it is absent or does not fit.
 
     The record must carry the digest ``save_record`` wrote, match it, and fit ``schema``
@@ -175,8 +176,9 @@ def load_cached(path: Path, schema: Mapping[str, Any], sizes: dict | None = None
     try:
         data = path.read_bytes()
     except OSError as error:  # not proof of corruption: keep the file
-        warnings.warn(f"cache file {path} could not be read ({error!s:.160}); rebuilding, the file is kept",
-                      stacklevel=2)
+        warnings.warn(
+            f"cache file {path} could not be read ({error!s:.160}); rebuilding, the file is kept", stacklevel=2
+        )
         return None
     try:
         record = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

@@ -31,8 +31,13 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 __all__ = [
     "CGROUP_ROOT",
@@ -71,11 +76,10 @@ def default_device() -> torch.device:
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and ``quick`` on a CPU."""
+    """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and
+    ``quick`` on a CPU."""
     if profile is None:
-        profile = os.environ.get("COURSEKIT_PROFILE") or (
-            "gpu" if default_device().type == "cuda" else "quick"
-        )
+        profile = os.environ.get("COURSEKIT_PROFILE") or ("gpu" if default_device().type == "cuda" else "quick")
     profile = PROFILE_ALIASES.get(profile, profile)
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
@@ -105,7 +109,7 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     if "google.colab" not in sys.modules:
         print(f"Google Drive is a Colab option; keeping the local cache {cache_dir()}")
         return
-    from google.colab import drive as google_drive  # type: ignore[import-not-found]
+    from google.colab import drive as google_drive
 
     mountpoint = drive_cache.split("/MyDrive")[0] if "/MyDrive" in drive_cache else "/content/drive"
     google_drive.mount(mountpoint)
@@ -165,9 +169,14 @@ def experiment_size(name: str, profile: str | None = None) -> int:
     return sizes[name]
 
 
-def attack_chunk_size(device: torch.device | str, features: int, history: int = 10,
-                      extra_floats_per_pair: int = 0, fraction: float = 0.5,
-                      cap: int = 60_000) -> int:
+def attack_chunk_size(
+    device: torch.device | str,
+    features: int,
+    history: int = 10,
+    extra_floats_per_pair: int = 0,
+    fraction: float = 0.5,
+    cap: int = 60_000,
+) -> int:
     """How many (image, target) pairs one ``lbfgs_attack`` call may take on ``device``.
 
     Per pair the attack keeps its L-BFGS history (2·``history`` vectors of ``features``
@@ -177,8 +186,7 @@ def attack_chunk_size(device: torch.device | str, features: int, history: int = 
     that ``torch.cuda.mem_get_info`` reports free (a T4: about 15 GB); elsewhere ``cap``.
     """
     if features < 1 or history < 1 or not 0 < fraction <= 1:
-        raise ValueError(f"need features ≥ 1, history ≥ 1, 0 < fraction ≤ 1; got {features}, "
-                         f"{history}, {fraction}")
+        raise ValueError(f"need features ≥ 1, history ≥ 1, 0 < fraction ≤ 1; got {features}, {history}, {fraction}")
     device = torch.device(device)
     if device.type != "cuda":
         return cap
@@ -337,7 +345,7 @@ def _chosen_threads(device) -> int | None:
 
 
 @contextmanager
-def cpu_threads_for(device=None):
+def cpu_threads_for(device: torch.device | str | None = None) -> Iterator[int]:
     """``with cpu_threads_for(device):`` runs a heavy computation (training, an attack) on
     ``device`` (default: the course's device) with torch's intra-op threads from
     ``cpu_threads()``, and restores the caller's count afterwards (also when it raises). A count
@@ -354,7 +362,7 @@ def cpu_threads_for(device=None):
             torch.set_num_threads(previous)
 
 
-def apply_cpu_threads(device=None) -> int:
+def apply_cpu_threads(device: torch.device | str | None = None) -> int:
     """For a script's top level (the benchmarks): set torch's process-wide intra-op threads as
     ``cpu_threads_for`` chooses them, and leave them so. Returns the count in use. Library
     calls use ``cpu_threads_for``, which restores the caller's count."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,6 +30,13 @@ import torch
 from torch import nn
 
 from ._checks import check_int, model_device
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from matplotlib.figure import Figure
+
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -55,17 +63,17 @@ class Normalised(nn.Module):
     """``model((x − mean) / std)`` for pixels x [N, 3, H, W] in [0, 1]: the normalisation a
     torchvision ImageNet model expects, done inside, so that an attack's box stays [0, 1]."""
 
-    def __init__(self, model: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(self, model: nn.Module, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         super().__init__()
         self.model = model
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self.mean) / self.std)
+        return self.model((x - self.mean) / self.std)  # type: ignore[operator]
 
 
-def photo_tensor(image, size: int = 224) -> torch.Tensor:
+def photo_tensor(image: Any, size: int = 224) -> torch.Tensor:
     """A photo (a PIL image or an array [H, W, 3] of uint8) as a tensor [3, size, size] in
     [0, 1]: the largest centred square, resized to ``size`` (bicubic, antialiased)."""
     from PIL import Image
@@ -80,7 +88,7 @@ def photo_tensor(image, size: int = 224) -> torch.Tensor:
     image = image.convert("RGB")
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1).contiguous()
 
 
@@ -145,8 +153,9 @@ class Figure5Data:
     distortion: torch.Tensor  # [N] sqrt(mean r²) over all 3·H·W values (inf: not reached)
 
 
-def figure5_examples(model: nn.Module, photos: dict[str, torch.Tensor], target: int = OSTRICH,
-                     **attack_options) -> Figure5Data:
+def figure5_examples(
+    model: nn.Module, photos: dict[str, torch.Tensor], target: int = OSTRICH, **attack_options: Any
+) -> Figure5Data:
     """Attack every photo [3, H, W] of ``photos`` towards ``target`` with ``attack.lbfgs_attack``
     (``attack_options`` go to it; the box is [0, 1], so ``model`` must take pixels in [0, 1],
     e.g. a ``Normalised`` one), on the model's device, and collect the predictions."""
@@ -162,17 +171,24 @@ def figure5_examples(model: nn.Module, photos: dict[str, torch.Tensor], target: 
     result = lbfgs_attack(model, x, torch.full((len(x),), int(target), device=device), **attack_options)
     with torch.no_grad():
         p_before, p_after = (torch.softmax(model(t), 1) for t in (x, result.x_adv))
-    return Figure5Data(names=list(photos), x=x.cpu(), x_adv=result.x_adv.cpu(),
-                       before=p_before.argmax(1).cpu(), after=p_after.argmax(1).cpu(),
-                       p_before=p_before.amax(1).cpu(), p_after=p_after.amax(1).cpu(),
-                       target=int(target), distortion=result.distortion.cpu())
+    return Figure5Data(
+        names=list(photos),
+        x=x.cpu(),
+        x_adv=result.x_adv.cpu(),
+        before=p_before.argmax(1).cpu(),
+        after=p_after.argmax(1).cpu(),
+        p_before=p_before.amax(1).cpu(),
+        p_after=p_after.amax(1).cpu(),
+        target=int(target),
+        distortion=result.distortion.cpu(),
+    )
 
 
 def _short(name: str, width: int = 16) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0):
+def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0) -> Figure:
     """The paper's Figure 5 for ``data``: per column a photo (titled with the model's class and
     its probability), the difference to its adversarial example magnified ``magnify`` times and
     shifted to grey (clamped, as the paper's "shifted by 128 and clamped"), and the
@@ -181,9 +197,11 @@ def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0):
     fig, axes = plt.subplots(3, n, figsize=(2.3 * n + 0.6, 7.2), squeeze=False)
     rows = (data.x, (0.5 + magnify * (data.x_adv - data.x)).clamp(0, 1), data.x_adv)
     for j in range(n):
-        titles = (f"{_short(categories[data.before[j]])}\n{data.p_before[j]:.0%}",
-                  f"RMS {data.distortion[j]:.4f}",
-                  f"{_short(categories[data.after[j]])}\n{data.p_after[j]:.0%}")
+        titles = (
+            f"{_short(categories[data.before[j]])}\n{data.p_before[j]:.0%}",
+            f"RMS {data.distortion[j]:.4f}",
+            f"{_short(categories[data.after[j]])}\n{data.p_after[j]:.0%}",
+        )
         for i, (images, title) in enumerate(zip(rows, titles)):
             axes[i, j].imshow(images[j].permute(1, 2, 0).numpy())
             axes[i, j].set_title(title, fontsize=8)

@@ -23,8 +23,7 @@ def half_space_bound(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, 
     0 when x is already labelled ``target``. Computed in float64.
     """
     if weight.dim() != 2 or bias.shape != (weight.shape[0],):
-        raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} and "
-                         f"{tuple(bias.shape)}")
+        raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} and {tuple(bias.shape)}")
     if x.numel() != weight.shape[1]:
         raise ValueError(f"x has {x.numel()} values, the weights expect {weight.shape[1]}")
     if isinstance(target, bool) or not 0 <= int(target) < len(weight):

@@ -126,10 +126,10 @@ def weight_decay(model: ZooModel) -> torch.Tensor:
     """
     total = None
     for lam, layer in zip(model.decay, weight_layers(model)):
-        units = layer.weight.shape[0]
-        term = lam * layer.weight.pow(2).sum() / units
+        units = layer.weight.shape[0]  # type: ignore[index]
+        term = lam * layer.weight.pow(2).sum() / units  # type: ignore[operator]
         total = term if total is None else total + term
-    return total
+    return total  # type: ignore[return-value]
 
 
 def build(name: str, *, dropout: float = 0.0) -> ZooModel:
@@ -160,9 +160,15 @@ def build(name: str, *, dropout: float = 0.0) -> ZooModel:
     else:  # cnn
         c1, c2, fc = spec.hidden
         body = [
-            nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(c2 * 7 * 7, fc), nn.ReLU(),
+            nn.Conv2d(1, c1, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(c2 * 7 * 7, fc),
+            nn.ReLU(),
         ]
         head = [nn.Linear(fc, NUM_CLASSES)]
     return ZooModel(name, nn.Sequential(*body), nn.Sequential(*head), spec.decay)
@@ -179,7 +185,6 @@ def build_decoder(model: ZooModel) -> nn.Sequential:
 def parameter_count(model: nn.Module) -> int:
     """The number of trainable and frozen parameters."""
     return sum(p.numel() for p in model.parameters())
-
 
 
 def template_roughness(weight: torch.Tensor) -> torch.Tensor:

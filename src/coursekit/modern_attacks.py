@@ -37,6 +37,7 @@ failed, so that a mean over failures cannot pass for a small distortion.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +56,15 @@ from ._checks import (
     to_model,
 )
 from .attack import AttackResult, distortion
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    import pandas as pd
+
+    from .models import ZooModel
+
 
 __all__ = [
     "MODERN_SIZES",
@@ -78,25 +88,34 @@ MODERN_SIZES = {
         "models": ("FC10(1e-4)", "FC100-100-10"),  # the zoo models compared
         "images": 100,  # test images attacked per model
         "pgd_steps": 20,  # PGD steps of the error-vs-ε curves
-        "cw_search_steps": 5, "cw_steps": 200, "cw_lr": 0.05,  # C&W: values of c × Adam steps
+        "cw_search_steps": 5,
+        "cw_steps": 200,
+        "cw_lr": 0.05,  # C&W: values of c × Adam steps
         "ddn_steps": 100,
-        "madry_epochs": 4, "madry_steps": 3,  # PGD training: epochs, PGD steps per batch
+        "madry_epochs": 4,
+        "madry_steps": 3,  # PGD training: epochs, PGD steps per batch
     },
     "gpu": {  # a Colab T4; not yet timed there
         "models": ("FC10(1e-4)", "FC100-100-10", "CNN"),
         "images": 1000,
         "pgd_steps": 40,
-        "cw_search_steps": 9, "cw_steps": 500, "cw_lr": 0.01,
+        "cw_search_steps": 9,
+        "cw_steps": 500,
+        "cw_lr": 0.01,
         "ddn_steps": 300,
-        "madry_epochs": 15, "madry_steps": 7,
+        "madry_epochs": 15,
+        "madry_steps": 7,
     },
     "paper": {  # the scale of the papers cited (C&W: 9 × 10,000 steps)
         "models": ("FC10(1e-4)", "FC100-100-10", "CNN"),
         "images": 10_000,
         "pgd_steps": 100,
-        "cw_search_steps": 9, "cw_steps": 10_000, "cw_lr": 0.01,
+        "cw_search_steps": 9,
+        "cw_steps": 10_000,
+        "cw_lr": 0.01,
         "ddn_steps": 1000,
-        "madry_epochs": 30, "madry_steps": 40,
+        "madry_epochs": 30,
+        "madry_steps": 40,
     },
 }
 
@@ -112,16 +131,20 @@ def _setup(model, x, labels: dict, bounds):
     x = to_model(model, x)
     with eval_mode(model), torch.no_grad():
         k = model(x[:1]).shape[1]
-    checked = {name: None if value is None else check_labels(name, value, len(x), k).to(x.device)
-               for name, value in labels.items()}
+    checked = {
+        name: None if value is None else check_labels(name, value, len(x), k).to(x.device)
+        for name, value in labels.items()
+    }
     return x, checked, lower, upper
 
 
 def _one_of(target, y) -> None:
     if (target is None) == (y is None):
         given = [name for name, value in (("target", target), ("y", y)) if value is not None]
-        raise ValueError("give exactly one of target (targeted attack) and y (untargeted attack), "
-                         f"got {' and '.join(given) or 'neither'}")
+        raise ValueError(
+            "give exactly one of target (targeted attack) and y (untargeted attack), "
+            f"got {' and '.join(given) or 'neither'}"
+        )
 
 
 def _reached(logits: torch.Tensor, target, y) -> torch.Tensor:
@@ -130,8 +153,9 @@ def _reached(logits: torch.Tensor, target, y) -> torch.Tensor:
     return predicted == target if target is not None else predicted != y
 
 
-def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluations: int | torch.Tensor = 0,
-            forward_only: int = 0):
+def _result(
+    model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluations: int | torch.Tensor = 0, forward_only: int = 0
+):
     """The AttackResult for x_adv (see the module docstring for the conventions); its
     ``evaluations`` are the forward+backward passes per image, its ``forward_only`` the
     forward passes without a backward one (``forward_only`` per image, plus the final check,
@@ -147,10 +171,15 @@ def _result(model, x, x_adv, target, y, *, keep_failed: bool, c=None, evaluation
     if not isinstance(evaluations, torch.Tensor):
         evaluations = torch.full((n,), int(evaluations), device=x.device, dtype=torch.long)
     return AttackResult(
-        x_adv=x_adv.detach(), success=success, c=c, evaluations=evaluations,
+        x_adv=x_adv.detach(),
+        success=success,
+        c=c,
+        evaluations=evaluations,
         forward_only=torch.full((n,), forward_only + 1, device=x.device, dtype=torch.long).index_add(
-            0, torch.zeros(min(n, 1), device=x.device, dtype=torch.long),
-            torch.ones(min(n, 1), device=x.device, dtype=torch.long)),
+            0,
+            torch.zeros(min(n, 1), device=x.device, dtype=torch.long),
+            torch.ones(min(n, 1), device=x.device, dtype=torch.long),
+        ),
         target=target if target is not None else torch.full((n,), -1, device=x.device, dtype=torch.long),
         distortion=torch.where(success, distortion(x, x_adv), inf),
         l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
@@ -170,8 +199,9 @@ def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *[1] * (x.dim() - 1))
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-         bounds: tuple[float, float] = (0.0, 1.0)) -> AttackResult:
+def fgsm(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, bounds: tuple[float, float] = (0.0, 1.0)
+) -> AttackResult:
     """The fast gradient sign method (Goodfellow et al. 2014), untargeted, in L∞.
 
     x' = clip(x + ε·sign(∇ₓ CE(f(x), y))). One gradient per image; for a linear model this is
@@ -209,10 +239,20 @@ def _step_and_project(delta, grad, eps, step_size, norm):
     return delta * _col(factor, delta)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "inf",
-        steps: int = 40, step_size: float | None = None, target: torch.Tensor | None = None,
-        random_start: bool = True, seed: int = 0,
-        bounds: tuple[float, float] = (0.0, 1.0)) -> AttackResult:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    norm: str = "inf",
+    steps: int = 40,
+    step_size: float | None = None,
+    target: torch.Tensor | None = None,
+    random_start: bool = True,
+    seed: int = 0,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> AttackResult:
     """Projected gradient descent (Madry et al. 2017) in the L∞ or L2 ball of radius ε.
 
     From a uniform random point of the ball (``random_start``), ``steps`` times: a step of
@@ -235,12 +275,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm:
     delta = (x + delta).clamp(lower, upper) - x
     with eval_mode(model):
         for _ in range(steps):
-            grad = _gradient(model, x + delta, y if target is None else target,
-                             1.0 if target is None else -1.0)
+            grad = _gradient(model, x + delta, y if target is None else target, 1.0 if target is None else -1.0)
             delta = _step_and_project(delta, grad, eps, step_size, norm)
             delta = (x + delta).clamp(lower, upper) - x
-        return _result(model, x, x + delta, target, y if target is None else None,
-                       keep_failed=True, evaluations=steps)
+        return _result(model, x, x + delta, target, y if target is None else None, keep_failed=True, evaluations=steps)
 
 
 def _cw_margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
@@ -250,11 +288,20 @@ def _cw_margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> to
     return -margin if targeted else margin
 
 
-def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *,
-                      y: torch.Tensor | None = None, search_steps: int = 9, steps: int = 1000,
-                      c_init: float = 1e-3, lr: float = 1e-2, confidence: float = 0.0,
-                      abort_early: bool = True,
-                      bounds: tuple[float, float] = (0.0, 1.0)) -> AttackResult:
+def carlini_wagner_l2(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | None = None,
+    *,
+    y: torch.Tensor | None = None,
+    search_steps: int = 9,
+    steps: int = 1000,
+    c_init: float = 1e-3,
+    lr: float = 1e-2,
+    confidence: float = 0.0,
+    abort_early: bool = True,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> AttackResult:
     """The Carlini–Wagner L2 attack (2017), batched.
 
     x' = m + h·tanh(w) (m, h the box's centre and half-width) is inside the box for every w.
@@ -306,8 +353,11 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
                     if not loss.item() <= 0.9999 * previous:
                         break
                     previous = loss.item()
-                hit = margin.detach() + confidence < 0 if confidence else _reached(
-                    logits.detach(), labels["target"], labels["y"])
+                hit = (
+                    margin.detach() + confidence < 0
+                    if confidence
+                    else _reached(logits.detach(), labels["target"], labels["y"])
+                )
                 found |= hit
                 better = hit & (d2.detach() < best_d2)
                 best_x = torch.where(_col(better, x), x_new.detach(), best_x)
@@ -316,13 +366,30 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor | 
             c_high = torch.where(found, c, c_high)
             c_low = torch.where(found, c_low, c)
             c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
-        return _result(model, x, best_x, labels["target"], labels["y"], keep_failed=False,
-                       c=best_c, evaluations=evaluations, forward_only=1)
+        return _result(
+            model,
+            x,
+            best_x,
+            labels["target"],
+            labels["y"],
+            keep_failed=False,
+            c=best_c,
+            evaluations=evaluations,
+            forward_only=1,
+        )
 
 
-def ddn(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *,
-        y: torch.Tensor | None = None, steps: int = 100, gamma: float = 0.05,
-        init_norm: float = 1.0, bounds: tuple[float, float] = (0.0, 1.0)) -> AttackResult:
+def ddn(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | None = None,
+    *,
+    y: torch.Tensor | None = None,
+    steps: int = 100,
+    gamma: float = 0.05,
+    init_norm: float = 1.0,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> AttackResult:
     """Decoupled direction and norm (Rony et al. 2019), an L2 minimum-norm attack.
 
     Each step: δ moves by α along the normalised gradient of the loss (ascent on CE(y), or
@@ -361,8 +428,7 @@ def ddn(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *
             norm = torch.minimum(norm * torch.where(hit, 1 - gamma, 1 + gamma), largest)
             delta = delta * _col(norm / delta.flatten(1).norm(dim=1).clamp_min(1e-12), x)
             delta = (x + delta).clamp(lower, upper) - x
-        return _result(model, x, x + best_delta, labels["target"], labels["y"], keep_failed=False,
-                       evaluations=steps)
+        return _result(model, x, x + best_delta, labels["target"], labels["y"], keep_failed=False, evaluations=steps)
 
 
 def _check_certifiable(model: nn.Module) -> None:
@@ -375,12 +441,20 @@ def _check_certifiable(model: nn.Module) -> None:
         if isinstance(module, (nn.Sequential, ZooModel)):
             continue
         if len(list(module.children())) or not isinstance(module, BOUNDED_LAYERS):
-            raise ValueError(f"model must be a chain of {[t.__name__ for t in BOUNDED_LAYERS]}; "
-                             f"layer {name or 'model'!r} is a {type(module).__name__}")
+            raise ValueError(
+                f"model must be a chain of {[t.__name__ for t in BOUNDED_LAYERS]}; "
+                f"layer {name or 'model'!r} is a {type(module).__name__}"
+            )
 
 
-def certified_radius(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lipschitz: float | None = None,
-                     input_shape=None) -> torch.Tensor:
+def certified_radius(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lipschitz: float | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> torch.Tensor:
     """A radius in |r|₂ within which no perturbation can change the model's correct answer.
 
     With L an upper bound on the Lipschitz constant of x ↦ logits (by default the product of
@@ -406,10 +480,19 @@ def certified_radius(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lips
     return (margin / (math.sqrt(2) * lipschitz)).clamp_min(0)
 
 
-def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = "inf",
-                   steps: int | None = None, epochs: int | None = None, subset: str = "train",
-                   seed: int = 0, profile: str | None = None, device=None,
-                   use_cache: bool = True):
+def madry_training(
+    name: str = "FC100-100-10",
+    eps: float = 0.1,
+    *,
+    norm: str = "inf",
+    steps: int | None = None,
+    epochs: int | None = None,
+    subset: str = "train",
+    seed: int = 0,
+    profile: str | None = None,
+    device: torch.device | str | None = None,
+    use_cache: bool = True,
+) -> ZooModel:
     """``name`` trained on PGD examples (Madry et al. 2017), cached like every zoo model.
 
     The profile's Adam training (``train.settings_for``) with ``epochs`` (default: the
@@ -430,14 +513,16 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     profile = resolve_profile(profile)
     check_positive("eps", eps)
     check_choice("norm", norm, NORMS)
-    steps = MODERN_SIZES[profile]["madry_steps"] if steps is None else steps
-    epochs = MODERN_SIZES[profile]["madry_epochs"] if epochs is None else epochs
+    steps = MODERN_SIZES[profile]["madry_steps"] if steps is None else steps  # type: ignore[assignment]
+    epochs = MODERN_SIZES[profile]["madry_epochs"] if epochs is None else epochs  # type: ignore[assignment]
     check_int("steps", steps)
     check_int("epochs", epochs)
-    settings = replace(settings_for(name, profile), epochs=epochs)
+    settings = replace(settings_for(name, profile), epochs=epochs)  # type: ignore[arg-type]
     if settings.optimizer != "adam":
-        raise ValueError(f"name must be a model trained by minibatch Adam (FC100-100-10, FC200-200-10, "
-                         f"FC123-456-10, CNN), got {name!r}, which is trained full-batch")
+        raise ValueError(
+            f"name must be a model trained by minibatch Adam (FC100-100-10, FC200-200-10, "
+            f"FC123-456-10, CNN), got {name!r}, which is trained full-batch"
+        )
     device = torch.device(device) if device is not None else default_device()
     madry = {"eps": eps, "norm": norm, "steps": steps}
     key = cache_key(name, subset, seed, settings, madry=madry)
@@ -447,11 +532,11 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     if stored is not None:
         model.training_info = stored["info"]
         return model.to(device).eval()
-    model, x, y, generator = fresh_start(name, subset, seed, device)
+    model, x, y, generator = fresh_start(name, subset, seed, device)  # type: ignore[assignment]
 
     def adversarial_batch(step: int):
         pick = torch.randint(0, len(x), (settings.batch_size,), generator=generator).to(device)
-        result = pgd(model, x[pick], y[pick], eps, norm=norm, steps=steps, seed=seed + step)
+        result = pgd(model, x[pick], y[pick], eps, norm=norm, steps=steps, seed=seed + step)  # type: ignore[arg-type]
         return result.x_adv, y[pick]
 
     start = time.perf_counter()
@@ -459,11 +544,11 @@ def madry_training(name: str = "FC100-100-10", eps: float = 0.1, *, norm: str = 
     info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), **madry}
     if use_cache:
         save_record(model_record(model, info), path)
-    model.training_info = info
+    model.training_info = info  # type: ignore[assignment]
     return model.eval()
 
 
-def timed(attack, *args, **kwargs) -> tuple[AttackResult, float]:
+def timed(attack: Callable[..., AttackResult], *args: Any, **kwargs: Any) -> tuple[AttackResult, float]:
     """Run ``attack(*args, **kwargs)``; return (its result, the wall-clock seconds it took),
     with the GPU synchronised before and after so that the time is the attack's own."""
     import time
@@ -477,7 +562,7 @@ def timed(attack, *args, **kwargs) -> tuple[AttackResult, float]:
     return result, time.perf_counter() - start
 
 
-def attack_summary(runs: dict):
+def attack_summary(runs: dict) -> pd.DataFrame:
     """One row per attack from ``{name: (AttackResult, seconds)}`` (all on the same images).
 
     Columns: ``success`` (share of images), ``mean distortion`` (over the images *every*
@@ -494,18 +579,28 @@ def attack_summary(runs: dict):
     rows = {}
     for name, (result, seconds) in runs.items():
         shared = result.distortion.cpu()[common]
-        rows[name] = {"success": result.success.float().mean().item(),
-                      "mean distortion": shared.mean().item() if len(shared) else math.nan,
-                      "median distortion": shared.median().item() if len(shared) else math.nan,
-                      "ms per image": 1000 * seconds / len(result),
-                      "gradients per image": result.evaluations.float().mean().item()}
+        rows[name] = {
+            "success": result.success.float().mean().item(),
+            "mean distortion": shared.mean().item() if len(shared) else math.nan,
+            "median distortion": shared.median().item() if len(shared) else math.nan,
+            "ms per image": 1000 * seconds / len(result),
+            "gradients per image": result.evaluations.float().mean().item(),
+        }
     table = pd.DataFrame(rows).T
     table.attrs["images compared"] = int(common.sum())
     return table
 
 
-def error_vs_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons, *, steps: int = 20,
-                 norm: str = "inf", seed: int = 0):
+def error_vs_eps(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epsilons: Sequence[float],
+    *,
+    steps: int = 20,
+    norm: str = "inf",
+    seed: int = 0,
+) -> pd.DataFrame:
     """The error rate (share of the images misclassified) under FGSM and under PGD with
     ``steps`` steps, for each ε in ``epsilons`` (ε = 0: the clean error). FGSM is L∞ only, so
     with ``norm="2"`` only PGD is run. A pandas DataFrame indexed by ε."""

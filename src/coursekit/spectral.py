@@ -31,12 +31,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._checks import ArgumentTypeError, NotCertifiedError, check_int, check_positive, eval_mode, model_device
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
 
 __all__ = [
     "BOUND_MARGIN",
@@ -108,7 +115,9 @@ def _dft_matrix(size: int, taps: int, frequencies: torch.Tensor, dtype) -> torch
     return torch.exp(-2j * math.pi * u * frequencies.to(torch.float64)[None, :] / size).to(dtype)
 
 
-def fourier_blocks(weight: torch.Tensor, stride: int, input_size, *, half: bool = True) -> torch.Tensor:
+def fourier_blocks(
+    weight: torch.Tensor, stride: int, input_size: int | tuple[int, int], *, half: bool = True
+) -> torch.Tensor:
     """The blocks A(ξ) of the circular strided conv, [F, D, C·Δ²] complex (F output frequencies).
 
     Row d, column (c, l) of block ξ is ŵ_dc(ξ + l·M), the kernel's DFT on the input grid. The
@@ -162,8 +171,9 @@ def _lanczos_round(gram: torch.Tensor, start: torch.Tensor, steps: int, reorthog
     return values[:, -1], betas[-1] * top[:, -1].abs(), ritz
 
 
-def _top_eigenvalues(gram: torch.Tensor, *, steps: int = 32, tol: float = 1e-7, restarts: int = 3, seed: int = 0,
-                     method: str = "auto") -> torch.Tensor:
+def _top_eigenvalues(
+    gram: torch.Tensor, *, steps: int = 32, tol: float = 1e-7, restarts: int = 3, seed: int = 0, method: str = "auto"
+) -> torch.Tensor:
     """λ_max of every Hermitian positive semi-definite matrix in ``gram`` [F, d, d].
 
     ``method="lanczos"`` (the default on a GPU): batched Lanczos (``steps`` ≤ 32, so that the
@@ -211,7 +221,9 @@ def _largest_singular_values(blocks: torch.Tensor) -> torch.Tensor:
     return _top_eigenvalues(gram).clamp_min(0).sqrt().to(blocks.real.dtype)
 
 
-def conv_operator_norm(weight: torch.Tensor, stride: int = 1, input_size=(32, 32)) -> torch.Tensor:
+def conv_operator_norm(
+    weight: torch.Tensor, stride: int = 1, input_size: int | tuple[int, int] = (32, 32)
+) -> torch.Tensor:
     """The exact operator norm of the circular conv layer (weight [D, C, k, k], stride Δ) on
     C × H × W inputs, by the Fourier method: max_ξ σ_max(A(ξ)) / Δ. A scalar tensor.
 
@@ -224,7 +236,9 @@ def conv_operator_norm(weight: torch.Tensor, stride: int = 1, input_size=(32, 32
         return _largest_singular_values(blocks).max() / stride
 
 
-def conv_singular_values(weight: torch.Tensor, stride: int = 1, input_size=(32, 32)) -> torch.Tensor:
+def conv_singular_values(
+    weight: torch.Tensor, stride: int = 1, input_size: int | tuple[int, int] = (32, 32)
+) -> torch.Tensor:
     """All singular values of the circular strided conv layer, sorted descending (for plots).
 
     There are (H/Δ)(W/Δ)·min(D, C·Δ²) of them (the operator's rank is at most that).
@@ -241,9 +255,17 @@ def circular_conv(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> tor
     return F.conv2d(padded, weight, stride=stride)
 
 
-def conv_operator_norm_power(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32), *,
-                             iterations: int = 10_000, tol: float = 1e-6, circular: bool = False,
-                             seed: int = 0) -> torch.Tensor:
+def conv_operator_norm_power(
+    layer_or_weight: nn.Conv2d | torch.Tensor,
+    stride: int | None = None,
+    padding: int | tuple[int, int] | None = None,
+    input_size: int | tuple[int, int] = (32, 32),
+    *,
+    iterations: int = 10_000,
+    tol: float = 1e-6,
+    circular: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
     """The operator norm of a conv layer measured by power iteration on the layer itself.
 
     Args:
@@ -262,7 +284,7 @@ def conv_operator_norm_power(layer_or_weight, stride: int | None = None, padding
     if isinstance(layer_or_weight, nn.Conv2d):
         weight = layer_or_weight.weight.detach()
         stride = layer_or_weight.stride[0] if stride is None else stride
-        padding = layer_or_weight.padding if padding is None else padding
+        padding = layer_or_weight.padding if padding is None else padding  # type: ignore[assignment]
         mode = layer_or_weight.padding_mode
     else:
         weight = layer_or_weight.detach()
@@ -300,7 +322,9 @@ def conv_operator_norm_power(layer_or_weight, stride: int | None = None, padding
     return sigma
 
 
-def zero_padding_grid(input_size, padding, stride: int) -> tuple[int, int]:
+def zero_padding_grid(
+    input_size: int | tuple[int, int], padding: int | tuple[int, int], stride: int
+) -> tuple[int, int]:
     """The smallest grid L ≥ N + 2p that is a multiple of the stride, per side."""
     height, width = _pair(input_size, "input_size")
     pad_h, pad_w = _pair(padding, "padding")
@@ -317,15 +341,23 @@ def _conv_settings(layer: nn.Conv2d):
     """(weight, stride, padding, padding_mode) of a conv layer that can be bounded; ValueError
     for a grouped, dilated, non-square-stride or string-padded one."""
     if layer.groups != 1 or layer.dilation != (1, 1) or layer.stride[0] != layer.stride[1]:
-        raise ValueError("only ungrouped, undilated, square-stride convolutions can be bounded, got "
-                         f"groups={layer.groups}, dilation={layer.dilation}, stride={layer.stride}")
+        raise ValueError(
+            "only ungrouped, undilated, square-stride convolutions can be bounded, got "
+            f"groups={layer.groups}, dilation={layer.dilation}, stride={layer.stride}"
+        )
     if isinstance(layer.padding, str):
         raise ValueError(f"padding={layer.padding!r} layers are not supported; give the padding as ints")
     return layer.weight, layer.stride[0], layer.padding, layer.padding_mode
 
 
-def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding=None, input_size=(32, 32), *,
-                             padding_mode: str | None = None) -> torch.Tensor:
+def conv_operator_norm_bound(
+    layer_or_weight: nn.Conv2d | torch.Tensor,
+    stride: int | None = None,
+    padding: int | tuple[int, int] | None = None,
+    input_size: int | tuple[int, int] = (32, 32),
+    *,
+    padding_mode: str | None = None,
+) -> torch.Tensor:
     """A certified upper bound on the operator norm of the real conv layer on ``input_size``.
 
     ``padding_mode="zeros"`` (PyTorch's default): the circular norm on the grid L ≥ N + 2p (a
@@ -347,8 +379,10 @@ def conv_operator_norm_bound(layer_or_weight, stride: int | None = None, padding
         padding = 0 if padding is None else padding
         padding_mode = "zeros" if padding_mode is None else padding_mode
     if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES} to be bounded, got {padding_mode!r} "
-                         "(reflect/replicate padding repeats pixels: its norm can exceed the circular bound)")
+        raise ValueError(
+            f"padding_mode must be one of {PADDING_MODES} to be bounded, got {padding_mode!r} "
+            "(reflect/replicate padding repeats pixels: its norm can exceed the circular bound)"
+        )
     grid = zero_padding_grid(input_size, padding, stride)
     if padding_mode == "circular":
         grid = _circular_grid(weight, stride, padding, input_size)
@@ -369,7 +403,7 @@ def _circular_grid(weight: torch.Tensor, stride: int, padding, input_size) -> tu
     return size
 
 
-def explicit_operator_matrix(fn, input_shape) -> torch.Tensor:
+def explicit_operator_matrix(fn: Callable[[torch.Tensor], torch.Tensor], input_shape: tuple[int, ...]) -> torch.Tensor:
     """The dense matrix of a linear map ``fn`` on inputs of ``input_shape`` (small sizes only):
     column j is fn(e_j) flattened. For brute-force checks."""
     numel = math.prod(input_shape)
@@ -384,7 +418,7 @@ def linear_operator_norm(weight: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(_check_weight(weight, 2, "[out, in]"), ord=2)
 
 
-def layer_operator_norm(layer: nn.Module, input_size=None) -> torch.Tensor:
+def layer_operator_norm(layer: nn.Module, input_size: int | tuple[int, int] | None = None) -> torch.Tensor:
     """The operator norm of a ``nn.Linear`` or ``nn.Conv2d`` (differentiable in its weight).
 
     A convolution without an ``input_size`` is bounded for a 32 × 32 input
@@ -419,8 +453,9 @@ def _avg_pool_bound(module: nn.Module, shape_in: tuple, shape_out: tuple) -> flo
             return 1.0  # the identity on inputs of this size
         (h, w), (oh, ow) = shape_in[-2:], shape_out[-2:]
         if h % oh or w % ow:
-            raise ValueError(f"adaptive average pooling from {(h, w)} to {(oh, ow)} has unequal windows; "
-                             "no bound implemented")
+            raise ValueError(
+                f"adaptive average pooling from {(h, w)} to {(oh, ow)} has unequal windows; no bound implemented"
+            )
         kernel, stride = (h // oh, w // ow), (h // oh, w // ow)
     else:
         if module.ceil_mode or (not module.count_include_pad and _pair(module.padding, "padding") != (0, 0)):
@@ -436,8 +471,19 @@ def _avg_pool_bound(module: nn.Module, shape_in: tuple, shape_out: tuple) -> flo
 ONE_LIPSCHITZ = (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten, nn.Tanh)
 # Every leaf layer ``_module_bound`` bounds (certified, not estimated): the one list, also read by
 # ``modern_attacks.certified_radius``.
-BOUNDED_LAYERS = (nn.Conv2d, nn.Linear, *ONE_LIPSCHITZ, nn.Sigmoid, nn.LeakyReLU, nn.MaxPool2d,
-                  nn.LocalResponseNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
+BOUNDED_LAYERS = (
+    nn.Conv2d,
+    nn.Linear,
+    *ONE_LIPSCHITZ,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.MaxPool2d,
+    nn.LocalResponseNorm,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AvgPool2d,
+)
 
 
 BOUND_MARGIN = 1e-9  # relative: layer bounds are computed in float64 (dense, on the CPU) and inflated by this
@@ -446,7 +492,7 @@ BOUND_MARGIN = 1e-9  # relative: layer bounds are computed in float64 (dense, on
 def _exact_weight(module: nn.Module) -> torch.Tensor:
     """The module's weight in float64 on the CPU: its norm is then computed by LAPACK's dense
     solvers with a rounding error ~n·1e-16 (float32 put bounds up to 4e-7 below the norm)."""
-    return module.weight.detach().to("cpu", torch.float64)
+    return module.weight.detach().to("cpu", torch.float64)  # type: ignore[operator]
 
 
 def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tuple) -> tuple[float, float]:
@@ -457,12 +503,15 @@ def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tupl
     (never a number that is not a bound)."""
     circular = float("nan")
     if not isinstance(module, BOUNDED_LAYERS):
-        raise ValueError(f"layer {name!r}: no Lipschitz bound is known for {type(module).__name__}; "
-                         "refusing rather than reporting a number that may not be an upper bound")
+        raise ValueError(
+            f"layer {name!r}: no Lipschitz bound is known for {type(module).__name__}; "
+            "refusing rather than reporting a number that may not be an upper bound"
+        )
     if isinstance(module, nn.Conv2d):
         _, stride, padding, padding_mode = _conv_settings(module)
-        bound = conv_operator_norm_bound(_exact_weight(module), stride, padding, shape_in[1:],
-                                         padding_mode=padding_mode).item() * (1 + BOUND_MARGIN)
+        bound = conv_operator_norm_bound(
+            _exact_weight(module), stride, padding, shape_in[1:], padding_mode=padding_mode
+        ).item() * (1 + BOUND_MARGIN)
         grid = tuple(math.ceil(s / stride) * stride for s in shape_in[1:])
         circular = conv_operator_norm(module.weight, stride, grid).item()
     elif isinstance(module, nn.Linear):
@@ -478,7 +527,7 @@ def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tupl
     elif isinstance(module, nn.LocalResponseNorm):
         bound = float(module.k) ** (-float(module.beta))
     elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-        variance = module.running_var.detach().to("cpu", torch.float64)
+        variance = module.running_var.detach().to("cpu", torch.float64)  # type: ignore[union-attr]
         gamma = _exact_weight(module) if module.weight is not None else torch.ones_like(variance)
         bound = (gamma.abs() / (variance + module.eps).sqrt()).max().item() * (1 + BOUND_MARGIN)
     else:  # nn.AdaptiveAvgPool2d, nn.AvgPool2d
@@ -517,15 +566,21 @@ def _trace_leaves(model: nn.Module, input_shape, device) -> list[tuple[str, nn.M
     links = [x, *[c[3] for c in calls]]
     for (name, _, given, _), previous in zip(calls, links):
         if given.numel() != previous.numel() or not torch.equal(given.flatten(), previous.flatten()):
-            raise ValueError(f"layer {name!r} does not take the previous layer's output as its input (a residual "
-                             "connection or computation outside the modules?): its bound would not chain")
+            raise ValueError(
+                f"layer {name!r} does not take the previous layer's output as its input (a residual "
+                "connection or computation outside the modules?): its bound would not chain"
+            )
     if not torch.equal(output.detach().flatten(), links[-1].flatten()):
-        raise ValueError("the model's output is not its last layer's output (a residual connection or computation "
-                         "outside the modules?): the product of bounds would not bound it")
+        raise ValueError(
+            "the model's output is not its last layer's output (a residual connection or computation "
+            "outside the modules?): the product of bounds would not bound it"
+        )
     return [(name, module, tuple(given.shape[1:]), tuple(out.shape[1:])) for name, module, given, out in calls]
 
 
-def layer_bounds(model: nn.Module, input_shape, *, device=None):
+def layer_bounds(
+    model: nn.Module, input_shape: tuple[int, ...], *, device: torch.device | str | None = None
+) -> pd.DataFrame:
     """A table of every layer's upper Lipschitz bound and their product.
 
     Walks the model's leaf modules in the order a forward pass on one input of
@@ -550,8 +605,16 @@ def layer_bounds(model: nn.Module, input_shape, *, device=None):
     for name, module, shape_in, shape_out in _trace_leaves(model, input_shape, device):
         with torch.no_grad():
             bound, circular = _module_bound(name, module, shape_in, shape_out)
-        rows.append({"layer": name, "type": type(module).__name__, "input": shape_in, "output": shape_out,
-                     "bound": bound, "circular_bound": circular})
+        rows.append(
+            {
+                "layer": name,
+                "type": type(module).__name__,
+                "input": shape_in,
+                "output": shape_out,
+                "bound": bound,
+                "circular_bound": circular,
+            }
+        )
     if not rows:
         raise ValueError("the model has no layers to bound")
     table = pd.DataFrame(rows)
@@ -561,7 +624,7 @@ def layer_bounds(model: nn.Module, input_shape, *, device=None):
 
 
 @torch.no_grad()
-def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
+def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor) -> pd.DataFrame:
     """Measured gain of every leaf layer for the perturbations x_perturbed − x.
 
     For each layer k (in the order of ``layer_bounds``): the per-image ratio
@@ -572,14 +635,18 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
     import pandas as pd
 
     if x.shape != x_perturbed.shape:
-        raise ValueError(f"x and x_perturbed must have the same shape, got {tuple(x.shape)} and {tuple(x_perturbed.shape)}")
+        raise ValueError(
+            f"x and x_perturbed must have the same shape, got {tuple(x.shape)} and {tuple(x_perturbed.shape)}"
+        )
     device = model_device(model)
     names = {m: n for n, m in model.named_modules()}
     records: list[list] = [[], []]
     leaves = [m for m in model.modules() if len(list(m.children())) == 0]
     for run, batch in enumerate((x, x_perturbed)):
-        hooks = [m.register_forward_hook(lambda mod, inp, out, run=run: records[run].append((mod, inp[0], out)))
-                 for m in leaves]
+        hooks = [
+            m.register_forward_hook(lambda mod, inp, out, run=run: records[run].append((mod, inp[0], out)))
+            for m in leaves
+        ]
         try:
             with eval_mode(model):
                 model(batch.to(device))
@@ -591,9 +658,14 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
         before = (in_b - in_a).flatten(1).norm(dim=1)
         after = (out_b - out_a).flatten(1).norm(dim=1)
         gain = (after / before.clamp_min(1e-12))[before > 0]
-        rows.append({"layer": names[module], "type": type(module).__name__,
-                     "median gain": gain.median().item() if len(gain) else float("nan"),
-                     "max gain": gain.max().item() if len(gain) else float("nan")})
+        rows.append(
+            {
+                "layer": names[module],
+                "type": type(module).__name__,
+                "median gain": gain.median().item() if len(gain) else float("nan"),
+                "max gain": gain.max().item() if len(gain) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -608,7 +680,8 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor):
 #    Gram matrices are G(ξ) = Σ_δ e^{−2πiξ·δ/M} K_δ with K_δ = Σ_v V_{v+δ} V_vᵀ, so the
 #    (2k−1)² real products K_δ (half of them: K_{−δ} = K_δᵀ) replace F complex block products.
 # 3. Lower bound: a few batched Lanczos steps rank the blocks; the best candidates get a Lanczos
-#    Ritz vector v (later rounds: a dense eigenvector), and the Rayleigh quotient vᴴGv / vᴴv ≤ λ_max (any v) is the lower bound L.
+#    Ritz vector v (later rounds: a dense eigenvector), and the Rayleigh quotient vᴴGv / vᴴv ≤ λ_max
+#    (any v) is the lower bound L.
 # 4. Upper bound: by Sylvester's law of inertia, U·I − G(ξ) has a Cholesky factor iff
 #    λ_max(G(ξ)) < U. One batched Cholesky at U = L(1 + tol)² certifies every block at once (first
 #    in complex64 with Rump's rigorous shift, then in complex128 for the few blocks near U); a
@@ -673,8 +746,8 @@ def _shift_products(weight: torch.Tensor) -> tuple[list[tuple[int, int]], torch.
         for b in range(-(k_w - 1), k_w):
             if a == 0 and b < 0:
                 continue
-            left = taps[a:, max(b, 0):k_w + min(b, 0)]  # V_{v+δ}
-            right = taps[: k_h - a, max(-b, 0):k_w - max(b, 0)]  # V_v
+            left = taps[a:, max(b, 0) : k_w + min(b, 0)]  # V_{v+δ}
+            right = taps[: k_h - a, max(-b, 0) : k_w - max(b, 0)]  # V_v
             left = left.permute(2, 0, 1, 3).reshape(left.shape[2], -1)
             right = right.permute(2, 0, 1, 3).reshape(right.shape[2], -1)
             shifts.append((a, b))
@@ -682,7 +755,7 @@ def _shift_products(weight: torch.Tensor) -> tuple[list[tuple[int, int]], torch.
     return shifts, torch.stack(products)
 
 
-def gram_blocks(weight: torch.Tensor, stride: int, input_size) -> torch.Tensor:
+def gram_blocks(weight: torch.Tensor, stride: int, input_size: int | tuple[int, int]) -> torch.Tensor:
     """Hermitian positive semi-definite matrices [F, n, n] (complex128) whose largest
     eigenvalue, maximised over the F blocks, is ‖W‖² of the circular strided conv.
 
@@ -785,9 +858,16 @@ def _certify_upper(gram: torch.Tensor, upper: float) -> torch.Tensor:
     return passed
 
 
-def conv_operator_norm_certified(weight: torch.Tensor, stride: int = 1, input_size=(32, 32), *,
-                                 tol: float = 1e-4, candidates: int = 4, screen_steps: int = 8,
-                                 max_rounds: int = 3) -> CertifiedNorm:
+def conv_operator_norm_certified(
+    weight: torch.Tensor,
+    stride: int = 1,
+    input_size: int | tuple[int, int] = (32, 32),
+    *,
+    tol: float = 1e-4,
+    candidates: int = 4,
+    screen_steps: int = 8,
+    max_rounds: int = 3,
+) -> CertifiedNorm:
     """Certified bounds on the norm of the circular strided conv (as ``conv_operator_norm``).
 
     Args:

@@ -25,6 +25,7 @@ import time
 import weakref
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,12 @@ from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
 
 __all__ = [
     "OPTIMIZERS",
@@ -81,10 +88,16 @@ class TrainSettings:
 
 # Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in all.
 PROFILE_SETTINGS = {
-    "quick": {"fc": TrainSettings(epochs=12, lr=1e-2), "cnn": TrainSettings(epochs=3, lr=2e-3),
-              "ae": TrainSettings(ae_epochs=8, lr=3e-3, lbfgs_iterations=200)},
-    "paper": {"fc": TrainSettings(epochs=30, batch_size=64, lr=1e-2), "cnn": TrainSettings(epochs=15, lr=2e-3),
-              "ae": TrainSettings(ae_epochs=60, lr=3e-3, lbfgs_iterations=500)},
+    "quick": {
+        "fc": TrainSettings(epochs=12, lr=1e-2),
+        "cnn": TrainSettings(epochs=3, lr=2e-3),
+        "ae": TrainSettings(ae_epochs=8, lr=3e-3, lbfgs_iterations=200),
+    },
+    "paper": {
+        "fc": TrainSettings(epochs=30, batch_size=64, lr=1e-2),
+        "cnn": TrainSettings(epochs=15, lr=2e-3),
+        "ae": TrainSettings(ae_epochs=60, lr=3e-3, lbfgs_iterations=500),
+    },
 }
 PROFILE_SETTINGS["gpu"] = PROFILE_SETTINGS["paper"]  # on a GPU the paper's training is cheap (≤ 2 min on a T4)
 
@@ -140,12 +153,14 @@ def lipschitz_penalty(model: nn.Module, method: str | None = None) -> torch.Tens
     if method is None:
         method = "power" if weights[0].weight.is_cuda else "exact"
     check_choice("method", method, ("exact", "power"))
-    terms = [linear_norm_estimate(m) if method == "power" and isinstance(m, nn.Linear)
-             else layer_operator_norm(m) for m in weights]
+    terms = [
+        linear_norm_estimate(m) if method == "power" and isinstance(m, nn.Linear) else layer_operator_norm(m)
+        for m in weights
+    ]
     return torch.stack(terms).sum()
 
 
-_POWER_VECTORS: "weakref.WeakKeyDictionary[nn.Module, torch.Tensor]" = weakref.WeakKeyDictionary()
+_POWER_VECTORS: weakref.WeakKeyDictionary[nn.Module, torch.Tensor] = weakref.WeakKeyDictionary()
 
 
 def linear_norm_estimate(layer: nn.Linear, steps: int = 2) -> torch.Tensor:
@@ -192,8 +207,18 @@ def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float,
     return loss
 
 
-def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch.Generator,
-             lipschitz: float = 0.0, decay_multiplier: float = 1.0, desc: str = "", extra_batches=None) -> dict:
+def fit_adam(
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    *,
+    generator: torch.Generator,
+    lipschitz: float = 0.0,
+    decay_multiplier: float = 1.0,
+    desc: str = "",
+    extra_batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict:
     """Minibatch Adam with a cosine schedule on (x, y), all on x's device.
 
     Returns the loss history (see ``fit``): the mean objective of each epoch's minibatches,
@@ -237,11 +262,17 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
             step += 1
         epoch_means.append(epoch_total.item() / steps_per_epoch)
     model.eval()
-    return {"optimizer": "adam", "unit": "epoch", "cap": settings.epochs,
-            "steps": list(range(1, settings.epochs + 1)), "loss": epoch_means, "converged": False}
+    return {
+        "optimizer": "adam",
+        "unit": "epoch",
+        "cap": settings.epochs,
+        "steps": list(range(1, settings.epochs + 1)),
+        "loss": epoch_means,
+        "converged": False,
+    }
 
 
-def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dict:
+def fit_lbfgs(model: nn.Module, loss_fn: Callable[[], torch.Tensor], iterations: int, desc: str = "") -> dict:
     """Full-batch L-BFGS (strong Wolfe) on ``loss_fn()`` for up to ``iterations`` iterations.
 
     The iterations run in blocks of ``torch.optim.LBFGS.step`` calls (at most 20 iterations and
@@ -251,8 +282,15 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dic
     of L-BFGS iterations done by then.
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.LBFGS(params, lr=1, max_iter=20, history_size=20, tolerance_grad=1e-9,
-                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        params,
+        lr=1,
+        max_iter=20,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad(set_to_none=True)
@@ -275,8 +313,14 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dic
     with torch.no_grad():
         steps.append(done())
         losses.append(loss_fn().item())
-    return {"optimizer": "lbfgs", "unit": "iteration", "cap": iterations, "steps": steps,
-            "loss": losses, "converged": converged}
+    return {
+        "optimizer": "lbfgs",
+        "unit": "iteration",
+        "cap": iterations,
+        "steps": steps,
+        "loss": losses,
+        "converged": converged,
+    }
 
 
 def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator: torch.Generator) -> None:
@@ -303,7 +347,7 @@ def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator
             recon = decoder(code)
             rho_hat = code.mean(0).clamp(1e-6, 1 - 1e-6)
             kl = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-            decay = 0.5 * lam * (encoder[1].weight.pow(2).sum() + decoder[0].weight.pow(2).sum())
+            decay = 0.5 * lam * (encoder[1].weight.pow(2).sum() + decoder[0].weight.pow(2).sum())  # type: ignore[operator]
             loss = 0.5 * (recon - xb).pow(2).flatten(1).sum(1).mean() + settings.sparsity_weight * kl + decay
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -317,18 +361,34 @@ def _lbfgs_stage(model: ZooModel, x, y, iterations: int, lipschitz: float, decay
     autoencoder model only its softmax on the frozen features φ(x) (cross-entropy + the
     paper's decay of that layer). Returns ``fit_lbfgs``'s history."""
     if SPECS[model.name].kind != "ae":
-        return fit_lbfgs(model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), iterations,
-                         desc=model.name)
+        return fit_lbfgs(
+            model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), iterations, desc=model.name
+        )
     with torch.no_grad():
         phi = torch.cat([model.body(x[i : i + 10_000]) for i in range(0, len(x), 10_000)])
     head_decay = model.decay[1] * decay_multiplier
-    return fit_lbfgs(model.head, lambda: F.cross_entropy(model.head(phi), y)
-                     + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0],
-                     iterations, desc="softmax on φ(x)")
+    return fit_lbfgs(
+        model.head,
+        lambda: (
+            F.cross_entropy(model.head(phi), y)
+            + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0]  # type: ignore[index, operator]
+        ),
+        iterations,
+        desc="softmax on φ(x)",
+    )
 
 
-def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipschitz: float = 0.0,
-        decay_multiplier: float = 1.0, extra_batches=None) -> dict:
+def fit(
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    *,
+    seed: int = 0,
+    lipschitz: float = 0.0,
+    decay_multiplier: float = 1.0,
+    extra_batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict:
     """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, with
     torch's threads set for the training and the caller's restored after
     (``coursekit.config.cpu_threads_for``).
@@ -342,12 +402,29 @@ def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipsch
     changed (never for Adam, which runs its epochs).
     """
     with cpu_threads_for(model_device(model)):
-        return _fit(model, x, y, settings, seed=seed, lipschitz=lipschitz,
-                    decay_multiplier=decay_multiplier, extra_batches=extra_batches)
+        return _fit(
+            model,
+            x,
+            y,
+            settings,
+            seed=seed,
+            lipschitz=lipschitz,
+            decay_multiplier=decay_multiplier,
+            extra_batches=extra_batches,
+        )
 
 
-def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz: float,
-         decay_multiplier: float, extra_batches) -> dict:
+def _fit(
+    model: ZooModel,
+    x,
+    y,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    lipschitz: float,
+    decay_multiplier: float,
+    extra_batches,
+) -> dict:
     """``fit``'s work."""
     generator = torch.Generator().manual_seed(seed)
     kind = SPECS[model.name].kind
@@ -356,8 +433,17 @@ def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz
     if kind == "ae" or settings.optimizer == "lbfgs":
         history = _lbfgs_stage(model, x, y, settings.lbfgs_iterations, lipschitz, decay_multiplier)
     else:
-        history = fit_adam(model, x, y, settings, generator=generator, lipschitz=lipschitz,
-                           decay_multiplier=decay_multiplier, desc=model.name, extra_batches=extra_batches)
+        history = fit_adam(
+            model,
+            x,
+            y,
+            settings,
+            generator=generator,
+            lipschitz=lipschitz,
+            decay_multiplier=decay_multiplier,
+            desc=model.name,
+            extra_batches=extra_batches,
+        )
     model.eval()
     return history
 
@@ -402,23 +488,30 @@ def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
     further = copy.deepcopy(model)
     x, y = load_subset(key["subset"])
     with cpu_threads_for(device):
-        history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"],
-                               key["decay_multiplier"])
+        history = _lbfgs_stage(
+            further, x.to(device), y.to(device), iterations, key["lipschitz"], key["decay_multiplier"]
+        )
     return further.eval(), history
 
 
-def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extra) -> dict:
+def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extra: Any) -> dict:
     """Everything that changes the trained weights."""
-    return {"name": name, "subset": subset, "seed": seed, "settings": asdict(settings),
-            "code": TRAIN_CODE_VERSION, **extra}
+    return {
+        "name": name,
+        "subset": subset,
+        "seed": seed,
+        "settings": asdict(settings),
+        "code": TRAIN_CODE_VERSION,
+        **extra,
+    }
 
 
-def model_record(model: nn.Module, info: dict, **extra) -> dict:
+def model_record(model: nn.Module, info: dict, **extra: Any) -> dict:
     """What a model's cache file holds: its weights (on the CPU), ``info`` and ``extra``."""
     return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info, **extra}
 
 
-def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | None = None) -> dict | None:
+def load_model_record(model: nn.Module, path: Path, key: dict, extra_schema: dict | None = None) -> dict | None:
     """Load the cached weights at ``path`` into ``model`` and return the record, or None.
 
     The record must hold exactly the model's parameter names with their shapes and dtypes,
@@ -442,8 +535,9 @@ def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | No
     return record
 
 
-def fresh_start(name: str, subset: str, seed: int, device) -> tuple[nn.Module, torch.Tensor, torch.Tensor,
-                                                                 torch.Generator]:
+def fresh_start(
+    name: str, subset: str, seed: int, device: torch.device | str | None
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Generator]:
     """The common start of a training variant (adversarial pools, PGD training): the model
     ``name`` freshly initialised under ``torch.manual_seed(seed)`` on ``device``, the training
     ``subset`` (x [N, 1, 28, 28] in [0, 1], y [N]) on that device, and a CPU generator seeded
@@ -454,10 +548,20 @@ def fresh_start(name: str, subset: str, seed: int, device) -> tuple[nn.Module, t
     return model, x.to(device), y.to(device), torch.Generator().manual_seed(seed + 1)
 
 
-def train(name: str, subset: str = "train", seed: int = 0, profile: str | None = None, *,
-          optimizer: str | None = None, dropout: float = 0.0, lipschitz: float = 0.0,
-          decay_multiplier: float = 1.0, device: torch.device | str | None = None,
-          use_cache: bool = True, settings: TrainSettings | None = None) -> ZooModel:
+def train(
+    name: str,
+    subset: str = "train",
+    seed: int = 0,
+    profile: str | None = None,
+    *,
+    optimizer: str | None = None,
+    dropout: float = 0.0,
+    lipschitz: float = 0.0,
+    decay_multiplier: float = 1.0,
+    device: torch.device | str | None = None,
+    use_cache: bool = True,
+    settings: TrainSettings | None = None,
+) -> ZooModel:
     """The zoo model ``name`` trained on ``subset`` ("train", "P1", "P2"), in eval mode on ``device``.
 
     ``seed`` fixes the initialisation and the minibatch order (and the P1/P2 split is drawn
@@ -480,7 +584,9 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
         raise ValueError(f"settings must be a TrainSettings, got {type(settings).__name__}")
     device = torch.device(device) if device is not None else default_device()
     model = build(name, dropout=dropout)
-    key = cache_key(name, subset, seed, settings, dropout=dropout, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
+    key = cache_key(
+        name, subset, seed, settings, dropout=dropout, lipschitz=lipschitz, decay_multiplier=decay_multiplier
+    )
     path = cache_dir() / "models" / f"{name}-{subset}-{key_digest(key)}.pt"
     if use_cache and load_model_record(model, path, key) is not None:
         return model.to(device).eval()
@@ -491,10 +597,19 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     start = time.perf_counter()
     history = fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
     info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), "history": history}
-    record_work("train", info["seconds"], model=name, samples=len(x), optimizer=settings.optimizer,
-                epochs=settings.epochs, ae_epochs=settings.ae_epochs, lbfgs_iterations=settings.lbfgs_iterations,
-                lipschitz=lipschitz, device=str(device))
+    record_work(
+        "train",
+        info["seconds"],  # type: ignore[arg-type]
+        model=name,
+        samples=len(x),
+        optimizer=settings.optimizer,
+        epochs=settings.epochs,
+        ae_epochs=settings.ae_epochs,
+        lbfgs_iterations=settings.lbfgs_iterations,
+        lipschitz=lipschitz,
+        device=str(device),
+    )
     if use_cache:
         save_record(model_record(model, info), path)
-    model.training_info = info
+    model.training_info = info  # type: ignore[assignment]
     return model.eval()

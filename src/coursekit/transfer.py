@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -40,6 +41,14 @@ from .cache import key_digest, load_cached, save_record, tensor_digest
 from .config import cache_dir
 from .paper import PAPER_ATTACK
 from .train import evaluate
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy as np
+    import pandas as pd
+
 
 __all__ = [
     "AMPLIFY_READINGS",
@@ -92,8 +101,7 @@ def _check_rms(rms, count: int) -> torch.Tensor:
     if values.dim() == 0:
         values = values.expand(count)
     if values.shape != (count,):
-        raise ValueError(f"rms must be a number or a tensor [{count}], "
-                         f"got shape {tuple(values.shape)}")
+        raise ValueError(f"rms must be a number or a tensor [{count}], got shape {tuple(values.shape)}")
     bad = ~torch.isfinite(values) | (values < 0)
     if bool(bad.any()):
         i = int(bad.nonzero()[0])
@@ -101,7 +109,7 @@ def _check_rms(rms, count: int) -> torch.Tensor:
     return values
 
 
-def gaussian_noise(x: torch.Tensor, rms, seed: int = 0) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, rms: float | torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Gaussian noise whose *realised* per-image RMS distortion, after clipping, is ``rms``.
 
     x + σ·z clipped to [0, 1], z ~ N(0, I) [N, ...] (``seed``), with σ ≥ 0 solved per image
@@ -121,8 +129,10 @@ def gaussian_noise(x: torch.Tensor, rms, seed: int = 0) -> torch.Tensor:
     unreachable = (target > limit * (1 - 1e-6)).nonzero()
     if len(unreachable):
         i = int(unreachable[0])
-        raise ValueError(f"rms={target[i].item():.4g} is more than clipped noise can reach "
-                         f"for image {i} (at most {limit[i].item():.4g})")
+        raise ValueError(
+            f"rms={target[i].item():.4g} is more than clipped noise can reach "
+            f"for image {i} (at most {limit[i].item():.4g})"
+        )
 
     def realised(sigma):
         return ((x64 + sigma[:, None] * z).clamp(0, 1) - x64).pow(2).mean(1).sqrt()
@@ -178,8 +188,9 @@ def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: 
     return (x_flat + scale[:, None] * r).clamp(0, 1).view_as(x)
 
 
-def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
-                         **attack_options) -> AttackResult:
+def adversarial_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True, **attack_options: Any
+) -> AttackResult:
     """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
     weights, the images and the options (so re-running a chapter does not attack again).
 
@@ -190,7 +201,9 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
+        "x": tensor_digest(x),
+        "y": tensor_digest(y),
+        "attack": attack_cache_key(**attack_options),
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
@@ -203,8 +216,9 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     return result
 
 
-def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
-                          **attack_options) -> AttackResult:
+def every_target_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True, **attack_options: Any
+) -> AttackResult:
     """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
     N·(K−1) pairs (targets in increasing order per image, y left out), cached and validated like
     ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
@@ -216,7 +230,9 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
+        "x": tensor_digest(x),
+        "y": tensor_digest(y),
+        "attack": attack_cache_key(**attack_options),
         "every_target": True,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
@@ -233,8 +249,15 @@ def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 
 def _attack_schema(x: torch.Tensor) -> dict:
     """The fields of a cached ``AttackResult`` for images x [N, ...]."""
-    rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
-            "evaluations": torch.int64, "forward_only": torch.int64}
+    rows = {
+        "target": torch.int64,
+        "success": torch.bool,
+        "c": None,
+        "distortion": None,
+        "l2": None,
+        "evaluations": torch.int64,
+        "forward_only": torch.int64,
+    }
     return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
@@ -252,7 +275,9 @@ def _as_models(models, argument: str) -> dict[str, nn.Module]:
         if unknown:
             raise ValueError(f"{argument} has unknown model names {unknown}; valid names: {', '.join(MODEL_NAMES)}")
         return {name: train(name) for name in models}
-    raise ValueError(f"{argument} must be a mapping of name -> model or a list of zoo names, got {type(models).__name__}")
+    raise ValueError(
+        f"{argument} must be a mapping of name -> model or a list of zoo names, got {type(models).__name__}"
+    )
 
 
 @dataclass
@@ -271,8 +296,18 @@ class TransferTable:
     method: str = ""
 
 
-def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_stddevs: Sequence[float] = (0.1, 0.3),
-                   matched_noise: bool = True, seed: int = 0, cache: bool = True, **attack_options) -> TransferTable:
+def transfer_table(
+    sources: Mapping[str, nn.Module],
+    targets: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    noise_stddevs: Sequence[float] = (0.1, 0.3),
+    matched_noise: bool = True,
+    seed: int = 0,
+    cache: bool = True,
+    **attack_options: Any,
+) -> TransferTable:
     """Cross-model error rates of minimum-distortion adversarial examples (Tables 2 and 4).
 
     Args:
@@ -332,8 +367,15 @@ def noise_matched_to(x: torch.Tensor, result: AttackResult, seed: int = 0) -> tu
     return found, gaussian_noise(x[found], result.distortion.to(x.device)[found], seed)
 
 
-def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor, targets: Mapping[str, nn.Module],
-                   epsilons: Sequence[float], *, seed: int = 0):
+def epsilon_curves(
+    source_result: AttackResult,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    targets: Mapping[str, nn.Module],
+    epsilons: Sequence[float],
+    *,
+    seed: int = 0,
+) -> pd.DataFrame:
     """For the ε slider: error on each target when the source's adversarial perturbation is
     scaled to per-pixel RMS ε (``amplify(..., reading="rms")``) versus Gaussian noise of the
     same RMS. Returns a pandas DataFrame indexed by ε with columns (kind, target)."""
@@ -358,8 +400,16 @@ def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor
     return table
 
 
-def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, AttackResult], x: torch.Tensor,
-                         y: torch.Tensor, *, stddev: float = 0.1, noise_stddev: float = 0.06, seed: int = 0):
+def cross_training_table(
+    models: Mapping[str, nn.Module],
+    attacks: Mapping[str, AttackResult],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    stddev: float = 0.1,
+    noise_stddev: float = 0.06,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Table 4: the error of every model (columns) on each source's adversarial examples, on
     Gaussian noise of ``noise_stddev``, on the examples amplified to ``stddev`` in the RMS
     reading and by the literal formula (see ``amplify``), and on Gaussian noise of ``stddev``.
@@ -388,8 +438,14 @@ def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, 
     return pd.DataFrame(rows, index=list(models)).T
 
 
-def fooled_pairs(models: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
-                 attacks: Mapping[str, AttackResult], *, seed: int = 0):
+def fooled_pairs(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: Mapping[str, AttackResult],
+    *,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Image by image, the off-diagonal cells of a transfer table (for intervals over images).
 
     ``attacks``: {source: AttackResult for x [N, ...], y [N]}, each source one of ``models``.

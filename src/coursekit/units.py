@@ -17,12 +17,19 @@ confidence interval of the difference in means.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ._checks import check_int, eval_mode, model_device
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
 
 __all__ = [
     "activations",
@@ -37,7 +44,9 @@ __all__ = [
 
 
 @torch.no_grad()
-def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer: nn.Module | None = None) -> torch.Tensor:
+def activations(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer: nn.Module | None = None
+) -> torch.Tensor:
     """φ(x) [N, n] for images x [N, ...], computed in batches on the model's device.
 
     By default φ is ``model.features`` (the last hidden layer). ``layer`` picks another one:
@@ -57,7 +66,7 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
             for i in range(0, len(x), batch_size):
                 xb = x[i : i + batch_size].to(device)
                 if layer is None:
-                    chunks.append(model.features(xb))
+                    chunks.append(model.features(xb))  # type: ignore[operator]
                 else:
                     model(xb)
                     chunks.append(outputs.pop())
@@ -76,7 +85,7 @@ def random_directions(n: int, count: int, seed: int = 0) -> torch.Tensor:
     return (v / v.norm(dim=1, keepdim=True)).float()
 
 
-def natural_directions(n: int, units=None) -> torch.Tensor:
+def natural_directions(n: int, units: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
     """The natural basis directions e_i [len(units), n] (all n units by default)."""
     check_int("n", n)
     units = torch.arange(n) if units is None else torch.as_tensor(units)
@@ -142,7 +151,7 @@ class BasisComparison:
     k: int
     dead_units: int
 
-    def summary(self):
+    def summary(self) -> pd.DataFrame:
         """A pandas DataFrame: mean ± sd of each measure per kind of direction."""
         import pandas as pd
 
@@ -155,15 +164,23 @@ class BasisComparison:
             rows.append(row)
         return pd.DataFrame(rows).set_index("directions")
 
-    def test_table(self):
+    def test_table(self) -> pd.DataFrame:
         """A pandas DataFrame of the natural-vs-random tests, one row per measure."""
         import pandas as pd
 
         return pd.DataFrame(self.tests).T
 
 
-def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: torch.Tensor, *, k: int = 8,
-                  random_count: int = 200, seed: int = 0, bootstrap_resamples: int = 2000) -> BasisComparison:
+def compare_bases(
+    phi: torch.Tensor,
+    labels: torch.Tensor,
+    reference_features: torch.Tensor,
+    *,
+    k: int = 8,
+    random_count: int = 200,
+    seed: int = 0,
+    bootstrap_resamples: int = 2000,
+) -> BasisComparison:
     """Score natural vs random directions of φ on the held-out set, with controls and tests.
 
     Args:
@@ -180,8 +197,10 @@ def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: t
     check_int("k", k, minimum=2)
     check_int("random_count", random_count, minimum=2)
     if len(phi) != len(labels) or len(phi) != len(reference_features):
-        raise ValueError(f"phi, labels and reference_features must have the same length, got "
-                         f"{len(phi)}, {len(labels)}, {len(reference_features)}")
+        raise ValueError(
+            f"phi, labels and reference_features must have the same length, got "
+            f"{len(phi)}, {len(labels)}, {len(reference_features)}"
+        )
     from scipy import stats
 
     phi = phi.float().cpu()
@@ -201,7 +220,10 @@ def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: t
         "random images": random_sets,
     }
     scores = {
-        kind: {"purity": label_purity(labels[ix]).numpy(), "similarity": feature_similarity(reference_features, ix).numpy()}
+        kind: {
+            "purity": label_purity(labels[ix]).numpy(),
+            "similarity": feature_similarity(reference_features, ix).numpy(),
+        }
         for kind, ix in index.items()
     }
     tests = {}
@@ -209,9 +231,21 @@ def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: t
     for measure in ("purity", "similarity"):
         a, b = scores["natural"][measure], scores["random"][measure]
         u = stats.mannwhitneyu(a, b, alternative="two-sided")
-        boot = stats.bootstrap((a, b), lambda s, t: np.mean(s) - np.mean(t), n_resamples=bootstrap_resamples,
-                               vectorized=False, random_state=rng, method="percentile")
-        tests[measure] = {"natural mean": float(a.mean()), "random mean": float(b.mean()),
-                          "difference": float(a.mean() - b.mean()), "ci low": float(boot.confidence_interval.low),
-                          "ci high": float(boot.confidence_interval.high), "U": float(u.statistic), "p value": float(u.pvalue)}
+        boot = stats.bootstrap(
+            (a, b),
+            lambda s, t: np.mean(s) - np.mean(t),
+            n_resamples=bootstrap_resamples,
+            vectorized=False,
+            random_state=rng,
+            method="percentile",
+        )
+        tests[measure] = {
+            "natural mean": float(a.mean()),
+            "random mean": float(b.mean()),
+            "difference": float(a.mean() - b.mean()),
+            "ci low": float(boot.confidence_interval.low),
+            "ci high": float(boot.confidence_interval.high),
+            "U": float(u.statistic),
+            "p value": float(u.pvalue),
+        }
     return BasisComparison(scores=scores, tests=tests, k=k, dead_units=int((~alive).sum()))

@@ -47,6 +47,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -62,6 +63,13 @@ from ._checks import (
     eval_mode,
     to_model,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    import pandas as pd
+
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -107,8 +115,10 @@ def _scip():
     try:
         import pyscipopt
     except ImportError:
-        raise ImportError(f"exact verification needs the SCIP solver: `pip install {SOLVER_PACKAGE}` "
-                          f"(or `pip install coursekit[verify]`)") from None
+        raise ImportError(
+            f"exact verification needs the SCIP solver: `pip install {SOLVER_PACKAGE}` "
+            f"(or `pip install coursekit[verify]`)"
+        ) from None
     return pyscipopt
 
 
@@ -155,8 +165,10 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
             out += [(f"{name}.{sub}" if sub else name, m) for sub, m in _leaves(child)]
         return out
     if len(list(model.children())):
-        raise ValueError(f"cannot encode a {type(model).__name__}: only chains (nn.Sequential) of "
-                         f"nn.Linear, nn.ReLU and nn.Flatten layers")
+        raise ValueError(
+            f"cannot encode a {type(model).__name__}: only chains (nn.Sequential) of "
+            f"nn.Linear, nn.ReLU and nn.Flatten layers"
+        )
     return [("", model)]
 
 
@@ -166,7 +178,7 @@ def relu_network(model: nn.Module) -> ReluNetwork:
     Consecutive linear layers are multiplied out. A ValueError names any other layer (a
     sigmoid, a convolution, max-pooling, …): the MIP encodes ReLU networks exactly, nothing else.
     """
-    weights, biases, relu_after = [], [], []
+    weights, biases, relu_after = [], [], []  # type: ignore[var-annotated]
     for name, layer in _leaves(model):
         if isinstance(layer, nn.Linear):
             w = layer.weight.detach().to("cpu", torch.float64).numpy()
@@ -174,13 +186,17 @@ def relu_network(model: nn.Module) -> ReluNetwork:
             if weights and not relu_after[-1]:  # two affine maps in a row: one affine map
                 w, b = w @ weights[-1], w @ biases[-1] + b
                 weights.pop(), biases.pop(), relu_after.pop()
-            weights.append(w), biases.append(b), relu_after.append(False)
+            weights.append(w)
+            biases.append(b)
+            relu_after.append(False)
         elif isinstance(layer, nn.ReLU):
             if weights:  # before any Linear the input is in [0, 1]: ReLU is the identity there
                 relu_after[-1] = True
         elif not isinstance(layer, _PASS_THROUGH):
-            raise ValueError(f"cannot encode layer {name or 'model'!r} ({type(layer).__name__}) exactly: "
-                             f"only nn.Linear, nn.ReLU and nn.Flatten (a ReLU MLP)")
+            raise ValueError(
+                f"cannot encode layer {name or 'model'!r} ({type(layer).__name__}) exactly: "
+                f"only nn.Linear, nn.ReLU and nn.Flatten (a ReLU MLP)"
+            )
     if not weights:
         raise ValueError("model has no nn.Linear layer")
     if relu_after[-1]:
@@ -195,8 +211,9 @@ def _check_network(model: nn.Module, net: ReluNetwork, x: torch.Tensor) -> None:
         theirs = model(to_model(model, x)).double().cpu().numpy()
     ours = net.logits(x.flatten(1).double().cpu().numpy())
     if theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=1e-4, atol=1e-4 * (1 + np.abs(ours).max())):
-        raise ValueError("the model's output differs from the chain of its layers (a custom forward?): "
-                         "refusing to verify it")
+        raise ValueError(
+            "the model's output differs from the chain of its layers (a custom forward?): refusing to verify it"
+        )
 
 
 # ---------------------------------------------------------------- bounds on the pre-activations
@@ -207,6 +224,7 @@ def _ball_box_max(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, radius: float) 
     ~1e-9 relative). Weak duality: for every μ ≥ 0 the maximum is at most
     g(μ) = μ R² + Σ_i max over lo_i ≤ r_i ≤ hi_i of (w_i r_i − μ r_i²), the inner maximiser being
     clip(w_i / 2μ, lo_i, hi_i); g is convex in μ, minimised by bisection on log μ."""
+
     def g(mu):
         r = np.clip(w / (2 * mu[:, None]), lo, hi)
         return mu * radius**2 + (w * r - mu[:, None] * r**2).sum(1), (r**2).sum(1)
@@ -239,8 +257,9 @@ def input_domain(x: np.ndarray, radius: float | None, norm: str) -> tuple[np.nda
     return lo, hi
 
 
-def layer_bounds(net: ReluNetwork, x: np.ndarray, *, radius: float | None = None, norm: str = "2",
-                 tighten: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+def layer_bounds(
+    net: ReluNetwork, x: np.ndarray, *, radius: float | None = None, norm: str = "2", tighten: bool = False
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bounds (l, u) on the outputs of every affine map (the hidden pre-activations ẑ_k, then
     the logits) for inputs x + r, r in ``input_domain`` and (ℓ2, given ``radius``) |r|₂ ≤ radius.
     x [n] float64 in [0, 1].
@@ -265,8 +284,9 @@ def layer_bounds(net: ReluNetwork, x: np.ndarray, *, radius: float | None = None
     return bounds
 
 
-def _relaxation(net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                bounds: list[tuple[np.ndarray, np.ndarray]]):
+def _relaxation(
+    net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bounds: list[tuple[np.ndarray, np.ndarray]]
+):
     """The LP (triangle) relaxation of the layers below the last entry of ``bounds``: sparse
     rows A_eq, b_eq, A_ub, b_ub and variable bounds over [r, z_1, a_1, …, z_k] (z_k last)."""
     from scipy import sparse
@@ -282,12 +302,14 @@ def _relaxation(net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         z = offset
         blocks_eq.append((sparse.hstack([-sparse.csr_matrix(w), sparse.identity(h)]), inp, inp_size + h))
         rhs_eq.append(b)  # z − W in = b (the input and z are adjacent blocks)
-        var_lo.append(low), var_hi.append(up)
+        var_lo.append(low)
+        var_hi.append(up)
         offset += h
         if k == len(bounds) - 1:
             break
         a = offset
-        var_lo.append(np.maximum(low, 0)), var_hi.append(np.maximum(up, 0))
+        var_lo.append(np.maximum(low, 0))
+        var_hi.append(np.maximum(up, 0))
         offset += h
         # a ≥ z (always valid), a ≤ u (z − l) / (u − l) where unstable, a = z where active
         slope = np.where(low >= 0, 1.0, np.where(up <= 0, 0.0, up / np.where(up > low, up - low, 1.0)))
@@ -299,12 +321,23 @@ def _relaxation(net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     total = offset
 
     def assemble(blocks):
-        rows = [sparse.hstack([sparse.csr_matrix((m.shape[0], start)), m,
-                               sparse.csr_matrix((m.shape[0], total - start - width))]) for m, start, width in blocks]
+        rows = [
+            sparse.hstack(
+                [sparse.csr_matrix((m.shape[0], start)), m, sparse.csr_matrix((m.shape[0], total - start - width))]
+            )
+            for m, start, width in blocks
+        ]
         return sparse.vstack(rows).tocsr() if rows else None
 
-    return (assemble(blocks_eq), np.concatenate(rhs_eq), assemble(blocks_ub),
-            np.concatenate(rhs_ub) if rhs_ub else None, np.concatenate(var_lo), np.concatenate(var_hi), total)
+    return (
+        assemble(blocks_eq),
+        np.concatenate(rhs_eq),
+        assemble(blocks_ub),
+        np.concatenate(rhs_ub) if rhs_ub else None,
+        np.concatenate(var_lo),
+        np.concatenate(var_hi),
+        total,
+    )
 
 
 def _lp_tighten(net, x, lo, hi, bounds):
@@ -319,8 +352,9 @@ def _lp_tighten(net, x, lo, hi, bounds):
         for sign in (1.0, -1.0):
             cost = np.zeros(total)
             cost[total - h + j] = sign  # minimise ±z_j
-            out = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
-                          bounds=np.stack([var_lo, var_hi], 1), method="highs")
+            out = linprog(
+                cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=np.stack([var_lo, var_hi], 1), method="highs"
+            )
             if out.status != 0:
                 continue  # keep the interval bound (always valid)
             if sign > 0:
@@ -424,8 +458,9 @@ def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforc
             return True
 
         def _add(self, mu, const):
-            self.model.addCons(scip.quicksum(float(m) * v for m, v in zip(mu, y_vars)) - s_var <= -const,
-                               removable=True, local=False)
+            self.model.addCons(
+                scip.quicksum(float(m) * v for m, v in zip(mu, y_vars)) - s_var <= -const, removable=True, local=False
+            )
             self.cuts += 1
 
         def conscheck(self, constraints, solution, checkintegrality, checklprows, printreason, completely):
@@ -450,8 +485,9 @@ def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforc
     return NormCuts()
 
 
-def pattern_qp(net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo: np.ndarray, hi: np.ndarray,
-               margin: float) -> np.ndarray | None:
+def pattern_qp(
+    net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo: np.ndarray, hi: np.ndarray, margin: float
+) -> np.ndarray | None:
     """The exact closest point with a fixed activation pattern: min |r|² over lo ≤ r ≤ hi where
     unit j of hidden layer k is on (ẑ ≥ 0) iff patterns[k][j], and the target wins by ``margin``;
     with the pattern fixed the network is affine in r, so this is a convex QP
@@ -464,10 +500,12 @@ def pattern_qp(net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo:
     rows, rhs = [], []
     for k, on in enumerate(patterns):
         sign = np.where(on, -1.0, 1.0)[:, None]  # on: −ẑ ≤ 0; off: ẑ ≤ 0
-        rows.append(sign * a_map), rhs.append(-sign[:, 0] * c_map)
+        rows.append(sign * a_map)
+        rhs.append(-sign[:, 0] * c_map)
         a_map, c_map = net.weights[k + 1] @ (on[:, None] * a_map), net.weights[k + 1] @ (on * c_map) + net.biases[k + 1]
     others = [j for j in range(len(c_map)) if j != target]
-    rows.append(a_map[others] - a_map[target]), rhs.append(c_map[target] - c_map[others] - margin - 1e-9)
+    rows.append(a_map[others] - a_map[target])
+    rhs.append(c_map[target] - c_map[others] - margin - 1e-9)
     A, h = (torch.from_numpy(np.concatenate(v))[None] for v in (rows, rhs))
     solved = box_qp(A, h, torch.from_numpy(lo)[None], torch.from_numpy(hi)[None], iterations=200)
     r, violation = solved.r, solved.violation  # a candidate only: the caller checks it in the network
@@ -518,8 +556,9 @@ class _Mip:
 
     def rows_of(self, coefficients: np.ndarray, columns: np.ndarray, lo, hi) -> None:
         """One row per line of coefficients [k, len(columns)] (zeros dropped), lo ≤ row ≤ hi."""
-        for line, row_lo, row_hi in zip(coefficients, np.broadcast_to(lo, len(coefficients)),
-                                        np.broadcast_to(hi, len(coefficients))):
+        for line, row_lo, row_hi in zip(
+            coefficients, np.broadcast_to(lo, len(coefficients)), np.broadcast_to(hi, len(coefficients))
+        ):
             keep = line != 0
             self.rows.append((columns[keep], line[keep], float(row_lo), float(row_hi)))
 
@@ -550,8 +589,16 @@ def _relu(mip: _Mip, z: np.ndarray, low: np.ndarray, up: np.ndarray) -> np.ndarr
     return a
 
 
-def build_mip(net: ReluNetwork, x: np.ndarray, target: int, bounds, *, norm: str, margin: float,
-              radius: float | None = None) -> _Mip:
+def build_mip(
+    net: ReluNetwork,
+    x: np.ndarray,
+    target: int,
+    bounds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    norm: str,
+    margin: float,
+    radius: float | None = None,
+) -> _Mip:
     """The MIP of the module docstring for one image x [n] and one target. ``bounds``: from
     ``layer_bounds`` with the same radius (one (l, u) per affine map, the logits last)."""
     lo, hi = input_domain(x, radius, norm)
@@ -623,8 +670,10 @@ def _scip_model(scip, mip: _Mip, time_limit: float, gap_tol: float, options: dic
     model.setParam("lp/threads", 1)
     for key, value in options.items():
         model.setParam(key, value)
-    v = [model.addVar(lb=lb, ub=None if math.isinf(ub) else ub, vtype="B" if integer else "C", obj=cost)
-         for lb, ub, integer, cost in zip(mip.lb, mip.ub, mip.integer, mip.cost)]
+    v = [
+        model.addVar(lb=lb, ub=None if math.isinf(ub) else ub, vtype="B" if integer else "C", obj=cost)
+        for lb, ub, integer, cost in zip(mip.lb, mip.ub, mip.integer, mip.cost)
+    ]
     for columns, coefficients, lo, hi in mip.rows:
         expr = scip.quicksum(c * v[i] for i, c in zip(columns.tolist(), coefficients.tolist()))
         if lo == hi:
@@ -642,11 +691,11 @@ FORMULATIONS = ("projected", "native", "native+cuts")
 def _l2_objective(scip, model, v: list, mip: _Mip, start, formulation: str):
     """The ℓ2 objective s ≥ |r|² / scale in SCIP (see ``solve_scip``); returns the cut handler
     (or None) and the variables s_i ≥ r_i² of the native formulation (or [])."""
-    y_vars, s_var = [v[i] for i in mip.first], v[mip.objective]
+    y_vars, s_var = [v[i] for i in mip.first], v[mip.objective]  # type: ignore[union-attr]
     handler, squares = None, []
     if formulation != "projected":
-        squares = [model.addVar(lb=0.0) for _ in mip.r]
-        for si, i in zip(squares, mip.r):
+        squares = [model.addVar(lb=0.0) for _ in mip.r]  # type: ignore[union-attr]
+        for si, i in zip(squares, mip.r):  # type: ignore[arg-type]
             model.addCons(si >= v[i] * v[i])
         model.addCons(mip.scale * s_var >= scip.quicksum(squares))
     if formulation == "native":
@@ -656,20 +705,39 @@ def _l2_objective(scip, model, v: list, mip: _Mip, start, formulation: str):
         model.setParam("misc/allowweakdualreds", False)
         model.setParam("numerics/feastol", FEASTOL)
         model.setParam("separating/aggregation/freq", -1)  # its c-MIR cuts cost a third of the time here
-    handler = _norm_cuts_handler(scip, mip.projection, y_vars, s_var, enforce=formulation == "projected")
-    model.includeConshdlr(handler, "distortion", "s >= min |r|^2 over r giving z_1", sepapriority=1,
-                          enfopriority=-1, chckpriority=-1, sepafreq=1, propfreq=-1, eagerfreq=-1,
-                          maxprerounds=0, delaysepa=False, delayprop=False, needscons=False)
+    handler = _norm_cuts_handler(scip, mip.projection, y_vars, s_var, enforce=formulation == "projected")  # type: ignore[arg-type]
+    model.includeConshdlr(
+        handler,
+        "distortion",
+        "s >= min |r|^2 over r giving z_1",
+        sepapriority=1,
+        enfopriority=-1,
+        chckpriority=-1,
+        sepafreq=1,
+        propfreq=-1,
+        eagerfreq=-1,
+        maxprerounds=0,
+        delaysepa=False,
+        delayprop=False,
+        needscons=False,
+    )
     if start is not None:  # the tight cut at the start, and the start as the in-out centre
         handler.center = start[mip.first]
-        mu, const, _ = mip.projection.cut(start[mip.first])
+        mu, const, _ = mip.projection.cut(start[mip.first])  # type: ignore[union-attr]
         model.addCons(scip.quicksum(float(m) * y for m, y in zip(mu, y_vars)) - s_var <= -const)
     return handler, squares
 
 
-def solve_scip(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float = 60.0,
-               gap_tol: float = 1e-4, options: dict | None = None, statistics: str | None = None,
-               formulation: str = "projected") -> _Solved:
+def solve_scip(
+    mip: _Mip,
+    *,
+    start: np.ndarray | None = None,
+    time_limit: float = 60.0,
+    gap_tol: float = 1e-4,
+    options: dict | None = None,
+    statistics: str | None = None,
+    formulation: str = "projected",
+) -> _Solved:
     """Solve ``mip`` with SCIP on one thread. ``start``: a full assignment, tried as the first
     incumbent. ℓ2 (``mip.projection``), ``formulation``: "projected": s ≥ φ(z_1) by the cuts
     of ``_norm_cuts_handler`` only, with in-out cuts towards the start (dual reductions off,
@@ -685,7 +753,7 @@ def solve_scip(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float 
         sol = model.createSol()
         for var, value in zip(v, start):
             model.setSolVal(sol, var, float(value))
-        for si, i in zip(squares, mip.r if squares else []):
+        for si, i in zip(squares, mip.r if squares else []):  # type: ignore[arg-type]
             model.setSolVal(sol, si, float(start[i]) ** 2)
         model.addSol(sol, free=True)
     began = time.perf_counter()
@@ -713,8 +781,14 @@ def _highs():
     return highspy
 
 
-def solve_highs(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float = 60.0,
-                gap_tol: float = 1e-4, options: dict | None = None) -> _Solved:
+def solve_highs(
+    mip: _Mip,
+    *,
+    start: np.ndarray | None = None,
+    time_limit: float = 60.0,
+    gap_tol: float = 1e-4,
+    options: dict | None = None,
+) -> _Solved:
     """Solve an ℓ∞ ``mip`` (an MILP) with HiGHS (``highspy``) on one thread, ``start`` as its
     first incumbent. HiGHS has no mixed-integer quadratic solver, so ℓ2 is SCIP's alone."""
     if mip.projection is not None:
@@ -723,8 +797,13 @@ def solve_highs(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float
     from scipy import sparse
 
     h = highspy.Highs()
-    for key, value in {"output_flag": False, "threads": 1, "time_limit": float(time_limit),
-                       "mip_rel_gap": float(gap_tol), **(options or {})}.items():
+    for key, value in {
+        "output_flag": False,
+        "threads": 1,
+        "time_limit": float(time_limit),
+        "mip_rel_gap": float(gap_tol),
+        **(options or {}),
+    }.items():
         h.setOptionValue(key, value)
     inf = highspy.kHighsInf
     rows = [(k, c, v) for k, (cols, vals, _, _) in enumerate(mip.rows) for c, v in zip(cols, vals)]
@@ -812,7 +891,7 @@ def _margins(model64: nn.Module, v: np.ndarray, target: int, shape) -> float:
     """z_target − max_{j≠target} z_j of the float64 copy of the model at the point v [n]."""
     with torch.no_grad():
         z = model64(torch.from_numpy(v).view(1, *shape))[0]
-    return float(z[target] - torch.cat([z[:target], z[target + 1:]]).max())
+    return float(z[target] - torch.cat([z[:target], z[target + 1 :]]).max())
 
 
 def _check_start(model64, xi, start_i, target, margin, norm, shape):
@@ -831,8 +910,11 @@ def _check_start(model64, xi, start_i, target, margin, norm, shape):
 def _checked(model64, xi, candidates, target, margin, norm, shape):
     """The closest candidate point that reaches the target by margin − MARGIN_TOL in the
     float64 model: (v, distance), or (x, inf) if none does."""
-    checked = [(v, _norm(v - xi, norm)) for v in candidates
-               if v.min() >= 0 and v.max() <= 1 and _margins(model64, v, target, shape) >= margin - MARGIN_TOL]
+    checked = [
+        (v, _norm(v - xi, norm))
+        for v in candidates
+        if v.min() >= 0 and v.max() <= 1 and _margins(model64, v, target, shape) >= margin - MARGIN_TOL
+    ]
     return min(checked, key=lambda c: c[1]) if checked else (xi, math.inf)
 
 
@@ -853,13 +935,11 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
     the solve, and the float64 check of every candidate point."""
     norm, margin = settings["norm"], settings["margin"]
     if _margins(model64, xi, target, shape) >= margin:  # x itself reaches the target
-        return dict(v=xi, distance=0.0, lower=0.0, status="optimal", seconds=0.0, nodes=0, unstable=0,
-                    start_used=False)
+        return dict(v=xi, distance=0.0, lower=0.0, status="optimal", seconds=0.0, nodes=0, unstable=0, start_used=False)
     r_start, radius = _check_start(model64, xi, start_i, target, margin, norm, shape)
     candidates = [] if r_start is None else [xi + r_start]
     if norm == "2" and r_start is not None:  # the start's own pattern, solved exactly
-        r = pattern_qp(net, xi, target, activation_patterns(net, xi + r_start), *input_domain(xi, radius, norm),
-                       margin)
+        r = pattern_qp(net, xi, target, activation_patterns(net, xi + r_start), *input_domain(xi, radius, norm), margin)
         candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
     v0, d0 = _checked(model64, xi, candidates, target, margin, norm, shape)
     if math.isfinite(d0):  # the best start so far: incumbent and radius
@@ -867,15 +947,22 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
     bounds = layer_bounds(net, xi, radius=radius, norm=norm, tighten=settings["tighten"])
     mip = build_mip(net, xi, target, bounds, norm=norm, margin=margin, radius=radius)
     initial = None if r_start is None else start_values(mip, net, xi, r_start, norm)
-    common = dict(start=initial, time_limit=settings["time_limit"], gap_tol=settings["gap_tol"],
-                  options=settings["solver_options"])
-    solved = (solve_highs(mip, **common) if settings["solver"] == "highs"
-              else solve_scip(mip, formulation=settings["formulation"], **common))
+    common = dict(
+        start=initial,
+        time_limit=settings["time_limit"],
+        gap_tol=settings["gap_tol"],
+        options=settings["solver_options"],
+    )
+    solved = (
+        solve_highs(mip, **common)
+        if settings["solver"] == "highs"
+        else solve_scip(mip, formulation=settings["formulation"], **common)
+    )
     if solved.values is not None and norm == "2":  # the solution's pattern solved exactly, and the
         # least-norm r giving the solution's z_1 (the QP can fail on degenerate tiny problems)
         r = pattern_qp(net, xi, target, _patterns_of(mip, solved.values), *input_domain(xi, radius, norm), margin)
         candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
-        candidates.append(np.clip(xi + _closest(mip.projection, solved.values[mip.first]), 0.0, 1.0))
+        candidates.append(np.clip(xi + _closest(mip.projection, solved.values[mip.first]), 0.0, 1.0))  # type: ignore[arg-type]
     elif solved.values is not None:
         candidates.append(np.clip(xi + solved.values[mip.r], 0.0, 1.0))
     v, distance = _checked(model64, xi, candidates, target, margin, norm, shape)
@@ -884,29 +971,55 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
         lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
     lower = max(lower, 0.0)
     if math.isinf(lower) and radius is not None:
-        raise NotCertifiedError("the solver claims no point reaches the target although the start does: "
-                           "refusing its answer (numerical trouble)")
+        raise NotCertifiedError(
+            "the solver claims no point reaches the target although the start does: "
+            "refusing its answer (numerical trouble)"
+        )
     status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"])
     unstable = sum(int(((low < 0) & (up > 0)).sum()) for low, up in bounds[:-1])
-    row = dict(v=v, distance=distance, lower=lower, status=status, seconds=solved.seconds,
-               nodes=solved.nodes, unstable=unstable, start_used=start_i is not None and math.isfinite(d0))
+    row = dict(
+        v=v,
+        distance=distance,
+        lower=lower,
+        status=status,
+        seconds=solved.seconds,
+        nodes=solved.nodes,
+        unstable=unstable,
+        start_used=start_i is not None and math.isfinite(d0),
+    )
     time_left = settings["time_limit"] - solved.seconds
     if status == "gap open" and start_i is None and time_left > 0:  # again, from the point found
-        again = _verify_one(net, model64, xi, target, torch.from_numpy(v).view(shape), shape,
-                            {**settings, "time_limit": time_left})
+        again = _verify_one(
+            net, model64, xi, target, torch.from_numpy(v).view(shape), shape, {**settings, "time_limit": time_left}
+        )
         best = again if again["distance"] <= distance else row
         lower = max(again["lower"], lower)  # both are proven
-        return {**best, "lower": lower, "status": _status(best["distance"], lower, settings["gap_tol"]),
-                "seconds": again["seconds"] + solved.seconds, "nodes": again["nodes"] + solved.nodes,
-                "start_used": False}
+        return {
+            **best,
+            "lower": lower,
+            "status": _status(best["distance"], lower, settings["gap_tol"]),
+            "seconds": again["seconds"] + solved.seconds,
+            "nodes": again["nodes"] + solved.nodes,
+            "start_used": False,
+        }
     return row
 
 
-def exact_relu_distortion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2",
-                          start: torch.Tensor | None = None, margin: float = DEFAULT_MARGIN,
-                          time_limit: float = 60.0, gap_tol: float = 1e-4, tighten: bool | str = "auto",
-                          solver: str = "scip", solver_options: dict | None = None,
-                          formulation: str = "projected") -> VerificationResult:
+def exact_relu_distortion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    norm: str = "2",
+    start: torch.Tensor | None = None,
+    margin: float = DEFAULT_MARGIN,
+    time_limit: float = 60.0,
+    gap_tol: float = 1e-4,
+    tighten: bool | str = "auto",
+    solver: str = "scip",
+    solver_options: dict | None = None,
+    formulation: str = "projected",
+) -> VerificationResult:
     """The exact minimum |r| (``norm`` "2": |r|₂, an MIQP; "inf": |r|∞, an MILP) with x + r in
     [0, 1] on which ``target`` beats every other logit by ``margin``, for a ReLU MLP
     (``relu_network`` says what is encoded; anything else is refused by name).
@@ -945,25 +1058,52 @@ def exact_relu_distortion(model: nn.Module, x: torch.Tensor, target: torch.Tenso
     _highs() if solver == "highs" else _scip()  # fail early, naming the package
     _check_network(model, net, x)
     model64 = copy.deepcopy(model).to("cpu", torch.float64).eval()
-    settings = dict(norm=norm, margin=margin, time_limit=time_limit, gap_tol=gap_tol, solver=solver,
-                    formulation=formulation,
-                    tighten=len(net.weights) > 2 and norm == "inf" if tighten == "auto" else tighten,
-                    solver_options=solver_options or {})
+    settings = dict(
+        norm=norm,
+        margin=margin,
+        time_limit=time_limit,
+        gap_tol=gap_tol,
+        solver=solver,
+        formulation=formulation,
+        tighten=len(net.weights) > 2 and norm == "inf" if tighten == "auto" else tighten,
+        solver_options=solver_options or {},
+    )
     shape = x.shape[1:]
-    rows = [_verify_one(net, model64, x[i].flatten().double().cpu().numpy(), int(target[i]),
-                        None if start is None else start[i], shape, settings) for i in range(len(x))]
+    rows = [
+        _verify_one(
+            net,
+            model64,
+            x[i].flatten().double().cpu().numpy(),
+            int(target[i]),
+            None if start is None else start[i],
+            shape,
+            settings,
+        )
+        for i in range(len(x))
+    ]
     as_tensor = lambda key, dtype=torch.float64: torch.tensor([row[key] for row in rows], dtype=dtype)  # noqa: E731
-    x_adv = torch.from_numpy(np.stack([row["v"] for row in rows])).view(len(x), *shape) if rows else \
-        torch.empty(0, *shape, dtype=torch.float64)
+    x_adv = (
+        torch.from_numpy(np.stack([row["v"] for row in rows])).view(len(x), *shape)
+        if rows
+        else torch.empty(0, *shape, dtype=torch.float64)
+    )
     margins = [_margins(model64, row["v"], int(t), shape) for row, t in zip(rows, target)]
     distance, lower = as_tensor("distance"), as_tensor("lower")
     return VerificationResult(
-        x_adv=x_adv, target=target, distance=distance, lower_bound=lower,
+        x_adv=x_adv,
+        target=target,
+        distance=distance,
+        lower_bound=lower,
         margin=torch.tensor(margins, dtype=torch.float64),
         optimal=torch.tensor([row["status"] == "optimal" for row in rows], dtype=torch.bool),
-        status=[row["status"] for row in rows], seconds=as_tensor("seconds"),
-        nodes=as_tensor("nodes", torch.int64), unstable=as_tensor("unstable", torch.int64),
-        start_used=as_tensor("start_used", torch.bool), norm=norm, gap_tol=gap_tol)
+        status=[row["status"] for row in rows],
+        seconds=as_tensor("seconds"),
+        nodes=as_tensor("nodes", torch.int64),
+        unstable=as_tensor("unstable", torch.int64),
+        start_used=as_tensor("start_used", torch.bool),
+        norm=norm,
+        gap_tol=gap_tol,
+    )
 
 
 # ---------------------------------------------------------------- small ReLU networks to verify
@@ -983,8 +1123,15 @@ def relu_mlp(hidden: tuple[int, ...], inputs: int = 784, classes: int = 10) -> n
     return nn.Sequential(*layers, nn.Linear(sizes[-1], classes))
 
 
-def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, lr: float = 1e-3,
-                   batch_size: int = 128, use_cache: bool = True) -> nn.Sequential:
+def train_relu_mlp(
+    hidden: tuple[int, ...],
+    *,
+    epochs: int = 2,
+    seed: int = 0,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    use_cache: bool = True,
+) -> nn.Sequential:
     """``relu_mlp(hidden)`` trained on MNIST's 60,000 training images by minibatch Adam
     (cross-entropy, no regulariser), seeded; cached like the zoo. In eval mode on the CPU
     (a 784-16-10 network: ~5 s per epoch on one core)."""
@@ -996,8 +1143,15 @@ def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, l
     check_int("epochs", epochs)
     check_int("batch_size", batch_size)
     check_positive("lr", lr)
-    key = {"name": "relu-mlp", "hidden": list(hidden), "epochs": epochs, "seed": seed, "lr": lr,
-           "batch_size": batch_size, "code": RELU_CODE_VERSION}
+    key = {
+        "name": "relu-mlp",
+        "hidden": list(hidden),
+        "epochs": epochs,
+        "seed": seed,
+        "lr": lr,
+        "batch_size": batch_size,
+        "code": RELU_CODE_VERSION,
+    }
     torch.manual_seed(seed)
     model = relu_mlp(hidden)
     path = cache_dir() / "models" / f"relu-mlp-{'-'.join(map(str, hidden))}-{key_digest(key)}.pt"
@@ -1010,7 +1164,7 @@ def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, l
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for i in range(0, len(x), batch_size):
-            index = order[i:i + batch_size]
+            index = order[i : i + batch_size]
             optimizer.zero_grad(set_to_none=True)
             nn.functional.cross_entropy(model(x[index]), y[index]).backward()
             optimizer.step()
@@ -1029,7 +1183,7 @@ VERIFY_SIZES = {
 }
 
 
-def verify_size(name: str, profile: str | None = None):
+def verify_size(name: str, profile: str | None = None) -> Any:
     """The size ``name`` of ``VERIFY_SIZES`` under ``profile`` (default: the current one)."""
     from .config import resolve_profile
 
@@ -1039,16 +1193,17 @@ def verify_size(name: str, profile: str | None = None):
     return sizes[name]
 
 
-def solve_times(models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2",
-                time_limit: float = 60.0):
+def solve_times(
+    models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", time_limit: float = 60.0
+) -> pd.DataFrame:
     """What exactness costs: for each ReLU network of ``models`` ({label: model}), the exact
     solve of every image (``exact_relu_distortion``, started from the course's L-BFGS attack
-    for ℓ2 or the PGD bisection for ℓ∞), one at a time. Returns a DataFrame, one row per model: hidden units, images, proven (gap closed),
+    for ℓ2 or the PGD bisection for ℓ∞), one at a time. Returns a DataFrame, one row per model:
+    hidden units, images, proven (gap closed),
     mean and largest solver seconds per image, mean unstable units (binary variables)."""
     import pandas as pd
 
     from .attack import lbfgs_attack
-
     from .optimality import pgd_bisection
 
     rows = []
@@ -1057,8 +1212,15 @@ def solve_times(models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: st
         start = attack(model, x, target).x_adv.detach()
         result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
         net = relu_network(model)
-        rows.append({"network": label, "hidden units": sum(len(b) for b in net.biases[:-1]),
-                     "images": len(x), "proven": int(result.optimal.sum()),
-                     "mean s/image": result.seconds.mean().item(), "max s/image": result.seconds.max().item(),
-                     "unstable units": result.unstable.double().mean().item()})
+        rows.append(
+            {
+                "network": label,
+                "hidden units": sum(len(b) for b in net.biases[:-1]),
+                "images": len(x),
+                "proven": int(result.optimal.sum()),
+                "mean s/image": result.seconds.mean().item(),
+                "max s/image": result.seconds.max().item(),
+                "unstable units": result.unstable.double().mean().item(),
+            }
+        )
     return pd.DataFrame(rows).set_index("network")
