@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -44,12 +43,10 @@ from torch import nn
 
 from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
-from .cache import key_digest, save_record
-from .config import apply_cpu_threads, cache_dir, default_device, resolve_profile
+from .config import apply_cpu_threads, resolve_profile
 from .data import SUBSETS
 from .models import ZooModel, build
-from .progress import record_work
-from .train import TrainSettings, cache_key, fit, fresh_start, load_model_record, model_record, settings_for
+from .train import TrainingRun, TrainSettings, cache_key, cached_training, fit, settings_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -321,7 +318,6 @@ def adversarial_pool_training(
     _check_pool_settings(pool_settings)
     layers = _check_layers(name, layer)
     settings = settings_for(name, profile)
-    device = torch.device(device) if device is not None else default_device()
     key = cache_key(
         name,
         subset,
@@ -332,46 +328,51 @@ def adversarial_pool_training(
         attack_code=ATTACK_CODE_VERSION,
         pool_code=POOL_CODE_VERSION,
     )
-    path = cache_dir() / "models" / f"{name}-pool-{subset}-{key_digest(key)}.pt"
-    model = build(name)
-    schema = {"pools": {f"layer{k}": _pool_schema(model, replace(pool_settings, layer=k)) for k in layers}}
-    stored = load_model_record(model, path, key, schema) if use_cache else None
-    if stored is not None:
-        model.pools = {k: AdversarialPool(**stored["pools"][f"layer{k}"]) for k in layers}  # type: ignore[assignment]
-        model.pool = model.pools[layers[0]]  # type: ignore[index]
-        return model.to(device).eval()
-    model, x, y, generator = fresh_start(name, subset, seed, device)  # type: ignore[assignment]
-    start = time.perf_counter()
-    pools = train_with_pools(model, x, y, settings, pool_settings, seed=seed, generator=generator)
-    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device)}
-    record_work(
-        "pool",
-        info["seconds"],  # type: ignore[arg-type]
-        model=name,
-        samples=len(x),
-        epochs=settings.epochs,
-        pool_size=pool_settings.pool_size,
-        refresh_every=pool_settings.refresh_every,
-        refresh_fraction=pool_settings.refresh_fraction,
-        device=str(device),
+    with torch.random.fork_rng(devices=[]):  # a model only for the shapes: the global generator is left as it was
+        shapes = build(name)
+    schema = {"pools": {f"layer{k}": _pool_schema(shapes, replace(pool_settings, layer=k)) for k in layers}}
+
+    def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
+        pools = train_with_pools(model, x, y, settings, pool_settings, seed=seed, generator=generator)
+        return TrainingRun(saved={"pools": {f"layer{k}": _pool_record(p) for k, p in pools.items()}}, result=pools)
+
+    fields = {
+        "epochs": settings.epochs,
+        "pool_size": pool_settings.pool_size,
+        "refresh_every": pool_settings.refresh_every,
+        "refresh_fraction": pool_settings.refresh_fraction,
+    }
+    cached = cached_training(
+        name,
+        subset,
+        seed,
+        key,
+        run,
+        tag="pool-",
+        device=device,
+        use_cache=use_cache,
+        extra_schema=schema,
+        work=("pool", fields),
     )
-    if use_cache:
-        saved = {
-            f"layer{k}": {
-                "x": p.x.cpu(),
-                "y": p.y.cpu(),
-                "made_at": p.made_at,
-                "log": p.log,
-                "layer": p.layer,
-                "adversarial_when_made": p.adversarial_when_made,
-            }
-            for k, p in pools.items()
-        }
-        save_record(model_record(model, info, pools=saved), path)
-    model.training_info = info  # type: ignore[assignment]
-    model.pools = pools  # type: ignore[assignment]
-    model.pool = pools[layers[0]]  # type: ignore[assignment]
-    return model.eval()
+    model = cached.model
+    if cached.stored is not None:
+        model.pools = {k: AdversarialPool(**cached.stored["pools"][f"layer{k}"]) for k in layers}
+    else:
+        model.pools = cached.run.result  # type: ignore[union-attr]
+    model.pool = model.pools[layers[0]]
+    return model
+
+
+def _pool_record(pool: AdversarialPool) -> dict:
+    """What the cache keeps of a pool (tensors on the CPU)."""
+    return {
+        "x": pool.x.cpu(),
+        "y": pool.y.cpu(),
+        "made_at": pool.made_at,
+        "log": pool.log,
+        "layer": pool.layer,
+        "adversarial_when_made": pool.adversarial_when_made,
+    }
 
 
 def train_with_pools(

@@ -27,6 +27,7 @@ biases). ``weight_decay(model)`` computes it from the per-layer λ stored on the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,7 +90,17 @@ class ZooModel(nn.Module):
     Both are ``nn.Sequential``, so ``model.modules()`` lists the layers in the order they are
     applied (``coursekit.spectral.layer_bounds`` relies on it). ``decay`` holds λ for each weight
     layer (``nn.Linear`` / ``nn.Conv2d``) in that order.
+
+    Set by the training that made it (absent on a model built but not trained):
+    ``training_info`` (``train.cached_training``), ``pools`` and ``pool`` (the adversarial
+    pools of ``adversarial_training.adversarial_pool_training``).
     """
+
+    body: nn.Sequential
+    head: nn.Sequential
+    training_info: dict
+    pools: dict
+    pool: Any
 
     def __init__(self, name: str, body: nn.Sequential, head: nn.Sequential, decay: tuple[float, ...]):
         super().__init__()

@@ -502,13 +502,10 @@ def madry_training(
     adversarial, the mixture of Goodfellow et al. with Madry's stronger examples (Madry et
     al. train on adversarial examples only). ``model.training_info`` has the settings and time.
     """
-    import time
     from dataclasses import replace
 
-    from .cache import key_digest, save_record
-    from .config import cache_dir, default_device, resolve_profile
-    from .models import build
-    from .train import cache_key, fit, fresh_start, load_model_record, model_record, settings_for
+    from .config import resolve_profile
+    from .train import TrainingRun, cache_key, cached_training, fit, settings_for
 
     profile = resolve_profile(profile)
     check_positive("eps", eps)
@@ -523,29 +520,19 @@ def madry_training(
             f"name must be a model trained by minibatch Adam (FC100-100-10, FC200-200-10, "
             f"FC123-456-10, CNN), got {name!r}, which is trained full-batch"
         )
-    device = torch.device(device) if device is not None else default_device()
     madry = {"eps": eps, "norm": norm, "steps": steps}
     key = cache_key(name, subset, seed, settings, madry=madry)
-    path = cache_dir() / "models" / f"{name}-madry-{subset}-{key_digest(key)}.pt"
-    model = build(name)
-    stored = load_model_record(model, path, key) if use_cache else None  # validated, or None
-    if stored is not None:
-        model.training_info = stored["info"]
-        return model.to(device).eval()
-    model, x, y, generator = fresh_start(name, subset, seed, device)  # type: ignore[assignment]
 
-    def adversarial_batch(step: int):
-        pick = torch.randint(0, len(x), (settings.batch_size,), generator=generator).to(device)
-        result = pgd(model, x[pick], y[pick], eps, norm=norm, steps=steps, seed=seed + step)  # type: ignore[arg-type]
-        return result.x_adv, y[pick]
+    def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
+        def adversarial_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+            pick = torch.randint(0, len(x), (settings.batch_size,), generator=generator).to(x.device)
+            result = pgd(model, x[pick], y[pick], eps, norm=norm, steps=steps, seed=seed + step)  # type: ignore[arg-type]
+            return result.x_adv, y[pick]
 
-    start = time.perf_counter()
-    fit(model, x, y, settings, seed=seed, extra_batches=adversarial_batch)
-    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), **madry}
-    if use_cache:
-        save_record(model_record(model, info), path)
-    model.training_info = info  # type: ignore[assignment]
-    return model.eval()
+        fit(model, x, y, settings, seed=seed, extra_batches=adversarial_batch)
+        return TrainingRun(info=madry)
+
+    return cached_training(name, subset, seed, key, run, tag="madry-", device=device, use_cache=use_cache).model
 
 
 def timed(attack: Callable[..., AttackResult], *args: Any, **kwargs: Any) -> tuple[AttackResult, float]:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,10 @@ __all__ = [
     "OPTIMIZERS",
     "PROFILE_SETTINGS",
     "TRAIN_CODE_VERSION",
+    "CachedModel",
+    "TrainingRun",
     "cache_key",
+    "cached_training",
     "evaluate",
     "fit",
     "fit_adam",
@@ -536,16 +540,82 @@ def load_model_record(model: nn.Module, path: Path, key: dict, extra_schema: dic
 
 
 def fresh_start(
-    name: str, subset: str, seed: int, device: torch.device | str | None
-) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Generator]:
-    """The common start of a training variant (adversarial pools, PGD training): the model
-    ``name`` freshly initialised under ``torch.manual_seed(seed)`` on ``device``, the training
-    ``subset`` (x [N, 1, 28, 28] in [0, 1], y [N]) on that device, and a CPU generator seeded
-    ``seed + 1`` for the variant's own sampling."""
+    name: str, subset: str, seed: int, device: torch.device | str | None, *, dropout: float = 0.0
+) -> tuple[ZooModel, torch.Tensor, torch.Tensor, torch.Generator]:
+    """The common start of every training (``train``, adversarial pools, PGD training): the
+    model ``name`` (with ``dropout``) freshly initialised under ``torch.manual_seed(seed)`` on
+    ``device``, the training ``subset`` (x [N, 1, 28, 28] in [0, 1], y [N]) on that device, and
+    a CPU generator seeded ``seed + 1`` for a variant's own sampling."""
     torch.manual_seed(seed)
-    model = build(name).to(device)
+    model = build(name, dropout=dropout).to(device)
     x, y = load_subset(subset)
     return model, x.to(device), y.to(device), torch.Generator().manual_seed(seed + 1)
+
+
+@dataclass
+class TrainingRun:
+    """What a training variant's ``run`` returns to ``cached_training``: ``info`` entries added to
+    ``model.training_info``, ``saved`` entries added to the cache record, and ``result``, any
+    further output (the adversarial pools) handed back to the caller."""
+
+    info: dict = field(default_factory=dict)
+    saved: dict = field(default_factory=dict)
+    result: Any = None
+
+
+@dataclass
+class CachedModel:
+    """``cached_training``'s answer: the model in eval mode on its device, and either the
+    record loaded from the cache (``stored``) or what the training returned (``run``)."""
+
+    model: ZooModel
+    stored: dict | None = None
+    run: TrainingRun | None = None
+
+
+def cached_training(
+    name: str,
+    subset: str,
+    seed: int,
+    key: dict,
+    run: Callable[[ZooModel, torch.Tensor, torch.Tensor, torch.Generator], TrainingRun],
+    *,
+    tag: str = "",
+    device: torch.device | str | None = None,
+    use_cache: bool = True,
+    dropout: float = 0.0,
+    extra_schema: dict | None = None,
+    work: tuple[str, dict] | None = None,
+) -> CachedModel:
+    """Train once, cache, load afterwards: the skeleton shared by ``train``, ``madry_training``
+    and ``adversarial_pool_training``.
+
+    The file is ``<cache>/models/<name>-<tag><subset>-<digest of key>.pt``. With ``use_cache``
+    a record that fits (``load_model_record``: the model's weights, ``info["key"] == key`` and
+    ``extra_schema``) is loaded and returned as ``stored``. Otherwise the model starts fresh
+    (``fresh_start``), ``run(model, x, y, generator)`` trains it in place (timed), and
+    ``model.training_info`` = {key, seconds, device, **run's info} is saved with the weights
+    and run's ``saved`` entries (when ``use_cache``). ``work`` = (kind, fields) also appends the
+    run to the work log (``progress.record_work``).
+    """
+    device = torch.device(device) if device is not None else default_device()
+    path = cache_dir() / "models" / f"{name}-{tag}{subset}-{key_digest(key)}.pt"
+    model = build(name, dropout=dropout)
+    stored = load_model_record(model, path, key, extra_schema) if use_cache else None  # validated, or None
+    if stored is not None:
+        return CachedModel(model.to(device).eval(), stored=stored)
+    model, x, y, generator = fresh_start(name, subset, seed, device, dropout=dropout)
+    start = time.perf_counter()
+    outcome = run(model, x, y, generator)
+    seconds = time.perf_counter() - start
+    info = {"key": key, "seconds": seconds, "device": str(device), **outcome.info}
+    if work is not None:
+        kind, fields = work
+        record_work(kind, seconds, model=name, samples=len(x), **fields, device=str(device))
+    if use_cache:
+        save_record(model_record(model, info, **outcome.saved), path)
+    model.training_info = info
+    return CachedModel(model.eval(), run=outcome)
 
 
 def train(
@@ -582,34 +652,22 @@ def train(
         settings = settings_for(name, profile, optimizer)
     elif not isinstance(settings, TrainSettings):
         raise ValueError(f"settings must be a TrainSettings, got {type(settings).__name__}")
-    device = torch.device(device) if device is not None else default_device()
-    model = build(name, dropout=dropout)
     key = cache_key(
         name, subset, seed, settings, dropout=dropout, lipschitz=lipschitz, decay_multiplier=decay_multiplier
     )
-    path = cache_dir() / "models" / f"{name}-{subset}-{key_digest(key)}.pt"
-    if use_cache and load_model_record(model, path, key) is not None:
-        return model.to(device).eval()
-    torch.manual_seed(seed)
-    model = build(name, dropout=dropout).to(device)
-    x, y = load_subset(subset)
-    x, y = x.to(device), y.to(device)
-    start = time.perf_counter()
-    history = fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
-    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), "history": history}
-    record_work(
-        "train",
-        info["seconds"],  # type: ignore[arg-type]
-        model=name,
-        samples=len(x),
-        optimizer=settings.optimizer,
-        epochs=settings.epochs,
-        ae_epochs=settings.ae_epochs,
-        lbfgs_iterations=settings.lbfgs_iterations,
-        lipschitz=lipschitz,
-        device=str(device),
+
+    def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
+        history = fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
+        return TrainingRun(info={"history": history})
+
+    fields = {
+        "optimizer": settings.optimizer,
+        "epochs": settings.epochs,
+        "ae_epochs": settings.ae_epochs,
+        "lbfgs_iterations": settings.lbfgs_iterations,
+        "lipschitz": lipschitz,
+    }
+    cached = cached_training(
+        name, subset, seed, key, run, device=device, use_cache=use_cache, dropout=dropout, work=("train", fields)
     )
-    if use_cache:
-        save_record(model_record(model, info), path)
-    model.training_info = info  # type: ignore[assignment]
-    return model.eval()
+    return cached.model

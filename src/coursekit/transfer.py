@@ -28,7 +28,7 @@ method of a set of options, and ``TransferTable.method`` says which one made a t
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "cached_attack",
     "AMPLIFY_READINGS",
     "PAPER_METHOD",
     "distortion",  # re-exported from attack (chapter 4 imports it from here)
@@ -188,32 +189,56 @@ def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: 
     return (x_flat + scale[:, None] * r).clamp(0, 1).view_as(x)
 
 
-def adversarial_examples(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True, **attack_options: Any
+def cached_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Callable[[], AttackResult],
+    rows: int,
+    *,
+    cache: bool = True,
+    attack_options: dict[str, Any],
+    **key_extra: Any,
 ) -> AttackResult:
-    """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
-    weights, the images and the options (so re-running a chapter does not attack again).
-
-    A cached result is used only if it holds every field of ``AttackResult`` with one row per
-    image (x_adv of x's shape); otherwise it is recomputed.
-    """
-    device = model_device(model)
+    """``attack()``'s AttackResult of ``rows`` rows, cached on disk under a key of the model's
+    architecture and weights, the images x and labels y, the attack's code and options
+    (``attack_cache_key``) and ``key_extra``; the skeleton of every cached attack. A cached
+    result is used only if it holds every field of ``AttackResult`` with ``rows`` rows (x_adv
+    of x's image shape); otherwise it is recomputed. The result is on the model's device."""
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
         "x": tensor_digest(x),
         "y": tensor_digest(y),
         "attack": attack_cache_key(**attack_options),
+        **key_extra,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
-        stored = load_cached(path, _attack_schema(x), {"N": len(x)})
+        stored = load_cached(path, _attack_schema(x), {"N": rows})
         if stored is not None:
-            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    result = min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
+            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(model_device(model))
+    result = attack()
     if cache:
         save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
+
+
+def adversarial_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True, **attack_options: Any
+) -> AttackResult:
+    """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
+    weights, the images and the options (so re-running a chapter does not attack again;
+    ``cached_attack``).
+
+    A cached result is used only if it holds every field of ``AttackResult`` with one row per
+    image (x_adv of x's shape); otherwise it is recomputed.
+    """
+
+    def attack() -> AttackResult:
+        return min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
+
+    return cached_attack(model, x, y, attack, len(x), cache=cache, attack_options=attack_options)
 
 
 def every_target_examples(
@@ -227,24 +252,12 @@ def every_target_examples(
     device = model_device(model)
     check_images("x", x)
     y = check_labels("y", y, len(x), 10)
-    key = {
-        "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
-        "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x),
-        "y": tensor_digest(y),
-        "attack": attack_cache_key(**attack_options),
-        "every_target": True,
-    }
-    path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
-    if cache:
-        stored = load_cached(path, _attack_schema(x), {"N": 9 * len(x)})
-        if stored is not None:
-            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    image, target = all_other_targets(y.to(device))
-    result = lbfgs_attack(model, x.to(device)[image], target, **attack_options)
-    if cache:
-        save_record({name: value.cpu() for name, value in vars(result).items()}, path)
-    return result
+
+    def attack() -> AttackResult:
+        image, target = all_other_targets(y.to(device))
+        return lbfgs_attack(model, x.to(device)[image], target, **attack_options)
+
+    return cached_attack(model, x, y, attack, 9 * len(x), cache=cache, attack_options=attack_options, every_target=True)
 
 
 def _attack_schema(x: torch.Tensor) -> dict:
