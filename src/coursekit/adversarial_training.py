@@ -43,7 +43,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
-from .config import apply_cpu_threads, resolve_profile
+from .config import PROFILE_TABLE, apply_cpu_threads, resolve_profile
 from .data import SUBSETS
 from .models import ZooModel, build
 from .train import TrainingRun, TrainSettings, cache_key, cached_training, fit, settings_for
@@ -245,12 +245,8 @@ class PoolSettings:
     layer: int | tuple = 0  # 0: input pool; k ≥ 1: k-th hidden layer; a tuple: a pool at each
 
 
-POOL_PROFILES = {
-    # quick: refreshed every 600 steps (was 300): the refreshes' attacks were most of the pools' cost
-    "quick": PoolSettings(pool_size=500, refresh_fraction=0.2, refresh_every=600, pool_batch=32),
-    "gpu": PoolSettings(pool_size=2_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
-    "paper": PoolSettings(pool_size=10_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
-}
+# The pools' sizes per profile: the "pools" section of the profile table (``config.PROFILE_TABLE``).
+POOL_PROFILES = {profile: PoolSettings(**sizes["pools"]) for profile, sizes in PROFILE_TABLE.items()}
 
 
 def _check_pool_settings(settings: PoolSettings) -> None:
@@ -307,27 +303,11 @@ def adversarial_pool_training(
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     profile = resolve_profile(profile)
-    base = POOL_PROFILES[profile]
-    pool_settings = PoolSettings(
-        pool_size=base.pool_size if pool_size is None else pool_size,
-        refresh_fraction=base.refresh_fraction if refresh_fraction is None else refresh_fraction,
-        refresh_every=base.refresh_every if refresh_every is None else refresh_every,
-        pool_batch=base.pool_batch if pool_batch is None else pool_batch,
-        layer=layer if isinstance(layer, int) else _check_layers(name, layer),
-    )
-    _check_pool_settings(pool_settings)
-    layers = _check_layers(name, layer)
+    given = {"pool_size": pool_size, "refresh_fraction": refresh_fraction, "refresh_every": refresh_every}
+    pool_settings, layers = _pool_settings(name, profile, layer, **given, pool_batch=pool_batch)
     settings = settings_for(name, profile)
-    key = cache_key(
-        name,
-        subset,
-        seed,
-        settings,
-        pool=asdict(pool_settings),
-        attack=POOL_ATTACK,
-        attack_code=ATTACK_CODE_VERSION,
-        pool_code=POOL_CODE_VERSION,
-    )
+    pool_key = {"pool": asdict(pool_settings), "attack": POOL_ATTACK, "attack_code": ATTACK_CODE_VERSION}
+    key = cache_key(name, subset, seed, settings, **pool_key, pool_code=POOL_CODE_VERSION)
     with torch.random.fork_rng(devices=[]):  # a model only for the shapes: the global generator is left as it was
         shapes = build(name)
     schema = {"pools": {f"layer{k}": _pool_schema(shapes, replace(pool_settings, layer=k)) for k in layers}}
@@ -338,21 +318,11 @@ def adversarial_pool_training(
 
     fields = {
         "epochs": settings.epochs,
-        "pool_size": pool_settings.pool_size,
-        "refresh_every": pool_settings.refresh_every,
-        "refresh_fraction": pool_settings.refresh_fraction,
+        **{k: getattr(pool_settings, k) for k in ("pool_size", "refresh_every", "refresh_fraction")},
     }
+    work = ("pool", fields)
     cached = cached_training(
-        name,
-        subset,
-        seed,
-        key,
-        run,
-        tag="pool-",
-        device=device,
-        use_cache=use_cache,
-        extra_schema=schema,
-        work=("pool", fields),
+        name, subset, seed, key, run, tag="pool-", device=device, use_cache=use_cache, extra_schema=schema, work=work
     )
     model = cached.model
     if cached.stored is not None:
@@ -361,6 +331,19 @@ def adversarial_pool_training(
         model.pools = cached.run.result  # type: ignore[union-attr]
     model.pool = model.pools[layers[0]]
     return model
+
+
+def _pool_settings(
+    name: str, profile: str, layer: int | tuple | str, **given: int | float | None
+) -> tuple[PoolSettings, tuple[int, ...]]:
+    """The profile's ``POOL_PROFILES`` with the sizes ``given`` (None: the profile's) and
+    ``layer``, checked; and the layers as a tuple."""
+    layers = _check_layers(name, layer)  # each check builds the model (the global generator advances as it did)
+    chosen = layer if isinstance(layer, int) else _check_layers(name, layer)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    pool_settings = replace(POOL_PROFILES[profile], **overrides, layer=chosen)  # type: ignore[arg-type]
+    _check_pool_settings(pool_settings)
+    return pool_settings, layers
 
 
 def _pool_record(pool: AdversarialPool) -> dict:

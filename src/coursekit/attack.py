@@ -804,42 +804,33 @@ def lbfgs_attack(
             logits0 = model(x)
         k = _output_classes(logits0, num_classes)
         target = check_labels("target", target, len(x), k).to(x.device)
-        x0 = x.flatten(1)
         passes = {
             "evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
             "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long),
         }  # logits0
         trivial = logits0.argmax(1) == target
         todo = (~trivial).nonzero().squeeze(1)
-        x_adv, c = _search_and_polish(
-            model,
-            x0,
-            x.shape[1:],
-            target,
-            success_margin(logits0),
-            todo,
-            c_init,
-            search_steps,
-            lower,
-            upper,
-            backend,
-            options,
-            refine and len(todo) > 0,
-            polish,
-            passes,
-        )
+        search = (c_init, search_steps, lower, upper, backend, options, refine and len(todo) > 0, polish, passes)
+        x_adv, c = _search_and_polish(model, x.flatten(1), x.shape[1:], target, success_margin(logits0), todo, *search)
         x_adv = x_adv.clamp(lower, upper).view_as(x)
         with torch.no_grad():
             success = model(x_adv).argmax(1) == target
         passes["forward_only"] += 1
-    # No example found: x_adv is x itself, and the distance to the target class is unknown
-    # (reported as inf, so that an average over failures cannot pass for a small distortion).
-    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
+    return _attack_result(x, x_adv, target, success, torch.where(trivial, math.inf, c), passes)
+
+
+def _attack_result(
+    x: torch.Tensor, x_adv: torch.Tensor, target: torch.Tensor, success: torch.Tensor, c: torch.Tensor, passes: dict
+) -> AttackResult:
+    """The AttackResult of examples x_adv of images x [N, ...]. Where no example was found
+    x_adv is x itself, and the distance to the target class is unknown: reported as inf, so
+    that an average over failures cannot pass for a small distortion."""
+    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x.dtype)
     return AttackResult(
         x_adv=x_adv.detach(),
         target=target,
         success=success,
-        c=torch.where(trivial, math.inf, c),
+        c=c,
         distortion=torch.where(success, distortion(x, x_adv), inf),
         l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
         **passes,

@@ -37,6 +37,7 @@ failed, so that a mean over failures cannot pass for a small distortion.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,6 +57,7 @@ from ._checks import (
     to_model,
 )
 from .attack import AttackResult, distortion
+from .config import PROFILE_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -83,41 +85,8 @@ __all__ = [
 NORMS = ("inf", "2")
 
 # Sizes of chapter 7's experiments per profile (the profiles of ``coursekit.config``).
-MODERN_SIZES = {
-    "quick": {  # CPU (CI, a laptop)
-        "models": ("FC10(1e-4)", "FC100-100-10"),  # the zoo models compared
-        "images": 100,  # test images attacked per model
-        "pgd_steps": 20,  # PGD steps of the error-vs-ε curves
-        "cw_search_steps": 5,
-        "cw_steps": 200,
-        "cw_lr": 0.05,  # C&W: values of c × Adam steps
-        "ddn_steps": 100,
-        "madry_epochs": 4,
-        "madry_steps": 3,  # PGD training: epochs, PGD steps per batch
-    },
-    "gpu": {  # a Colab T4; not yet timed there
-        "models": ("FC10(1e-4)", "FC100-100-10", "CNN"),
-        "images": 1000,
-        "pgd_steps": 40,
-        "cw_search_steps": 9,
-        "cw_steps": 500,
-        "cw_lr": 0.01,
-        "ddn_steps": 300,
-        "madry_epochs": 15,
-        "madry_steps": 7,
-    },
-    "paper": {  # the scale of the papers cited (C&W: 9 × 10,000 steps)
-        "models": ("FC10(1e-4)", "FC100-100-10", "CNN"),
-        "images": 10_000,
-        "pgd_steps": 100,
-        "cw_search_steps": 9,
-        "cw_steps": 10_000,
-        "cw_lr": 0.01,
-        "ddn_steps": 1000,
-        "madry_epochs": 30,
-        "madry_steps": 40,
-    },
-}
+# Chapter 7's sizes per profile: the "modern" section of the profile table (``config.PROFILE_TABLE``).
+MODERN_SIZES = {profile: sizes["modern"] for profile, sizes in PROFILE_TABLE.items()}
 
 
 def _setup(model, x, labels: dict, bounds):
@@ -326,57 +295,96 @@ def carlini_wagner_l2(
     goal = labels["target"] if target is not None else labels["y"]
     middle, half = (upper + lower) / 2, (upper - lower) / 2
     w0 = torch.atanh((x - middle) / half * 0.999999)
-    n = len(x)
-    c = torch.full((n,), float(c_init), device=x.device, dtype=x.dtype)
+    c = torch.full((len(x),), float(c_init), device=x.device, dtype=x.dtype)
     c_low, c_high = torch.zeros_like(c), torch.full_like(c, math.inf)
     with eval_mode(model), torch.no_grad():  # an image already at the goal is its own answer
         trivial = _reached(model(x), labels["target"], labels["y"])
-    best_x, best_c = x.clone(), torch.where(trivial, math.inf, math.nan).to(x.dtype)
-    best_d2 = torch.where(trivial, 0.0, math.inf).to(x.dtype)
+    best = _CWBest(
+        x.clone(), torch.where(trivial, 0.0, math.inf).to(x.dtype), torch.where(trivial, math.inf, math.nan).to(x.dtype)
+    )
+    run = _CWRun(x, w0, middle, half, goal, labels, target is not None, steps, lr, confidence, abort_early)
     evaluations = 0
     with eval_mode(model):
         for _ in range(search_steps):
-            w = w0.clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([w], lr=lr)
-            found = torch.zeros(n, dtype=torch.bool, device=x.device)
-            previous = math.inf
-            for step in range(steps):
-                x_new = middle + half * torch.tanh(w)
-                logits = model(x_new)
-                d2 = (x_new - x).flatten(1).pow(2).sum(1)
-                margin = _cw_margin(logits, goal, target is not None)
-                loss = (d2 + c * (margin + confidence).clamp_min(0)).sum()
-                (w.grad,) = torch.autograd.grad(loss, w)  # not loss.backward(): the model's .grad stay
-                optimizer.step()
-                evaluations += 1
-                if abort_early and step % math.ceil(steps / 10) == 0:
-                    if not loss.item() <= 0.9999 * previous:
-                        break
-                    previous = loss.item()
-                hit = (
-                    margin.detach() + confidence < 0
-                    if confidence
-                    else _reached(logits.detach(), labels["target"], labels["y"])
-                )
-                found |= hit
-                better = hit & (d2.detach() < best_d2)
-                best_x = torch.where(_col(better, x), x_new.detach(), best_x)
-                best_d2 = torch.where(better, d2.detach(), best_d2)
-                best_c = torch.where(better, c, best_c)
+            found, taken = _cw_adam(model, run, c, best)
+            evaluations += taken
             c_high = torch.where(found, c, c_high)
             c_low = torch.where(found, c_low, c)
             c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
         return _result(
             model,
             x,
-            best_x,
+            best.x,
             labels["target"],
             labels["y"],
             keep_failed=False,
-            c=best_c,
+            c=best.c,
             evaluations=evaluations,
             forward_only=1,
         )
+
+
+@dataclass
+class _CWBest:
+    """The closest example at the goal found so far per image: x [N, ...], d2 = |x − x0|² [N]
+    and the weight c [N] whose run found it."""
+
+    x: torch.Tensor
+    d2: torch.Tensor
+    c: torch.Tensor
+
+
+@dataclass
+class _CWRun:
+    """What one weight's Adam run of ``carlini_wagner_l2`` needs: the images x, the start w0 in
+    tanh space, the box's ``middle`` and ``half`` width, the ``goal`` labels (``labels``: the
+    target and y as given), whether the attack is ``targeted``, and the options."""
+
+    x: torch.Tensor
+    w0: torch.Tensor
+    middle: float
+    half: float
+    goal: torch.Tensor
+    labels: dict
+    targeted: bool
+    steps: int
+    lr: float
+    confidence: float
+    abort_early: bool
+
+
+def _cw_adam(model: nn.Module, run: _CWRun, c: torch.Tensor, best: _CWBest) -> tuple[torch.Tensor, int]:
+    """Adam on w for the weights c [N] (``carlini_wagner_l2``): every iterate at the goal and
+    closer than ``best`` replaces it (in place). Returns (found [N]: the images that reached
+    the goal, the steps taken)."""
+    x = run.x
+    w = run.w0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([w], lr=run.lr)
+    found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    previous, taken = math.inf, 0
+    for step in range(run.steps):
+        x_new = run.middle + run.half * torch.tanh(w)
+        logits = model(x_new)
+        d2 = (x_new - x).flatten(1).pow(2).sum(1)
+        margin = _cw_margin(logits, run.goal, run.targeted)
+        loss = (d2 + c * (margin + run.confidence).clamp_min(0)).sum()
+        (w.grad,) = torch.autograd.grad(loss, w)  # not loss.backward(): the model's .grad stay
+        optimizer.step()
+        taken += 1
+        if run.abort_early and step % math.ceil(run.steps / 10) == 0:
+            if not loss.item() <= 0.9999 * previous:
+                break
+            previous = loss.item()
+        if run.confidence:
+            hit = margin.detach() + run.confidence < 0
+        else:
+            hit = _reached(logits.detach(), run.labels["target"], run.labels["y"])
+        found |= hit
+        better = hit & (d2.detach() < best.d2)
+        best.x = torch.where(_col(better, x), x_new.detach(), best.x)
+        best.d2 = torch.where(better, d2.detach(), best.d2)
+        best.c = torch.where(better, c, best.c)
+    return found, taken
 
 
 def ddn(
@@ -504,17 +512,18 @@ def madry_training(
     """
     from dataclasses import replace
 
-    from .config import resolve_profile
+    from .config import profile_sizes, resolve_profile
     from .train import TrainingRun, cache_key, cached_training, fit, settings_for
 
     profile = resolve_profile(profile)
     check_positive("eps", eps)
     check_choice("norm", norm, NORMS)
-    steps = MODERN_SIZES[profile]["madry_steps"] if steps is None else steps  # type: ignore[assignment]
-    epochs = MODERN_SIZES[profile]["madry_epochs"] if epochs is None else epochs  # type: ignore[assignment]
+    sizes = profile_sizes("modern", profile)
+    steps = sizes["madry_steps"] if steps is None else steps
+    epochs = sizes["madry_epochs"] if epochs is None else epochs
     check_int("steps", steps)
     check_int("epochs", epochs)
-    settings = replace(settings_for(name, profile), epochs=epochs)  # type: ignore[arg-type]
+    settings = replace(settings_for(name, profile), epochs=epochs)
     if settings.optimizer != "adam":
         raise ValueError(
             f"name must be a model trained by minibatch Adam (FC100-100-10, FC200-200-10, "
@@ -526,7 +535,7 @@ def madry_training(
     def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
         def adversarial_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             pick = torch.randint(0, len(x), (settings.batch_size,), generator=generator).to(x.device)
-            result = pgd(model, x[pick], y[pick], eps, norm=norm, steps=steps, seed=seed + step)  # type: ignore[arg-type]
+            result = pgd(model, x[pick], y[pick], eps, norm=norm, steps=steps, seed=seed + step)
             return result.x_adv, y[pick]
 
         fit(model, x, y, settings, seed=seed, extra_batches=adversarial_batch)

@@ -34,7 +34,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
 from .cache import key_digest, load_cached, save_record
-from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
+from .config import PROFILE_TABLE, cache_dir, cpu_threads_for, default_device, profile_sizes, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -91,19 +91,11 @@ class TrainSettings:
 
 
 # Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in all.
+# The training settings per profile and kind of model, from the profile table (``config.PROFILE_TABLE``).
 PROFILE_SETTINGS = {
-    "quick": {
-        "fc": TrainSettings(epochs=12, lr=1e-2),
-        "cnn": TrainSettings(epochs=3, lr=2e-3),
-        "ae": TrainSettings(ae_epochs=8, lr=3e-3, lbfgs_iterations=200),
-    },
-    "paper": {
-        "fc": TrainSettings(epochs=30, batch_size=64, lr=1e-2),
-        "cnn": TrainSettings(epochs=15, lr=2e-3),
-        "ae": TrainSettings(ae_epochs=60, lr=3e-3, lbfgs_iterations=500),
-    },
+    profile: {kind: TrainSettings(**sizes["training"][kind]) for kind in ("fc", "cnn", "ae")}
+    for profile, sizes in PROFILE_TABLE.items()
 }
-PROFILE_SETTINGS["gpu"] = PROFILE_SETTINGS["paper"]  # on a GPU the paper's training is cheap (≤ 2 min on a T4)
 
 
 def settings_for(name: str, profile: str | None = None, optimizer: str | None = None) -> TrainSettings:
@@ -114,7 +106,8 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
         build(name)  # raises the error that lists the valid names
     settings = PROFILE_SETTINGS[profile]["ae" if kind == "ae" else "cnn" if kind == "cnn" else "fc"]
     if kind == "fc" and not SPECS[name].hidden:
-        settings = replace(settings, optimizer="lbfgs", lbfgs_iterations=200 if profile == "quick" else 500)
+        iterations = profile_sizes("training", profile)["fc10_lbfgs_iterations"]
+        settings = replace(settings, optimizer="lbfgs", lbfgs_iterations=iterations)
     if optimizer is not None:
         check_choice("optimizer", optimizer, OPTIMIZERS)
         settings = replace(settings, optimizer=optimizer)

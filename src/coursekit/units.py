@@ -201,8 +201,6 @@ def compare_bases(
             f"phi, labels and reference_features must have the same length, got "
             f"{len(phi)}, {len(labels)}, {len(reference_features)}"
         )
-    from scipy import stats
-
     phi = phi.float().cpu()
     labels = labels.cpu()
     alive = phi.std(0) > 0
@@ -226,26 +224,35 @@ def compare_bases(
         }
         for kind, ix in index.items()
     }
-    tests = {}
-    rng = np.random.default_rng(seed)
-    for measure in ("purity", "similarity"):
-        a, b = scores["natural"][measure], scores["random"][measure]
-        u = stats.mannwhitneyu(a, b, alternative="two-sided")
-        boot = stats.bootstrap(
-            (a, b),
-            lambda s, t: np.mean(s) - np.mean(t),
-            n_resamples=bootstrap_resamples,
-            vectorized=False,
-            random_state=rng,
-            method="percentile",
-        )
-        tests[measure] = {
-            "natural mean": float(a.mean()),
-            "random mean": float(b.mean()),
-            "difference": float(a.mean() - b.mean()),
-            "ci low": float(boot.confidence_interval.low),
-            "ci high": float(boot.confidence_interval.high),
-            "U": float(u.statistic),
-            "p value": float(u.pvalue),
-        }
+    rng = np.random.default_rng(seed)  # one generator for both measures' bootstraps, in this order
+    tests = {
+        measure: _natural_vs_random(scores["natural"][measure], scores["random"][measure], bootstrap_resamples, rng)
+        for measure in ("purity", "similarity")
+    }
     return BasisComparison(scores=scores, tests=tests, k=k, dead_units=int((~alive).sum()))
+
+
+def _natural_vs_random(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> dict:
+    """Natural (a) against random (b) directions' scores: the means, their difference with a
+    percentile bootstrap interval (``resamples``, drawn from ``rng``), and the two-sided
+    Mann-Whitney U test."""
+    from scipy import stats
+
+    u = stats.mannwhitneyu(a, b, alternative="two-sided")
+    boot = stats.bootstrap(
+        (a, b),
+        lambda s, t: np.mean(s) - np.mean(t),
+        n_resamples=resamples,
+        vectorized=False,
+        random_state=rng,
+        method="percentile",
+    )
+    return {
+        "natural mean": float(a.mean()),
+        "random mean": float(b.mean()),
+        "difference": float(a.mean() - b.mean()),
+        "ci low": float(boot.confidence_interval.low),
+        "ci high": float(boot.confidence_interval.high),
+        "U": float(u.statistic),
+        "p value": float(u.pvalue),
+    }

@@ -63,6 +63,7 @@ from ._checks import (
     eval_mode,
     to_model,
 )
+from .config import PROFILE_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -930,6 +931,51 @@ def _patterns_of(mip: _Mip, values: np.ndarray) -> list[np.ndarray]:
     return [values[d] > 0.5 for _, _, d in mip.layers]
 
 
+def _solve(mip: _Mip, initial: Any, settings: dict) -> Any:
+    """The MIP solved by the chosen solver from the incumbent ``initial`` (or none)."""
+    common = dict(
+        start=initial,
+        time_limit=settings["time_limit"],
+        gap_tol=settings["gap_tol"],
+        options=settings["solver_options"],
+    )
+    if settings["solver"] == "highs":
+        return solve_highs(mip, **common)
+    return solve_scip(mip, formulation=settings["formulation"], **common)
+
+
+def _solution_points(
+    net: ReluNetwork, mip: _Mip, solved: Any, xi: np.ndarray, target: int, radius: float | None, settings: dict
+) -> list[np.ndarray]:
+    """The candidate points the solver's solution gives (none without one): for ℓ2 the exact
+    QP of the solution's activation pattern (it can fail on degenerate tiny problems) and the
+    least-norm r giving the solution's z_1; for ℓ∞ the solution's own r."""
+    if solved.values is None:
+        return []
+    if settings["norm"] != "2":
+        return [np.clip(xi + solved.values[mip.r], 0.0, 1.0)]
+    domain = input_domain(xi, radius, settings["norm"])
+    r = pattern_qp(net, xi, target, _patterns_of(mip, solved.values), *domain, settings["margin"])
+    points = [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
+    return points + [np.clip(xi + _closest(mip.projection, solved.values[mip.first]), 0.0, 1.0)]  # type: ignore[arg-type]
+
+
+def _proven_lower(mip: _Mip, solved: Any, norm: str, radius: float | None) -> float:
+    """The lower bound on the distance the solver proved (0 when it aborted: no bound is
+    claimed). Refuses (NotCertifiedError) a solver that claims no point reaches the target
+    although the start does."""
+    lower = solved.dual if norm == "inf" or math.isinf(solved.dual) else math.sqrt(max(solved.dual * mip.scale, 0.0))
+    if solved.status == "error":
+        lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
+    lower = max(lower, 0.0)
+    if math.isinf(lower) and radius is not None:
+        raise NotCertifiedError(
+            "the solver claims no point reaches the target although the start does: "
+            "refusing its answer (numerical trouble)"
+        )
+    return lower
+
+
 def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dict:
     """One image: the start (and, ℓ2, its activation pattern's exact QP), the bounds, the MIP,
     the solve, and the float64 check of every candidate point."""
@@ -946,35 +992,10 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
         r_start, radius = v0 - xi, min(radius, d0 * (1 + 1e-7) + 1e-9)
     bounds = layer_bounds(net, xi, radius=radius, norm=norm, tighten=settings["tighten"])
     mip = build_mip(net, xi, target, bounds, norm=norm, margin=margin, radius=radius)
-    initial = None if r_start is None else start_values(mip, net, xi, r_start, norm)
-    common = dict(
-        start=initial,
-        time_limit=settings["time_limit"],
-        gap_tol=settings["gap_tol"],
-        options=settings["solver_options"],
-    )
-    solved = (
-        solve_highs(mip, **common)
-        if settings["solver"] == "highs"
-        else solve_scip(mip, formulation=settings["formulation"], **common)
-    )
-    if solved.values is not None and norm == "2":  # the solution's pattern solved exactly, and the
-        # least-norm r giving the solution's z_1 (the QP can fail on degenerate tiny problems)
-        r = pattern_qp(net, xi, target, _patterns_of(mip, solved.values), *input_domain(xi, radius, norm), margin)
-        candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
-        candidates.append(np.clip(xi + _closest(mip.projection, solved.values[mip.first]), 0.0, 1.0))  # type: ignore[arg-type]
-    elif solved.values is not None:
-        candidates.append(np.clip(xi + solved.values[mip.r], 0.0, 1.0))
+    solved = _solve(mip, None if r_start is None else start_values(mip, net, xi, r_start, norm), settings)
+    candidates += _solution_points(net, mip, solved, xi, target, radius, settings)
     v, distance = _checked(model64, xi, candidates, target, margin, norm, shape)
-    lower = solved.dual if norm == "inf" or math.isinf(solved.dual) else math.sqrt(max(solved.dual * mip.scale, 0.0))
-    if solved.status == "error":
-        lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
-    lower = max(lower, 0.0)
-    if math.isinf(lower) and radius is not None:
-        raise NotCertifiedError(
-            "the solver claims no point reaches the target although the start does: "
-            "refusing its answer (numerical trouble)"
-        )
+    lower = _proven_lower(mip, solved, norm, radius)
     status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"])
     unstable = sum(int(((low < 0) & (up > 0)).sum()) for low, up in bounds[:-1])
     row = dict(
@@ -1036,17 +1057,8 @@ def exact_relu_distortion(
     the solver's parameters; ``formulation``: the ℓ2 objective's encoding (``solve_scip``).
     Needs ``pyscipopt`` (an ImportError says how to install it).
     """
-    check_choice("norm", norm, NORMS)
-    check_choice("solver", solver, SOLVERS)
-    check_choice("formulation", formulation, FORMULATIONS)
-    if solver == "highs" and norm == "2":
-        raise ValueError("solver='highs' solves the ℓ∞ MILP only; the ℓ2 MIQP needs solver='scip'")
+    _check_verify_options(norm, solver, formulation, margin, time_limit, gap_tol, tighten)
     check_images("x", x)
-    check_positive("margin", margin, allow_zero=True)
-    check_positive("time_limit", time_limit)
-    check_positive("gap_tol", gap_tol)
-    if tighten not in (True, False, "auto"):
-        raise ValueError(f"tighten must be True, False or 'auto', got {tighten!r}")
     net = relu_network(model)
     if x[0].numel() != net.inputs:
         raise ValueError(f"x has {x[0].numel()} pixels per image, the model's first layer expects {net.inputs}")
@@ -1081,9 +1093,33 @@ def exact_relu_distortion(
         )
         for i in range(len(x))
     ]
+    return _verification_result(rows, model64, target, shape, norm, gap_tol)
+
+
+def _check_verify_options(
+    norm: str, solver: str, formulation: str, margin: float, time_limit: float, gap_tol: float, tighten: bool | str
+) -> None:
+    """The options of ``exact_relu_distortion``, each error naming the option."""
+    check_choice("norm", norm, NORMS)
+    check_choice("solver", solver, SOLVERS)
+    check_choice("formulation", formulation, FORMULATIONS)
+    if solver == "highs" and norm == "2":
+        raise ValueError("solver='highs' solves the ℓ∞ MILP only; the ℓ2 MIQP needs solver='scip'")
+    check_positive("margin", margin, allow_zero=True)
+    check_positive("time_limit", time_limit)
+    check_positive("gap_tol", gap_tol)
+    if tighten not in (True, False, "auto"):
+        raise ValueError(f"tighten must be True, False or 'auto', got {tighten!r}")
+
+
+def _verification_result(
+    rows: list[dict], model64: nn.Module, target: torch.Tensor, shape: torch.Size, norm: str, gap_tol: float
+) -> VerificationResult:
+    """The rows of ``_verify_one`` (one per image) as a VerificationResult; each point's margin
+    measured again in float64."""
     as_tensor = lambda key, dtype=torch.float64: torch.tensor([row[key] for row in rows], dtype=dtype)  # noqa: E731
     x_adv = (
-        torch.from_numpy(np.stack([row["v"] for row in rows])).view(len(x), *shape)
+        torch.from_numpy(np.stack([row["v"] for row in rows])).view(len(rows), *shape)
         if rows
         else torch.empty(0, *shape, dtype=torch.float64)
     )
@@ -1176,18 +1212,14 @@ def train_relu_mlp(
 
 # Sizes of the exact-verification experiments per profile (the profiles of ``coursekit.config``).
 # The solver runs on the CPU in every profile (SCIP, one thread).
-VERIFY_SIZES = {
-    "quick": {"images": 5, "widths": (16, 32), "timing_images": 2, "time_limit": 60.0},
-    "gpu": {"images": 20, "widths": (16, 32), "timing_images": 5, "time_limit": 60.0},
-    "paper": {"images": 100, "widths": (16, 32, 64), "timing_images": 10, "time_limit": 300.0},
-}
+VERIFY_SIZES = {profile: sizes["verify"] for profile, sizes in PROFILE_TABLE.items()}
 
 
 def verify_size(name: str, profile: str | None = None) -> Any:
     """The size ``name`` of ``VERIFY_SIZES`` under ``profile`` (default: the current one)."""
-    from .config import resolve_profile
+    from .config import profile_sizes
 
-    sizes = VERIFY_SIZES[resolve_profile(profile)]
+    sizes = profile_sizes("verify", profile)
     if name not in sizes:
         raise ValueError(f"name must be one of {tuple(sizes)}, got {name!r}")
     return sizes[name]
