@@ -65,6 +65,8 @@ from ._checks import (
     to_model,
     without_label,
 )
+from .box_lbfgs import BoxLbfgsOptions, minimize_box
+from .box_lbfgs import lbfgs_direction as _lbfgs_direction  # noqa: F401 - the tests check it here
 from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
 from .records import code_version
@@ -96,7 +98,11 @@ __all__ = [
     "success_margin",
 ]
 
-ATTACK_MODULES = ("attack", "exact")  # the code an attack's result depends on (the polish runs exact.box_qp)
+ATTACK_MODULES = (
+    "attack",
+    "box_lbfgs",
+    "exact",
+)  # the code an attack's result depends on (the polish runs exact.box_qp)
 
 
 def attack_code_version() -> str:
@@ -178,194 +184,41 @@ def _penalty(model, x_flat, x0_flat, shape, target, c):
     return value.detach(), grad, logits.detach(), dist2.detach()
 
 
-def _solve_unit_nilpotent(M: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve (I + M) z = b for a batch of nilpotent M [N, h, h] (a permuted strictly triangular
-    matrix: M^h = 0), b [N, h]. Uses (I + M)⁻¹ = (I − M)(I + M²)(I + M⁴)…, which terminates, so
-    only batched matrix products are needed (no LU factorisation, which is slow for many tiny
-    systems on a GPU)."""
-    z = b - torch.bmm(M, b.unsqueeze(2)).squeeze(2)
-    power = M
-    for _ in range(max(1, math.ceil(math.log2(M.shape[1]))) - 1):
-        power = torch.bmm(power, power)
-        z = z + torch.bmm(power, z.unsqueeze(2)).squeeze(2)
-    return z
-
-
-def _lbfgs_direction(g, P, SY, YY, rho, age, gamma):
-    """H·g for each image, H the L-BFGS inverse-Hessian approximation (the two-loop recursion).
-
-    The recursion is done on h-vectors: with Sg = Sᵀg, Yg = Yᵀg and the Gram matrices
-    SY[j, i] = s_jᵀy_i, YY = YᵀY, the first loop's coefficients a solve
-    (I + ρ·SY⊙[i newer than j]) a = ρ·Sg, the second loop's e = a − b solve
-    (I + ρ·SYᵀ⊙[i older than j]) e = a − ρ·γ(Yg − YY a), and H·g = γ(g − Y a) + S e.
-    Only three products touch the m-dimensional history P = [S; Y] [N, 2h, m]; each image
-    keeps its own pair order through ``age`` [N, h] (0 = newest; empty slots have ρ = 0).
-
-    Args:
-        g: gradients [N, m]; SY, YY: [N, h, h]; rho: 1/(s·y) [N, h] (0 for empty slots);
-        age: [N, h] int; gamma: the initial scaling [N].
-    """
-    h = SY.shape[1]
-    sg_yg = torch.bmm(P, g.unsqueeze(2)).squeeze(2)
-    sg, yg = sg_yg[:, :h], sg_yg[:, h:]
-    filled = rho > 0
-    pair = filled[:, :, None] & filled[:, None, :]
-    newer = (age[:, None, :] < age[:, :, None]) & pair  # [n, j, i]: pair i is newer than pair j
-    older = (age[:, None, :] > age[:, :, None]) & pair
-    a = _solve_unit_nilpotent(rho[:, :, None] * SY * newer, rho * sg)
-    u = gamma[:, None] * (yg - torch.bmm(YY, a.unsqueeze(2)).squeeze(2))
-    e = _solve_unit_nilpotent(rho[:, :, None] * SY.transpose(1, 2) * older, a - rho * u)
-    coefficients = torch.cat([e, -gamma[:, None] * a], dim=1).unsqueeze(1)
-    return gamma[:, None] * g + torch.bmm(coefficients, P).squeeze(1)
-
-
-def _new_state(x0, target, c, history: int) -> dict:
-    """Per-image L-BFGS state for rows x0 [N, m]: the history P = [S; Y] [N, 2h, m], its Gram
-    matrices SY, YY [N, h, h], ρ [N, h] (0 = empty slot), the slots' ages, the line search's
-    step α [N] and whether each image is still converging."""
-    n, m = x0.shape
-    dev, dtype, h = x0.device, x0.dtype, history
-    return {
-        "P": torch.zeros(n, 2 * h, m, device=dev, dtype=dtype),
-        "SY": torch.zeros(n, h, h, device=dev, dtype=dtype),
-        "YY": torch.zeros(n, h, h, device=dev, dtype=dtype),
-        "rho": torch.zeros(n, h, device=dev, dtype=dtype),
-        "age": torch.arange(h, device=dev).expand(n, h).clone(),
-        "alpha": torch.ones(n, device=dev, dtype=dtype),
-        "active": torch.ones(n, device=dev, dtype=torch.bool),
-        "x0": x0,
-        "target": target,
-        "c": c,
-    }
-
-
-def _trial_point(state: dict, x, g, free, lower: float, upper: float) -> torch.Tensor:
-    """x + α·d projected onto the box, d the L-BFGS direction on the free pixels (x for the
-    images no longer active)."""
-    P, SY, YY, rho, age = (state[k] for k in ("P", "SY", "YY", "rho", "age"))
-    alpha, active = state["alpha"], state["active"]
-    rows = torch.arange(len(x), device=x.device)
-    newest = age.argmin(1)
-    has_history = rho[rows, newest] > 0
-    gamma_history = 1.0 / (rho[rows, newest] * YY[rows, newest, newest]).clamp_min(1e-30)
-    gamma_first = 0.1 / (g * free).abs().amax(1).clamp_min(1e-12)  # first step moves a pixel by ≤ 0.1
-    gamma = torch.where(has_history, gamma_history, gamma_first)
-    d = -_lbfgs_direction(g * free, P, SY, YY, rho, age, gamma) * free
-    step = torch.where(active, alpha, torch.zeros_like(alpha))
-    return (x + step[:, None] * d).clamp(lower, upper)
-
-
-def _line_search(state: dict, s, g, fx, f_trial) -> tuple[torch.Tensor, torch.Tensor]:
-    """Armijo test of the step s = x_trial − x per image; sets the next step α (1 after an
-    accepted or a failed search, else safeguarded quadratic interpolation). Returns
-    (accept, stuck) [N] bool."""
-    alpha, active = state["alpha"], state["active"]
-    slope = (g * s).sum(1)
-    accept = active & (f_trial <= fx + 1e-4 * slope) & (slope < 0)
-    curvature = f_trial - fx - slope
-    interpolated = -slope * alpha / (2 * curvature.clamp_min(1e-30))
-    shrunk = torch.minimum(torch.maximum(interpolated, 0.1 * alpha), 0.5 * alpha)
-    stuck = active & ~accept & (shrunk < 1e-10)
-    state["alpha"] = torch.where(accept | stuck, torch.ones_like(alpha), shrunk)
-    return accept, stuck
-
-
-def _store_pair(state: dict, s, yv, accept, stuck) -> None:
-    """Store (s, y) where the step was accepted and the curvature condition holds, in each
-    image's oldest (or an empty) slot, updating SY, YY, ρ and the ages; a failed line search
-    (``stuck``) empties the history."""
-    P, SY, YY, rho, age = (state[k] for k in ("P", "SY", "YY", "rho", "age"))
-    h = SY.shape[1]
-    rows = torch.arange(len(s), device=s.device)
-    s_dot_y = (s * yv).sum(1)
-    store = accept & (s_dot_y > 1e-10 * yv.norm(dim=1) * s.norm(dim=1))
-    slot = torch.where(rho > 0, age, torch.full_like(age, h)).argmax(1)
-    keep_slot = ~store[:, None]
-    P[rows, slot] = torch.where(keep_slot, P[rows, slot], s)
-    P[rows, h + slot] = torch.where(keep_slot, P[rows, h + slot], yv)
-    products = torch.bmm(P, torch.stack([s, yv], 2))  # [n, 2h, 2]: S·s, S·y_new, Y·s_new, Y·y_new
-    SY_row = products[:, h:, 0]  # y_i·s_new  → SY[slot, i]
-    SY_col = products[:, :h, 1]  # s_i·y_new  → SY[i, slot]
-    YY_new = products[:, h:, 1]  # y_i·y_new
-    onehot = torch.nn.functional.one_hot(slot, h).to(torch.bool) & store[:, None]
-    SY = torch.where(onehot[:, :, None], SY_row[:, None, :], SY)
-    state["SY"] = torch.where(onehot[:, None, :], SY_col[:, :, None], SY)
-    YY = torch.where(onehot[:, :, None], YY_new[:, None, :], YY)
-    state["YY"] = torch.where(onehot[:, None, :], YY_new[:, :, None], YY)
-    rho = torch.where(onehot, (1.0 / s_dot_y.clamp_min(1e-30))[:, None], rho)
-    state["age"] = torch.where(store[:, None], torch.where(onehot, torch.zeros_like(age), age + 1), age)
-    state["rho"] = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
-
-
 def _minimize_torch(
-    model,
-    x0,
-    shape,
-    target,
-    margin,
-    c,
-    start,
-    lower,
-    upper,
+    model: nn.Module,
+    x0: torch.Tensor,
+    shape: torch.Size,
+    target: torch.Tensor,
+    margin: torch.Tensor,
+    c: torch.Tensor,
+    start: torch.Tensor,
+    lower: float,
+    upper: float,
     *,
-    max_iter,
-    history,
-    tol,
-    ftol,
-    check_every,
-    best_x,
-    best_d2,
-    evaluations,
-):
-    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``.
-
-    A projected quasi-Newton method with per-image state: the pixels at a bound whose gradient
-    points outwards are held (the active set), the L-BFGS direction is computed on the others
-    (``_trial_point``), the step is projected onto the box, and a backtracking (Armijo) line
-    search with quadratic interpolation runs per image (``_line_search``), one trial point per
-    iteration for the whole batch. Every ``check_every`` iterations the batch shrinks to the
-    images still converging (the only host synchronisation). Updates ``best_x``/``best_d2`` in
-    place with every evaluated point that the model classifies as ``target`` (by ``margin``
-    [N]) closer than the best so far; adds the rows it evaluates to ``evaluations``. Returns the
-    final iterates [N, m].
+    max_iter: int,
+    history: int,
+    tol: float,
+    ftol: float,
+    check_every: int,
+    best_x: torch.Tensor,
+    best_d2: torch.Tensor,
+    evaluations: torch.Tensor,
+) -> torch.Tensor:
+    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``, by
+    the batched box L-BFGS solver (``box_lbfgs.minimize_box``). Updates ``best_x``/``best_d2``
+    in place with every evaluated point that the model classifies as ``target`` (by ``margin``
+    [N]) closer than the best so far; adds the rows it evaluates to ``evaluations`` (every row
+    of the batch is computed, also one that has converged). Returns the final iterates [N, m].
     """
-    result = start.clone()
-    ids = torch.arange(x0.shape[0], device=x0.device)  # the global row of each working row
-    x = start.clone()
-    state = _new_state(x0, target, c, history)
-    state["margin"] = margin
-    fx, g, logits, d2 = _penalty(model, x, x0, shape, target, c)
-    evaluations += 1
-    _record_best(ids, x, logits, d2, target, margin, best_x, best_d2)
-    for it in range(max_iter):
-        # Active set: pixels at a bound whose gradient pushes outwards stay where they are.
-        blocked = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
-        free = (~blocked).to(x.dtype)
-        projected_gradient = (x - (x - g).clamp(lower, upper)).abs().amax(1)
-        state["active"] &= projected_gradient > tol
-        if check_every and (it + 1) % check_every == 0:
-            still = int(state["active"].sum())
-            if still == 0:
-                break
-            if still <= 0.75 * len(x):  # compact: drop the converged images from the batch
-                keep = state["active"].nonzero().squeeze(1)
-                done = (~state["active"]).nonzero().squeeze(1)
-                result[ids[done]] = x[done]
-                ids, x, g, fx, free = ids[keep], x[keep], g[keep], fx[keep], free[keep]
-                state = {k: v[keep] for k, v in state.items()}  # and go on with this iteration
-        x_trial = _trial_point(state, x, g, free, lower, upper)
-        f_trial, g_trial, logits, d2 = _penalty(model, x_trial, state["x0"], shape, state["target"], state["c"])
-        evaluations[ids] += 1  # every row of the batch is computed, also one that has converged
-        _record_best(ids, x_trial, logits, d2, state["target"], state["margin"], best_x, best_d2)
-        accept, stuck = _line_search(state, x_trial - x, g, fx, f_trial)
-        _store_pair(state, x_trial - x, g_trial - g, accept, stuck)
-        x = torch.where(accept[:, None], x_trial, x)
-        g = torch.where(accept[:, None], g_trial, g)
-        # Stop an image when an accepted step no longer lowers F noticeably (like scipy's ftol).
-        state["active"] = state["active"] & ~(accept & (fx - f_trial <= ftol * fx.abs().clamp_min(1.0)))
-        fx = torch.where(accept, f_trial, fx)
-    result[ids] = x
-    return result
+
+    def evaluate(x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        value, grad, logits, d2 = _penalty(model, x, x0[ids], shape, target[ids], c[ids])
+        evaluations[ids] += 1
+        _record_best(ids, x, logits, d2, target[ids], margin[ids], best_x, best_d2)
+        return value, grad
+
+    options = BoxLbfgsOptions(lower, upper, max_iter, history, tol, ftol, check_every)
+    return minimize_box(evaluate, start, options)
 
 
 SUCCESS_MARGIN = 1e-3  # in logits, for a model whose logits spread over at least 1 (else scaled)
