@@ -445,7 +445,11 @@ def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
     return k
 
 
-def _check_solver_options(max_iter, history, tol, ftol, check_every) -> None:
+def _check_solver_options(max_iter, history, tol, ftol, check_every, c_init=1.0, search_steps=1, polish=0) -> None:
+    """The numeric options of ``lbfgs_attack`` (and ``solve_penalty``), each error naming the option."""
+    check_positive("c_init", c_init)
+    check_int("search_steps", search_steps)
+    check_int("polish", polish, minimum=0)
     check_int("max_iter", max_iter)
     check_int("history", history)
     check_int("check_every", check_every, minimum=0)
@@ -626,17 +630,10 @@ def lbfgs_attack(
         refine: walk each found example back along r to the decision boundary (bisection).
         check_every: look for all-converged every this many iterations (0: never).
         num_classes: K; must equal the model's number of outputs (inferred when None).
-        polish: rounds of ``_polish`` after the search over c (0: the paper's method alone):
-            each steps to the exact closest point of the target region of the model
-            linearised at the current example, kept only if the model agrees and it is closer.
-            For a linear model (FC10) one round gives the exact D(x, l) on condition that the
-            classes tying with the target at the optimum are among the POLISH_RIVALS strongest
-            rivals at the search's example (the linearised problem keeps only those; a tie with
-            another class leaves a constraint out, and the model then rejects or shortens the
-            step). The polished example (walked back to the boundary with ``refine``) replaces
-            the unpolished one only where it is closer. Images the search did not reach are
-            polished from where it ended (the penalty's minimiser can lie outside the target
-            region when the target wins only in a corner of the box).
+        polish: rounds of ``_polish`` after the search over c (0: the paper's method alone;
+            the module docstring and ``_polish`` say what a round does and when one round is
+            exact); the polished example (walked back to the boundary with ``refine``) replaces
+            the unpolished one only where it is closer.
 
     Returns:
         AttackResult: per image the smallest-distortion x + r classified as ``target`` among
@@ -646,10 +643,7 @@ def lbfgs_attack(
     """
     check_choice("backend", backend, BACKENDS)
     lower, upper = check_bounds(bounds)
-    check_positive("c_init", c_init)
-    check_int("search_steps", search_steps)
-    check_int("polish", polish, minimum=0)
-    _check_solver_options(max_iter, history, tol, ftol, check_every)
+    _check_solver_options(max_iter, history, tol, ftol, check_every, c_init, search_steps, polish)
     x = _model_input(model, x, lower, upper)
     options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
     with eval_mode(model), cpu_threads_for(x.device):  # the model's mode and the thread count restored after

@@ -435,6 +435,14 @@ def _check_box_qp(A, h, lo, hi, iterations) -> None:
     check_int("iterations", iterations)
 
 
+def _unconstrained_box_qp(A: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> BoxQPResult:
+    """``box_qp`` without constraints (A [N, 0, n]): the point of each box closest to 0, optimal."""
+    r = torch.minimum(torch.maximum(torch.zeros_like(lo), lo), hi)
+    rows = len(A)
+    slack = torch.full((rows,), -math.inf, dtype=A.dtype, device=A.device)
+    return BoxQPResult(r, slack, torch.ones(rows, dtype=torch.int8, device=A.device), 0.5 * r.pow(2).sum(1))
+
+
 def box_qp(
     A: torch.Tensor,
     h: torch.Tensor,
@@ -463,14 +471,7 @@ def box_qp(
         tol = 1e-10 if A.dtype == torch.float64 else 1e-4
     check_positive("tol", tol)
     if A.shape[1] == 0:  # no constraint: the point of the box closest to 0
-        r = torch.minimum(torch.maximum(torch.zeros_like(lo), lo), hi)
-        rows = len(A)
-        return BoxQPResult(
-            r,
-            torch.full((rows,), -math.inf, dtype=A.dtype, device=A.device),
-            torch.ones(rows, dtype=torch.int8, device=A.device),
-            0.5 * r.pow(2).sum(1),
-        )
+        return _unconstrained_box_qp(A, lo, hi)
     lam = torch.zeros_like(h)
     state = _box_dual(A, h, lo, hi, lam)
     scales = _box_scales(A, h, lo, hi)

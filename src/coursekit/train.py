@@ -238,18 +238,8 @@ def fit_adam(
         epoch_total = torch.zeros((), device=x.device)
         for i in range(0, len(x), settings.batch_size):
             index = order[i : i + settings.batch_size]
-            xb, yb = x[index], y[index]
-            upper_batch = None
-            if extra_batches is not None:
-                extra = extra_batches(step)
-                if isinstance(extra, list):  # several pools: (x, y) and (h, y, upper) entries
-                    upper_batch = [e for e in extra if len(e) == 3]
-                    for e in (e for e in extra if len(e) == 2):
-                        xb, yb = torch.cat([xb, e[0]]), torch.cat([yb, e[1]])
-                elif extra is not None and len(extra) == 3:
-                    upper_batch = extra
-                elif extra is not None:
-                    xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])
+            extra = extra_batches(step) if extra_batches is not None else None
+            xb, yb, upper_batch = _with_extra(x[index], y[index], extra)
             opt.zero_grad(set_to_none=True)
             loss = _objective(model, xb, yb, lipschitz, decay_multiplier, upper_batch)
             loss.backward()
@@ -267,6 +257,22 @@ def fit_adam(
         "loss": epoch_means,
         "converged": False,
     }
+
+
+def _with_extra(xb: torch.Tensor, yb: torch.Tensor, extra: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """The minibatch (xb, yb) joined by what ``extra_batches`` returned (see ``fit_adam``): input
+    examples (x, y) are concatenated; hidden-layer entries (h, y, upper) are returned apart
+    (one, a list, or None)."""
+    upper_batch = None
+    if isinstance(extra, list):  # several pools: (x, y) and (h, y, upper) entries
+        upper_batch = [e for e in extra if len(e) == 3]
+        for e in (e for e in extra if len(e) == 2):
+            xb, yb = torch.cat([xb, e[0]]), torch.cat([yb, e[1]])
+    elif extra is not None and len(extra) == 3:
+        upper_batch = extra
+    elif extra is not None:
+        xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])
+    return xb, yb, upper_batch
 
 
 def fit_lbfgs(model: nn.Module, loss_fn: Callable[[], torch.Tensor], iterations: int, desc: str = "") -> dict:

@@ -1057,7 +1057,7 @@ def exact_relu_distortion(
     the solver's parameters; ``formulation``: the ℓ2 objective's encoding (``solve_scip``).
     Needs ``pyscipopt`` (an ImportError says how to install it).
     """
-    _check_verify_options(norm, solver, formulation, margin, time_limit, gap_tol, tighten)
+    settings = _verify_settings(norm, solver, formulation, margin, time_limit, gap_tol, tighten, solver_options)
     check_images("x", x)
     net = relu_network(model)
     if x[0].numel() != net.inputs:
@@ -1070,16 +1070,8 @@ def exact_relu_distortion(
     _highs() if solver == "highs" else _scip()  # fail early, naming the package
     _check_network(model, net, x)
     model64 = copy.deepcopy(model).to("cpu", torch.float64).eval()
-    settings = dict(
-        norm=norm,
-        margin=margin,
-        time_limit=time_limit,
-        gap_tol=gap_tol,
-        solver=solver,
-        formulation=formulation,
-        tighten=len(net.weights) > 2 and norm == "inf" if tighten == "auto" else tighten,
-        solver_options=solver_options or {},
-    )
+    if tighten == "auto":  # LP-tightening pays for ℓ∞ when there are later hidden layers
+        settings["tighten"] = len(net.weights) > 2 and norm == "inf"
     shape = x.shape[1:]
     rows = [
         _verify_one(
@@ -1096,10 +1088,18 @@ def exact_relu_distortion(
     return _verification_result(rows, model64, target, shape, norm, gap_tol)
 
 
-def _check_verify_options(
-    norm: str, solver: str, formulation: str, margin: float, time_limit: float, gap_tol: float, tighten: bool | str
-) -> None:
-    """The options of ``exact_relu_distortion``, each error naming the option."""
+def _verify_settings(
+    norm: str,
+    solver: str,
+    formulation: str,
+    margin: float,
+    time_limit: float,
+    gap_tol: float,
+    tighten: bool | str,
+    solver_options: dict | None,
+) -> dict:
+    """The options of ``exact_relu_distortion`` checked (each error naming the option), as the
+    settings ``_verify_one`` reads."""
     check_choice("norm", norm, NORMS)
     check_choice("solver", solver, SOLVERS)
     check_choice("formulation", formulation, FORMULATIONS)
@@ -1110,6 +1110,16 @@ def _check_verify_options(
     check_positive("gap_tol", gap_tol)
     if tighten not in (True, False, "auto"):
         raise ValueError(f"tighten must be True, False or 'auto', got {tighten!r}")
+    return dict(
+        norm=norm,
+        margin=margin,
+        time_limit=time_limit,
+        gap_tol=gap_tol,
+        solver=solver,
+        formulation=formulation,
+        tighten=tighten,
+        solver_options=solver_options or {},
+    )
 
 
 def _verification_result(

@@ -63,11 +63,7 @@ def carlini_wagner_l2(
     (untargeted). Returns an AttackResult; ``c`` is the weight whose run found x_adv.
     """
     _one_of(target, y)
-    for name, value in (("search_steps", search_steps), ("steps", steps)):
-        check_int(name, value)
-    check_positive("c_init", c_init)
-    check_positive("lr", lr)
-    check_positive("confidence", confidence, allow_zero=True)
+    _check_cw_options(search_steps, steps, c_init, lr, confidence)
     x, labels, lower, upper = _setup(model, x, {"target": target, "y": y}, bounds)
     goal = labels["target"] if target is not None else labels["y"]
     middle, half = (upper + lower) / 2, (upper - lower) / 2
@@ -88,17 +84,17 @@ def carlini_wagner_l2(
             c_high = torch.where(found, c, c_high)
             c_low = torch.where(found, c_low, c)
             c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
-        return _result(
-            model,
-            x,
-            best.x,
-            labels["target"],
-            labels["y"],
-            keep_failed=False,
-            c=best.c,
-            evaluations=evaluations,
-            forward_only=1,
-        )
+        passes = {"evaluations": evaluations, "forward_only": 1}
+        return _result(model, x, best.x, labels["target"], labels["y"], keep_failed=False, c=best.c, **passes)
+
+
+def _check_cw_options(search_steps: int, steps: int, c_init: float, lr: float, confidence: float) -> None:
+    """The options of ``carlini_wagner_l2``, each error naming the option."""
+    check_int("search_steps", search_steps)
+    check_int("steps", steps)
+    check_positive("c_init", c_init)
+    check_positive("lr", lr)
+    check_positive("confidence", confidence, allow_zero=True)
 
 
 @dataclass

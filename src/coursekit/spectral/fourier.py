@@ -217,6 +217,23 @@ def circular_conv(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> tor
     return F.conv2d(padded, weight, stride=stride)
 
 
+def _layer_or_weight(
+    layer_or_weight: nn.Conv2d | torch.Tensor, stride: int | None, padding: int | tuple[int, int] | None
+) -> tuple[torch.Tensor, int, int | tuple[int, int], str]:
+    """(weight checked, stride, padding, padding mode) of a conv layer, or of a weight [D, C, k, k]
+    (default stride 1, padding 0, zero padding); ``stride``/``padding`` given override the layer's."""
+    if isinstance(layer_or_weight, nn.Conv2d):
+        weight = layer_or_weight.weight.detach()
+        stride = layer_or_weight.stride[0] if stride is None else stride
+        padding = layer_or_weight.padding if padding is None else padding  # type: ignore[assignment]
+        mode = layer_or_weight.padding_mode
+    else:
+        weight, mode = layer_or_weight.detach(), "zeros"
+        stride = 1 if stride is None else stride
+        padding = 0 if padding is None else padding
+    return _check_weight(weight, 4, "[D, C, k, k]"), stride, padding, mode  # type: ignore[return-value]
+
+
 def conv_operator_norm_power(
     layer_or_weight: nn.Conv2d | torch.Tensor,
     stride: int | None = None,
@@ -242,17 +259,7 @@ def conv_operator_norm_power(
     autograd, i.e. conv_transpose2d with the matching output size). Returns σ (a lower bound
     that converges to the norm from below).
     """
-    mode = "zeros"
-    if isinstance(layer_or_weight, nn.Conv2d):
-        weight = layer_or_weight.weight.detach()
-        stride = layer_or_weight.stride[0] if stride is None else stride
-        padding = layer_or_weight.padding if padding is None else padding  # type: ignore[assignment]
-        mode = layer_or_weight.padding_mode
-    else:
-        weight = layer_or_weight.detach()
-        stride = 1 if stride is None else stride
-        padding = 0 if padding is None else padding
-    weight = _check_weight(weight, 4, "[D, C, k, k]")
+    weight, stride, padding, mode = _layer_or_weight(layer_or_weight, stride, padding)
     height, width = _pair(input_size, "input_size")
     if min(_pair(padding, "padding")) < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
