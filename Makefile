@@ -1,6 +1,8 @@
 # make book : create .venv if absent, install everything, build the site into _build/html
-# make test : the same set-up, then unit tests, the Colab check, the site build and the browser
-#             check of every page
+# make test : the same set-up, then the linter and type checker (make lint), unit tests, the Colab
+#             check, the site build and the browser check of every page
+# make lint : ruff check and ruff format --check (src tests benchmarks tools; settings in
+#             pyproject.toml), mypy on src/; fails on any finding
 # make colab : every chapter alone, as a student runs it on Colab: the generated notebook only, in an
 #             empty folder with an empty cache, on Colab's package versions (Python 3.13,
 #             tests/colab/constraints.txt), under nbval; its first cell installs coursekit from this
@@ -22,7 +24,7 @@ COLAB_STAMP := $(COLAB_VENV)/.installed
 COLAB_SOURCE ?= git+file://$(CURDIR)@$(shell git rev-parse HEAD)
 COLAB_CHAPTERS ?=
 
-.PHONY: book test unit nbval colab colab-env browser chromium notebooks check-notebooks setup clean
+.PHONY: book test lint unit nbval colab colab-env browser chromium notebooks check-notebooks setup clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,10 +57,17 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
 
 notebooks: $(STAMP)
-	$(BIN)/python -m coursekit.notebooks sync
+	$(BIN)/python -m tools.notebooks sync
 
 check-notebooks: $(STAMP)
-	$(BIN)/python -m coursekit.notebooks check
+	$(BIN)/python -m tools.notebooks check
+
+LINT_PATHS := src tests benchmarks tools
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not browser"
@@ -80,7 +89,7 @@ browser: $(STAMP) chromium
 # The chapters run under nbval in `colab` (each alone, on Colab's stack) and again in `book` (in
 # order, on .venv's stack, a failing cell fails the build), so `nbval` is not repeated here. The
 # book reuses the models and attacks that `colab` trained (--keep-cache), not its outputs.
-test: $(STAMP) check-notebooks unit colab book browser
+test: $(STAMP) lint check-notebooks unit colab book browser
 
 clean:
 	rm -rf _build .cache $(COLAB_VENV)

@@ -34,12 +34,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from _timing import PassCounter, timed
 from coursekit.attack import distortion, lbfgs_attack
 from coursekit.config import apply_cpu_threads, default_device
 from coursekit.data import load_mnist
 from coursekit.train import train
-
-from _timing import PassCounter, timed
 
 
 def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations=100, initial_const=1e-2):
@@ -65,8 +64,9 @@ def classic_lbfgs_attack(model, x, target, binary_search_steps=9, max_iterations
 
     for _ in range(binary_search_steps):
         const_t = torch.as_tensor(const, dtype=torch.float32, device=x.device)
-        v, _, _ = fmin_l_bfgs_b(objective, x0.copy(), args=(const_t,), bounds=[(0.0, 1.0)] * x0.size,
-                                maxiter=max_iterations)
+        v, _, _ = fmin_l_bfgs_b(
+            objective, x0.copy(), args=(const_t,), bounds=[(0.0, 1.0)] * x0.size, maxiter=max_iterations
+        )
         adv = torch.from_numpy(v.reshape(x.shape)).float().to(x.device)
         with torch.no_grad():
             hit = (model(adv).argmax(1) == target).cpu().numpy()
@@ -95,9 +95,15 @@ def summarize(name, seconds, model, x, target, adv, passes):
     with torch.no_grad():
         hit = model(adv).argmax(1) == target
     dist = distortion(x, adv)
-    return {"method": name, "seconds": seconds, "examples_per_s": len(x) / seconds, "passes": passes,
-            "success": hit.float().mean().item(), "distortion": dist[hit].mean().item() if hit.any() else float("nan"),
-            "distortion_all": dist}
+    return {
+        "method": name,
+        "seconds": seconds,
+        "examples_per_s": len(x) / seconds,
+        "passes": passes,
+        "success": hit.float().mean().item(),
+        "distortion": dist[hit].mean().item() if hit.any() else float("nan"),
+        "distortion_all": dist,
+    }
 
 
 def main() -> None:
@@ -128,9 +134,11 @@ def main() -> None:
         x, y = load_mnist(args.split)
         x, y = x[: args.images].to(device), y[: args.images].to(device)
         target = (y + 1) % 10
-        print(f"model {args.model} | {args.images} {args.split} images | targets (y+1) mod 10 | device {device}"
-              f" | torch {torch.__version__} | threads {torch.get_num_threads()}"
-              f" | competitor {'on' if args.competitor else 'off'}")
+        print(
+            f"model {args.model} | {args.images} {args.split} images | targets (y+1) mod 10 | device {device}"
+            f" | torch {torch.__version__} | threads {torch.get_num_threads()}"
+            f" | competitor {'on' if args.competitor else 'off'}"
+        )
         rows = measure(args, model, x, target, device)
     finally:
         if competitor is not None:
@@ -155,9 +163,13 @@ def counted(model, x, fn, device):
     passes = counter.per_example(len(x))
     reported = getattr(result, "forward_only", None)
     if reported is not None and (int(result.evaluations.sum()), int(reported.sum())) != (
-            counter.forward_backward, counter.forward_only):
-        raise SystemExit(f"the attack reports {int(result.evaluations.sum())} + {int(reported.sum())} passes, "
-                         f"the hooks counted {counter.forward_backward} + {counter.forward_only}")
+        counter.forward_backward,
+        counter.forward_only,
+    ):
+        raise SystemExit(
+            f"the attack reports {int(result.evaluations.sum())} + {int(reported.sum())} passes, "
+            f"the hooks counted {counter.forward_backward} + {counter.forward_only}"
+        )
     return seconds, result, passes
 
 
@@ -168,8 +180,7 @@ def measure(args, model, x, target, device) -> list[dict]:
     rows.append(summarize("coursekit lbfgs_attack", seconds, model, x, target, result.x_adv, passes))
     if not args.skip_plain:
         seconds, result, passes = counted(model, x, lambda: lbfgs_attack(model, x, target, polish=0), device)
-        rows.append(summarize("coursekit, polish=0 (penalty only)", seconds, model, x, target, result.x_adv,
-                              passes))
+        rows.append(summarize("coursekit, polish=0 (penalty only)", seconds, model, x, target, result.x_adv, passes))
     if not args.skip_classic:
         seconds, (adv, _), passes = counted(model, x, lambda: classic_lbfgs_attack(model, x, target), device)
         rows.append(summarize("classic (advertorch algorithm, scipy)", seconds, model, x, target, adv, passes))
@@ -179,25 +190,31 @@ def measure(args, model, x, target, device) -> list[dict]:
         except ImportError:
             print("foolbox not installed: skipping the C&W reference (pip install foolbox==3.3.4)")
         else:
-            seconds, (adv, _), passes = counted(model, x, lambda: foolbox_cw(model, x, target, steps=args.cw_steps),
-                                                device)
-            rows.append(summarize(f"foolbox 3 C&W-L2 (9 x {args.cw_steps})", seconds, model, x, target, adv,
-                                  passes))
+            seconds, (adv, _), passes = counted(
+                model, x, lambda: foolbox_cw(model, x, target, steps=args.cw_steps), device
+            )
+            rows.append(summarize(f"foolbox 3 C&W-L2 (9 x {args.cw_steps})", seconds, model, x, target, adv, passes))
     return rows
 
 
 def report(rows: list[dict]) -> None:
     ours = rows[0]
-    print(f"\n{'method':<40} {'ex/s':>10} {'fwd+bwd/ex':>11} {'fwd-only/ex':>12} {'success':>8} {'mean dist':>10}"
-          f" {'speed vs ours':>14} {'dist vs ours':>13}")
+    print(
+        f"\n{'method':<40} {'ex/s':>10} {'fwd+bwd/ex':>11} {'fwd-only/ex':>12} {'success':>8} {'mean dist':>10}"
+        f" {'speed vs ours':>14} {'dist vs ours':>13}"
+    )
     for row in rows:
-        print(f"{row['method']:<40} {row['examples_per_s']:>10.1f} {row['passes'][0]:>11.1f} {row['passes'][1]:>12.1f}"
-              f" {row['success']:>8.1%}"
-              f" {row['distortion']:>10.5f} {row['examples_per_s'] / ours['examples_per_s']:>13.3f}x"
-              f" {row['distortion'] / ours['distortion']:>12.4f}x")
+        print(
+            f"{row['method']:<40} {row['examples_per_s']:>10.1f} {row['passes'][0]:>11.1f} {row['passes'][1]:>12.1f}"
+            f" {row['success']:>8.1%}"
+            f" {row['distortion']:>10.5f} {row['examples_per_s'] / ours['examples_per_s']:>13.3f}x"
+            f" {row['distortion'] / ours['distortion']:>12.4f}x"
+        )
     for row in rows[1:]:
-        print(f"ours vs {row['method']}: speed ratio {ours['examples_per_s'] / row['examples_per_s']:.1f}x, "
-              f"mean-distortion ratio {ours['distortion'] / row['distortion']:.4f}")
+        print(
+            f"ours vs {row['method']}: speed ratio {ours['examples_per_s'] / row['examples_per_s']:.1f}x, "
+            f"mean-distortion ratio {ours['distortion'] / row['distortion']:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ import time
 
 import torch
 
+from _timing import PassCounter
 from coursekit.attack import SUCCESS_MARGIN, lbfgs_attack
 from coursekit.config import apply_cpu_threads
 from coursekit.data import load_mnist
 from coursekit.exact import linear_min_perturbation, linear_weights
 from coursekit.models import TABLE1_MODELS
 from coursekit.train import train
-
-from _timing import PassCounter
 
 
 def main() -> None:
@@ -39,10 +38,14 @@ def main() -> None:
     x, y = load_mnist("test")
     x, y = x[: args.images], y[: args.images]
     target = (y + 1) % 10
-    print(f"{args.images} test images | targets (y+1) mod 10 | torch {torch.__version__} | "
-          f"threads {torch.get_num_threads()}")
-    print(f"{'model':<12} {'attack':<22} {'s':>7} {'fwd+bwd/ex':>11} {'fwd-only/ex':>12} {'success':>8} "
-          f"{'mean ratio':>11} {'worst ratio':>12}")
+    print(
+        f"{args.images} test images | targets (y+1) mod 10 | torch {torch.__version__} | "
+        f"threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'model':<12} {'attack':<22} {'s':>7} {'fwd+bwd/ex':>11} {'fwd-only/ex':>12} {'success':>8} "
+        f"{'mean ratio':>11} {'worst ratio':>12}"
+    )
     for name in [m for m in TABLE1_MODELS if m.startswith("FC10(")]:
         model = train(name, device="cpu")
         weight, bias = linear_weights(model)
@@ -56,8 +59,10 @@ def main() -> None:
             both, forward = counter.per_example(len(x))
             ok = result.success & torch.isfinite(exact) & (exact > 0)
             ratio = result.distortion[ok].double() / exact[ok]
-            print(f"{name:<12} {label:<22} {seconds:>7.2f} {both:>11.1f} {forward:>12.1f} "
-                  f"{result.success.float().mean():>8.1%} {ratio.mean():>11.5f} {ratio.max():>12.5f}")
+            print(
+                f"{name:<12} {label:<22} {seconds:>7.2f} {both:>11.1f} {forward:>12.1f} "
+                f"{result.success.float().mean():>8.1%} {ratio.mean():>11.5f} {ratio.max():>12.5f}"
+            )
 
 
 def _margin(model, x):

@@ -81,8 +81,10 @@ def main() -> None:
         log = args.summary.parent / f"work-{chapter['chapter']}.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         e = estimate(records, chapter["seconds"])
-        print(f"| {chapter['chapter']} | {chapter['seconds']:.0f} | {e['train']:.0f} | {e['attack']:.0f} "
-              f"| {e['pool']:.0f} | {e['rest']:.0f} | {e['t4'] / 60:.1f} |")
+        print(
+            f"| {chapter['chapter']} | {chapter['seconds']:.0f} | {e['train']:.0f} | {e['attack']:.0f} "
+            f"| {e['pool']:.0f} | {e['rest']:.0f} | {e['t4'] / 60:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -36,14 +36,22 @@ import time
 
 import torch
 
+from coursekit import verification
 from coursekit.attack import SUCCESS_MARGIN, lbfgs_attack
 from coursekit.config import apply_cpu_threads
 from coursekit.data import load_mnist
 from coursekit.exact import linear_min_perturbation, linear_weights
 from coursekit.models import MODEL_NAMES
-from coursekit.optimality import (BUDGETS, L2_ATTACKS, LINF_ATTACKS, closest_start, distances, optimality,
-                                  pgd_bisection, run_attack)
-from coursekit import verification
+from coursekit.optimality import (
+    BUDGETS,
+    L2_ATTACKS,
+    LINF_ATTACKS,
+    closest_start,
+    distances,
+    optimality,
+    pgd_bisection,
+    run_attack,
+)
 from coursekit.train import train
 from coursekit.verification import exact_relu_distortion, solver_available, train_relu_mlp
 
@@ -64,8 +72,12 @@ def attack_all(model, x, target) -> dict:
             start = time.perf_counter()
             result = run_attack(name, model, x, target, budget)
             seconds = time.perf_counter() - start
-            runs[norm, name, budget] = (distances(result, x, norm), result.x_adv.detach().cpu(),
-                                        result.evaluations.float().mean().item(), seconds)
+            runs[norm, name, budget] = (
+                distances(result, x, norm),
+                result.x_adv.detach().cpu(),
+                result.evaluations.float().mean().item(),
+                seconds,
+            )
     return runs
 
 
@@ -87,10 +99,10 @@ def exact_optimum(name: str, model, x, target, runs: dict, args) -> dict:
     if not solver_available() or k == 0 or not (name in SMALL or name.startswith("FC10(")):
         return out
     for norm in ("2", "inf") if name in SMALL else ("inf",):
-        start = closest_start(model, x[:k], target[:k], [_Points(run[1][:k]) for run in runs.values()], norm,
-                              margin=SUCCESS_MARGIN)
-        result = exact_relu_distortion(model, x[:k], target[:k], norm=norm, start=start,
-                                       time_limit=args.time_limit)
+        start = closest_start(
+            model, x[:k], target[:k], [_Points(run[1][:k]) for run in runs.values()], norm, margin=SUCCESS_MARGIN
+        )
+        result = exact_relu_distortion(model, x[:k], target[:k], norm=norm, start=start, time_limit=args.time_limit)
         d = torch.full((len(x),), float("nan"), dtype=torch.float64)
         d[:k] = torch.where(result.optimal, result.distance, torch.full_like(result.distance, float("nan")))
         out[norm] = (d, f"SCIP, {int(result.optimal.sum())}/{k} proven, {result.seconds.mean():.1f} s/image")
@@ -114,9 +126,11 @@ def rows_for(name: str, runs: dict, exact: dict) -> list[str]:
                 if good.any():
                     ratio = d[good] / known[good]
                     cell = f"{ratio.mean():.4f} / {ratio.max():.4f} ({int(good.sum())})"
-            lines.append(f"| {name} | ℓ{'∞' if norm == 'inf' else '2'} | {key[1]} | {key[2]} | {passes:.0f} | "
-                         f"{torch.isfinite(d).double().mean():.0%} | {optimality(d, best):.4f} | {to_best:.4f} | "
-                         f"{cell} | {seconds:.1f} |")
+            lines.append(
+                f"| {name} | ℓ{'∞' if norm == 'inf' else '2'} | {key[1]} | {key[2]} | {passes:.0f} | "
+                f"{torch.isfinite(d).double().mean():.0%} | {optimality(d, best):.4f} | {to_best:.4f} | "
+                f"{cell} | {seconds:.1f} |"
+            )
         if note:
             lines.append(f"| {name} | ℓ{'∞' if norm == 'inf' else '2'} | exact ({note}) | | | | | | | |")
     return lines
@@ -126,10 +140,14 @@ def zoo(args) -> None:
     x, y = load_mnist("test")
     x, y = x[: args.images], y[: args.images]
     target = (y + 1) % 10
-    print(f"{args.images} test images, targets (y+1) mod 10 | torch {torch.__version__} | "
-          f"threads {torch.get_num_threads()} | exact on the first {args.exact_images}")
-    print("| model | norm | attack | budget | passes/ex | success | optimality | ratio to best | "
-          "ratio to exact: mean / worst (images) | s |")
+    print(
+        f"{args.images} test images, targets (y+1) mod 10 | torch {torch.__version__} | "
+        f"threads {torch.get_num_threads()} | exact on the first {args.exact_images}"
+    )
+    print(
+        "| model | norm | attack | budget | passes/ex | success | optimality | ratio to best | "
+        "ratio to exact: mean / worst (images) | s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         model = load(name)
@@ -143,7 +161,7 @@ def _solve_each(model, x, target, start, **options) -> list:
     rows = []
     for i in range(len(x)):
         began = time.process_time()
-        result = exact_relu_distortion(model, x[i:i + 1], target[i:i + 1], start=start[i:i + 1], **options)
+        result = exact_relu_distortion(model, x[i : i + 1], target[i : i + 1], start=start[i : i + 1], **options)
         rows.append((time.process_time() - began, result.status[0], int(result.unstable[0]), int(result.nodes[0])))
     return rows
 
@@ -152,23 +170,31 @@ def timing(args) -> None:
     x, y = load_mnist("test")
     x, y = x[: args.timing_images], y[: args.timing_images]
     target = (y + 1) % 10
-    print(f"{len(x)} test images, targets (y+1) mod 10, time limit {args.time_limit:.0f} s per image, "
-          f"one SCIP thread | torch threads {torch.get_num_threads()}")
-    print("| network | norm | solver / formulation | proven | CPU s/image: mean | median | max | "
-          "unstable units | nodes |")
+    print(
+        f"{len(x)} test images, targets (y+1) mod 10, time limit {args.time_limit:.0f} s per image, "
+        f"one SCIP thread | torch threads {torch.get_num_threads()}"
+    )
+    print(
+        "| network | norm | solver / formulation | proven | CPU s/image: mean | median | max | unstable units | nodes |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     cases = []
     if "formulations" in args.parts:
-        cases += [((16,), "2", "SCIP, native quadratic (the probe's)", {"formulation": "native"}),
-                  ((16,), "2", "SCIP, projected cuts without in-out cuts", {"extra_cuts": ()})]
+        cases += [
+            ((16,), "2", "SCIP, native quadratic (the probe's)", {"formulation": "native"}),
+            ((16,), "2", "SCIP, projected cuts without in-out cuts", {"extra_cuts": ()}),
+        ]
     if "widths" in args.parts:
         cases += [((w,), "2", "SCIP, projected cuts", {}) for w in args.widths]
     if "linf" in args.parts:
         cases += [((16,), "inf", "HiGHS", {"solver": "highs"})]
         cases += [((w,), "inf", "SCIP", {}) for w in args.widths]
     if "deep" in args.parts:
-        cases += [((16, 16), norm, f"SCIP, LP-tightened bounds: {tight}", {"tighten": tight})
-                  for norm in ("2", "inf") for tight in (False, True)]
+        cases += [
+            ((16, 16), norm, f"SCIP, LP-tightened bounds: {tight}", {"tighten": tight})
+            for norm in ("2", "inf")
+            for tight in (False, True)
+        ]
     starts = {}
     for hidden, norm, label, options in cases:
         model = train_relu_mlp(hidden)
@@ -177,14 +203,16 @@ def timing(args) -> None:
             starts[hidden, norm] = attack(model, x, target).x_adv.detach()
         saved = verification.EXTRA_CUTS
         verification.EXTRA_CUTS = options.pop("extra_cuts", saved)
-        per = _solve_each(model, x, target, starts[hidden, norm], norm=norm, time_limit=args.time_limit,
-                          **options)
+        per = _solve_each(model, x, target, starts[hidden, norm], norm=norm, time_limit=args.time_limit, **options)
         verification.EXTRA_CUTS = saved
         seconds = [p[0] for p in per]
-        print(f"| 784-{'-'.join(map(str, hidden))}-10 | ℓ{'∞' if norm == 'inf' else '2'} | {label} | "
-              f"{sum(p[1] == 'optimal' for p in per)}/{len(per)} | {statistics.mean(seconds):.1f} | "
-              f"{statistics.median(seconds):.1f} | {max(seconds):.1f} | "
-              f"{statistics.mean(p[2] for p in per):.1f} | {statistics.mean(p[3] for p in per):.0f} |", flush=True)
+        print(
+            f"| 784-{'-'.join(map(str, hidden))}-10 | ℓ{'∞' if norm == 'inf' else '2'} | {label} | "
+            f"{sum(p[1] == 'optimal' for p in per)}/{len(per)} | {statistics.mean(seconds):.1f} | "
+            f"{statistics.median(seconds):.1f} | {max(seconds):.1f} | "
+            f"{statistics.mean(p[2] for p in per):.1f} | {statistics.mean(p[3] for p in per):.0f} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -196,8 +224,13 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true", help="time the exact solves instead")
     parser.add_argument("--timing-images", type=int, default=5)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
-    parser.add_argument("--parts", nargs="+", default=["formulations", "widths", "linf", "deep"],
-                        choices=["formulations", "widths", "linf", "deep"], help="--timing: which comparisons")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["formulations", "widths", "linf", "deep"],
+        choices=["formulations", "widths", "linf", "deep"],
+        help="--timing: which comparisons",
+    )
     args = parser.parse_args()
     apply_cpu_threads("cpu")
     timing(args) if args.timing else zoo(args)

@@ -45,22 +45,33 @@ def main() -> None:
     subset = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:count]
     zoo = {name: train(name, profile=profile) for name in TABLE1_MODELS}
     start = time.perf_counter()
-    table = transfer_table(zoo, zoo, x[subset], y[subset], noise_stddevs=(0.1, 0.3), matched_noise=False,
-                           cache=False, progress_bar=False)
+    table = transfer_table(
+        zoo, zoo, x[subset], y[subset], noise_stddevs=(0.1, 0.3), matched_noise=False, cache=False, progress_bar=False
+    )
     seconds = time.perf_counter() - start
     import pandas as pd
 
-    table1 = pd.DataFrame({name: {"train error": evaluate(model, x, y), "test error": evaluate(model, xt, yt),
-                                  "av. min. distortion": table.adversarial[name].distortion.mean().item(),
-                                  "success rate": table.adversarial[name].success.float().mean().item()}
-                           for name, model in zoo.items()}).T
+    table1 = pd.DataFrame(
+        {
+            name: {
+                "train error": evaluate(model, x, y),
+                "test error": evaluate(model, xt, yt),
+                "av. min. distortion": table.adversarial[name].distortion.mean().item(),
+                "success rate": table.adversarial[name].success.float().mean().item(),
+            }
+            for name, model in zoo.items()
+        }
+    ).T
     table1.index.name = "model"
     table2 = table.errors.copy()
     table2.index.name = "examples for"
-    prov = provenance(command, default_device(), profile,
-                      {"images": count, "targets": 9, "attack_seconds": round(seconds, 1)})
-    for name, title, frame in (("table1", "Table 1: the model zoo and its average minimum distortion", table1),
-                               ("table2", "Table 2: cross-model error rates of adversarial examples", table2)):
+    prov = provenance(
+        command, default_device(), profile, {"images": count, "targets": 9, "attack_seconds": round(seconds, 1)}
+    )
+    for name, title, frame in (
+        ("table1", "Table 1: the model zoo and its average minimum distortion", table1),
+        ("table2", "Table 2: cross-model error rates of adversarial examples", table2),
+    ):
         path = write_record(args.out, name, title, frame, prov)
         print(f"wrote {path}")
     print(table1.to_string())

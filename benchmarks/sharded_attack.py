@@ -63,19 +63,23 @@ def summary(label: str, seconds: float, result: AttackResult, classes: int) -> s
     ok = result.success
     mean = result.distortion[ok].mean().item() if ok.any() else float("nan")
     pairs = n * (classes - 1)
-    return (f"{label:<28} {seconds:8.2f} s {n / seconds:9.2f} images/s {pairs / seconds:9.1f} pairs/s "
-            f"{result.evaluations.sum().item() / pairs:7.1f} evals/pair  success {ok.float().mean().item():6.1%}"
-            f"  mean distortion {mean:.5f}")
+    return (
+        f"{label:<28} {seconds:8.2f} s {n / seconds:9.2f} images/s {pairs / seconds:9.1f} pairs/s "
+        f"{result.evaluations.sum().item() / pairs:7.1f} evals/pair  success {ok.float().mean().item():6.1%}"
+        f"  mean distortion {mean:.5f}"
+    )
 
 
 def agreement(a: AttackResult, b: AttackResult) -> str:
     both = a.success & b.success
-    rel = ((a.distortion[both] - b.distortion[both]).abs() / b.distortion[both].clamp_min(1e-12))
+    rel = (a.distortion[both] - b.distortion[both]).abs() / b.distortion[both].clamp_min(1e-12)
     same_x = (a.x_adv == b.x_adv).flatten(1).all(1).float().mean().item()
-    return (f"agreement: success equal on {(a.success == b.success).float().mean().item():.1%} of images, "
-            f"identical x_adv on {same_x:.1%}, max relative distortion difference "
-            f"{rel.max().item() if len(rel) else 0.0:.2e}, mean distortion ratio "
-            f"{a.distortion[both].mean().item() / b.distortion[both].mean().item():.6f}")
+    return (
+        f"agreement: success equal on {(a.success == b.success).float().mean().item():.1%} of images, "
+        f"identical x_adv on {same_x:.1%}, max relative distortion difference "
+        f"{rel.max().item() if len(rel) else 0.0:.2e}, mean distortion ratio "
+        f"{a.distortion[both].mean().item() / b.distortion[both].mean().item():.6f}"
+    )
 
 
 def main() -> None:
@@ -96,20 +100,31 @@ def main() -> None:
     options = {"num_classes": 10, "progress_bar": False}
     if group.rank == 0:
         backend = dist.get_backend() if dist.is_initialized() else "none"
-        print(f"model {args.model} | {args.images} {args.split} images x 9 targets | {group.world_size} "
-              f"process(es), backend {backend} | device {group.device} | threads {threads} per process "
-              f"| torch {torch.__version__}")
-    sharded_min_distortion_attack(model, x[:group.world_size], y[:group.world_size], num_classes=10,
-                                  progress_bar=False, search_steps=1, max_iter=5)  # warm-up
-    seconds, result = timed_attack(lambda: sharded_min_distortion_attack(model, x, y, **options), group.device,
-                                         together=False)
+        print(
+            f"model {args.model} | {args.images} {args.split} images x 9 targets | {group.world_size} "
+            f"process(es), backend {backend} | device {group.device} | threads {threads} per process "
+            f"| torch {torch.__version__}"
+        )
+    sharded_min_distortion_attack(
+        model,
+        x[: group.world_size],
+        y[: group.world_size],
+        num_classes=10,
+        progress_bar=False,
+        search_steps=1,
+        max_iter=5,
+    )  # warm-up
+    seconds, result = timed_attack(
+        lambda: sharded_min_distortion_attack(model, x, y, **options), group.device, together=False
+    )
     if group.rank == 0:
         print(summary(f"sharded over {group.world_size}", seconds, result, 10))
     if args.compare and group.world_size > 1 and group.rank == 0:
         # No collective from here on: the other ranks leave rather than wait (a barrier here
         # could outlast the process group's timeout, 10 minutes for NCCL).
-        alone, single = timed_attack(lambda: min_distortion_attack(model, x, y, **options), group.device,
-                                     together=False)
+        alone, single = timed_attack(
+            lambda: min_distortion_attack(model, x, y, **options), group.device, together=False
+        )
         print(summary("one process", alone, single, 10))
         print(f"speed-up {alone / seconds:.2f}x on {group.world_size} processes")
         print(agreement(result, single))

@@ -22,14 +22,12 @@ total. All three are timed in the same loop, interleaved, so a busy machine slow
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torchvision
 
-from coursekit.spectral import circular_conv, conv_operator_norm, conv_operator_norm_certified
-
 from _timing import timed
+from coursekit.spectral import circular_conv, conv_operator_norm, conv_operator_norm_certified
 
 
 def power_to_agreement(weight, stride, size, target, tol=1e-4, max_iterations=50_000, seed=0):
@@ -61,12 +59,17 @@ def main() -> None:
     torch.manual_seed(0)
     convs = [m for m in torchvision.models.alexnet(weights=None).features if isinstance(m, torch.nn.Conv2d)]
     sizes = [224, 27, 13, 13, 13]
-    print(f"device {device}{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''} | "
-          f"torch {torch.__version__} | threads {torch.get_num_threads()} | AlexNet, random init | median of {args.repeats}")
+    print(
+        f"device {device}{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''} | "
+        f"torch {torch.__version__} | threads {torch.get_num_threads()} | AlexNet, random init | "
+        f"median of {args.repeats}"
+    )
     conv_operator_norm(convs[1].weight.detach().to(device), 1, (27, 27))  # warm-up
     conv_operator_norm_certified(convs[1].weight.detach().to(device), 1, (27, 27))
-    print(f"\n{'layer':<28}{'grid':>6}{'Fourier':>10}{'cert. lower':>13}{'cert. upper':>13}{'power':>10}{'iters':>7}"
-          f"{'Fourier s':>11}{'cert. s':>9}{'power s':>9}{'p/F':>7}{'p/cert':>8}")
+    print(
+        f"\n{'layer':<28}{'grid':>6}{'Fourier':>10}{'cert. lower':>13}{'cert. upper':>13}{'power':>10}{'iters':>7}"
+        f"{'Fourier s':>11}{'cert. s':>9}{'power s':>9}{'p/F':>7}{'p/cert':>8}"
+    )
     totals = [0.0, 0.0, 0.0]
     for index, (conv, size) in enumerate(zip(convs, sizes), 1):
         weight = conv.weight.detach().to(device)
@@ -76,7 +79,9 @@ def main() -> None:
         for _ in range(args.repeats):
             seconds, value = timed(lambda: conv_operator_norm(weight, stride, (grid, grid)).item(), device)
             times[0].append(seconds)
-            seconds, bounds = timed(lambda: conv_operator_norm_certified(weight, stride, (grid, grid), tol=1e-4), device)
+            seconds, bounds = timed(
+                lambda: conv_operator_norm_certified(weight, stride, (grid, grid), tol=1e-4), device
+            )
             times[1].append(seconds)
             seconds, (sigma, iterations) = timed(lambda: power_to_agreement(weight, stride, grid, value), device)
             times[2].append(seconds)
@@ -84,11 +89,16 @@ def main() -> None:
         for i, t in enumerate((t_f, t_c, t_p)):
             totals[i] += t
         shape = "×".join(str(s) for s in weight.shape)
-        print(f"conv{index} {shape:<22}{grid:>6}{value:>10.5f}{bounds.lower:>13.6f}{bounds.upper:>13.6f}{sigma:>10.5f}"
-              f"{iterations:>7}{t_f:>11.4f}{t_c:>9.4f}{t_p:>9.4f}{t_p / t_f:>6.1f}x{t_p / t_c:>7.1f}x")
+        print(
+            f"conv{index} {shape:<22}{grid:>6}{value:>10.5f}{bounds.lower:>13.6f}{bounds.upper:>13.6f}{sigma:>10.5f}"
+            f"{iterations:>7}{t_f:>11.4f}{t_c:>9.4f}{t_p:>9.4f}{t_p / t_f:>6.1f}x{t_p / t_c:>7.1f}x"
+        )
     t_f, t_c, t_p = totals
-    print(f"{'total':<28}{'':>6}{'':>10}{'':>13}{'':>13}{'':>10}{'':>7}{t_f:>11.4f}{t_c:>9.4f}{t_p:>9.4f}"
-          f"{t_p / t_f:>6.1f}x{t_p / t_c:>7.1f}x")
+    print(
+        f"{'total':<28}{'':>6}{'':>10}{'':>13}{'':>13}{'':>10}{'':>7}{t_f:>11.4f}{t_c:>9.4f}{t_p:>9.4f}"
+        f"{t_p / t_f:>6.1f}x{t_p / t_c:>7.1f}x"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -102,10 +102,15 @@ def main() -> None:
     for repeat in range(args.repeats):
         for config in configs:
             results[config].append(measure(*config, model, x, y, x_train, y_train, args.classic))
-            print(f"repeat {repeat + 1}: threads {config[0]}, competitor {'on' if config[1] else 'off'}: "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in results[config][-1].items()), flush=True)
-    print(f"\n{os.cpu_count()} cores | torch {torch.__version__} | median of {args.repeats} | "
-          f"{args.images} images attacked, {args.train_images} training images")
+            print(
+                f"repeat {repeat + 1}: threads {config[0]}, competitor {'on' if config[1] else 'off'}: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in results[config][-1].items()),
+                flush=True,
+            )
+    print(
+        f"\n{os.cpu_count()} cores | torch {torch.__version__} | median of {args.repeats} | "
+        f"{args.images} images attacked, {args.train_images} training images"
+    )
     keys = list(results[configs[0]][0])
     print(f"{'threads':>8}{'competitor':>12}" + "".join(f"{k:>16}" for k in keys))
     for config in configs:

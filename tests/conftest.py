@@ -7,6 +7,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tools/ (the build tools: tools.notebooks)
 os.environ.setdefault("COURSEKIT_CACHE", str(ROOT / ".cache" / "coursekit"))
 os.environ.setdefault("COURSEKIT_PROGRESS", "off")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -36,8 +37,9 @@ def device():
 def small_mlp(inputs: int = 16, hidden: int = 12, classes: int = 4, seed: int = 0) -> torch.nn.Module:
     """A small sigmoid network on [N, 1, √inputs, √inputs] images, for property tests."""
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(inputs, hidden), torch.nn.Sigmoid(),
-                               torch.nn.Linear(hidden, classes)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(inputs, hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, classes)
+    ).eval()
 
 
 def attackable_model(seed: int = 0) -> torch.nn.Module:

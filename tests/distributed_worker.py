@@ -82,8 +82,12 @@ def main(out: Path) -> None:
     assert dist.is_initialized() and dist.get_backend() == "gloo"
     rank, world = group.rank, group.world_size
     model, x, y = tiny_problem()
-    record = {"rank": rank, "world_size": world, "device": str(group.device),
-              "all": as_dict(sharded_min_distortion_attack(model, x, y, **OPTIONS))}
+    record = {
+        "rank": rank,
+        "world_size": world,
+        "device": str(group.device),
+        "all": as_dict(sharded_min_distortion_attack(model, x, y, **OPTIONS)),
+    }
     few = world - 1  # the last rank gets no image
     record["few"] = as_dict(sharded_min_distortion_attack(model, x[:few], y[:few], **OPTIONS))
     bad = x[:world].clone()  # one image per rank

@@ -2,8 +2,13 @@ import pytest
 import torch
 
 from conftest import attackable_model, small_mlp
-from coursekit.adversarial_training import (adversarial_pool_training, make_adversarial, new_pool, refresh,
-                                            split_at_hidden_layer)
+from coursekit.adversarial_training import (
+    adversarial_pool_training,
+    make_adversarial,
+    new_pool,
+    refresh,
+    split_at_hidden_layer,
+)
 from coursekit.models import build
 from coursekit.train import lipschitz_penalty
 
@@ -95,13 +100,29 @@ def test_pool_training_runs_caches_and_keeps_its_pool(tmp_cache, monkeypatch):
     from coursekit.train import TrainSettings
 
     monkeypatch.setattr(at, "settings_for", lambda name, profile: TrainSettings(epochs=2, batch_size=2000, lr=1e-2))
-    model = adversarial_pool_training("FC100-100-10", pool_size=40, refresh_fraction=0.5, refresh_every=5,
-                                      pool_batch=8, subset="P1", profile="quick", device="cpu")
+    model = adversarial_pool_training(
+        "FC100-100-10",
+        pool_size=40,
+        refresh_fraction=0.5,
+        refresh_every=5,
+        pool_batch=8,
+        subset="P1",
+        profile="quick",
+        device="cpu",
+    )
     pool = model.pool
     assert len(pool) == 40 and len(pool.log) >= 2
     assert all(count == 20 for _, count, _ in pool.log[1:])  # each refresh replaced half the pool
-    again = adversarial_pool_training("FC100-100-10", pool_size=40, refresh_fraction=0.5, refresh_every=5,
-                                      pool_batch=8, subset="P1", profile="quick", device="cpu")
+    again = adversarial_pool_training(
+        "FC100-100-10",
+        pool_size=40,
+        refresh_fraction=0.5,
+        refresh_every=5,
+        pool_batch=8,
+        subset="P1",
+        profile="quick",
+        device="cpu",
+    )
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="refresh_fraction"):
         adversarial_pool_training(refresh_fraction=0.0)
@@ -163,8 +184,10 @@ def test_hidden_layer_examples_train_only_the_layers_above():
     # mixed with images, the loss is the mean over both, as for a concatenated minibatch
     with torch.no_grad():
         mixed = _objective(model, x, y, 0.0, 0.0, (h, y[:4], upper))
-        expected = (torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
-                    + torch.nn.functional.cross_entropy(upper(h), y[:4], reduction="sum")) / 12
+        expected = (
+            torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
+            + torch.nn.functional.cross_entropy(upper(h), y[:4], reduction="sum")
+        ) / 12
     assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -174,11 +197,29 @@ def test_hidden_layer_pool_training_runs(tmp_cache, monkeypatch):
     from coursekit.train import TrainSettings
 
     monkeypatch.setattr(at, "settings_for", lambda name, profile: TrainSettings(epochs=2, batch_size=2000, lr=1e-2))
-    model = adversarial_pool_training("FC100-100-10", pool_size=40, refresh_fraction=0.5, refresh_every=5,
-                                      pool_batch=8, layer=2, subset="P1", profile="quick", device="cpu")
+    model = adversarial_pool_training(
+        "FC100-100-10",
+        pool_size=40,
+        refresh_fraction=0.5,
+        refresh_every=5,
+        pool_batch=8,
+        layer=2,
+        subset="P1",
+        profile="quick",
+        device="cpu",
+    )
     assert model.pool.layer == 2 and model.pool.x.shape == (40, 100) and len(model.pool.log) >= 2
-    again = adversarial_pool_training("FC100-100-10", pool_size=40, refresh_fraction=0.5, refresh_every=5,
-                                      pool_batch=8, layer=2, subset="P1", profile="quick", device="cpu")
+    again = adversarial_pool_training(
+        "FC100-100-10",
+        pool_size=40,
+        refresh_fraction=0.5,
+        refresh_every=5,
+        pool_batch=8,
+        layer=2,
+        subset="P1",
+        profile="quick",
+        device="cpu",
+    )
     assert again.pool.layer == 2
     with pytest.raises(ValueError, match="layer must be one of"):
         adversarial_pool_training("CNN", layer=1)
@@ -190,8 +231,16 @@ def test_pools_at_every_layer_train_together(tmp_cache, monkeypatch):
     from coursekit.train import TrainSettings
 
     monkeypatch.setattr(at, "settings_for", lambda name, profile: TrainSettings(epochs=2, batch_size=2000, lr=1e-2))
-    options = dict(pool_size=40, refresh_fraction=0.5, refresh_every=5, pool_batch=8, layer="all",
-                   subset="P1", profile="quick", device="cpu")
+    options = dict(
+        pool_size=40,
+        refresh_fraction=0.5,
+        refresh_every=5,
+        pool_batch=8,
+        layer="all",
+        subset="P1",
+        profile="quick",
+        device="cpu",
+    )
     model = adversarial_pool_training("FC100-100-10", **options)
     assert sorted(model.pools) == [0, 1, 2]
     assert model.pools[0].x.shape == (40, 1, 28, 28) and model.pools[2].x.shape == (40, 100)
@@ -222,8 +271,7 @@ def test_several_upper_batches_enter_the_loss_like_one_minibatch():
     assert both.item() == pytest.approx(plain.item(), rel=1e-6)
 
 
-def _plain_pool_training(model, x, y, *, epochs, batch, pool_size, refresh_every, fraction, mix,
-                         lr, seed):
+def _plain_pool_training(model, x, y, *, epochs, batch, pool_size, refresh_every, fraction, mix, lr, seed):
     """Input-pool training written out (chapter 6's plain loop), independent of the package's
     loop: Adam, cosine schedule, the paper's decay; from the 2nd epoch a pool made, refreshed
     every ``refresh_every`` steps, and ``mix`` pool examples appended to every minibatch."""
@@ -236,8 +284,7 @@ def _plain_pool_training(model, x, y, *, epochs, batch, pool_size, refresh_every
     order, draw = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
     per_epoch = math.ceil(len(x) / batch)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (1 + math.cos(math.pi * s / (epochs * per_epoch))) / 2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 + math.cos(math.pi * s / (epochs * per_epoch))) / 2)
     pool_x, pool_y = torch.zeros(pool_size, *x.shape[1:]), torch.zeros(pool_size, dtype=torch.long)
     sizes = []
     for epoch in range(epochs):
@@ -274,9 +321,14 @@ def test_train_with_pools_is_the_plain_loop(mnist_test):
     options = dict(epochs=3, batch=50, pool_size=30, refresh_every=4, fraction=0.2, mix=10, lr=1e-2, seed=3)
     with one_cpu_thread():
         pool_x, pool_y, sizes = _plain_pool_training(plain, x, y, **options)
-        pools = train_with_pools(package, x, y, TrainSettings(epochs=3, batch_size=50, lr=1e-2),
-                                 PoolSettings(pool_size=30, refresh_fraction=0.2, refresh_every=4,
-                                              pool_batch=10), seed=3)
+        pools = train_with_pools(
+            package,
+            x,
+            y,
+            TrainSettings(epochs=3, batch_size=50, lr=1e-2),
+            PoolSettings(pool_size=30, refresh_fraction=0.2, refresh_every=4, pool_batch=10),
+            seed=3,
+        )
     assert sizes == [50] * 6 + [60] * 12  # the mixing ratio: 10 pool examples from the 2nd epoch on
     for a, b in zip(plain.state_dict().values(), package.state_dict().values()):
         assert torch.equal(a, b)
@@ -293,8 +345,9 @@ def test_train_with_pools_refuses_settings_without_a_pool():
         with pytest.raises(ValueError, match="Adam for at least 2 epochs"):
             train_with_pools(model, x, torch.zeros(8, dtype=torch.long), settings, PoolSettings())
     with pytest.raises(ValueError, match="pool_batch"):
-        train_with_pools(model, x, torch.zeros(8, dtype=torch.long), TrainSettings(epochs=2),
-                         PoolSettings(pool_batch=0))
+        train_with_pools(
+            model, x, torch.zeros(8, dtype=torch.long), TrainSettings(epochs=2), PoolSettings(pool_batch=0)
+        )
 
 
 def test_refresh_pool_puts_attacked_images_with_true_labels_at_the_slots():
@@ -303,8 +356,7 @@ def test_refresh_pool_puts_attacked_images_with_true_labels_at_the_slots():
     pool_x, pool_y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1, 2, 3, 4, 5])
     before_x, before_y = pool_x.clone(), pool_y.clone()
     images, labels = torch.rand(2, 1, 2, 2), torch.tensor([7, 9])
-    new_x, new_y = refresh_pool(pool_x, pool_y, torch.tensor([4, 1]), images, labels,
-                                lambda xs, ys: 1 - xs)
+    new_x, new_y = refresh_pool(pool_x, pool_y, torch.tensor([4, 1]), images, labels, lambda xs, ys: 1 - xs)
     assert torch.equal(new_y, torch.tensor([0, 9, 2, 3, 7, 5]))
     assert torch.equal(new_x[4], 1 - images[0]) and torch.equal(new_x[1], 1 - images[1])
     assert torch.equal(new_x[[0, 2, 3, 5]], before_x[[0, 2, 3, 5]])
@@ -342,12 +394,15 @@ def test_paired_change_is_the_paired_t_test():
     assert result["lower"] == 4 and result["chance"] == 1 / 16 and result["verdict"] == "reproduced"
 
 
-@pytest.mark.parametrize("pooled, verdict", [
-    ([0.0190, 0.0180, 0.0200], "smaller than the paper's"),  # -0.2 points each, but for noise
-    ([0.0250, 0.0260, 0.0270], "contradicted"),
-    ([0.0150, 0.0230, 0.0190], "not shown"),  # changes -0.6, +0.3, -0.3: within the spread
-    ([0.0210, 0.0200, 0.0220], "not shown"),  # no change at all: p is NaN
-])
+@pytest.mark.parametrize(
+    "pooled, verdict",
+    [
+        ([0.0190, 0.0180, 0.0200], "smaller than the paper's"),  # -0.2 points each, but for noise
+        ([0.0250, 0.0260, 0.0270], "contradicted"),
+        ([0.0150, 0.0230, 0.0190], "not shown"),  # changes -0.6, +0.3, -0.3: within the spread
+        ([0.0210, 0.0200, 0.0220], "not shown"),  # no change at all: p is NaN
+    ],
+)
 def test_paired_change_verdicts(pooled, verdict):
     from coursekit.adversarial_training import paired_change
 

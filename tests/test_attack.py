@@ -7,8 +7,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import attackable_model, small_mlp
-from coursekit.attack import (AttackResult, _lbfgs_direction, all_other_targets, distortion, lbfgs_attack,
-                              min_distortion_attack, solve_penalty)
+from coursekit.attack import (
+    AttackResult,
+    _lbfgs_direction,
+    all_other_targets,
+    distortion,
+    lbfgs_attack,
+    min_distortion_attack,
+    solve_penalty,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -122,15 +129,23 @@ def test_inner_solver_matches_scipy_on_a_convex_problem():
     c = torch.tensor([0.05, 0.5, 5.0], dtype=torch.float64)
     ours = solve_penalty(model, x, target, c, max_iter=500, tol=1e-9, ftol=1e-14)
     for i in range(3):
+
         def fun(v):
             xv = torch.tensor(v, requires_grad=True)
             value = c[i] * (xv - x[i].flatten()).pow(2).sum() + torch.nn.functional.cross_entropy(
-                model(xv.view(1, 1, 4, 4)), target[i : i + 1])
+                model(xv.view(1, 1, 4, 4)), target[i : i + 1]
+            )
             value.backward()
             return value.item(), xv.grad.numpy()
 
-        ref = minimize(fun, x[i].flatten().numpy(), jac=True, method="L-BFGS-B", bounds=[(0, 1)] * 16,
-                       options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 1000})
+        ref = minimize(
+            fun,
+            x[i].flatten().numpy(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0, 1)] * 16,
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 1000},
+        )
         assert torch.allclose(ours[i].flatten(), torch.tensor(ref.x), atol=2e-4)
 
 
@@ -308,10 +323,21 @@ def test_num_classes_must_match_the_model():
         min_distortion_attack(model, x, target % 5, num_classes=5, progress_bar=False)
 
 
-@pytest.mark.parametrize("option, value", [("tol", float("nan")), ("ftol", float("inf")), ("tol", -1.0),
-                                           ("max_iter", 0), ("history", 0), ("check_every", -1),
-                                           ("search_steps", 2.5), ("bounds", (0, float("nan"))),
-                                           ("polish", -1), ("polish", 1.5)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("tol", float("nan")),
+        ("ftol", float("inf")),
+        ("tol", -1.0),
+        ("max_iter", 0),
+        ("history", 0),
+        ("check_every", -1),
+        ("search_steps", 2.5),
+        ("bounds", (0, float("nan"))),
+        ("polish", -1),
+        ("polish", 1.5),
+    ],
+)
 def test_bad_solver_options_name_the_option(option, value):
     model, x, target = _convex_case(n=2)
     with pytest.raises(ValueError, match=option):
@@ -325,8 +351,9 @@ def test_solve_penalty_checks_its_options(option, value):
         solve_penalty(model, x, target, torch.ones(2), **{option: value})
 
 
-@pytest.mark.parametrize("c", [torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("inf")]),
-                               torch.tensor([1.0, 0.0]), torch.ones(3)])
+@pytest.mark.parametrize(
+    "c", [torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("inf")]), torch.tensor([1.0, 0.0]), torch.ones(3)]
+)
 def test_solve_penalty_rejects_bad_c(c):
     model, x, target = _convex_case(n=2)
     with pytest.raises(ValueError, match="c must be"):
@@ -419,8 +446,9 @@ def test_the_attack_code_version_comes_from_the_source_of_attack_and_exact(monke
     def version_with(module, old, new):
         texts = {**real, module: real[module].replace(old, new, 1)}
         assert texts[module] != real[module]
-        monkeypatch.setattr(attack, "code_version", lambda m: source_version(texts[m]) if m in texts
-                            else code_version(m))
+        monkeypatch.setattr(
+            attack, "code_version", lambda m: source_version(texts[m]) if m in texts else code_version(m)
+        )
         return attack.attack_code_version()
 
     assert version_with("exact", "DAMPING_TRIES = 8", "DAMPING_TRIES = 9") != attack.ATTACK_CODE_VERSION
@@ -495,8 +523,14 @@ def test_every_reachable_target_is_reached_and_near_its_optimum(scale, backend):
     with torch.no_grad():
         margin = success_margin(model(x[image]))
     weight, bias = linear_weights(model)
-    exact = torch.stack([linear_min_perturbation(weight, bias, x[image[i:i + 1]], target[i:i + 1],
-                                                 margin=float(margin[i])).distortion[0] for i in range(len(image))])
+    exact = torch.stack(
+        [
+            linear_min_perturbation(
+                weight, bias, x[image[i : i + 1]], target[i : i + 1], margin=float(margin[i])
+            ).distortion[0]
+            for i in range(len(image))
+        ]
+    )
     reachable = torch.isfinite(exact)
     assert reachable.sum() >= 40 and (~reachable).sum() == 0  # every target can win in this box
     assert result.success[reachable].all()
@@ -521,8 +555,9 @@ class _Counted(torch.nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(2)
-        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 20), torch.nn.ReLU(),
-                                       torch.nn.Linear(20, 4))
+        self.net = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(16, 20), torch.nn.ReLU(), torch.nn.Linear(20, 4)
+        )
         with torch.no_grad():
             self.net[1].weight.mul_(3)
         self.rows = {"forward with graph": 0, "forward only": 0, "backward": 0}

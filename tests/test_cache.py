@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from coursekit import cache
-from coursekit.cache import CacheMismatch, check_record, load_record, save_record
+from coursekit.cache import CacheMismatch, check_record, load_cached, save_record
 
 SCHEMA = {"x": (torch.float32, ("N", 3)), "y": (torch.int64, ("N",)), "info": {"name": str}}
 
@@ -19,7 +19,7 @@ def _record(n=4, value=1.0):
 def test_round_trip_returns_the_record(tmp_path):
     path = tmp_path / "r.pt"
     save_record(_record(), path)
-    loaded = load_record(path, SCHEMA, {"N": 4})
+    loaded = load_cached(path, SCHEMA, {"N": 4})
     assert torch.equal(loaded["x"], _record()["x"]) and loaded["info"] == {"name": "a"}
     assert cache.DIGEST_KEY not in loaded
 
@@ -42,7 +42,7 @@ def test_a_crash_mid_write_leaves_the_previous_file_intact(tmp_path, monkeypatch
         save_record(_record(value=2.0), path)
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert torch.equal(load_record(path, SCHEMA)["x"], _record(value=1.0)["x"])
+    assert torch.equal(load_cached(path, SCHEMA)["x"], _record(value=1.0)["x"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pt"]  # no temporary file left
 
 
@@ -53,7 +53,7 @@ def test_a_flipped_byte_is_caught_by_the_digest(tmp_path):
     raw["x"][1, 2] = 1.0000001  # one changed value, the old digest kept
     torch.save(raw, path)
     with pytest.warns(UserWarning, match="digest"):
-        assert load_record(path, SCHEMA) is None
+        assert load_cached(path, SCHEMA) is None
     assert not path.exists()  # removed, so that the caller rebuilds it
 
 
@@ -73,10 +73,10 @@ def test_a_file_that_cannot_be_read_is_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "open", flaky)
     monkeypatch.setattr(io, "open", flaky)
     with pytest.warns(UserWarning, match="could not be read.*kept"):
-        assert load_record(path, SCHEMA) is None
+        assert load_cached(path, SCHEMA) is None
     monkeypatch.undo()
     assert path.read_bytes() == before  # still there, and still good
-    assert torch.equal(load_record(path, SCHEMA)["x"], _record()["x"])
+    assert torch.equal(load_cached(path, SCHEMA)["x"], _record()["x"])
 
 
 def test_a_truncated_file_is_corrupt_and_removed(tmp_path):
@@ -84,38 +84,41 @@ def test_a_truncated_file_is_corrupt_and_removed(tmp_path):
     save_record(_record(), path)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.warns(UserWarning, match="not usable"):
-        assert load_record(path, SCHEMA) is None
+        assert load_cached(path, SCHEMA) is None
     assert not path.exists()
 
 
-@pytest.mark.parametrize("broken, message", [
-    ({"y": torch.arange(4)}, "missing key 'x'"),
-    ({**_record(), "x": torch.zeros(4, 3, dtype=torch.float64)}, "dtype"),
-    ({**_record(), "y": torch.arange(3)}, "shape"),
-    ({**_record(), "info": {"name": 3}}, "'name' must be a str"),
-    ({**_record(), "x": [1, 2]}, "must be a tensor"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"y": torch.arange(4)}, "missing key 'x'"),
+        ({**_record(), "x": torch.zeros(4, 3, dtype=torch.float64)}, "dtype"),
+        ({**_record(), "y": torch.arange(3)}, "shape"),
+        ({**_record(), "info": {"name": 3}}, "'name' must be a str"),
+        ({**_record(), "x": [1, 2]}, "must be a tensor"),
+    ],
+)
 def test_records_that_do_not_fit_are_rebuilt(tmp_path, broken, message):
     path = tmp_path / "r.pt"
     save_record(broken, path)
     with pytest.raises(CacheMismatch, match=message):
         check_record(torch.load(path, weights_only=True), SCHEMA)
     with pytest.warns(UserWarning, match="rebuilding"):
-        assert load_record(path, SCHEMA) is None
+        assert load_cached(path, SCHEMA) is None
 
 
 def test_named_sizes_fixed_in_advance(tmp_path):
     path = tmp_path / "r.pt"
     save_record(_record(n=1), path)
     with pytest.warns(UserWarning, match="shape"):
-        assert load_record(path, SCHEMA, {"N": 3}) is None  # a 1-row file for 3 images
+        assert load_cached(path, SCHEMA, {"N": 3}) is None  # a 1-row file for 3 images
 
 
 def test_a_file_without_a_digest_is_rebuilt(tmp_path):
     path = tmp_path / "r.pt"
     torch.save(_record(), path)
     with pytest.warns(UserWarning, match="no stored digest"):
-        assert load_record(path, SCHEMA) is None
+        assert load_cached(path, SCHEMA) is None
 
 
 def test_model_cache_checks_names_shapes_and_key(tmp_path):
@@ -181,7 +184,7 @@ def test_mnist_cache_with_two_swapped_labels_is_refused_and_rebuilt(tmp_cache):
     data._memory.clear()
     x, y = data.load_mnist("test")
     path = tmp_cache / "mnist" / "test.pt"
-    record = load_record(path, data._cache_schema("test"))
+    record = load_cached(path, data._cache_schema("test"))
     k, labels = record["k"], record["y"].clone()
     first, second = 0, int((labels != labels[0]).nonzero()[0])
     labels[[first, second]] = labels[[second, first]]  # same class counts, same shapes
@@ -190,7 +193,7 @@ def test_mnist_cache_with_two_swapped_labels_is_refused_and_rebuilt(tmp_cache):
     with pytest.warns(UserWarning, match="not canonical"):
         x2, y2 = data.load_mnist("test")
     assert torch.equal(y2, y) and torch.equal(x2, x)
-    assert load_record(path, data._cache_schema("test"))["source"] != "tampered"
+    assert load_cached(path, data._cache_schema("test"))["source"] != "tampered"
     data._memory.clear()
 
 
@@ -222,3 +225,22 @@ def test_a_legacy_model_file_that_fits_is_upgraded_with_a_digest(tmp_path):
     torch.save({"state_dict": {}, "info": {"key": {"a": 1}}}, path)  # legacy but not fitting
     with pytest.warns(UserWarning, match="missing key"):
         assert load_model_record(torch.nn.Sequential(torch.nn.Linear(4, 3)), path, {"a": 1}) is None
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a torch file", bytes(range(256))])
+def test_bytes_torch_cannot_read_are_corruption_and_removed(tmp_path, garbage):
+    path = tmp_path / "record.pt"
+    path.write_bytes(garbage)
+    with pytest.warns(UserWarning, match="not usable"):
+        assert load_cached(path, SCHEMA) is None
+    assert not path.exists()
+
+
+def test_a_bug_in_a_schema_is_not_taken_for_corruption(tmp_path):
+    """Only corruption it can name removes a file: an error of the caller's schema propagates
+    and the (valid) file is kept, rather than a model silently retrained."""
+    path = tmp_path / "record.pt"
+    save_record(_record(), path)
+    with pytest.raises(TypeError):
+        load_cached(path, {"x": "not a schema entry"})  # a str is neither a type, a pair nor a dict
+    assert path.exists()

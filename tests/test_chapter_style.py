@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.notebooks import chapter_paths
+from tools.notebooks import chapter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE = 88
@@ -32,8 +32,10 @@ def long_lines(text: str) -> list[str]:
 
 
 def test_code_cells_are_found():
-    text = "# t\n\n```{code-cell} ipython3\n:tags: [hide-input]\n\nx = 1\n```\n\ntext\n\n```python\ny\n```\n" \
-           "```{code-cell} ipython3\n" + "z" * 89 + "\n```\n"
+    text = (
+        "# t\n\n```{code-cell} ipython3\n:tags: [hide-input]\n\nx = 1\n```\n\ntext\n\n```python\ny\n```\n"
+        "```{code-cell} ipython3\n" + "z" * 89 + "\n```\n"
+    )
     assert code_cells(text) == [":tags: [hide-input]\n\nx = 1\n", "z" * 89 + "\n"]
     assert long_lines(text) == [f"cell 1, line 1 (89 chars): {'z' * 50}…"]
     assert long_lines(text.replace("z" * 89, "z" * 88)) == []

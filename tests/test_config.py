@@ -74,3 +74,30 @@ def test_attack_chunk_size_follows_free_gpu_memory(monkeypatch):
     assert chunk * per_pair <= 0.5 * free < (chunk + 1) * per_pair
     with pytest.raises(ValueError, match="features"):
         config.attack_chunk_size("cuda", 0)
+
+
+def test_one_profile_table_every_profile_with_the_same_keys():
+    from coursekit import adversarial_training, modern_attacks, train, verification
+
+    assert set(config.PROFILE_TABLE) == set(config.PROFILES)
+    for section in config.PROFILE_SECTIONS:
+        keys = {profile: set(config.PROFILE_TABLE[profile][section]) for profile in config.PROFILES}
+        assert len({frozenset(k) for k in keys.values()}) == 1, (section, keys)
+    # the modules' tables are views of it
+    assert modern_attacks.MODERN_SIZES["quick"] is config.PROFILE_TABLE["quick"]["modern"]
+    assert verification.VERIFY_SIZES["paper"] is config.PROFILE_TABLE["paper"]["verify"]
+    assert adversarial_training.POOL_PROFILES["gpu"].pool_size == config.PROFILE_TABLE["gpu"]["pools"]["pool_size"]
+    assert train.PROFILE_SETTINGS["quick"]["cnn"].epochs == config.PROFILE_TABLE["quick"]["training"]["cnn"]["epochs"]
+    assert train.settings_for("FC10(1e-4)", "quick").lbfgs_iterations == 200
+    assert config.profile_sizes("experiments", "quick") is config.EXPERIMENT_SIZES["quick"]
+    with pytest.raises(ValueError, match="section"):
+        config.profile_sizes("sizes", "quick")
+
+
+def test_the_docstring_names_every_environment_variable_the_package_reads():
+    import re
+    from pathlib import Path
+
+    src = Path(config.__file__).parent
+    read = {v for f in src.rglob("*.py") for v in re.findall(r"COURSEKIT_[A-Z_]+", f.read_text())}
+    assert read <= set(re.findall(r"COURSEKIT_[A-Z_]+", config.__doc__))

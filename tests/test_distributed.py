@@ -13,8 +13,16 @@ import torch
 import torch.distributed as dist
 
 from coursekit.attack import AttackResult, min_distortion_attack
-from coursekit.distributed import (ProcessGroup, _interleave, _pad, init_from_env, local_device,
-                                   shard_indices, sharded_min_distortion_attack, shutdown)
+from coursekit.distributed import (
+    ProcessGroup,
+    _interleave,
+    _pad,
+    init_from_env,
+    local_device,
+    shard_indices,
+    sharded_min_distortion_attack,
+    shutdown,
+)
 from distributed_worker import IMAGES, OPTIONS, as_dict, tiny_problem
 
 HERE = Path(__file__).resolve().parent
@@ -29,19 +37,33 @@ def free_port() -> int:
 
 def run_torchrun(world: int, out: Path) -> list[dict]:
     """Run the worker on ``world`` CPU processes; returns each rank's record."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", COURSEKIT_THREADS="1", OMP_NUM_THREADS="1",
-               COURSEKIT_PROGRESS="off", PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), str(HERE)]))
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES="",
+        COURSEKIT_THREADS="1",
+        OMP_NUM_THREADS="1",
+        COURSEKIT_PROGRESS="off",
+        PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), str(HERE)]),
+    )
     env.pop("COURSEKIT_DEVICE", None)
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={world}",
-               "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-               str(HERE / "distributed_worker.py"), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={world}",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        str(HERE / "distributed_worker.py"),
+        str(out),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(world)]
 
 
-@pytest.fixture(scope="module", params=[pytest.param(w, marks=pytest.mark.slow) for w in (2, 3)],
-                ids=["2 ranks", "3 ranks"])
+@pytest.fixture(
+    scope="module", params=[pytest.param(w, marks=pytest.mark.slow) for w in (2, 3)], ids=["2 ranks", "3 ranks"]
+)
 def ranks(request, tmp_path_factory):
     return run_torchrun(request.param, tmp_path_factory.mktemp(f"ranks{request.param}"))
 
@@ -89,8 +111,10 @@ def test_an_error_on_one_rank_is_raised_on_all(ranks):
 def test_different_batches_on_different_ranks_are_refused(ranks):
     sizes = [IMAGES - r for r in range(len(ranks))]
     for record in ranks:
-        assert record["sizes"] == ["ValueError", f"x must be the same whole batch on every rank; got sizes "
-                                                 f"{sizes} by rank"]
+        assert record["sizes"] == [
+            "ValueError",
+            f"x must be the same whole batch on every rank; got sizes {sizes} by rank",
+        ]
 
 
 def test_without_a_process_group_it_is_min_distortion_attack(monkeypatch):
@@ -100,8 +124,10 @@ def test_without_a_process_group_it_is_min_distortion_attack(monkeypatch):
     assert not dist.is_initialized()
     model, x, y = tiny_problem(3)
     options = {"num_classes": 4, "search_steps": 2, "max_iter": 10, "progress_bar": False}  # default check_every
-    assert_same(as_dict(sharded_min_distortion_attack(model, x, y, **options)),
-                as_dict(min_distortion_attack(model, x, y, **options)))
+    assert_same(
+        as_dict(sharded_min_distortion_attack(model, x, y, **options)),
+        as_dict(min_distortion_attack(model, x, y, **options)),
+    )
     shutdown()  # nothing to tear down: no error
 
 

@@ -8,15 +8,16 @@ import torch
 from scipy.optimize import linprog, minimize
 
 from conftest import attackable_model, small_mlp
-
 from coursekit.attack import lbfgs_attack
 from coursekit.exact import box_qp, exact_min_distortion, linear_min_perturbation, linear_weights
 
 
 def _random_linear(k=3, n=2, seed=0, scale=3.0):
     generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(k, n, generator=generator, dtype=torch.float64) * scale,
-            torch.randn(k, generator=generator, dtype=torch.float64))
+    return (
+        torch.randn(k, n, generator=generator, dtype=torch.float64) * scale,
+        torch.randn(k, generator=generator, dtype=torch.float64),
+    )
 
 
 def _brute_force(weight, bias, x, target, steps=1001):
@@ -59,7 +60,7 @@ def test_the_returned_point_is_feasible_inside_the_box_and_optimal():
         v = x[i].flatten() + result.r[i]
         assert v.min() >= 0 and v.max() <= 1
         logits = weight @ v + bias
-        others = torch.cat([logits[:target[i]], logits[target[i] + 1:]])
+        others = torch.cat([logits[: target[i]], logits[target[i] + 1 :]])
         assert logits[target[i]] - others.max() >= 0.01 - 1e-6
         assert result.lower_bound[i] <= result.distortion[i] * (1 + 1e-9)
         assert result.lower_bound[i] >= result.distortion[i] * (1 - 1e-6)
@@ -78,9 +79,15 @@ def test_agrees_with_scipy_slsqp_on_the_primal(seed):
         others = [j for j in range(k) if j != l]
         A, d = W[others] - W[l], b[others] - b[l] + 0.05
         constraint = {"type": "ineq", "fun": lambda r: -(A @ (xi + r) + d), "jac": lambda r: -A}
-        out = minimize(lambda r: (0.5 * r @ r, r), np.zeros(n), jac=True, method="SLSQP",
-                       bounds=list(zip(-xi, 1 - xi)), constraints=[constraint],
-                       options={"ftol": 1e-14, "maxiter": 1000})
+        out = minimize(
+            lambda r: (0.5 * r @ r, r),
+            np.zeros(n),
+            jac=True,
+            method="SLSQP",
+            bounds=list(zip(-xi, 1 - xi)),
+            constraints=[constraint],
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
         if not out.success:  # SLSQP reports an infeasible problem
             assert torch.isinf(result.distortion[i])
             continue
@@ -173,8 +180,9 @@ def test_refuses_a_model_that_is_not_linear():
         linear_weights(small_mlp())
 
 
-@pytest.mark.parametrize("bad", [{"margin": -1.0}, {"tol": float("nan")}, {"margin": torch.tensor([0.1, -1.0])},
-                                 {"margin": torch.zeros(3)}])
+@pytest.mark.parametrize(
+    "bad", [{"margin": -1.0}, {"tol": float("nan")}, {"margin": torch.tensor([0.1, -1.0])}, {"margin": torch.zeros(3)}]
+)
 def test_bad_arguments_are_named(bad):
     weight, bias = _random_linear()
     x = torch.rand(2, 1, 2, dtype=torch.float64)
@@ -188,19 +196,22 @@ def test_a_margin_per_row_is_the_margin_of_each_row():
     target = torch.tensor([0, 2])
     both = linear_min_perturbation(weight, bias, x, target, margin=torch.tensor([0.1, 0.3]))
     for i, m in enumerate((0.1, 0.3)):
-        one = linear_min_perturbation(weight, bias, x[i:i + 1], target[i:i + 1], margin=m)
+        one = linear_min_perturbation(weight, bias, x[i : i + 1], target[i : i + 1], margin=m)
         assert both.distortion[i].item() == pytest.approx(one.distortion.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p: {**p, "A": p["A"][0]}, "A must be"),
-    (lambda p: {**p, "h": p["h"][:, :3]}, "h must have shape"),
-    (lambda p: {**p, "lo": p["hi"] + 1}, "lo must be <= hi"),
-    (lambda p: {**p, "A": p["A"] * float("nan")}, "A and h must be finite"),
-    (lambda p: {**p, "hi": p["hi"].long()}, "hi must be a floating-point"),
-    (lambda p: {**p, "iterations": 0}, "iterations must be"),
-    (lambda p: {**p, "tol": float("nan")}, "tol"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: {**p, "A": p["A"][0]}, "A must be"),
+        (lambda p: {**p, "h": p["h"][:, :3]}, "h must have shape"),
+        (lambda p: {**p, "lo": p["hi"] + 1}, "lo must be <= hi"),
+        (lambda p: {**p, "A": p["A"] * float("nan")}, "A and h must be finite"),
+        (lambda p: {**p, "hi": p["hi"].long()}, "hi must be a floating-point"),
+        (lambda p: {**p, "iterations": 0}, "iterations must be"),
+        (lambda p: {**p, "tol": float("nan")}, "tol"),
+    ],
+)
 def test_batched_qp_names_bad_input(change, message):
     _, (A, h, lo, hi) = _qp_rows(0, rows=4, n=8)
     with pytest.raises(ValueError, match=message):
@@ -209,9 +220,15 @@ def test_batched_qp_names_bad_input(change, message):
 
 def _slsqp(A, h, lo, hi):
     """scipy's SLSQP on min ½|r|² s.t. A r ≤ h, lo ≤ r ≤ hi: (½|r|², max(A r − h)) of its point."""
-    out = minimize(lambda r: (0.5 * r @ r, r), np.clip(0, lo, hi), jac=True, method="SLSQP",
-                   bounds=list(zip(lo, hi)), options={"ftol": 1e-15, "maxiter": 2000},
-                   constraints=[{"type": "ineq", "fun": lambda r: h - A @ r, "jac": lambda r: -A}])
+    out = minimize(
+        lambda r: (0.5 * r @ r, r),
+        np.clip(0, lo, hi),
+        jac=True,
+        method="SLSQP",
+        bounds=list(zip(lo, hi)),
+        options={"ftol": 1e-15, "maxiter": 2000},
+        constraints=[{"type": "ineq", "fun": lambda r: h - A @ r, "jac": lambda r: -A}],
+    )
     return 0.5 * out.x @ out.x, (A @ out.x - h).max()
 
 
@@ -233,7 +250,7 @@ def _check_against_scipy(result, problems, *, slack=1e-7):
         if status != 1:
             continue
         assert feasible
-        r = result.r[i, :A.shape[1]].numpy()
+        r = result.r[i, : A.shape[1]].numpy()
         scale = np.abs(h) + np.abs(A) @ np.maximum(np.abs(lo), np.abs(hi))
         assert (A @ r - h <= 1e-9 * scale).all() and (r >= lo).all() and (r <= hi).all()
         value, violation = _slsqp(A, h, lo, hi)
@@ -245,8 +262,10 @@ def _check_against_scipy(result, problems, *, slack=1e-7):
 def test_box_qp_solves_the_two_problems_of_issue_24():
     """Nearly parallel rows: the old arc search stopped at ½|r|² = 0.592 (optimum 0.5146) and
     at r = 0 with violation 0.549 (SLSQP: a feasible point at 0.0197)."""
-    cases = [([[-.7242, -.9202, -.3371], [-.6883, -1.108, -.4215]], [-.9698, -.2477], [.6169, .5496, .0861]),
-             ([[-1.6044, .2337, 2.2395], [-1.6067, .2334, 2.2407]], [-.0046, -.5489], [.1762, .859, .4101])]
+    cases = [
+        ([[-0.7242, -0.9202, -0.3371], [-0.6883, -1.108, -0.4215]], [-0.9698, -0.2477], [0.6169, 0.5496, 0.0861]),
+        ([[-1.6044, 0.2337, 2.2395], [-1.6067, 0.2334, 2.2407]], [-0.0046, -0.5489], [0.1762, 0.859, 0.4101]),
+    ]
     for (A, h, x), optimum in zip(cases, (0.5146199513, 0.0196750121)):
         A, h, x = (torch.tensor([v], dtype=torch.float64) for v in (A, h, x))
         result = box_qp(A, h, -x, 1 - x)
@@ -271,7 +290,8 @@ def _nearly_parallel(seed, count=120):
         if i % 2:  # just above or below the smallest a_j·r the box allows
             edge = torch.where(A > 0, -A * x, A * (1 - x)).sum(1)
             h = edge + 10 ** float(torch.empty(1).uniform_(-6, 0, generator=generator)) * torch.randn(
-                k, generator=generator, dtype=torch.float64)
+                k, generator=generator, dtype=torch.float64
+            )
         else:
             h = 0.5 * torch.randn(k, generator=generator, dtype=torch.float64)
         problems.append((A.numpy(), h.numpy(), (-x).numpy(), (1 - x).numpy()))
@@ -284,8 +304,8 @@ def _as_batch(problems):
     A, h = torch.zeros(len(problems), k, n, dtype=torch.float64), torch.ones(len(problems), k, dtype=torch.float64)
     lo, hi = torch.zeros(len(problems), n, dtype=torch.float64), torch.zeros(len(problems), n, dtype=torch.float64)
     for i, (a, b, low, high) in enumerate(problems):
-        A[i, :a.shape[0], :a.shape[1]], h[i, :len(b)] = torch.from_numpy(a), torch.from_numpy(b)
-        lo[i, :len(low)], hi[i, :len(high)] = torch.from_numpy(low), torch.from_numpy(high)
+        A[i, : a.shape[0], : a.shape[1]], h[i, : len(b)] = torch.from_numpy(a), torch.from_numpy(b)
+        lo[i, : len(low)], hi[i, : len(high)] = torch.from_numpy(low), torch.from_numpy(high)
     return A, h, lo, hi
 
 

@@ -23,8 +23,7 @@ def test_a_correct_function_passes_and_is_returned(capsys):
 
 
 def test_a_blank_exercise_falls_back_and_says_so(capsys):
-    def mine(x, scale):
-        ...
+    def mine(x, scale): ...
 
     assert check_function(mine, reference, CASES) is reference
     out = capsys.readouterr().out
@@ -85,8 +84,10 @@ def test_is_blank():
     assert is_blank(...) and is_blank(None) and not is_blank(0)
 
 
-@pytest.mark.parametrize("bad, match", [({"cases": []}, "cases"), ({"cases": "ab"}, "cases"),
-                                        ({"rtol": -1}, "rtol"), ({"atol": float("nan")}, "atol")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [({"cases": []}, "cases"), ({"cases": "ab"}, "cases"), ({"rtol": -1}, "rtol"), ({"atol": float("nan")}, "atol")],
+)
 def test_bad_arguments_are_named(bad, match):
     arguments = {"cases": CASES, **bad}
     with pytest.raises(ValueError, match=match):

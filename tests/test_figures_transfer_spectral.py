@@ -7,7 +7,6 @@ import torch
 from scipy.linalg import circulant
 
 from conftest import attackable_model
-
 from coursekit.plots import circulant_spectrum, transfer_example
 
 
@@ -26,13 +25,14 @@ def test_transfer_example_shows_each_models_prediction_and_probability():
     bars = _bars(bars_ax)
     assert len(bars) == 3
     texts = [t.get_text() for t in bars_ax.texts]
-    for i, (name, model) in enumerate(models.items()):  # bars from the top, in the models' order
+    for i, model in enumerate(models.values()):  # bars from the top, in the models' order
         p = torch.softmax(model(x_adv[None]).double(), 1)[0]
         assert bars[i].get_width() == pytest.approx(p.max().item())
         assert texts[i] == f"→ {int(p.argmax())} ({100 * p.max().item():.0f}%)"
         fooled = int(p.argmax()) != label
-        assert np.allclose(bars[i].get_facecolor()[:3], plt.matplotlib.colors.to_rgb(
-            "tab:red" if fooled else "tab:gray"))
+        assert np.allclose(
+            bars[i].get_facecolor()[:3], plt.matplotlib.colors.to_rgb("tab:red" if fooled else "tab:gray")
+        )
     assert [t.get_text() for t in bars_ax.get_yticklabels()] == ["A (source)", "B", "C"]
     perturbation = fig.axes[1].images[0].get_array()
     assert np.allclose(perturbation, (0.5 + 5 * (x_adv - x)).squeeze().numpy())
@@ -53,8 +53,9 @@ def test_circulant_spectrum_bars_are_the_singular_values(stride):
     w[:3] = taps
     matrix = circulant(w).T
     x = np.random.default_rng(0).standard_normal(size)
-    assert np.allclose(matrix @ x, [sum(taps[u] * x[(n + u) % size] for u in range(3))
-                                    for n in range(size)])  # C is the layer
+    assert np.allclose(
+        matrix @ x, [sum(taps[u] * x[(n + u) % size] for u in range(3)) for n in range(size)]
+    )  # C is the layer
     assert np.allclose(left.images[0].get_array(), matrix)
     heights = np.array([b.get_height() for b in _bars(middle)])
     singular = np.linalg.svd(matrix, compute_uv=False)
@@ -65,7 +66,7 @@ def test_circulant_spectrum_bars_are_the_singular_values(stride):
     for bar in _bars(right):
         stacks[round(bar.get_x() + bar.get_width() / 2)] += bar.get_height()
     strided = np.linalg.svd(matrix[::stride], compute_uv=False)  # the stride as the explicit matrix
-    assert np.allclose(np.sort(stacks), np.sort(strided ** 2))
+    assert np.allclose(np.sort(stacks), np.sort(strided**2))
     assert right.lines[0].get_ydata()[0] == pytest.approx(strided.max() ** 2)
     plt.close(fig)
 

@@ -7,9 +7,18 @@ import torch
 import torchvision
 
 from coursekit import imagenet
-from coursekit.imagenet import (IMAGENET_MEAN, IMAGENET_STD, OSTRICH, Normalised, category_names,
-                                figure5, figure5_examples, photo_tensor, pretrained_alexnet,
-                                sample_photos)
+from coursekit.imagenet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    OSTRICH,
+    Normalised,
+    category_names,
+    figure5,
+    figure5_examples,
+    photo_tensor,
+    pretrained_alexnet,
+    sample_photos,
+)
 
 matplotlib.use("Agg")
 
@@ -66,8 +75,7 @@ def test_figure5_runs_on_random_weights_and_one_small_photo():
     with torch.no_grad():
         logits = model(photos["grace_hopper"][None])
     target = int(logits.topk(2).indices[0, 1])  # the runner-up: reachable in a few steps
-    data = figure5_examples(model, photos, target=target, polish=0, refine=False,
-                            search_steps=2, max_iter=10)
+    data = figure5_examples(model, photos, target=target, polish=0, refine=False, search_steps=2, max_iter=10)
     assert data.names == ["grace_hopper"] and data.target == target
     assert data.x_adv.shape == (1, 3, 64, 64)
     assert float(data.x_adv.min()) >= 0 and float(data.x_adv.max()) <= 1  # the box is the pixels'

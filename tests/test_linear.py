@@ -9,8 +9,10 @@ from coursekit.linear import half_space_bound
 
 def random_linear(k=4, n=6, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(k, n, generator=generator, dtype=torch.float64),
-            torch.randn(k, generator=generator, dtype=torch.float64))
+    return (
+        torch.randn(k, n, generator=generator, dtype=torch.float64),
+        torch.randn(k, generator=generator, dtype=torch.float64),
+    )
 
 
 def test_one_rival_without_the_box_the_bound_is_the_projection():

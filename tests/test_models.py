@@ -36,8 +36,11 @@ def test_feature_sizes():
 def test_decay_matches_a_hand_computation():
     model = build("FC100-100-10")
     first, second, third = weight_layers(model)
-    expected = (1e-5 * first.weight.pow(2).sum() / 100 + 1e-5 * second.weight.pow(2).sum() / 100
-                + 1e-6 * third.weight.pow(2).sum() / 10)
+    expected = (
+        1e-5 * first.weight.pow(2).sum() / 100
+        + 1e-5 * second.weight.pow(2).sum() / 100
+        + 1e-6 * third.weight.pow(2).sum() / 10
+    )
     assert torch.allclose(weight_decay(model), expected)
     with torch.no_grad():
         for layer in weight_layers(model):

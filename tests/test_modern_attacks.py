@@ -19,12 +19,13 @@ def mnist_mlp(mnist_test):
     other test images to attack (real data: attacks behave as on the zoo)."""
     x, y = mnist_test
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 32), torch.nn.Sigmoid(),
-                                torch.nn.Linear(32, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(784, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 10)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(4):
         for i in range(1000, 4000, 100):
-            loss = torch.nn.functional.cross_entropy(model(x[i:i + 100]), y[i:i + 100])
+            loss = torch.nn.functional.cross_entropy(model(x[i : i + 100]), y[i : i + 100])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -61,6 +62,7 @@ def check_conventions(result: AttackResult, model, x, target=None, y=None, keep_
 
 # --- FGSM ---------------------------------------------------------------------------------------
 
+
 def test_fgsm_equals_foolbox_exactly(mnist_mlp):
     fb = pytest.importorskip("foolbox")
     model, x, y = mnist_mlp
@@ -91,6 +93,7 @@ def test_fgsm_is_one_step_of_pgd(mnist_mlp):
 
 # --- PGD ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("norm, eps", [("inf", 0.06), ("2", 1.0)])
 def test_pgd_success_matches_foolbox(mnist_mlp, norm, eps):
     fb = pytest.importorskip("foolbox")
@@ -110,16 +113,18 @@ def test_targeted_pgd_matches_foolbox(mnist_mlp):
     model, x, y = mnist_mlp
     target = (y + 1) % 10
     ours = pgd(model, x, y, 0.1, steps=10, step_size=0.025, target=target)
-    _, success = foolbox_run(fb.attacks.LinfPGD(abs_stepsize=0.025, steps=10), model, x, target,
-                             targeted=True, epsilons=0.1)
+    _, success = foolbox_run(
+        fb.attacks.LinfPGD(abs_stepsize=0.025, steps=10), model, x, target, targeted=True, epsilons=0.1
+    )
     assert 0.2 < ours.success.float().mean() < 0.95
     assert abs(ours.success.float().mean() - success.float().mean()) <= 0.05
     check_conventions(ours, model, x, target=target, keep_failed=True)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), norm=st.sampled_from(["inf", "2"]), eps=st.floats(0.01, 2.0),
-       targeted=st.booleans())
+@given(
+    seed=st.integers(0, 10_000), norm=st.sampled_from(["inf", "2"]), eps=st.floats(0.01, 2.0), targeted=st.booleans()
+)
 def test_pgd_stays_in_the_ball_and_the_box(seed, norm, eps, targeted):
     model = small_mlp(classes=4, seed=seed)
     generator = torch.Generator().manual_seed(seed)
@@ -142,6 +147,7 @@ def test_pgd_increases_the_loss_over_fgsm_and_random_noise(mnist_mlp):
 
 
 # --- C&W and DDN --------------------------------------------------------------------------------
+
 
 def mean_over_both(ours: AttackResult, theirs: torch.Tensor, success: torch.Tensor, x):
     both = ours.success & success
@@ -198,8 +204,11 @@ def test_minimum_norm_attacks_find_the_exact_distance_of_a_linear_model(attack):
     y = model(x).argmax(1)
     exact = exact_linear_distance(model, x, y)
     assert (exact < 0.3).all()  # the nearest boundary lies inside the box
-    result = (carlini_wagner_l2(model, x, y=y, search_steps=6, c_init=1.0, steps=200) if attack == "cw"
-              else ddn(model, x, y=y, steps=300))
+    result = (
+        carlini_wagner_l2(model, x, y=y, search_steps=6, c_init=1.0, steps=200)
+        if attack == "cw"
+        else ddn(model, x, y=y, steps=300)
+    )
     assert result.success.all()
     assert (result.l2 >= exact * (1 - 1e-4)).all()  # nobody beats the exact minimum
     # C&W converges onto the boundary; DDN's norm moves in factors of 1 ± γ (5%)
@@ -252,6 +261,7 @@ def test_attacks_leave_the_model_in_its_mode(mnist_mlp):
 
 # --- the certificate ------------------------------------------------------------------------------
 
+
 def test_certified_radius_of_a_linear_model_is_below_the_exact_distance():
     model = attackable_model()
     x = 0.4 + 0.2 * torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(2))
@@ -295,9 +305,13 @@ def test_certified_radius_refuses_what_it_cannot_certify(mnist_mlp):
     skip = torch.nn.Sequential(torch.nn.Flatten(), Residual(), torch.nn.Linear(784, 10))
     with pytest.raises(ValueError, match="model must be a chain"):
         certified_radius(skip, x[:2], y[:2])
-    with pytest.raises(ValueError, match="model must be a chain"):
-        certified_radius(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Tanh(), torch.nn.Linear(784, 10)),
-                         x[:2], y[:2])
+    with pytest.raises(ValueError, match="model must be a chain"):  # no layer bound is known for GELU
+        certified_radius(
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.GELU(), torch.nn.Linear(784, 10)), x[:2], y[:2]
+        )
+    # One list of boundable layers (spectral.BOUNDED_LAYERS): Tanh (1-Lipschitz) and BatchNorm are certified.
+    tanh = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Tanh(), torch.nn.BatchNorm1d(784), torch.nn.Linear(784, 10))
+    assert certified_radius(tanh, x[:2], y[:2]).shape == (2,)
     with pytest.raises(ValueError, match="lipschitz"):
         certified_radius(model, x[:2], y[:2], lipschitz=0)
 
@@ -313,6 +327,7 @@ def test_certified_radius_uses_the_zoo_layer_bounds(mnist_mlp):
 
 
 # --- PGD training -----------------------------------------------------------------------------------
+
 
 def test_madry_training_refuses_lbfgs_models_and_bad_arguments(tmp_cache):
     with pytest.raises(ValueError, match="name"):
@@ -343,8 +358,14 @@ def test_madry_training_makes_pgd_weaker_and_is_cached(tmp_cache):
 def _batchnorm_dropout_model():
     """A network with BatchNorm1d and Dropout, left in train mode (as inside a training loop)."""
     torch.manual_seed(3)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.BatchNorm1d(12),
-                                torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(12, 4))
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 12),
+        torch.nn.BatchNorm1d(12),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.5),
+        torch.nn.Linear(12, 4),
+    )
     model.train()
     return model
 

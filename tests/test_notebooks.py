@@ -4,8 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.notebooks import (FORM_TITLE, SETUP_CELL, add_form_markers, book_config, chapter_paths,
-                                 notebook_json, setup_text, sync)
+from tools.notebooks import (
+    FORM_TITLE,
+    SETUP_CELL,
+    add_form_markers,
+    book_config,
+    chapter_paths,
+    notebook_json,
+    setup_text,
+    sync,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +48,10 @@ def test_the_setup_cell_fails_loudly_and_prints_no_restart_prompt():
 
 
 def test_setup_text_replaces_the_whole_setup_cell():
-    text = ("```{code-cell} ipython3\n:tags: [hide-input]\n\n# Set-up: on Colab, old text\n"
-            '%pip install old\nprint("old")\n```\n\nafter\n')
+    text = (
+        "```{code-cell} ipython3\n:tags: [hide-input]\n\n# Set-up: on Colab, old text\n"
+        '%pip install old\nprint("old")\n```\n\nafter\n'
+    )
     new = setup_text(text, "https://github.com/a/b", "dev")
     assert 'COURSE_REPOSITORY = "https://github.com/a/b"' in new and 'COURSE_BRANCH = "dev"' in new
     assert "old" not in new and new.endswith("```\n\nafter\n")
@@ -107,7 +117,7 @@ def test_the_readme_lists_every_chapter_with_a_colab_badge():
 
 # --- Colab reads the notebooks' Markdown as it is: no MyST-only syntax may reach it ---------------
 
-from coursekit.notebooks import MarkdownContext, colab_markdown, myst_leftovers  # noqa: E402
+from tools.notebooks import MarkdownContext, colab_markdown, myst_leftovers  # noqa: E402
 
 # Independent of the converter: the patterns a reader would see raw on Colab.
 RAW_MYST = re.compile(r"^ *(`{3,}|~{3,}|:{3,})\{[\w:-]+\}|\{[\w:-]+\}`[^`]*`|^\s*\([\w:.-]+\)=\s*$", re.M)
@@ -141,15 +151,17 @@ def test_solutions_are_folded_on_colab():
                 assert "".join(cell["source"]).startswith("#@title "), path
 
 
-CONTEXT = MarkdownContext(macros={"loss": r"\operatorname{loss}_f"},
-                          titles={"03a_lbfgs_attack": "The L-BFGS attack"})
+CONTEXT = MarkdownContext(macros={"loss": r"\operatorname{loss}_f"}, titles={"03a_lbfgs_attack": "The L-BFGS attack"})
 
 
 def test_an_exercise_box_becomes_a_bold_heading_and_its_text():
-    text = ("Before.\n\n```{admonition} Exercise 1: what does k mean?\n:class: tip\n\nRetrain with "
-            "`train(...)`.\nCompare.\n```\n\nAfter.")
-    assert colab_markdown(text, CONTEXT) == ("Before.\n\n**Exercise 1: what does k mean?**\n\nRetrain with "
-                                             "`train(...)`.\nCompare.\n\nAfter.")
+    text = (
+        "Before.\n\n```{admonition} Exercise 1: what does k mean?\n:class: tip\n\nRetrain with "
+        "`train(...)`.\nCompare.\n```\n\nAfter."
+    )
+    assert colab_markdown(text, CONTEXT) == (
+        "Before.\n\n**Exercise 1: what does k mean?**\n\nRetrain with `train(...)`.\nCompare.\n\nAfter."
+    )
 
 
 def test_boxes_colon_fences_and_nesting():
@@ -160,13 +172,16 @@ def test_boxes_colon_fences_and_nesting():
 
 
 def test_roles_labels_and_a_glossary():
-    text = ("(sec-attack)=\n## The attack\n\nAn {term}`adversarial example` is {term}`targeted "
-            "<targeted attack>` in {doc}`03a_lbfgs_attack`, see {ref}`the attack <sec-attack>` and "
-            "{math}`c > 0`.\n\n```{glossary}\nadversarial example\n  An input changed a little\n  "
-            "that the model gets wrong.\n\nthreat model\n  What the attacker may change.\n```")
+    text = (
+        "(sec-attack)=\n## The attack\n\nAn {term}`adversarial example` is {term}`targeted "
+        "<targeted attack>` in {doc}`03a_lbfgs_attack`, see {ref}`the attack <sec-attack>` and "
+        "{math}`c > 0`.\n\n```{glossary}\nadversarial example\n  An input changed a little\n  "
+        "that the model gets wrong.\n\nthreat model\n  What the attacker may change.\n```"
+    )
     out = colab_markdown(text, CONTEXT)
-    assert out.startswith("## The attack\n\nAn adversarial example is targeted in *The L-BFGS attack*, "
-                          "see the attack and $c > 0$.")
+    assert out.startswith(
+        "## The attack\n\nAn adversarial example is targeted in *The L-BFGS attack*, see the attack and $c > 0$."
+    )
     assert "- **adversarial example**: An input changed a little that the model gets wrong." in out
     assert "- **threat model**: What the attacker may change." in out
     assert myst_leftovers(out) == [] and not RAW_MYST.search(out)
@@ -176,9 +191,15 @@ def test_the_macro_is_not_expanded_inside_a_longer_name():
     assert colab_markdown(r"$\loss$ and $\lossy$", CONTEXT) == r"$\operatorname{loss}_f$ and $\lossy$"
 
 
-@pytest.mark.parametrize("text, match", [("```{figurex} a.png\n```", "figurex"), ("{glue:text}`x`", "glue"),
-                                         ("```{admonition} open\nnever closed", "not closed"),
-                                         ("see {doc}`03_gone`", "names no page")])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("```{figurex} a.png\n```", "figurex"),
+        ("{glue:text}`x`", "glue"),
+        ("```{admonition} open\nnever closed", "not closed"),
+        ("see {doc}`03_gone`", "names no page"),
+    ],
+)
 def test_unknown_myst_is_an_error_not_a_silent_leak(text, match):
     with pytest.raises(ValueError, match=match):
         colab_markdown(text, CONTEXT)
@@ -187,7 +208,7 @@ def test_unknown_myst_is_an_error_not_a_silent_leak(text, match):
 def test_a_hidden_solution_gets_a_solution_title():
     import nbformat
 
-    from coursekit.notebooks import SOLUTION_TITLE
+    from tools.notebooks import SOLUTION_TITLE
 
     cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["hide-cell"]})
     add_form_markers(cell)

@@ -9,7 +9,6 @@ import torch
 from scipy.optimize import linprog
 
 from conftest import attackable_model
-
 from coursekit import optimality as O
 from coursekit.exact import linear_min_perturbation, linear_weights
 
@@ -55,8 +54,9 @@ def _exact_linf(weight, bias, x, target):
     eye = np.eye(n)
     a_ub = np.vstack([a, np.hstack([eye, -np.ones((n, 1))]), np.hstack([-eye, -np.ones((n, 1))])])
     b_ub = np.concatenate([b[target] - b[others] - (w[others] - w[target]) @ x, np.zeros(2 * n)])
-    out = linprog(np.r_[np.zeros(n), 1.0], A_ub=a_ub, b_ub=b_ub, bounds=list(zip(-x, 1 - x)) + [(0, None)],
-                  method="highs")
+    out = linprog(
+        np.r_[np.zeros(n), 1.0], A_ub=a_ub, b_ub=b_ub, bounds=list(zip(-x, 1 - x)) + [(0, None)], method="highs"
+    )
     return out.fun if out.status == 0 else math.inf
 
 
@@ -118,8 +118,9 @@ def test_distances_are_inf_where_the_attack_failed():
 
 def _tiny_relu(seed=0):
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(),
-                                torch.nn.Linear(8, 10)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 10)
+    ).eval()
     with torch.no_grad():
         model[1].weight.mul_(4)
         model[3].weight.mul_(4)
@@ -141,7 +142,7 @@ def test_closest_start_picks_the_closest_point_that_reaches_the_margin():
             assert torch.equal(start[i], x[i])
             continue
         t = int(target[i])
-        assert z[i, t] - torch.cat([z[i, :t], z[i, t + 1:]]).max() >= 1e-3
+        assert z[i, t] - torch.cat([z[i, :t], z[i, t + 1 :]]).max() >= 1e-3
         assert any(torch.equal(start[i], c) for c in candidates)
         with torch.no_grad():  # no candidate that reaches the margin is closer
             zc = model.double()(torch.stack(candidates).double())
@@ -160,7 +161,7 @@ def test_compare_with_exact_gives_ratios_to_the_proven_optimum():
     per_image, summary, exact = O.compare_with_exact(model, x, target, budget=100)
     assert set(exact) == {"2", "inf"}
     assert per_image.shape[0] == 3 and len(summary) == per_image.shape[1]
-    for norm, result in exact.items():
+    for result in exact.values():
         assert result.optimal.all()
     ratios = per_image.to_numpy()
     finite = np.isfinite(ratios)

@@ -33,8 +33,7 @@ def test_table_1s_column_and_its_readings_use_the_papers_method():
     assert len(table1) == 1, "one cell makes Table 1's column, `attacks`"
     call = table1[0].split("adversarial_examples(", 1)[1].split(")", 1)[0]
     assert "**PAPER_ATTACK" in call and "polish" not in table1[0]
-    readings = [c for c in cells("03b_minimum_distortion.md") if "every_target_examples(" in c
-                and "readings" in c]
+    readings = [c for c in cells("03b_minimum_distortion.md") if "every_target_examples(" in c and "readings" in c]
     assert readings and all("**PAPER_ATTACK" in c for c in readings)
 
 
@@ -56,8 +55,9 @@ def test_without_the_polish_the_attack_is_not_the_exact_optimum():
     polished = lbfgs_attack(model, x, target)
     torch.testing.assert_close(paper.distortion, plain.distortion)
     layer = model[1]
-    exact = linear_min_perturbation(layer.weight.detach().double(), layer.bias.detach().double(),
-                                    x, target).distortion.float()
+    exact = linear_min_perturbation(
+        layer.weight.detach().double(), layer.bias.detach().double(), x, target
+    ).distortion.float()
     assert paper.success.all() and polished.success.all()
     assert (paper.distortion >= exact * (1 - 1e-3)).all()
     assert (paper.distortion / exact).mean() > (polished.distortion / exact).mean() + 1e-3

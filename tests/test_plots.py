@@ -4,7 +4,6 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-
 from torch import nn
 
 from coursekit.plots import adversarial_pair, perturbation_rows, weight_templates
@@ -39,8 +38,9 @@ def test_adversarial_pair_titles_each_image_with_its_prediction_and_draws_the_pe
     assert axes[1].get_title().startswith("perturbation, scaled")
     matplotlib.pyplot.close(fig)
     fig = adversarial_pair(model, x, x_adv, magnify=10)
-    np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(), (0.5 + 10 * change).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fig.axes[1].get_images()[0].get_array(), (0.5 + 10 * change).numpy(), rtol=1e-5, atol=1e-6
+    )
     assert fig.axes[1].get_title().startswith("perturbation ×10")
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError, match="one 28×28 image"):

@@ -17,8 +17,16 @@ def _texts(fig):
 
 @pytest.mark.parametrize("layers", [(0,), (0, 1, 2), (2,)])
 def test_pool_diagram_draws_one_pool_per_layer(layers):
-    fig = pool_diagram(layers, pool_size=500, refresh_fraction=0.2, refresh_every=300, pool_batch=32,
-                       batch_size=128, train_size=60_000, epochs=12)
+    fig = pool_diagram(
+        layers,
+        pool_size=500,
+        refresh_fraction=0.2,
+        refresh_every=300,
+        pool_batch=32,
+        batch_size=128,
+        train_size=60_000,
+        epochs=12,
+    )
     fig.canvas.draw()  # it renders
     assert len(_gids(fig, "pool")) == len(layers)
     assert len(_gids(fig, "network")) == 4 and len(_gids(fig, "attack")) == 1
@@ -40,11 +48,16 @@ def test_pool_diagram_plots_the_logged_steps():
     assert list(refreshes.get_xdata()) == [800, 1100]
 
 
-@pytest.mark.parametrize("bad, match", [({"layers": (3,)}, "layers must be ints in 0..2"),
-                                        ({"layers": ()}, "layers"),
-                                        ({"pool_size": 0}, "pool_size"),
-                                        ({"refresh_fraction": 1.5}, "refresh_fraction"),
-                                        ({"refresh_every": 2.5}, "refresh_every")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"layers": (3,)}, "layers must be ints in 0..2"),
+        ({"layers": ()}, "layers"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"refresh_fraction": 1.5}, "refresh_fraction"),
+        ({"refresh_every": 2.5}, "refresh_every"),
+    ],
+)
 def test_pool_diagram_names_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         pool_diagram(**bad)

@@ -5,23 +5,31 @@ import math
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import tomllib
 
 from coursekit import records
-from coursekit.records import (StaleRecordError, code_version, load_record, provenance, source_version,
-                               validate_record, write_record)
+from coursekit.records import (
+    StaleRecordError,
+    code_version,
+    load_record,
+    provenance,
+    source_version,
+    validate_record,
+    write_record,
+)
 from coursekit.report import RECORDED, side_by_side, with_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _table():
-    table = pd.DataFrame({"test error": [0.02, 0.07], "av. min. distortion": [0.05, float("nan")]},
-                         index=["FC100-100-10", "FC10(1)"])
+    table = pd.DataFrame(
+        {"test error": [0.02, 0.07], "av. min. distortion": [0.05, float("nan")]}, index=["FC100-100-10", "FC10(1)"]
+    )
     table.index.name = "model"
     return table
 
@@ -43,13 +51,16 @@ def test_source_version_ignores_docstrings_and_comments_only():
 
 def test_source_version_sees_statements_fstrings_and_blocks_not_layout():
     base = 'def f(x):\n    """Doc."""\n    y = f"{x!r:>8} λ"  # a comment\n    return (x +\n            y)\n'
-    same = ('def f(x):\n\n  # only a comment\n  """Another docstring,\n  on two lines."""\n'
-            '  y = f"{x!r:>8} λ"\n  return (x + y)\n')
+    same = (
+        'def f(x):\n\n  # only a comment\n  """Another docstring,\n  on two lines."""\n'
+        '  y = f"{x!r:>8} λ"\n  return (x + y)\n'
+    )
     assert source_version(base) == source_version(same)
     assert source_version(base) != source_version(base.replace("{x!r:>8}", "{x!r:>9}"))
-    assert source_version(base) != source_version(base.replace('    return (x +\n            y)',
-                                                                 'return (x +\n            y)'))
-    nested = 'def g():\n    if a:\n        b()\n    c()\n'
+    assert source_version(base) != source_version(
+        base.replace("    return (x +\n            y)", "return (x +\n            y)")
+    )
+    nested = "def g():\n    if a:\n        b()\n    c()\n"
     assert source_version(nested) != source_version(nested.replace("    c()", "        c()"))
 
 
@@ -63,17 +74,30 @@ def test_source_version_is_the_same_on_python_3_10_to_3_13():
     if not PYTHONS:
         pytest.skip("no pyenv Python 3.10-3.13 here")
     modules = sorted(p.stem for p in (ROOT / "src" / "coursekit").glob("*.py"))
-    script = ("import json, sys; from coursekit.records import code_version; "
-              "print(json.dumps({m: code_version(m) for m in sys.argv[1:]}))")
+    script = (
+        "import json, sys; from coursekit.records import code_version; "
+        "print(json.dumps({m: code_version(m) for m in sys.argv[1:]}))"
+    )
     here = {m: code_version(m) for m in modules}
     for python in PYTHONS:
-        done = subprocess.run([str(python), "-c", script, *modules], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        done = subprocess.run(
+            [str(python), "-c", script, *modules],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == here, f"{python.name} hashes differently"
-    assert "torch" not in subprocess.run(
-        [sys.executable, "-c", "import sys, coursekit.records; print(sorted(sys.modules))"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}).stdout
+    assert (
+        "torch"
+        not in subprocess.run(
+            [sys.executable, "-c", "import sys, coursekit.records; print(sorted(sys.modules))"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        ).stdout
+    )
 
 
 def test_provenance_covers_the_exact_solver():
@@ -104,15 +128,18 @@ def test_a_record_of_changed_code_is_refused(tmp_path):
     assert records.stale_modules(load_record("table1", folder=tmp_path, allow_stale=True)) == ["attack"]
 
 
-@pytest.mark.parametrize("change,match", [
-    (lambda d: d.update(schema=2), "schema"),
-    (lambda d: d["provenance"].pop("device"), "device"),
-    (lambda d: d["provenance"].update(date="yesterday"), "ISO"),
-    (lambda d: d["provenance"].update(git_dirty="no"), "git_dirty"),
-    (lambda d: d["rows"]["FC10(1)"].update({"test error": "7%"}), "finite number"),
-    (lambda d: d["rows"]["FC10(1)"].pop("test error"), "columns"),
-    (lambda d: d.update(rows={}), "rows"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda d: d.update(schema=2), "schema"),
+        (lambda d: d["provenance"].pop("device"), "device"),
+        (lambda d: d["provenance"].update(date="yesterday"), "ISO"),
+        (lambda d: d["provenance"].update(git_dirty="no"), "git_dirty"),
+        (lambda d: d["rows"]["FC10(1)"].update({"test error": "7%"}), "finite number"),
+        (lambda d: d["rows"]["FC10(1)"].pop("test error"), "columns"),
+        (lambda d: d.update(rows={}), "rows"),
+    ],
+)
 def test_validation_names_what_is_wrong(tmp_path, change, match):
     data = json.loads(_write(tmp_path).read_text())
     change(data)
@@ -141,8 +168,10 @@ def test_records_are_package_data():
 def test_recorded_column_beside_a_plain_table(tmp_path):
     _write(tmp_path)
     record = load_record("table1", folder=tmp_path)
-    live = pd.DataFrame({"av. min. distortion": [0.04, 0.03, 0.06], "paper": [0.08, 0.07, 0.1]},
-                        index=["FC100-100-10", "AE400-10", "FC10(1)"])
+    live = pd.DataFrame(
+        {"av. min. distortion": [0.04, 0.03, 0.06], "paper": [0.08, 0.07, 0.1]},
+        index=["FC100-100-10", "AE400-10", "FC10(1)"],
+    )
     shown = with_recorded(live, record, ["av. min. distortion"])
     assert list(shown.columns) == ["av. min. distortion", RECORDED, "paper"]
     assert shown.loc["FC100-100-10", RECORDED] == 0.05

@@ -9,8 +9,15 @@ import pytest
 import torch
 
 from conftest import attackable_model
-from coursekit.report import (cross_training_sentence, cross_training_summary, format_rates, regulariser_sentences,
-                              robustness_table, transfer_summary, units_verdict)
+from coursekit.report import (
+    cross_training_sentence,
+    cross_training_summary,
+    format_rates,
+    regulariser_sentences,
+    robustness_table,
+    transfer_summary,
+    units_verdict,
+)
 
 MODELS = ["FC10(a)", "FC10(b)", "NET", "AE"]
 
@@ -40,23 +47,33 @@ def test_transfer_summary_against_loops():
 def test_cross_training_summary_against_loops():
     names = ["A", "B", "C"]
     rng = np.random.default_rng(2)
-    rows = ([f"Distorted for {n}" for n in names] + ["Gaussian noise with stddev=0.06"]
-            + [f"Distorted for {n} amplified to stddev=0.1" for n in names]
-            + [f"Distorted for {n} amplified to stddev=0.1 (literal formula)" for n in names]
-            + ["Gaussian noise with stddev=0.1"])
+    rows = (
+        [f"Distorted for {n}" for n in names]
+        + ["Gaussian noise with stddev=0.06"]
+        + [f"Distorted for {n} amplified to stddev=0.1" for n in names]
+        + [f"Distorted for {n} amplified to stddev=0.1 (literal formula)" for n in names]
+        + ["Gaussian noise with stddev=0.1"]
+    )
     table = pd.DataFrame(rng.random((len(rows), 3)), index=rows, columns=names)
     s = cross_training_summary(table, names)
     pairs = [(r, c) for r, c in itertools.product(names, names) if r != c]
     assert s["cross"] == pytest.approx(np.mean([table.loc[f"Distorted for {r}", c] for r, c in pairs]))
-    assert s["literal"] == pytest.approx(np.mean(
-        [table.loc[f"Distorted for {r} amplified to stddev=0.1 (literal formula)", c] for r, c in pairs]))
+    assert s["literal"] == pytest.approx(
+        np.mean([table.loc[f"Distorted for {r} amplified to stddev=0.1 (literal formula)", c] for r, c in pairs])
+    )
     assert s["noise_10"] == pytest.approx(table.loc["Gaussian noise with stddev=0.1"].mean())
     assert f"{100 * s['amplified']:.1f}%" in cross_training_sentence(s)
 
 
 def _fake_report(p_value, difference):
-    test = {"natural mean": 0.5, "random mean": 0.5 - difference, "difference": difference,
-            "ci low": difference - 0.01, "ci high": difference + 0.01, "p value": p_value}
+    test = {
+        "natural mean": 0.5,
+        "random mean": 0.5 - difference,
+        "difference": difference,
+        "ci low": difference - 0.01,
+        "ci high": difference + 0.01,
+        "p value": p_value,
+    }
     return types.SimpleNamespace(tests={"purity": test, "similarity": test})
 
 
@@ -68,8 +85,10 @@ def test_units_verdict_says_what_the_test_found():
 
 
 def test_regulariser_sentences_compare_with_the_baseline():
-    ours = pd.DataFrame({"test error": [0.016, 0.011], "av. min. distortion": [0.05, 0.1],
-                         "product of layer bounds": [100.0, 50.0]}, index=["weight decay", "adversarial pool"])
+    ours = pd.DataFrame(
+        {"test error": [0.016, 0.011], "av. min. distortion": [0.05, 0.1], "product of layer bounds": [100.0, 50.0]},
+        index=["weight decay", "adversarial pool"],
+    )
     text = regulariser_sentences(ours)
     assert "-0.50 points" in text and "×2.00" in text and "×0.5" in text and "**holds**" in text
     ours.loc["adversarial pool", "test error"] = 0.013
@@ -151,13 +170,17 @@ def test_rate_interval_is_a_bootstrap_over_images_of_per_image_means():
     mean, low, high = rate_interval(fooled, seed=1)
     per_image = np.nanmean(fooled[np.arange(200) != 5], 1)
     assert mean == pytest.approx(per_image.mean())
-    expected = stats.bootstrap((per_image,), np.mean, n_resamples=2000, method="percentile",
-                               random_state=np.random.default_rng(1)).confidence_interval
+    expected = stats.bootstrap(
+        (per_image,), np.mean, n_resamples=2000, method="percentile", random_state=np.random.default_rng(1)
+    ).confidence_interval
     assert (low, high) == pytest.approx((expected.low, expected.high))
     assert low < mean < high and high - low < 0.1
     assert rate_interval(np.ones(7)) == (1.0, 1.0, 1.0)
-    for bad, match in ((np.full(3, np.nan), "no measured"), (np.full((2, 2, 2), 1.0), "shape"),
-                       (np.array([0.0, 2.0]), "0/1")):
+    for bad, match in (
+        (np.full(3, np.nan), "no measured"),
+        (np.full((2, 2, 2), 1.0), "shape"),
+        (np.array([0.0, 2.0]), "0/1"),
+    ):
         with pytest.raises(ValueError, match=match):
             rate_interval(bad)
 
@@ -182,13 +205,25 @@ def _comparison(natural, random, p_purity, p_similarity, ci=(-0.05, 0.03)):
     """A units comparison report with given purity scores (similarity = purity − 0.1)."""
     from coursekit.units import BasisComparison
 
-    kinds = {"natural": np.array(natural), "random": np.array(random),
-             "class mean": np.array([1.0, 1.0]), "random images": np.array([0.2, 0.4])}
+    kinds = {
+        "natural": np.array(natural),
+        "random": np.array(random),
+        "class mean": np.array([1.0, 1.0]),
+        "random images": np.array([0.2, 0.4]),
+    }
     scores = {k: {"purity": v, "similarity": v - 0.1} for k, v in kinds.items()}
-    tests = {m: {"natural mean": 0.0, "random mean": 0.0,
-                 "difference": float(np.mean(natural) - np.mean(random)),
-                 "ci low": ci[0], "ci high": ci[1], "U": 0.0, "p value": p}
-             for m, p in (("purity", p_purity), ("similarity", p_similarity))}
+    tests = {
+        m: {
+            "natural mean": 0.0,
+            "random mean": 0.0,
+            "difference": float(np.mean(natural) - np.mean(random)),
+            "ci low": ci[0],
+            "ci high": ci[1],
+            "U": 0.0,
+            "p value": p,
+        }
+        for m, p in (("purity", p_purity), ("similarity", p_similarity))
+    }
     return BasisComparison(scores=scores, tests=tests, k=8, dead_units=0)
 
 
@@ -215,8 +250,7 @@ def test_units_paragraph_says_what_was_and_was_not_found():
     assert "57% and 57% of the way" in text  # (0.7 − 0.3) / 0.7
     assert "far more coherent than random images, in every model" in text
     low = _comparison([0.4, 0.5, 0.6], [0.65, 0.75], 0.5, 0.2)
-    assert "Not every kind is far from random images (the lowest lies 29% of the way)" in units_paragraph(
-        {"A": low})
+    assert "Not every kind is far from random images (the lowest lies 29% of the way)" in units_paragraph({"A": low})
     assert "In neither model nor measure is the difference significant (p ≥ 0.2)" in text
     assert "3 and 3 live units and 2 random directions" in text
     assert "up to 0.050" in text and "7% of the gap" in text
@@ -237,8 +271,9 @@ def test_units_paragraph_says_what_was_and_was_not_found():
 def test_error_paragraph_groups_the_models_by_their_difference():
     from coursekit.report import error_paragraph
 
-    ours = pd.DataFrame({"training error": [0.05, 0.10, 0.01], "test error": [0.071, 0.15, 0.02]},
-                        index=["A", "B", "C"])
+    ours = pd.DataFrame(
+        {"training error": [0.05, 0.10, 0.01], "test error": [0.071, 0.15, 0.02]}, index=["A", "B", "C"]
+    )
     paper = {"A": (0.06, 0.074), "B": (0.2, 0.21), "C": (0.0, 0.012)}
     text = error_paragraph(ours, paper, ["A", "B", "C"])
     assert text.startswith("Within 0.5 points of the paper's test error: A.")
@@ -252,15 +287,42 @@ def test_error_paragraph_groups_the_models_by_their_difference():
 def test_convergence_table_reads_each_history():
     from coursekit.report import convergence_table
 
-    lbfgs = types.SimpleNamespace(training_info={"history": {
-        "optimizer": "lbfgs", "unit": "iteration", "cap": 200, "steps": [0, 20, 40, 57],
-        "loss": [2.3, 0.5, 0.41, 0.4], "converged": False}})
-    stopped = types.SimpleNamespace(training_info={"history": {
-        "optimizer": "lbfgs", "unit": "iteration", "cap": 200, "steps": [0, 20, 33, 33],
-        "loss": [2.3, 0.5, 0.4, 0.4], "converged": True}})
-    adam = types.SimpleNamespace(training_info={"history": {
-        "optimizer": "adam", "unit": "epoch", "cap": 3, "steps": [1, 2, 3],
-        "loss": [0.5, 0.3, 0.2], "converged": False}})
+    lbfgs = types.SimpleNamespace(
+        training_info={
+            "history": {
+                "optimizer": "lbfgs",
+                "unit": "iteration",
+                "cap": 200,
+                "steps": [0, 20, 40, 57],
+                "loss": [2.3, 0.5, 0.41, 0.4],
+                "converged": False,
+            }
+        }
+    )
+    stopped = types.SimpleNamespace(
+        training_info={
+            "history": {
+                "optimizer": "lbfgs",
+                "unit": "iteration",
+                "cap": 200,
+                "steps": [0, 20, 33, 33],
+                "loss": [2.3, 0.5, 0.4, 0.4],
+                "converged": True,
+            }
+        }
+    )
+    adam = types.SimpleNamespace(
+        training_info={
+            "history": {
+                "optimizer": "adam",
+                "unit": "epoch",
+                "cap": 3,
+                "steps": [1, 2, 3],
+                "loss": [0.5, 0.3, 0.2],
+                "converged": False,
+            }
+        }
+    )
     old = types.SimpleNamespace(training_info={"key": {}})
     table = convergence_table({"a": lbfgs, "b": stopped, "c": adam, "d": old})
     assert table.loc["a"].tolist()[:4] == ["L-BFGS", "200 iterations", "57 iterations", "17 iterations"]
@@ -273,16 +335,22 @@ def test_convergence_table_reads_each_history():
 def test_convergence_paragraph_sorts_the_models_by_how_they_ended():
     from coursekit.report import convergence_paragraph
 
-    table = pd.DataFrame({
-        "optimizer": ["L-BFGS", "L-BFGS", "L-BFGS", "Adam", "not recorded"],
-        "cap": ["200 iterations"] * 3 + ["12 epochs", ""],
-        "ran": ["44 iterations (converged)", "134 iterations", "200 iterations", "12 epochs", ""],
-        "last block": ["1 iterations", "2 iterations", "20 iterations", "1 epoch", ""],
-        "fall": [0.0, 2e-7, 0.0016, 0.075, np.nan]}, index=["a", "b", "c", "d", "e"])
+    table = pd.DataFrame(
+        {
+            "optimizer": ["L-BFGS", "L-BFGS", "L-BFGS", "Adam", "not recorded"],
+            "cap": ["200 iterations"] * 3 + ["12 epochs", ""],
+            "ran": ["44 iterations (converged)", "134 iterations", "200 iterations", "12 epochs", ""],
+            "last block": ["1 iterations", "2 iterations", "20 iterations", "1 epoch", ""],
+            "fall": [0.0, 2e-7, 0.0016, 0.075, np.nan],
+        },
+        index=["a", "b", "c", "d", "e"],
+    )
     text = convergence_paragraph(table)
     assert "Stopped by itself (converged): a after 44 iterations." in text
-    assert "(the objective fell by less than 0.01% over the last block): b (2.0e-05% over its last " \
-           "2 iterations, 134 iterations in all)." in text
+    assert (
+        "(the objective fell by less than 0.01% over the last block): b (2.0e-05% over its last "
+        "2 iterations, 134 iterations in all)." in text
+    )
     assert "Still falling when the cap stopped it: c (0.16% over its last 20 iterations)." in text
     assert "below the previous one's by 7.5% for d (12 epochs)." in text
     assert "No history was recorded for e" in text

@@ -3,7 +3,8 @@ from file:// with no network, at a 1280-px-wide window.
 
 Per page: a title, no error output, non-empty figures, the Colab link to an existing notebook,
 math typeset by the site's own MathJax (no raw TeX left), every slider switching its figure, no
-code cell and no output (folded ones opened) scrolling sideways, and the page's weight (written to _build/screenshots/weights.json).
+code cell and no output (folded ones opened) scrolling sideways, and the page's weight (written to
+_build/screenshots/weights.json).
 Screenshots of every page go to _build/screenshots.
 """
 
@@ -28,8 +29,8 @@ pytestmark = pytest.mark.browser
 
 
 def _chapters():
-    sys.path.insert(0, str(ROOT / "src"))
-    from coursekit.notebooks import chapter_paths
+    sys.path.insert(0, str(ROOT))
+    from tools.notebooks import chapter_paths
 
     return [p.relative_to(ROOT).with_suffix("") for p in chapter_paths(ROOT)]
 
@@ -58,9 +59,18 @@ def _driver(javascript: bool = True):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,2000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,2000",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every file the page loads
     if not javascript:
@@ -133,7 +143,7 @@ def check_math(browser, chapter):
     text = browser.execute_script(VISIBLE_TEXT)
     for delimiter in ("\\(", "\\)", "\\[", "\\]", "$$"):
         where = text.find(delimiter)
-        assert where < 0, f"raw TeX {delimiter!r} on {chapter}: …{text[max(where - 60, 0):][:120]}…"
+        assert where < 0, f"raw TeX {delimiter!r} on {chapter}: …{text[max(where - 60, 0) :][:120]}…"
     # the site's own MathJax, not a CDN's
     scripts = [s.get_attribute("src") for s in browser.find_elements(By.CSS_SELECTOR, "script[src*=mathjax]")]
     assert scripts and all(s.startswith("file://") for s in scripts), scripts
@@ -175,14 +185,19 @@ def check_code_fits(browser, chapter):
     assert browser.execute_script("return window.innerWidth") == 1280
     # folded cells (solutions, plumbing) count too: open them all first
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
-    for kind, selector in (("code cell", "div.cell_input pre"),
-                           ("printed output", "div.cell_output pre"),
-                           ("output", "div.cell_output div.output")):
+    for kind, selector in (
+        ("code cell", "div.cell_input pre"),
+        ("printed output", "div.cell_output pre"),
+        ("output", "div.cell_output div.output"),
+    ):
         for block in browser.find_elements(By.CSS_SELECTOR, selector):
             scroll, client = browser.execute_script(
-                "return [arguments[0].scrollWidth, arguments[0].clientWidth]", block)
-            assert scroll <= client + 1, f"a {kind} scrolls sideways on {chapter} ({scroll} > {client} px): " \
-                                         f"{block.get_attribute('textContent')[:80]!r}"
+                "return [arguments[0].scrollWidth, arguments[0].clientWidth]", block
+            )
+            assert scroll <= client + 1, (
+                f"a {kind} scrolls sideways on {chapter} ({scroll} > {client} px): "
+                f"{block.get_attribute('textContent')[:80]!r}"
+            )
 
 
 def page_weight(browser, page: Path) -> dict:
@@ -236,8 +251,11 @@ def test_chapter_page(site, browser, weights, chapter):
             width = browser.execute_script("return arguments[0].naturalWidth", image)
             assert width and width > 10, f"an empty image on {chapter}"
         # the Colab link points at the chapter's notebook, which exists in the repository
-        links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a") if
-                 "colab.research.google.com" in (a.get_attribute("href") or "")]
+        links = [
+            a.get_attribute("href")
+            for a in browser.find_elements(By.CSS_SELECTOR, "a")
+            if "colab.research.google.com" in (a.get_attribute("href") or "")
+        ]
         assert links, f"no Colab link on {chapter}"
         for link in links:
             relative = link.split("/blob/", 1)[1].split("/", 1)[1]

@@ -12,9 +12,19 @@ from PIL import Image
 
 import coursekit.widgets as widgets_module
 from conftest import attackable_model
-from coursekit.widgets import (FRAME_DPI, FrameSlider, c_slider, epsilon_figure, epsilon_slider, nearest_index,
-                               penalty_figure, penalty_path, plot_epsilon_curves, plot_penalty_solution,
-                               render_frames)
+from coursekit.widgets import (
+    FRAME_DPI,
+    FrameSlider,
+    c_slider,
+    epsilon_figure,
+    epsilon_slider,
+    nearest_index,
+    penalty_figure,
+    penalty_path,
+    plot_epsilon_curves,
+    plot_penalty_solution,
+    render_frames,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +37,12 @@ def path():
 @pytest.fixture(scope="module")
 def curves():
     index = pd.Index([0.05, 0.1, 0.2], name="epsilon")
-    columns = pd.MultiIndex.from_tuples([(kind, name) for kind in ("adversarial direction", "Gaussian noise")
-                                         for name in ("A", "B")])
-    return pd.DataFrame([[0.1, 0.2, 0.0, 0.1], [0.5, 0.3, 0.1, 0.1], [0.9, 0.6, 0.2, 0.3]],
-                        index=index, columns=columns)
+    columns = pd.MultiIndex.from_tuples(
+        [(kind, name) for kind in ("adversarial direction", "Gaussian noise") for name in ("A", "B")]
+    )
+    return pd.DataFrame(
+        [[0.1, 0.2, 0.0, 0.1], [0.5, 0.3, 0.1, 0.1], [0.9, 0.6, 0.2, 0.3]], index=index, columns=columns
+    )
 
 
 def png(frame: bytes) -> np.ndarray:
@@ -134,8 +146,12 @@ def test_static_html_embeds_every_frame_and_shows_the_default():
     control = [a for tag, a in elements if a.get("class") == "coursekit-slider-control"][0]
     assert "display:none" in control["style"]
     (range_input,) = [a for tag, a in elements if tag == "input"]
-    assert (range_input["type"], range_input["min"], range_input["max"], range_input["value"]) == \
-           ("range", "0", "4", "3")
+    assert (range_input["type"], range_input["min"], range_input["max"], range_input["value"]) == (
+        "range",
+        "0",
+        "4",
+        "3",
+    )
     root_id = elements[0][1]["id"]
     assert f'document.getElementById("{root_id}")' in html
     assert parse(slider.html())[0][1]["id"] != root_id  # two displays, two ids
@@ -147,8 +163,11 @@ def test_live_widget_shows_the_same_frames():
     frames = tiny_frames(3)
     box = FrameSlider("ε", ["0.05", "0.1", "0.2"], frames, 1).widget()
     slider, image = box.children
-    assert [label for label, _ in slider.options] == ["0.05", "0.1", "0.2"] or \
-           list(slider._options_labels) == ["0.05", "0.1", "0.2"]
+    assert [label for label, _ in slider.options] == ["0.05", "0.1", "0.2"] or list(slider._options_labels) == [
+        "0.05",
+        "0.1",
+        "0.2",
+    ]
     assert slider.value == 1 and image.value == frames[1]
     slider.value = 2
     assert image.value == frames[2]
@@ -165,7 +184,7 @@ def test_mimebundle_has_the_widget_only_in_a_kernel(monkeypatch):
     bundle = slider._repr_mimebundle_()
     view = bundle["application/vnd.jupyter.widget-view+json"]
     assert view["version_major"] == 2 and isinstance(view["model_id"], str) and view["model_id"]
-    assert "<input type=\"range\"" in bundle["text/html"]
+    assert '<input type="range"' in bundle["text/html"]
 
 
 def test_frame_slider_refuses_inconsistent_input():

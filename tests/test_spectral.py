@@ -5,13 +5,28 @@ import torch
 import torch.nn.functional as F
 
 from coursekit.models import build
-from coursekit.spectral import (circular_conv, conv_operator_norm, conv_operator_norm_bound, conv_operator_norm_power,
-                                conv_singular_values, explicit_operator_matrix, fourier_blocks, layer_bounds,
-                                linear_operator_norm, zero_padding_grid)
+from coursekit.spectral import (
+    circular_conv,
+    conv_operator_norm,
+    conv_operator_norm_bound,
+    conv_operator_norm_power,
+    conv_singular_values,
+    explicit_operator_matrix,
+    fourier_blocks,
+    layer_bounds,
+    linear_operator_norm,
+    zero_padding_grid,
+)
 
 CASES = [  # (D, C, k, stride, N)
-    (3, 2, 3, 1, 6), (4, 3, 3, 2, 8), (2, 3, 5, 3, 9), (5, 2, 4, 4, 8),
-    (3, 5, 1, 1, 5), (6, 2, 3, 2, 6), (2, 4, 2, 4, 12), (4, 4, 5, 1, 7),
+    (3, 2, 3, 1, 6),
+    (4, 3, 3, 2, 8),
+    (2, 3, 5, 3, 9),
+    (5, 2, 4, 4, 8),
+    (3, 5, 1, 1, 5),
+    (6, 2, 3, 2, 6),
+    (2, 4, 2, 4, 12),
+    (4, 4, 5, 1, 7),
 ]
 
 
@@ -62,8 +77,10 @@ def test_float32_on_a_real_layer_size():
     assert conv_operator_norm(w, 1, (16, 16)).item() == pytest.approx(power.item(), rel=1e-4)
 
 
-@pytest.mark.parametrize("d,c,k,stride,n,padding", [(3, 2, 3, 1, 6, 1), (4, 3, 3, 2, 8, 1), (2, 3, 5, 3, 9, 2),
-                                                    (5, 2, 4, 4, 8, 0), (4, 2, 5, 1, 7, 2)])
+@pytest.mark.parametrize(
+    "d,c,k,stride,n,padding",
+    [(3, 2, 3, 1, 6, 1), (4, 3, 3, 2, 8, 1), (2, 3, 5, 3, 9, 2), (5, 2, 4, 4, 8, 0), (4, 2, 5, 1, 7, 2)],
+)
 def test_zero_padding_bound_holds_for_the_real_layer(d, c, k, stride, n, padding):
     w = _weight(d, c, k, seed=3)
     real_matrix = explicit_operator_matrix(lambda v: F.conv2d(v, w, stride=stride, padding=padding), (c, n, n))
@@ -200,15 +217,23 @@ def test_lanczos_restarts_and_fallback():
 def _explicit_norm(layer, shape):
     layer = layer.double()
     with torch.no_grad():
-        matrix = explicit_operator_matrix(lambda v: torch.nn.functional.conv2d(
-            torch.nn.functional.pad(v, (layer.padding[1],) * 2 + (layer.padding[0],) * 2, mode=layer.padding_mode)
-            if layer.padding_mode != "zeros" else v, layer.weight, stride=layer.stride,
-            padding=0 if layer.padding_mode != "zeros" else layer.padding), shape)
+        matrix = explicit_operator_matrix(
+            lambda v: torch.nn.functional.conv2d(
+                torch.nn.functional.pad(v, (layer.padding[1],) * 2 + (layer.padding[0],) * 2, mode=layer.padding_mode)
+                if layer.padding_mode != "zeros"
+                else v,
+                layer.weight,
+                stride=layer.stride,
+                padding=0 if layer.padding_mode != "zeros" else layer.padding,
+            ),
+            shape,
+        )
     return torch.linalg.matrix_norm(matrix, 2).item()
 
 
-@pytest.mark.parametrize("k, stride, n, padding", [(3, 1, 6, 1), (5, 1, 8, 2), (3, 2, 8, 1), (4, 1, 6, 1),
-                                                   (3, 1, 7, 0)])
+@pytest.mark.parametrize(
+    "k, stride, n, padding", [(3, 1, 6, 1), (5, 1, 8, 2), (3, 2, 8, 1), (4, 1, 6, 1), (3, 1, 7, 0)]
+)
 def test_circular_padding_bound_holds(k, stride, n, padding):
     """A circularly padded layer is (a subset of the rows of) the circular conv on the N grid."""
     worst = 0.0
@@ -250,8 +275,12 @@ def test_circular_padding_that_wraps_outputs_is_refused():
 
 
 def test_average_pooling_bound_holds_and_no_longer_crashes():
-    for pool, n in [(torch.nn.AvgPool2d(2), 6), (torch.nn.AvgPool2d(3, stride=2), 7),
-                    (torch.nn.AvgPool2d(3, stride=1, padding=1), 5), (torch.nn.AdaptiveAvgPool2d(2), 6)]:
+    for pool, n in [
+        (torch.nn.AvgPool2d(2), 6),
+        (torch.nn.AvgPool2d(3, stride=2), 7),
+        (torch.nn.AvgPool2d(3, stride=1, padding=1), 5),
+        (torch.nn.AdaptiveAvgPool2d(2), 6),
+    ]:
         model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1, bias=False), pool)
         with torch.no_grad():
             model[0].weight.fill_(1.0)
@@ -259,8 +288,9 @@ def test_average_pooling_bound_holds_and_no_longer_crashes():
         matrix = explicit_operator_matrix(lambda v: pool(v.float()).double(), (1, n, n))
         real = torch.linalg.matrix_norm(matrix, 2).item()
         assert table.loc[1, "bound"] >= real * (1 - 1e-6)
-    assert layer_bounds(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.AvgPool2d(2)), (1, 4, 4),
-                        device="cpu").loc[1, "bound"] == pytest.approx(0.5)  # disjoint 2×2 means: exactly 1/2
+    assert layer_bounds(
+        torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.AvgPool2d(2)), (1, 4, 4), device="cpu"
+    ).loc[1, "bound"] == pytest.approx(0.5)  # disjoint 2×2 means: exactly 1/2
 
 
 class _Residual(torch.nn.Module):
@@ -277,12 +307,15 @@ class _Doubler(torch.nn.Module):
         return 2 * x
 
 
-@pytest.mark.parametrize("model, message", [
-    (torch.nn.Sequential(torch.nn.Flatten(), _Residual()), "residual"),
-    (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4), torch.nn.Softplus()), "Softplus"),
-    (torch.nn.Sequential(torch.nn.Flatten(), _Doubler(), torch.nn.Linear(4, 4)), "_Doubler"),
-    (torch.nn.Sequential(torch.nn.Flatten()), None),
-])
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (torch.nn.Sequential(torch.nn.Flatten(), _Residual()), "residual"),
+        (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4), torch.nn.Softplus()), "Softplus"),
+        (torch.nn.Sequential(torch.nn.Flatten(), _Doubler(), torch.nn.Linear(4, 4)), "_Doubler"),
+        (torch.nn.Sequential(torch.nn.Flatten()), None),
+    ],
+)
 def test_layers_it_cannot_bound_are_refused(model, message):
     if message is None:  # no parameters at all: still works (Flatten is 1-Lipschitz)
         assert layer_bounds(model, (1, 2, 2)).attrs["product"] == 1.0
@@ -291,13 +324,19 @@ def test_layers_it_cannot_bound_are_refused(model, message):
         layer_bounds(model, (1, 2, 2))
 
 
-@pytest.mark.parametrize("weight, error, message", [
-    (torch.full((2, 2, 3, 3), float("nan")), ValueError, "NaN"),
-    (torch.ones(2, 2, 3, 3, dtype=torch.int64), TypeError, "int64"),
-])
+@pytest.mark.parametrize(
+    "weight, error, message",
+    [
+        (torch.full((2, 2, 3, 3), float("nan")), ValueError, "NaN"),
+        (torch.ones(2, 2, 3, 3, dtype=torch.int64), TypeError, "int64"),
+    ],
+)
 def test_conv_norms_refuse_nan_and_integer_weights(weight, error, message):
-    for function in (lambda w: conv_operator_norm(w, 1, (6, 6)), lambda w: conv_operator_norm_bound(w, 1, 1, (6, 6)),
-                     lambda w: conv_operator_norm_power(w, 1, 1, (6, 6))):
+    for function in (
+        lambda w: conv_operator_norm(w, 1, (6, 6)),
+        lambda w: conv_operator_norm_bound(w, 1, 1, (6, 6)),
+        lambda w: conv_operator_norm_power(w, 1, 1, (6, 6)),
+    ):
         with pytest.raises(error, match=message):
             function(weight)
     with pytest.raises(error, match=message):
@@ -318,6 +357,7 @@ def test_negative_padding_is_refused():
 
 
 # --- the certified norm: bounds that bracket the exact value -------------------------------------------
+
 
 def test_polyphase_kernel_is_the_same_operator_on_a_permuted_input():
     from coursekit.spectral import polyphase_weight
@@ -355,7 +395,10 @@ def test_certified_bounds_bracket_the_explicit_matrix_norm(d, c, k, stride, n):
 def test_certified_bounds_bracket_the_eigensolver_on_alexnet_like_layers(shape, stride, n):
     from coursekit.spectral import conv_operator_norm_certified
 
-    w = torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64) / math.prod(shape[1:]) ** 0.5
+    w = (
+        torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+        / math.prod(shape[1:]) ** 0.5
+    )
     reference = conv_operator_norm(w, stride, (n, n)).item()  # LAPACK's eigensolver on every block
     result = conv_operator_norm_certified(w, stride, (n, n), tol=1e-4)
     assert result.lower <= reference * (1 + 1e-12) and reference <= result.upper * (1 + 1e-12)
@@ -420,7 +463,8 @@ def test_layer_bounds_are_upper_bounds_after_float32_rounding(kind):
             weight = layer.weight.detach().double()
             matrix = explicit_operator_matrix(
                 lambda v, w=weight: torch.nn.functional.conv2d(torch.nn.functional.pad(v, (1, 1, 1, 1), "circular"), w),
-                shape)
+                shape,
+            )
         else:
             layer, shape = torch.nn.BatchNorm1d(7), (7,)
             with torch.no_grad():

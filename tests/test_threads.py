@@ -198,12 +198,14 @@ def _threads_after(code: str, env_value: str | None) -> list[int]:
 
 
 def test_training_sets_the_threads_for_itself_only():
-    fit = ("from coursekit.models import build\nfrom coursekit.train import fit, settings_for\n"
-           "import dataclasses\n"
-           "m = build('FC10(1e-4)'); x = torch.rand(20, 1, 28, 28); y = torch.arange(20) % 10\n"
-           "s = dataclasses.replace(settings_for('FC10(1e-4)', 'quick'), epochs=1, lbfgs_iterations=2)\n"
-           "seen = []\nm.register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))\n"
-           "fit(m, x, y, s)\nprint(min(seen))\nprint(max(seen))")
+    fit = (
+        "from coursekit.models import build\nfrom coursekit.train import fit, settings_for\n"
+        "import dataclasses\n"
+        "m = build('FC10(1e-4)'); x = torch.rand(20, 1, 28, 28); y = torch.arange(20) % 10\n"
+        "s = dataclasses.replace(settings_for('FC10(1e-4)', 'quick'), epochs=1, lbfgs_iterations=2)\n"
+        "seen = []\nm.register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))\n"
+        "fit(m, x, y, s)\nprint(min(seen))\nprint(max(seen))"
+    )
     during_min, during_max, after = _threads_after(fit, "1")
     assert (during_min, during_max, after) == (1, 1, 2)  # the caller's 2 threads again afterwards
 

@@ -8,8 +8,18 @@ from torch import nn
 
 from coursekit.attack import solve_penalty
 from coursekit.exact import linear_min_perturbation
-from coursekit.toy import (classify, closest_point, solve_toy_penalty, square_grid, toy_data, toy_figure,
-                           toy_map, toy_path, toy_slider, train_toy)
+from coursekit.toy import (
+    classify,
+    closest_point,
+    solve_toy_penalty,
+    square_grid,
+    toy_data,
+    toy_figure,
+    toy_map,
+    toy_path,
+    toy_slider,
+    train_toy,
+)
 
 matplotlib.use("Agg")
 
@@ -55,8 +65,9 @@ def test_brute_force_finds_the_exact_closest_point_of_a_linear_model(x, target):
     model = linear_toy()
     x = torch.tensor(x)
     found = closest_point(model, x, target, square_grid(401))
-    exact = linear_min_perturbation(model.weight.double(), model.bias.double(), x[None].double(),
-                                    torch.tensor([target]))
+    exact = linear_min_perturbation(
+        model.weight.double(), model.bias.double(), x[None].double(), torch.tensor([target])
+    )
     best = x + exact.r[0].float()  # the convex QP's answer: an independent computation
     spacing = 1 / 400
     assert abs((found - x).norm() - (best - x).norm()) <= spacing * 2**0.5
@@ -76,14 +87,18 @@ def test_the_penalty_path_agrees_with_the_attack_solver_and_shrinks_with_c():
     model = linear_toy()  # a convex loss: one minimiser per c
     x, c = torch.tensor([0.2, 0.3]), np.logspace(-1, 2, 7)
     ours = solve_toy_penalty(model, x, 1, c)
-    theirs = solve_penalty(model, x.expand(len(c), 2).contiguous(), torch.ones(len(c), dtype=torch.long),
-                           torch.tensor(c, dtype=torch.float32))
+    theirs = solve_penalty(
+        model,
+        x.expand(len(c), 2).contiguous(),
+        torch.ones(len(c), dtype=torch.long),
+        torch.tensor(c, dtype=torch.float32),
+    )
     torch.testing.assert_close(ours, theirs, atol=2e-3, rtol=0)
     path = toy_path(model, x, 1, c, resolution=201)
     assert np.all(np.diff(path.distance) <= 1e-6)  # a larger weight on |r|² never gives a longer r
     assert path.largest_reaching() is not None
     index = path.largest_reaching()
-    assert path.labels[index] == 1 and (path.labels[index + 1:] != 1).all()
+    assert path.labels[index] == 1 and (path.labels[index + 1 :] != 1).all()
     assert path.distance[index] >= path.exact_distance - 1 / 200  # no solution beats D(x, l)
     with pytest.raises(ValueError, match="increasing"):
         toy_path(model, x, 1, c[::-1])

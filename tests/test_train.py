@@ -29,7 +29,9 @@ def test_truncated_cache_file_is_rebuilt_with_a_warning(tmp_cache):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
     with pytest.warns(UserWarning, match="rebuilding"):
         again = train("FC100-100-10", settings=TINY, device="cpu")
-    assert path.exists() and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert path.exists() and all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
 
 
 def test_no_temporary_files_left_behind(tmp_cache):
@@ -125,8 +127,10 @@ def test_fresh_start_is_seeded_and_on_the_device():
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
     model, x, y, generator = first
     assert len(x) == len(y) > 0 and x.device.type == "cpu"
-    assert torch.equal(torch.randint(0, 1000, (5,), generator=generator),
-                       torch.randint(0, 1000, (5,), generator=torch.Generator().manual_seed(4)))
+    assert torch.equal(
+        torch.randint(0, 1000, (5,), generator=generator),
+        torch.randint(0, 1000, (5,), generator=torch.Generator().manual_seed(4)),
+    )
 
 
 def _logistic_problem(n: int = 64, d: int = 5, seed: int = 0):
@@ -187,7 +191,7 @@ def test_adam_history_is_the_mean_objective_of_each_epoch():
 
 
 def test_train_keeps_the_history_in_the_cache_and_old_files_stay_valid(tmp_cache, monkeypatch):
-    from coursekit.cache import load_record, save_record
+    from coursekit.cache import load_cached, save_record
     from coursekit.train import loss_history
 
     model = train("FC100-100-10", settings=TINY, device="cpu")
@@ -197,7 +201,7 @@ def test_train_keeps_the_history_in_the_cache_and_old_files_stay_valid(tmp_cache
     assert loss_history(train("FC100-100-10", settings=TINY, device="cpu")) == history
     # a file written before histories were recorded still loads (no retraining), without one
     (path,) = (tmp_cache / "models").glob("*.pt")
-    record = load_record(path, {"info": {"key": dict}})
+    record = load_cached(path, {"info": {"key": dict}})
     del record["info"]["history"]
     save_record(record, path)
     assert loss_history(train("FC100-100-10", settings=TINY, device="cpu")) is None
@@ -209,12 +213,15 @@ def test_the_quick_zoo_keeps_its_cache_keys():
     from coursekit.cache import key_digest
     from coursekit.train import cache_key
 
-    expected = {"FC10(1e-4)": "e6e9a634798f3edc", "FC10(1)": "f30892dad0fb6625",
-                "FC100-100-10": "71ae840ffc8d7a0c", "CNN": "77d680b2eff37ea4",
-                "AE400-10": "3c99932dfcad8e9d"}
+    expected = {
+        "FC10(1e-4)": "e6e9a634798f3edc",
+        "FC10(1)": "f30892dad0fb6625",
+        "FC100-100-10": "71ae840ffc8d7a0c",
+        "CNN": "77d680b2eff37ea4",
+        "AE400-10": "3c99932dfcad8e9d",
+    }
     for name, digest in expected.items():
-        key = cache_key(name, "train", 0, settings_for(name, "quick"), dropout=0.0, lipschitz=0.0,
-                        decay_multiplier=1.0)
+        key = cache_key(name, "train", 0, settings_for(name, "quick"), dropout=0.0, lipschitz=0.0, decay_multiplier=1.0)
         assert key_digest(key) == digest, name
 
 
@@ -263,5 +270,4 @@ def test_train_further_refuses_models_it_cannot_continue(tmp_cache):
     with pytest.raises(ValueError, match="L-BFGS-trained"):
         train_further(train("FC100-100-10", settings=TINY, device="cpu"), 10)
     with pytest.raises(ValueError, match="iterations"):
-        train_further(train("FC10(1)", settings=TrainSettings(optimizer="lbfgs", lbfgs_iterations=20),
-                            device="cpu"), 0)
+        train_further(train("FC10(1)", settings=TrainSettings(optimizer="lbfgs", lbfgs_iterations=20), device="cpu"), 0)

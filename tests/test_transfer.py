@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from conftest import attackable_model
-
 from coursekit.train import evaluate
 from coursekit.transfer import amplify, epsilon_curves, gaussian_noise, transfer_table
 
@@ -133,13 +132,18 @@ def test_matched_noise_leaves_out_failed_attacks(tmp_cache, monkeypatch):
         return result
 
     monkeypatch.setattr(transfer, "adversarial_examples", half_failed)
-    table = transfer_table({"A": models["A"]}, models, x, y, noise_stddevs=(), cache=False,
-                           search_steps=4, max_iter=40, progress_bar=False).errors
+    table = transfer_table(
+        {"A": models["A"]}, models, x, y, noise_stddevs=(), cache=False, search_steps=4, max_iter=40, progress_bar=False
+    ).errors
     row = table.loc["Gaussian noise matched to A"]
     assert row["images"] == 4 and table.loc["A", "images"] == 6
     assert torch.isfinite(torch.tensor(row["Av. distortion"]))
-    expected = real(models["A"], x, y, cache=False, search_steps=4, max_iter=40,
-                    progress_bar=False).distortion[2:].mean().item()
+    expected = (
+        real(models["A"], x, y, cache=False, search_steps=4, max_iter=40, progress_bar=False)
+        .distortion[2:]
+        .mean()
+        .item()
+    )
     assert row["Av. distortion"] == pytest.approx(expected, rel=1e-5)
 
 
@@ -148,8 +152,17 @@ def test_epsilon_curves_shape_and_monotone_adversarial_effect(tmp_cache):
     x = _data(20)
     with torch.no_grad():
         y = models["A"](x).argmax(1)
-    table = transfer_table({"A": models["A"]}, models, x, y, noise_stddevs=(), matched_noise=False,
-                           search_steps=4, max_iter=40, progress_bar=False)
+    table = transfer_table(
+        {"A": models["A"]},
+        models,
+        x,
+        y,
+        noise_stddevs=(),
+        matched_noise=False,
+        search_steps=4,
+        max_iter=40,
+        progress_bar=False,
+    )
     curves = epsilon_curves(table.adversarial["A"], x, y, models, [0.01, 0.05, 0.3])
     assert list(curves.index) == [0.01, 0.05, 0.3]
     assert table.adversarial["A"].distortion.max() < 0.3
@@ -189,16 +202,20 @@ def test_cross_training_table_rows_are_the_papers_and_measured(tmp_cache):
     x = _data(n=6)
     with torch.no_grad():
         y = models["A"](x).argmax(1)
-    attacks = {name: adversarial_examples(m, x, y, search_steps=3, max_iter=20, progress_bar=False)
-               for name, m in models.items()}
+    attacks = {
+        name: adversarial_examples(m, x, y, search_steps=3, max_iter=20, progress_bar=False)
+        for name, m in models.items()
+    }
     table = cross_training_table(models, attacks, x, y, noise_stddev=0.06)
     assert list(table.columns) == ["A", "B"] and len(table) == 8
     assert table.loc["Distorted for A", "A"] == 1.0  # every example fools its own model
     assert table.loc["Gaussian noise with stddev=0.06", "B"] == pytest.approx(
-        evaluate(models["B"], gaussian_noise(x, 0.06, seed=0), y))
+        evaluate(models["B"], gaussian_noise(x, 0.06, seed=0), y)
+    )
     literal = amplify(x, attacks["B"].x_adv, 0.1, reading="literal")
     assert table.loc["Distorted for B amplified to stddev=0.1 (literal formula)", "A"] == pytest.approx(
-        evaluate(models["A"], literal, y))
+        evaluate(models["A"], literal, y)
+    )
 
 
 def test_paper_method_is_the_penalty_search_without_the_polish(tmp_cache):
@@ -213,8 +230,9 @@ def test_paper_method_is_the_penalty_search_without_the_polish(tmp_cache):
     with torch.no_grad():
         y = model(x).argmax(1)
     opts = {"search_steps": 4, "max_iter": 40, "progress_bar": False}
-    table = transfer_table({"A": model}, {"A": model}, x, y, noise_stddevs=(), matched_noise=False,
-                           **opts, **PAPER_METHOD)
+    table = transfer_table(
+        {"A": model}, {"A": model}, x, y, noise_stddevs=(), matched_noise=False, **opts, **PAPER_METHOD
+    )
     plain = min_distortion_attack(model, x, y, polish=0, refine=True, **opts)
     polished = min_distortion_attack(model, x, y, **opts)  # the defaults: with the polish
     assert torch.equal(table.adversarial["A"].x_adv, plain.x_adv)
@@ -233,8 +251,7 @@ def _attack_calls(path):
 
     from test_chapter_style import code_cells
 
-    makers = {"transfer_table", "adversarial_examples", "robustness_table", "min_distortion_attack",
-              "lbfgs_attack"}
+    makers = {"transfer_table", "adversarial_examples", "robustness_table", "min_distortion_attack", "lbfgs_attack"}
     found = []
     for cell in code_cells(path.read_text()):
         source = "\n".join(line for line in cell.splitlines() if not line.startswith(":"))
@@ -242,8 +259,7 @@ def _attack_calls(path):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", None))
                 if name in makers:
-                    paper = any(k.arg is None and getattr(k.value, "id", "") == "PAPER_METHOD"
-                                for k in node.keywords)
+                    paper = any(k.arg is None and getattr(k.value, "id", "") == "PAPER_METHOD" for k in node.keywords)
                     found.append((node.lineno, name, paper))
     return found
 
@@ -275,8 +291,9 @@ def test_fooled_pairs_are_the_tables_cells_image_by_image(tmp_cache, monkeypatch
         return result
 
     monkeypatch.setattr(transfer, "adversarial_examples", one_failed)
-    table = transfer_table(models, models, x, y, noise_stddevs=(), cache=False,
-                           search_steps=4, max_iter=40, progress_bar=False)
+    table = transfer_table(
+        models, models, x, y, noise_stddevs=(), cache=False, search_steps=4, max_iter=40, progress_bar=False
+    )
     adversarial, noise = fooled_pairs(models, x, y, table.adversarial)
     assert adversarial.shape == noise.shape == (10, 2)  # pairs (A, B), (B, A)
     errors = table.errors
@@ -288,7 +305,9 @@ def test_fooled_pairs_are_the_tables_cells_image_by_image(tmp_cache, monkeypatch
     assert np.array_equal(adversarial[:, 0], (predict(models["B"], result.x_adv) != y).numpy())
     noisy = gaussian_noise(x[1:], result.distortion[1:], seed=0)
     assert np.array_equal(noise[1:, 0], (predict(models["B"], noisy) != y[1:]).numpy())
-    assert np.allclose(np.nanmean(noise, 0), [errors.loc["Gaussian noise matched to A", "B"],
-                                              errors.loc["Gaussian noise matched to B", "A"]])
+    assert np.allclose(
+        np.nanmean(noise, 0),
+        [errors.loc["Gaussian noise matched to A", "B"], errors.loc["Gaussian noise matched to B", "A"]],
+    )
     with pytest.raises(ValueError, match="attacks"):
         fooled_pairs(models, x, y, {"A": table.adversarial["A"]})

@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from coursekit.units import (activations, compare_bases, feature_similarity, label_purity, natural_directions,
-                             random_directions, top_images)
+from coursekit.units import (
+    activations,
+    compare_bases,
+    feature_similarity,
+    label_purity,
+    natural_directions,
+    random_directions,
+    top_images,
+)
 
 
 def test_top_images_against_a_brute_force_sort():

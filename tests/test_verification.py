@@ -77,9 +77,15 @@ def brute_force(model, x: np.ndarray, target: int, norm: str) -> float:
             continue
         if linprog(np.zeros(n), A_ub=A, b_ub=h, bounds=bounds, method="highs").status != 0:
             continue  # no point has this pattern and reaches the target
-        out = minimize(lambda r: (r @ r, 2 * r), np.clip(np.zeros(n), -x, 1 - x), jac=True, method="SLSQP",
-                       bounds=bounds, constraints=[{"type": "ineq", "fun": lambda r: h - A @ r, "jac": lambda r: -A}],
-                       options={"ftol": 1e-14, "maxiter": 500})
+        out = minimize(
+            lambda r: (r @ r, 2 * r),
+            np.clip(np.zeros(n), -x, 1 - x),
+            jac=True,
+            method="SLSQP",
+            bounds=bounds,
+            constraints=[{"type": "ineq", "fun": lambda r: h - A @ r, "jac": lambda r: -A}],
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
         if out.success and (A @ out.x - h).max() <= 1e-9:
             best = min(best, math.sqrt(out.fun))
     return best
@@ -96,7 +102,7 @@ def _check_points(model, x, result, margin=MARGIN):
         with torch.no_grad():
             z = model.double()(v[None])[0]
         t = int(result.target[i])
-        assert z[t] - torch.cat([z[:t], z[t + 1:]]).max() >= margin - V.MARGIN_TOL
+        assert z[t] - torch.cat([z[:t], z[t + 1 :]]).max() >= margin - V.MARGIN_TOL
         r = (v - x[i].double()).flatten()
         measured = r.norm() if result.norm == "2" else r.abs().max()
         assert measured.item() == pytest.approx(result.distance[i].item(), rel=1e-12, abs=1e-15)
@@ -231,8 +237,14 @@ def test_ball_box_bound_is_the_maximum_over_ball_and_box():
     lo, hi = -rng.uniform(0, 1, 5), rng.uniform(0, 1, 5)
     bound = V._ball_box_max(w, lo, hi, 0.7)
     for j in range(6):
-        out = minimize(lambda r: -w[j] @ r, np.zeros(5), method="SLSQP", bounds=list(zip(lo, hi)),
-                       constraints=[{"type": "ineq", "fun": lambda r: 0.49 - r @ r}], options={"ftol": 1e-14})
+        out = minimize(
+            lambda r: -w[j] @ r,
+            np.zeros(5),
+            method="SLSQP",
+            bounds=list(zip(lo, hi)),
+            constraints=[{"type": "ineq", "fun": lambda r: 0.49 - r @ r}],
+            options={"ftol": 1e-14},
+        )
         assert bound[j] >= -out.fun - 1e-9  # a valid upper bound
         assert bound[j] <= -out.fun + 1e-6  # and tight
 
@@ -246,9 +258,15 @@ def test_projection_cuts_are_valid_and_tight():
         r0 = rng.uniform(lo, hi)
         y = w @ r0 + c
         mu, const, value = projection.cut(y)
-        exact = minimize(lambda r: (r @ r, 2 * r), r0, jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
-                         constraints=[{"type": "eq", "fun": lambda r: w @ r + c - y, "jac": lambda r: w}],
-                         options={"ftol": 1e-15, "maxiter": 500}).fun
+        exact = minimize(
+            lambda r: (r @ r, 2 * r),
+            r0,
+            jac=True,
+            method="SLSQP",
+            bounds=list(zip(lo, hi)),
+            constraints=[{"type": "eq", "fun": lambda r: w @ r + c - y, "jac": lambda r: w}],
+            options={"ftol": 1e-15, "maxiter": 500},
+        ).fun
         assert value == pytest.approx(exact, rel=1e-6, abs=1e-9)  # tight at y
         for _ in range(20):  # and below |r|² for every r of the box, at its own y
             r = rng.uniform(lo, hi)
@@ -257,8 +275,11 @@ def test_projection_cuts_are_valid_and_tight():
 
 def test_relu_network_multiplies_out_consecutive_linear_layers():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.Linear(5, 6), nn.ReLU(), nn.Dropout(0.5),
-                          nn.Linear(6, 3)).double().eval()
+    model = (
+        nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.Linear(5, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 3))
+        .double()
+        .eval()
+    )
     net = V.relu_network(model)
     assert [w.shape for w in net.weights] == [(6, 4), (3, 6)]
     x = torch.rand(7, 1, 2, 2, dtype=torch.float64)
@@ -268,8 +289,9 @@ def test_relu_network_multiplies_out_consecutive_linear_layers():
 # ---------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize("layer, name", [(nn.Sigmoid(), "Sigmoid"), (nn.Tanh(), "Tanh"),
-                                         (nn.MaxPool1d(1), "MaxPool1d")])
+@pytest.mark.parametrize(
+    "layer, name", [(nn.Sigmoid(), "Sigmoid"), (nn.Tanh(), "Tanh"), (nn.MaxPool1d(1), "MaxPool1d")]
+)
 def test_refuses_layers_it_cannot_encode_naming_them(layer, name):
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), layer, nn.Linear(3, 2))
     with pytest.raises(ValueError, match=rf"'2'.*{name}"):

@@ -20,3 +20,5 @@ Submodules are imported explicitly (``from coursekit.attack import lbfgs_attack`
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__"]

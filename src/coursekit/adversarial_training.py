@@ -34,22 +34,43 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ._checks import check_choice, eval_mode
+from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
-from .cache import key_digest, save_record
-from .config import apply_cpu_threads, cache_dir, default_device, resolve_profile
+from .config import PROFILE_TABLE, apply_cpu_threads, resolve_profile
 from .data import SUBSETS
 from .models import ZooModel, build
-from .progress import record_work
-from .train import (TrainSettings, cache_key, fit, fresh_start, load_model_record, model_record,
-                    settings_for)
+from .train import TrainingRun, TrainSettings, cache_key, cached_training, fit, settings_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
+
+    import numpy as np
+
+
+__all__ = [
+    "POOL_ATTACK",
+    "POOL_CODE_VERSION",
+    "POOL_PROFILES",
+    "adversarial_pool_training",
+    "AdversarialPool",
+    "make_adversarial",
+    "new_pool",
+    "one_cpu_thread",
+    "paired_change",
+    "PoolSettings",
+    "refresh",
+    "refresh_pool",
+    "split_at_hidden_layer",
+    "train_with_pools",
+]
 
 # Attack settings for making pool examples: the paper's penalty method and search over c
 # (polish=0: no linearised step), with a cheaper search than the tables use, and each example
@@ -98,8 +119,14 @@ def split_at_hidden_layer(model: ZooModel, layer: int) -> tuple[nn.Module, nn.Mo
     return nn.Sequential(*modules[:cut]), nn.Sequential(*modules[cut:])
 
 
-def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
-                     attack_options: dict | None = None, layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_adversarial(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    attack_options: dict | None = None,
+    layer: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Adversarial versions of (x, y) for ``model``: each image pushed towards a random wrong
     label with ``lbfgs_attack``. Returns (x_adv, misclassified-by-model now [N] bool).
 
@@ -109,7 +136,7 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generat
     options = {**POOL_ATTACK, **(attack_options or {})}
     shift = torch.randint(1, 10, (len(y),), generator=generator).to(y.device)
     target = (y + shift) % 10
-    lower, upper = split_at_hidden_layer(model, layer) if layer else (nn.Identity(), model)
+    lower, upper = split_at_hidden_layer(model, layer) if layer else (nn.Identity(), model)  # type: ignore[arg-type]
     with eval_mode(model):
         with torch.no_grad():
             start = lower(x)
@@ -119,43 +146,70 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generat
     return result.x_adv, wrong
 
 
-def new_pool(model, x, y, size: int, generator, step: int = 0, attack_options=None, layer: int = 0) -> AdversarialPool:
+def new_pool(
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    size: int,
+    generator: torch.Generator,
+    step: int = 0,
+    attack_options: dict[str, Any] | None = None,
+    layer: int = 0,
+) -> AdversarialPool:
     """A pool of ``size`` adversarial examples of random training images (of their
     ``layer``-th hidden activations when ``layer`` ≥ 1).
 
     Made as a refresh of every slot of an empty pool (``refresh`` with fraction 1), so it draws
     what a refresh draws: a random order of the slots, then ``size`` distinct training images.
     """
-    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= len(x):
-        raise ValueError(f"size must be an int in 1..{len(x)} (the training images), got {size!r}")
+    check_int("size", size, maximum=len(x))  # at most the training images
     lower = split_at_hidden_layer(model, layer)[0] if layer else nn.Identity()
     with torch.no_grad():
         shape = tuple(lower(x[:1]).shape[1:])
-    pool = AdversarialPool(x=torch.zeros(size, *shape, dtype=x.dtype, device=x.device),
-                           y=torch.zeros(size, dtype=y.dtype, device=y.device),
-                           made_at=torch.full((size,), step, dtype=torch.long),
-                           adversarial_when_made=torch.zeros(size, dtype=torch.bool), layer=layer)
+    pool = AdversarialPool(
+        x=torch.zeros(size, *shape, dtype=x.dtype, device=x.device),
+        y=torch.zeros(size, dtype=y.dtype, device=y.device),
+        made_at=torch.full((size,), step, dtype=torch.long),
+        adversarial_when_made=torch.zeros(size, dtype=torch.bool),
+        layer=layer,
+    )
     refresh(pool, model, x, y, 1.0, generator, step, attack_options)
     return pool
 
 
-def refresh_pool(pool_x: torch.Tensor, pool_y: torch.Tensor, slots: torch.Tensor, images: torch.Tensor,
-                 labels: torch.Tensor, attack) -> tuple[torch.Tensor, torch.Tensor]:
+def refresh_pool(
+    pool_x: torch.Tensor,
+    pool_y: torch.Tensor,
+    slots: torch.Tensor,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    attack: Callable[..., torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The pool (pool_x [P, ...], pool_y [P]) with its entries ``slots`` [n] replaced: copies,
     holding ``attack(images, labels)`` [n, ...] at ``slots`` and the *true* ``labels`` [n]
     (a pool teaches the right answer for the adversarial example). The arguments are left
     unchanged. The step of ``refresh`` (chapter 6's "your turn" exercise).
     """
     if len(slots) != len(images) or len(images) != len(labels):
-        raise ValueError(f"slots, images and labels must have the same length, got {len(slots)}, "
-                         f"{len(images)}, {len(labels)}")
+        raise ValueError(
+            f"slots, images and labels must have the same length, got {len(slots)}, {len(images)}, {len(labels)}"
+        )
     new_x, new_y = pool_x.clone(), pool_y.clone()
     new_x[slots] = attack(images, labels)
     new_y[slots] = labels
     return new_x, new_y
 
 
-def refresh(pool: AdversarialPool, model, x, y, fraction: float, generator, step: int, attack_options=None) -> torch.Tensor:
+def refresh(
+    pool: AdversarialPool,
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    fraction: float,
+    generator: torch.Generator,
+    step: int,
+    attack_options: dict[str, Any] | None = None,
+) -> torch.Tensor:
     """Replace a random ``fraction`` of the pool (rounded, at least one) by new adversarial
     examples of random training images for the current ``model`` (at the pool's layer).
     Returns the replaced slots. The draws from ``generator``, in order: the slots (a random
@@ -169,8 +223,7 @@ def refresh(pool: AdversarialPool, model, x, y, fraction: float, generator, step
     made = {}
 
     def attack(images, labels):
-        made["x"], made["wrong"] = make_adversarial(model, images, labels, generator, attack_options,
-                                                    pool.layer)
+        made["x"], made["wrong"] = make_adversarial(model, images, labels, generator, attack_options, pool.layer)
         return made["x"]
 
     pool.x, pool.y = refresh_pool(pool.x, pool.y, slots.to(pool.x.device), x[pick], y[pick], attack)
@@ -192,42 +245,49 @@ class PoolSettings:
     layer: int | tuple = 0  # 0: input pool; k ≥ 1: k-th hidden layer; a tuple: a pool at each
 
 
-POOL_PROFILES = {
-    # quick: refreshed every 600 steps (was 300): the refreshes' attacks were most of the pools' cost
-    "quick": PoolSettings(pool_size=500, refresh_fraction=0.2, refresh_every=600, pool_batch=32),
-    "gpu": PoolSettings(pool_size=2_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
-    "paper": PoolSettings(pool_size=10_000, refresh_fraction=0.1, refresh_every=200, pool_batch=64),
-}
+# The pools' sizes per profile: the "pools" section of the profile table (``config.PROFILE_TABLE``).
+POOL_PROFILES = {profile: PoolSettings(**sizes["pools"]) for profile, sizes in PROFILE_TABLE.items()}
 
 
 def _check_pool_settings(settings: PoolSettings) -> None:
     """A ValueError naming the first setting of ``settings`` out of its range."""
-    if not isinstance(settings.pool_size, int) or settings.pool_size < 1:
-        raise ValueError(f"pool_size must be a positive int, got {settings.pool_size!r}")
+    check_int("pool_size", settings.pool_size)
     if not 0 < settings.refresh_fraction <= 1:
         raise ValueError(f"refresh_fraction must be in (0, 1], got {settings.refresh_fraction!r}")
     for argument in ("refresh_every", "pool_batch"):
-        value = getattr(settings, argument)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{argument} must be a positive int, got {value!r}")
+        check_int(argument, getattr(settings, argument))
 
 
 def _pool_schema(model: ZooModel, settings: PoolSettings) -> dict:
     """The shapes a cached pool of ``settings`` for ``model`` must have."""
-    lower, _ = split_at_hidden_layer(model, settings.layer)
+    lower, _ = split_at_hidden_layer(model, settings.layer)  # type: ignore[arg-type]
     with torch.no_grad():
         example_shape = tuple(lower(torch.zeros(1, 1, 28, 28)).shape[1:])
     size = settings.pool_size
-    return {"x": (torch.float32, (size, *example_shape)), "y": (torch.int64, (size,)),
-            "made_at": (torch.int64, (size,)), "adversarial_when_made": (torch.bool, (size,)),
-            "log": list, "layer": int}
+    return {
+        "x": (torch.float32, (size, *example_shape)),
+        "y": (torch.int64, (size,)),
+        "made_at": (torch.int64, (size,)),
+        "adversarial_when_made": (torch.bool, (size,)),
+        "log": list,
+        "layer": int,
+    }
 
 
-def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None = None,
-                              refresh_fraction: float | None = None, *, refresh_every: int | None = None,
-                              pool_batch: int | None = None, layer: int | tuple | str = 0, subset: str = "train",
-                              seed: int = 0,
-                              profile: str | None = None, device=None, use_cache: bool = True) -> ZooModel:
+def adversarial_pool_training(
+    name: str = "FC100-100-10",
+    pool_size: int | None = None,
+    refresh_fraction: float | None = None,
+    *,
+    refresh_every: int | None = None,
+    pool_batch: int | None = None,
+    layer: int | tuple | str = 0,
+    subset: str = "train",
+    seed: int = 0,
+    profile: str | None = None,
+    device: torch.device | str | None = None,
+    use_cache: bool = True,
+) -> ZooModel:
     """Train ``name`` with weight decay and an adversarial pool mixed into every minibatch.
 
     The pool starts once the model has trained for one epoch without it (adversarial
@@ -243,49 +303,71 @@ def adversarial_pool_training(name: str = "FC100-100-10", pool_size: int | None 
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     profile = resolve_profile(profile)
-    base = POOL_PROFILES[profile]
-    pool_settings = PoolSettings(
-        pool_size=base.pool_size if pool_size is None else pool_size,
-        refresh_fraction=base.refresh_fraction if refresh_fraction is None else refresh_fraction,
-        refresh_every=base.refresh_every if refresh_every is None else refresh_every,
-        pool_batch=base.pool_batch if pool_batch is None else pool_batch,
-        layer=layer if isinstance(layer, int) else _check_layers(name, layer),
-    )
-    _check_pool_settings(pool_settings)
-    layers = _check_layers(name, layer)
+    given = {"pool_size": pool_size, "refresh_fraction": refresh_fraction, "refresh_every": refresh_every}
+    pool_settings, layers = _pool_settings(name, profile, layer, **given, pool_batch=pool_batch)
     settings = settings_for(name, profile)
-    device = torch.device(device) if device is not None else default_device()
-    key = cache_key(name, subset, seed, settings, pool=asdict(pool_settings), attack=POOL_ATTACK,
-                    attack_code=ATTACK_CODE_VERSION, pool_code=POOL_CODE_VERSION)
-    path = cache_dir() / "models" / f"{name}-pool-{subset}-{key_digest(key)}.pt"
-    model = build(name)
-    schema = {"pools": {f"layer{k}": _pool_schema(model, replace(pool_settings, layer=k)) for k in layers}}
-    stored = load_model_record(model, path, key, schema) if use_cache else None
-    if stored is not None:
-        model.pools = {k: AdversarialPool(**stored["pools"][f"layer{k}"]) for k in layers}
-        model.pool = model.pools[layers[0]]
-        return model.to(device).eval()
-    model, x, y, generator = fresh_start(name, subset, seed, device)
-    start = time.perf_counter()
-    pools = train_with_pools(model, x, y, settings, pool_settings, seed=seed, generator=generator)
-    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device)}
-    record_work("pool", info["seconds"], model=name, samples=len(x), epochs=settings.epochs,
-                pool_size=pool_settings.pool_size, refresh_every=pool_settings.refresh_every,
-                refresh_fraction=pool_settings.refresh_fraction, device=str(device))
-    if use_cache:
-        saved = {f"layer{k}": {"x": p.x.cpu(), "y": p.y.cpu(), "made_at": p.made_at, "log": p.log,
-                               "layer": p.layer, "adversarial_when_made": p.adversarial_when_made}
-                 for k, p in pools.items()}
-        save_record(model_record(model, info, pools=saved), path)
-    model.training_info = info
-    model.pools = pools
-    model.pool = pools[layers[0]]
-    return model.eval()
+    pool_key = {"pool": asdict(pool_settings), "attack": POOL_ATTACK, "attack_code": ATTACK_CODE_VERSION}
+    key = cache_key(name, subset, seed, settings, **pool_key, pool_code=POOL_CODE_VERSION)
+    with torch.random.fork_rng(devices=[]):  # a model only for the shapes: the global generator is left as it was
+        shapes = build(name)
+    schema = {"pools": {f"layer{k}": _pool_schema(shapes, replace(pool_settings, layer=k)) for k in layers}}
+
+    def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
+        pools = train_with_pools(model, x, y, settings, pool_settings, seed=seed, generator=generator)
+        return TrainingRun(saved={"pools": {f"layer{k}": _pool_record(p) for k, p in pools.items()}}, result=pools)
+
+    fields = {
+        "epochs": settings.epochs,
+        **{k: getattr(pool_settings, k) for k in ("pool_size", "refresh_every", "refresh_fraction")},
+    }
+    work = ("pool", fields)
+    cached = cached_training(
+        name, subset, seed, key, run, tag="pool-", device=device, use_cache=use_cache, extra_schema=schema, work=work
+    )
+    model = cached.model
+    if cached.stored is not None:
+        model.pools = {k: AdversarialPool(**cached.stored["pools"][f"layer{k}"]) for k in layers}
+    else:
+        model.pools = cached.run.result  # type: ignore[union-attr]
+    model.pool = model.pools[layers[0]]
+    return model
 
 
-def train_with_pools(model: ZooModel, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings,
-                     pool_settings: PoolSettings, *, seed: int = 0,
-                     generator: torch.Generator | None = None) -> dict[int, AdversarialPool]:
+def _pool_settings(
+    name: str, profile: str, layer: int | tuple | str, **given: int | float | None
+) -> tuple[PoolSettings, tuple[int, ...]]:
+    """The profile's ``POOL_PROFILES`` with the sizes ``given`` (None: the profile's) and
+    ``layer``, checked; and the layers as a tuple."""
+    layers = _check_layers(name, layer)  # each check builds the model (the global generator advances as it did)
+    chosen = layer if isinstance(layer, int) else _check_layers(name, layer)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    pool_settings = replace(POOL_PROFILES[profile], **overrides, layer=chosen)  # type: ignore[arg-type]
+    _check_pool_settings(pool_settings)
+    return pool_settings, layers
+
+
+def _pool_record(pool: AdversarialPool) -> dict:
+    """What the cache keeps of a pool (tensors on the CPU)."""
+    return {
+        "x": pool.x.cpu(),
+        "y": pool.y.cpu(),
+        "made_at": pool.made_at,
+        "log": pool.log,
+        "layer": pool.layer,
+        "adversarial_when_made": pool.adversarial_when_made,
+    }
+
+
+def train_with_pools(
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    pool_settings: PoolSettings,
+    *,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+) -> dict[int, AdversarialPool]:
     """Train ``model`` in place (minibatch Adam, ``coursekit.train.fit``) with adversarial pools
     mixed into every minibatch; returns {layer: final pool}.
 
@@ -301,8 +383,10 @@ def train_with_pools(model: ZooModel, x: torch.Tensor, y: torch.Tensor, settings
     """
     _check_pool_settings(pool_settings)
     if settings.optimizer != "adam" or settings.epochs < 2:
-        raise ValueError("settings must use Adam for at least 2 epochs (the pools start after the "
-                         f"first), got optimizer={settings.optimizer!r}, epochs={settings.epochs}")
+        raise ValueError(
+            "settings must use Adam for at least 2 epochs (the pools start after the "
+            f"first), got optimizer={settings.optimizer!r}, epochs={settings.epochs}"
+        )
     layers = pool_settings.layer if isinstance(pool_settings.layer, tuple) else (pool_settings.layer,)
     generator = torch.Generator().manual_seed(seed + 1) if generator is None else generator
     steps_per_epoch = math.ceil(len(x) / settings.batch_size)
@@ -343,7 +427,7 @@ def _check_layers(name: str, layer) -> tuple[int, ...]:
 
 
 @contextmanager
-def one_cpu_thread():
+def one_cpu_thread() -> Iterator[None]:
     """Run the block with torch on one CPU thread; then the course's thread count again.
 
     A floating-point sum depends on its order, and torch splits sums between threads, so two
@@ -366,7 +450,12 @@ def one_cpu_thread():
             os.environ["COURSEKIT_THREADS"] = setting
 
 
-def paired_change(baseline, pooled, paper_change: float, alpha: float = 0.05) -> dict:
+def paired_change(
+    baseline: Sequence[float] | np.ndarray,
+    pooled: Sequence[float] | np.ndarray,
+    paper_change: float,
+    alpha: float = 0.05,
+) -> dict:
     """The paper's claim as a change against the same network, paired by training seed.
 
     ``baseline``, ``pooled``: test errors in [0, 1] of the network trained without and with the
@@ -385,8 +474,10 @@ def paired_change(baseline, pooled, paper_change: float, alpha: float = 0.05) ->
 
     baseline, pooled = np.asarray(baseline, dtype=float), np.asarray(pooled, dtype=float)
     if baseline.ndim != 1 or baseline.shape != pooled.shape or len(baseline) < 2:
-        raise ValueError(f"baseline and pooled must be 1-D of the same length ≥ 2 (one error per "
-                         f"seed), got shapes {baseline.shape} and {pooled.shape}")
+        raise ValueError(
+            f"baseline and pooled must be 1-D of the same length ≥ 2 (one error per "
+            f"seed), got shapes {baseline.shape} and {pooled.shape}"
+        )
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     change = 100 * (pooled - baseline)
@@ -398,6 +489,14 @@ def paired_change(baseline, pooled, paper_change: float, alpha: float = 0.05) ->
         verdict = "contradicted"
     else:
         verdict = "reproduced" if mean <= paper_change else "smaller than the paper's"
-    return {"n": len(change), "change": change, "mean": mean, "sd": float(change.std(ddof=1)),
-            "t": float(test.statistic), "p": p, "lower": int((change < 0).sum()),
-            "chance": 0.5 ** len(change), "verdict": verdict}
+    return {
+        "n": len(change),
+        "change": change,
+        "mean": mean,
+        "sd": float(change.std(ddof=1)),
+        "t": float(test.statistic),
+        "p": p,
+        "lower": int((change < 0).sum()),
+        "chance": 0.5 ** len(change),
+        "verdict": verdict,
+    }

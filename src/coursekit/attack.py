@@ -46,17 +46,63 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
+from ._checks import (
+    check_bounds,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    every_other_label,
+    logit_margin,
+    to_model,
+    without_label,
+)
+from .box_lbfgs import BoxLbfgsOptions, minimize_box
+from .box_lbfgs import lbfgs_direction as _lbfgs_direction  # noqa: F401 - the tests check it here
 from .config import attack_chunk_size, cpu_threads_for
 from .progress import record_work
 from .records import code_version
 
-ATTACK_MODULES = ("attack", "exact")  # the code an attack's result depends on (the polish runs exact.box_qp)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+__all__ = [
+    "ATTACK_CODE_VERSION",
+    "ATTACK_MODULES",
+    "BACKENDS",
+    "DEFAULT_HISTORY",
+    "POLISH_GAIN",
+    "POLISH_MARGIN",
+    "POLISH_RIVALS",
+    "RESCUE_STEPS",
+    "RESULT_CONSTANTS",
+    "RUN_ONLY_OPTIONS",
+    "SUCCESS_MARGIN",
+    "all_other_targets",
+    "attack_cache_key",
+    "attack_code_version",
+    "AttackResult",
+    "distortion",
+    "lbfgs_attack",
+    "min_distortion_attack",
+    "solve_penalty",
+    "success_margin",
+]
+
+ATTACK_MODULES = (
+    "attack",
+    "box_lbfgs",
+    "exact",
+)  # the code an attack's result depends on (the polish runs exact.box_qp)
 
 
 def attack_code_version() -> str:
@@ -107,7 +153,7 @@ class AttackResult:
     def __len__(self) -> int:
         return len(self.target)
 
-    def to(self, device) -> AttackResult:
+    def to(self, device: torch.device | str) -> AttackResult:
         """A copy with every tensor on ``device``."""
         return AttackResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
@@ -138,174 +184,41 @@ def _penalty(model, x_flat, x0_flat, shape, target, c):
     return value.detach(), grad, logits.detach(), dist2.detach()
 
 
-def _solve_unit_nilpotent(M: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve (I + M) z = b for a batch of nilpotent M [N, h, h] (a permuted strictly triangular
-    matrix: M^h = 0), b [N, h]. Uses (I + M)⁻¹ = (I − M)(I + M²)(I + M⁴)…, which terminates, so
-    only batched matrix products are needed (no LU factorisation, which is slow for many tiny
-    systems on a GPU)."""
-    z = b - torch.bmm(M, b.unsqueeze(2)).squeeze(2)
-    power = M
-    for _ in range(max(1, math.ceil(math.log2(M.shape[1]))) - 1):
-        power = torch.bmm(power, power)
-        z = z + torch.bmm(power, z.unsqueeze(2)).squeeze(2)
-    return z
-
-
-def _lbfgs_direction(g, P, SY, YY, rho, age, gamma):
-    """H·g for each image, H the L-BFGS inverse-Hessian approximation (the two-loop recursion).
-
-    The recursion is done on h-vectors: with Sg = Sᵀg, Yg = Yᵀg and the Gram matrices
-    SY[j, i] = s_jᵀy_i, YY = YᵀY, the first loop's coefficients a solve
-    (I + ρ·SY⊙[i newer than j]) a = ρ·Sg, the second loop's e = a − b solve
-    (I + ρ·SYᵀ⊙[i older than j]) e = a − ρ·γ(Yg − YY a), and H·g = γ(g − Y a) + S e.
-    Only three products touch the m-dimensional history P = [S; Y] [N, 2h, m]; each image
-    keeps its own pair order through ``age`` [N, h] (0 = newest; empty slots have ρ = 0).
-
-    Args:
-        g: gradients [N, m]; SY, YY: [N, h, h]; rho: 1/(s·y) [N, h] (0 for empty slots);
-        age: [N, h] int; gamma: the initial scaling [N].
+def _minimize_torch(
+    model: nn.Module,
+    x0: torch.Tensor,
+    shape: torch.Size,
+    target: torch.Tensor,
+    margin: torch.Tensor,
+    c: torch.Tensor,
+    start: torch.Tensor,
+    lower: float,
+    upper: float,
+    *,
+    max_iter: int,
+    history: int,
+    tol: float,
+    ftol: float,
+    check_every: int,
+    best_x: torch.Tensor,
+    best_d2: torch.Tensor,
+    evaluations: torch.Tensor,
+) -> torch.Tensor:
+    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``, by
+    the batched box L-BFGS solver (``box_lbfgs.minimize_box``). Updates ``best_x``/``best_d2``
+    in place with every evaluated point that the model classifies as ``target`` (by ``margin``
+    [N]) closer than the best so far; adds the rows it evaluates to ``evaluations`` (every row
+    of the batch is computed, also one that has converged). Returns the final iterates [N, m].
     """
-    h = SY.shape[1]
-    sg_yg = torch.bmm(P, g.unsqueeze(2)).squeeze(2)
-    sg, yg = sg_yg[:, :h], sg_yg[:, h:]
-    filled = rho > 0
-    pair = filled[:, :, None] & filled[:, None, :]
-    newer = (age[:, None, :] < age[:, :, None]) & pair  # [n, j, i]: pair i is newer than pair j
-    older = (age[:, None, :] > age[:, :, None]) & pair
-    a = _solve_unit_nilpotent(rho[:, :, None] * SY * newer, rho * sg)
-    u = gamma[:, None] * (yg - torch.bmm(YY, a.unsqueeze(2)).squeeze(2))
-    e = _solve_unit_nilpotent(rho[:, :, None] * SY.transpose(1, 2) * older, a - rho * u)
-    coefficients = torch.cat([e, -gamma[:, None] * a], dim=1).unsqueeze(1)
-    return gamma[:, None] * g + torch.bmm(coefficients, P).squeeze(1)
 
+    def evaluate(x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        value, grad, logits, d2 = _penalty(model, x, x0[ids], shape, target[ids], c[ids])
+        evaluations[ids] += 1
+        _record_best(ids, x, logits, d2, target[ids], margin[ids], best_x, best_d2)
+        return value, grad
 
-def _new_state(x0, target, c, history: int) -> dict:
-    """Per-image L-BFGS state for rows x0 [N, m]: the history P = [S; Y] [N, 2h, m], its Gram
-    matrices SY, YY [N, h, h], ρ [N, h] (0 = empty slot), the slots' ages, the line search's
-    step α [N] and whether each image is still converging."""
-    n, m = x0.shape
-    dev, dtype, h = x0.device, x0.dtype, history
-    return {
-        "P": torch.zeros(n, 2 * h, m, device=dev, dtype=dtype),
-        "SY": torch.zeros(n, h, h, device=dev, dtype=dtype),
-        "YY": torch.zeros(n, h, h, device=dev, dtype=dtype),
-        "rho": torch.zeros(n, h, device=dev, dtype=dtype),
-        "age": torch.arange(h, device=dev).expand(n, h).clone(),
-        "alpha": torch.ones(n, device=dev, dtype=dtype),
-        "active": torch.ones(n, device=dev, dtype=torch.bool),
-        "x0": x0, "target": target, "c": c,
-    }
-
-
-def _trial_point(state: dict, x, g, free, lower: float, upper: float) -> torch.Tensor:
-    """x + α·d projected onto the box, d the L-BFGS direction on the free pixels (x for the
-    images no longer active)."""
-    P, SY, YY, rho, age = (state[k] for k in ("P", "SY", "YY", "rho", "age"))
-    alpha, active = state["alpha"], state["active"]
-    rows = torch.arange(len(x), device=x.device)
-    newest = age.argmin(1)
-    has_history = rho[rows, newest] > 0
-    gamma_history = 1.0 / (rho[rows, newest] * YY[rows, newest, newest]).clamp_min(1e-30)
-    gamma_first = 0.1 / (g * free).abs().amax(1).clamp_min(1e-12)  # first step moves a pixel by ≤ 0.1
-    gamma = torch.where(has_history, gamma_history, gamma_first)
-    d = -_lbfgs_direction(g * free, P, SY, YY, rho, age, gamma) * free
-    step = torch.where(active, alpha, torch.zeros_like(alpha))
-    return (x + step[:, None] * d).clamp(lower, upper)
-
-
-def _line_search(state: dict, s, g, fx, f_trial) -> tuple[torch.Tensor, torch.Tensor]:
-    """Armijo test of the step s = x_trial − x per image; sets the next step α (1 after an
-    accepted or a failed search, else safeguarded quadratic interpolation). Returns
-    (accept, stuck) [N] bool."""
-    alpha, active = state["alpha"], state["active"]
-    slope = (g * s).sum(1)
-    accept = active & (f_trial <= fx + 1e-4 * slope) & (slope < 0)
-    curvature = f_trial - fx - slope
-    interpolated = -slope * alpha / (2 * curvature.clamp_min(1e-30))
-    shrunk = torch.minimum(torch.maximum(interpolated, 0.1 * alpha), 0.5 * alpha)
-    stuck = active & ~accept & (shrunk < 1e-10)
-    state["alpha"] = torch.where(accept | stuck, torch.ones_like(alpha), shrunk)
-    return accept, stuck
-
-
-def _store_pair(state: dict, s, yv, accept, stuck) -> None:
-    """Store (s, y) where the step was accepted and the curvature condition holds, in each
-    image's oldest (or an empty) slot, updating SY, YY, ρ and the ages; a failed line search
-    (``stuck``) empties the history."""
-    P, SY, YY, rho, age = (state[k] for k in ("P", "SY", "YY", "rho", "age"))
-    h = SY.shape[1]
-    rows = torch.arange(len(s), device=s.device)
-    s_dot_y = (s * yv).sum(1)
-    store = accept & (s_dot_y > 1e-10 * yv.norm(dim=1) * s.norm(dim=1))
-    slot = torch.where(rho > 0, age, torch.full_like(age, h)).argmax(1)
-    keep_slot = ~store[:, None]
-    P[rows, slot] = torch.where(keep_slot, P[rows, slot], s)
-    P[rows, h + slot] = torch.where(keep_slot, P[rows, h + slot], yv)
-    products = torch.bmm(P, torch.stack([s, yv], 2))  # [n, 2h, 2]: S·s, S·y_new, Y·s_new, Y·y_new
-    SY_row = products[:, h:, 0]  # y_i·s_new  → SY[slot, i]
-    SY_col = products[:, :h, 1]  # s_i·y_new  → SY[i, slot]
-    YY_new = products[:, h:, 1]  # y_i·y_new
-    onehot = torch.nn.functional.one_hot(slot, h).to(torch.bool) & store[:, None]
-    SY = torch.where(onehot[:, :, None], SY_row[:, None, :], SY)
-    state["SY"] = torch.where(onehot[:, None, :], SY_col[:, :, None], SY)
-    YY = torch.where(onehot[:, :, None], YY_new[:, None, :], YY)
-    state["YY"] = torch.where(onehot[:, None, :], YY_new[:, :, None], YY)
-    rho = torch.where(onehot, (1.0 / s_dot_y.clamp_min(1e-30))[:, None], rho)
-    state["age"] = torch.where(store[:, None], torch.where(onehot, torch.zeros_like(age), age + 1), age)
-    state["rho"] = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
-
-
-def _minimize_torch(model, x0, shape, target, margin, c, start, lower, upper, *, max_iter, history, tol, ftol,
-                    check_every, best_x, best_d2, evaluations):
-    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``.
-
-    A projected quasi-Newton method with per-image state: the pixels at a bound whose gradient
-    points outwards are held (the active set), the L-BFGS direction is computed on the others
-    (``_trial_point``), the step is projected onto the box, and a backtracking (Armijo) line
-    search with quadratic interpolation runs per image (``_line_search``), one trial point per
-    iteration for the whole batch. Every ``check_every`` iterations the batch shrinks to the
-    images still converging (the only host synchronisation). Updates ``best_x``/``best_d2`` in
-    place with every evaluated point that the model classifies as ``target`` (by ``margin``
-    [N]) closer than the best so far; adds the rows it evaluates to ``evaluations``. Returns the
-    final iterates [N, m].
-    """
-    result = start.clone()
-    ids = torch.arange(x0.shape[0], device=x0.device)  # the global row of each working row
-    x = start.clone()
-    state = _new_state(x0, target, c, history)
-    state["margin"] = margin
-    fx, g, logits, d2 = _penalty(model, x, x0, shape, target, c)
-    evaluations += 1
-    _record_best(ids, x, logits, d2, target, margin, best_x, best_d2)
-    for it in range(max_iter):
-        # Active set: pixels at a bound whose gradient pushes outwards stay where they are.
-        blocked = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
-        free = (~blocked).to(x.dtype)
-        projected_gradient = (x - (x - g).clamp(lower, upper)).abs().amax(1)
-        state["active"] &= projected_gradient > tol
-        if check_every and (it + 1) % check_every == 0:
-            still = int(state["active"].sum())
-            if still == 0:
-                break
-            if still <= 0.75 * len(x):  # compact: drop the converged images from the batch
-                keep = state["active"].nonzero().squeeze(1)
-                done = (~state["active"]).nonzero().squeeze(1)
-                result[ids[done]] = x[done]
-                ids, x, g, fx, free = ids[keep], x[keep], g[keep], fx[keep], free[keep]
-                state = {k: v[keep] for k, v in state.items()}  # and go on with this iteration
-        x_trial = _trial_point(state, x, g, free, lower, upper)
-        f_trial, g_trial, logits, d2 = _penalty(model, x_trial, state["x0"], shape, state["target"], state["c"])
-        evaluations[ids] += 1  # every row of the batch is computed, also one that has converged
-        _record_best(ids, x_trial, logits, d2, state["target"], state["margin"], best_x, best_d2)
-        accept, stuck = _line_search(state, x_trial - x, g, fx, f_trial)
-        _store_pair(state, x_trial - x, g_trial - g, accept, stuck)
-        x = torch.where(accept[:, None], x_trial, x)
-        g = torch.where(accept[:, None], g_trial, g)
-        # Stop an image when an accepted step no longer lowers F noticeably (like scipy's ftol).
-        state["active"] = state["active"] & ~(accept & (fx - f_trial <= ftol * fx.abs().clamp_min(1.0)))
-        fx = torch.where(accept, f_trial, fx)
-    result[ids] = x
-    return result
+    options = BoxLbfgsOptions(lower, upper, max_iter, history, tol, ftol, check_every)
+    return minimize_box(evaluate, start, options)
 
 
 SUCCESS_MARGIN = 1e-3  # in logits, for a model whose logits spread over at least 1 (else scaled)
@@ -328,9 +241,7 @@ def _reaches(logits: torch.Tensor, target: torch.Tensor, margin: torch.Tensor) -
     with a small margin (``success_margin``); the reported ``success`` is the plain argmax,
     recomputed at the end.
     """
-    target_logit = logits.gather(1, target[:, None]).squeeze(1)
-    others = logits.scatter(1, target[:, None], float("-inf")).amax(1)
-    return target_logit - others >= margin
+    return logit_margin(logits, target) >= margin
 
 
 def _record_best(ids, x, logits, d2, target, margin, best_x, best_d2):
@@ -340,8 +251,26 @@ def _record_best(ids, x, logits, d2, target, margin, best_x, best_d2):
     best_d2[ids] = torch.where(better, d2, best_d2[ids])
 
 
-def _minimize_scipy(model, x0, shape, target, margin, c, start, lower, upper, *, max_iter, history, tol, ftol,
-                    check_every, best_x, best_d2, evaluations):
+def _minimize_scipy(
+    model,
+    x0,
+    shape,
+    target,
+    margin,
+    c,
+    start,
+    lower,
+    upper,
+    *,
+    max_iter,
+    history,
+    tol,
+    ftol,
+    check_every,
+    best_x,
+    best_d2,
+    evaluations,
+):
     """The same penalty problem per image with scipy's L-BFGS-B (float64 on the host)."""
     import numpy as np
     from scipy.optimize import minimize
@@ -357,9 +286,14 @@ def _minimize_scipy(model, x0, shape, target, margin, c, start, lower, upper, *,
             _record_best(torch.tensor([i], device=x0.device), xv, logits, d2, ti, mi, best_x, best_d2)
             return float(value), grad.view(-1).double().cpu().numpy()
 
-        res = minimize(fun, start[i].double().cpu().numpy(), jac=True, method="L-BFGS-B",
-                       bounds=[(lower, upper)] * x0.shape[1],
-                       options={"maxiter": max_iter, "maxcor": history, "gtol": tol, "ftol": ftol})
+        res = minimize(
+            fun,
+            start[i].double().cpu().numpy(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(lower, upper)] * x0.shape[1],
+            options={"maxiter": max_iter, "maxcor": history, "gtol": tol, "ftol": ftol},
+        )
         out[i] = torch.as_tensor(np.asarray(res.x), dtype=x0.dtype, device=x0.device)
     return out
 
@@ -413,7 +347,7 @@ def _linearised_step(model, x0, x, shape, target, margin, lower: float, upper: f
     from .exact import box_qp
 
     def target_and_rivals(logits):
-        rivals = logits.scatter(1, target[:, None], float("-inf"))
+        rivals = without_label(logits, target)
         count = min(POLISH_RIVALS, logits.shape[1] - 1)
         return torch.cat([target[:, None], rivals.topk(count, dim=1).indices], 1)
 
@@ -427,8 +361,9 @@ def _linearised_step(model, x0, x, shape, target, margin, lower: float, upper: f
     return x0 + r.to(x.dtype), J.shape[1]
 
 
-def _polish(model, x0, x_start, shape, target, margin, reached, active, rounds: int, lower: float, upper: float,
-            passes: dict):
+def _polish(
+    model, x0, x_start, shape, target, margin, reached, active, rounds: int, lower: float, upper: float, passes: dict
+):
     """Move each example of the rows ``active`` [N] closer to x0 while it stays classified as
     ``target`` (by ``margin``); rows not yet ``reached`` [N] (a search that found nothing:
     x_start is then its last iterate) take any point the model classifies as the target.
@@ -469,8 +404,21 @@ def _polish(model, x0, x_start, shape, target, margin, reached, active, rounds: 
     return out, reached
 
 
-def _finish(model, x0, x_start, shape, target, margin, reached, active, refine: bool, polish: int,
-            lower: float, upper: float, passes: dict):
+def _finish(
+    model,
+    x0,
+    x_start,
+    shape,
+    target,
+    margin,
+    reached,
+    active,
+    refine: bool,
+    polish: int,
+    lower: float,
+    upper: float,
+    passes: dict,
+):
     """The rows ``active`` polished from x_start (``_polish``), then those that reach the target
     walked back to the boundary (``_refine_to_boundary``) when ``refine``. Returns (x [N, m],
     reached [N]); adds the passes to ``passes``."""
@@ -480,25 +428,11 @@ def _finish(model, x0, x_start, shape, target, margin, reached, active, refine: 
     return x, reached
 
 
-def _check_bounds(bounds) -> tuple[float, float]:
-    try:
-        lower, upper = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a pair (lower, upper) of numbers, got {bounds!r}") from None
-    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-        raise ValueError(f"bounds must be (lower, upper) with finite lower < upper, got {bounds!r}")
-    return lower, upper
-
-
 def _model_input(model: nn.Module, x, lower: float, upper: float) -> torch.Tensor:
     """x checked against the box and moved to the model's device and floating dtype (a
     float16 or float64 batch for a float32 model is converted)."""
     check_images("x", x, low=lower, high=upper)
-    parameter = next(model.parameters(), None)
-    if parameter is None:
-        return x
-    dtype = parameter.dtype if parameter.is_floating_point() else x.dtype
-    return x.to(device=parameter.device, dtype=dtype)
+    return to_model(model, x)
 
 
 def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
@@ -511,7 +445,11 @@ def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
     return k
 
 
-def _check_solver_options(max_iter, history, tol, ftol, check_every) -> None:
+def _check_solver_options(max_iter, history, tol, ftol, check_every, c_init=1.0, search_steps=1, polish=0) -> None:
+    """The numeric options of ``lbfgs_attack`` (and ``solve_penalty``), each error naming the option."""
+    check_positive("c_init", c_init)
+    check_int("search_steps", search_steps)
+    check_int("polish", polish, minimum=0)
     check_int("max_iter", max_iter)
     check_int("history", history)
     check_int("check_every", check_every, minimum=0)
@@ -536,14 +474,19 @@ def _search_c(model, x0, shape, target, margin, c_init, search_steps, lower, upp
     """
     n = x0.shape[0]
     device, dtype = x0.device, x0.dtype
-    best = {"x": x0.clone(), "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
-            "c": torch.full((n,), math.nan, device=device, dtype=dtype),
-            "evaluations": torch.zeros(n, device=device, dtype=torch.long),
-            "forward_only": torch.zeros(n, device=device, dtype=torch.long)}
-    bracket = {"c": torch.full((n,), float(c_init), device=device, dtype=dtype),
-               "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
-               "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
-               "start": x0.clone()}
+    best = {
+        "x": x0.clone(),
+        "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
+        "c": torch.full((n,), math.nan, device=device, dtype=dtype),
+        "evaluations": torch.zeros(n, device=device, dtype=torch.long),
+        "forward_only": torch.zeros(n, device=device, dtype=torch.long),
+    }
+    bracket = {
+        "c": torch.full((n,), float(c_init), device=device, dtype=dtype),
+        "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
+        "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
+        "start": x0.clone(),
+    }
     rows = None  # None: every row
     for step in range(search_steps + RESCUE_STEPS):
         if step == search_steps:  # hard images: a smaller c and a fuller solve each
@@ -564,17 +507,39 @@ def _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, 
     best_x, best_d2, evaluations = pick(best["x"]), pick(best["d2"]), pick(best["evaluations"])
     before = best_d2.clone()
     c, x, label, m = pick(bracket["c"]), pick(x0), pick(target), pick(margin)
-    final = minimize(model, x, shape, label, m, c, pick(bracket["start"]), lower, upper, **options,
-                     best_x=best_x, best_d2=best_d2, evaluations=evaluations)
+    final = minimize(
+        model,
+        x,
+        shape,
+        label,
+        m,
+        c,
+        pick(bracket["start"]),
+        lower,
+        upper,
+        **options,
+        best_x=best_x,
+        best_d2=best_d2,
+        evaluations=evaluations,
+    )
     with torch.no_grad():
         reached = _reaches(model(final.view(-1, *shape)), label, m)
     success = torch.where(reached, torch.maximum(pick(bracket["success"]), c), pick(bracket["success"]))
     failure = torch.where(~reached, torch.minimum(pick(bracket["failure"]), c), pick(bracket["failure"]))
     bracketed = (success > 0) & torch.isfinite(failure)
-    updates = {"c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
-               "success": success, "failure": failure, "start": final}  # warm start from this solution
-    found = {"x": best_x, "d2": best_d2, "evaluations": evaluations, "forward_only": pick(best["forward_only"]) + 1,
-             "c": torch.where(best_d2 < before, c, pick(best["c"]))}
+    updates = {
+        "c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
+        "success": success,
+        "failure": failure,
+        "start": final,
+    }  # warm start from this solution
+    found = {
+        "x": best_x,
+        "d2": best_d2,
+        "evaluations": evaluations,
+        "forward_only": pick(best["forward_only"]) + 1,
+        "c": torch.where(best_d2 < before, c, pick(best["c"])),
+    }
     for target_dict, values in ((bracket, updates), (best, found)):
         for key, value in values.items():
             if rows is None:
@@ -583,8 +548,23 @@ def _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, 
                 target_dict[key][rows] = value
 
 
-def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_steps, lower, upper, backend,
-                       options, refine: bool, polish: int, passes: dict):
+def _search_and_polish(
+    model,
+    x0,
+    shape,
+    target,
+    margin,
+    todo,
+    c_init,
+    search_steps,
+    lower,
+    upper,
+    backend,
+    options,
+    refine: bool,
+    polish: int,
+    passes: dict,
+):
     """The search over c for the rows ``todo`` of x0 [N, m], then the polish (from the search's
     best point, or from where a failed search ended) and the walk back to the boundary.
     Returns (x_adv [N, m] (x0 where nothing was found), c [N] (nan there)); adds the passes."""
@@ -592,8 +572,9 @@ def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_st
     reached = torch.zeros(len(x0), device=x0.device, dtype=torch.bool)
     last = x0.clone()
     if len(todo):
-        search = _search_c(model, x0[todo], shape, target[todo], margin[todo], c_init, search_steps, lower, upper,
-                           backend, options)
+        search = _search_c(
+            model, x0[todo], shape, target[todo], margin[todo], c_init, search_steps, lower, upper, backend, options
+        )
         found["x"][todo], found["c"][todo], last[todo] = search["x"], search["c"], search["last"]
         reached[todo] = torch.isfinite(search["d2"])
         for key in passes:
@@ -603,17 +584,32 @@ def _search_and_polish(model, x0, shape, target, margin, todo, c_init, search_st
         active = torch.zeros_like(reached)
         active[todo] = True
         start = torch.where(reached[:, None], found["x"], last)  # a failed search: from where it ended
-        polished, now = _finish(model, x0, start, shape, target, margin, reached, active, refine, polish, lower,
-                                upper, passes)
+        polished, now = _finish(
+            model, x0, start, shape, target, margin, reached, active, refine, polish, lower, upper, passes
+        )
         closer = now & (~reached | ((polished - x0).pow(2).sum(1) < (x_adv - x0).pow(2).sum(1)))
         x_adv = torch.where(closer[:, None], polished, x_adv)
     return x_adv, found["c"]
 
 
-def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_init: float = 1.0,
-                 search_steps: int = 4, max_iter: int = 50, history: int = DEFAULT_HISTORY, tol: float = 1e-4, ftol: float = 1e-4,
-                 bounds: tuple[float, float] = (0.0, 1.0), backend: str = "torch", refine: bool = True,
-                 check_every: int = 10, num_classes: int | None = None, polish: int = 3) -> AttackResult:
+def lbfgs_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    c_init: float = 1.0,
+    search_steps: int = 4,
+    max_iter: int = 50,
+    history: int = DEFAULT_HISTORY,
+    tol: float = 1e-4,
+    ftol: float = 1e-4,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    backend: str = "torch",
+    refine: bool = True,
+    check_every: int = 10,
+    num_classes: int | None = None,
+    polish: int = 3,
+) -> AttackResult:
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
 
     Args:
@@ -634,17 +630,10 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
         refine: walk each found example back along r to the decision boundary (bisection).
         check_every: look for all-converged every this many iterations (0: never).
         num_classes: K; must equal the model's number of outputs (inferred when None).
-        polish: rounds of ``_polish`` after the search over c (0: the paper's method alone):
-            each steps to the exact closest point of the target region of the model
-            linearised at the current example, kept only if the model agrees and it is closer.
-            For a linear model (FC10) one round gives the exact D(x, l) on condition that the
-            classes tying with the target at the optimum are among the POLISH_RIVALS strongest
-            rivals at the search's example (the linearised problem keeps only those; a tie with
-            another class leaves a constraint out, and the model then rejects or shortens the
-            step). The polished example (walked back to the boundary with ``refine``) replaces
-            the unpolished one only where it is closer. Images the search did not reach are
-            polished from where it ended (the penalty's minimiser can lie outside the target
-            region when the target wins only in a corner of the box).
+        polish: rounds of ``_polish`` after the search over c (0: the paper's method alone;
+            the module docstring and ``_polish`` say what a round does and when one round is
+            exact); the polished example (walked back to the boundary with ``refine``) replaces
+            the unpolished one only where it is closer.
 
     Returns:
         AttackResult: per image the smallest-distortion x + r classified as ``target`` among
@@ -653,11 +642,8 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
         search counts a point as reaching the target when its logit wins by ``success_margin``.
     """
     check_choice("backend", backend, BACKENDS)
-    lower, upper = _check_bounds(bounds)
-    check_positive("c_init", c_init)
-    check_int("search_steps", search_steps)
-    check_int("polish", polish, minimum=0)
-    _check_solver_options(max_iter, history, tol, ftol, check_every)
+    lower, upper = check_bounds(bounds)
+    _check_solver_options(max_iter, history, tol, ftol, check_every, c_init, search_steps, polish)
     x = _model_input(model, x, lower, upper)
     options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
     with eval_mode(model), cpu_threads_for(x.device):  # the model's mode and the thread count restored after
@@ -665,35 +651,54 @@ def lbfgs_attack(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, c_i
             logits0 = model(x)
         k = _output_classes(logits0, num_classes)
         target = check_labels("target", target, len(x), k).to(x.device)
-        x0 = x.flatten(1)
-        passes = {"evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
-                  "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long)}  # logits0
+        passes = {
+            "evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
+            "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long),
+        }  # logits0
         trivial = logits0.argmax(1) == target
         todo = (~trivial).nonzero().squeeze(1)
-        x_adv, c = _search_and_polish(model, x0, x.shape[1:], target, success_margin(logits0), todo, c_init,
-                                      search_steps, lower, upper, backend, options, refine and len(todo) > 0,
-                                      polish, passes)
+        search = (c_init, search_steps, lower, upper, backend, options, refine and len(todo) > 0, polish, passes)
+        x_adv, c = _search_and_polish(model, x.flatten(1), x.shape[1:], target, success_margin(logits0), todo, *search)
         x_adv = x_adv.clamp(lower, upper).view_as(x)
         with torch.no_grad():
             success = model(x_adv).argmax(1) == target
         passes["forward_only"] += 1
-    # No example found: x_adv is x itself, and the distance to the target class is unknown
-    # (reported as inf, so that an average over failures cannot pass for a small distortion).
-    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
-    return AttackResult(x_adv=x_adv.detach(), target=target, success=success, c=torch.where(trivial, math.inf, c),
-                        distortion=torch.where(success, distortion(x, x_adv), inf),
-                        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf), **passes)
+    return _attack_result(x, x_adv, target, success, torch.where(trivial, math.inf, c), passes)
+
+
+def _attack_result(
+    x: torch.Tensor, x_adv: torch.Tensor, target: torch.Tensor, success: torch.Tensor, c: torch.Tensor, passes: dict
+) -> AttackResult:
+    """The AttackResult of examples x_adv of images x [N, ...]. Where no example was found
+    x_adv is x itself, and the distance to the target class is unknown: reported as inf, so
+    that an average over failures cannot pass for a small distortion."""
+    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x.dtype)
+    return AttackResult(
+        x_adv=x_adv.detach(),
+        target=target,
+        success=success,
+        c=c,
+        distortion=torch.where(success, distortion(x, x_adv), inf),
+        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
+        **passes,
+    )
 
 
 def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """For labels y [N]: (image index, target) pairs for every target l ≠ y, each [N·(K−1)]."""
-    labels = torch.arange(num_classes, device=y.device)
-    pairs = (labels[None, :] != y[:, None]).nonzero()
-    return pairs[:, 0], labels[pairs[:, 1]]
+    return every_other_label(y, num_classes)
 
 
-def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None = None,
-                          num_classes: int = 10, progress_bar: bool = True, **options) -> AttackResult:
+def min_distortion_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    num_classes: int = 10,
+    progress_bar: bool = True,
+    **options: Any,
+) -> AttackResult:
     """The minimum distortion of Tables 1–4: D(x, l) for every l ≠ y, the closest one kept.
 
     All N·(K−1) (image, target) pairs are attacked together (in chunks of ``batch_size``
@@ -709,7 +714,7 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     if batch_size is not None:
         check_int("batch_size", batch_size)
     check_int("num_classes", num_classes, minimum=2)
-    lower, upper = _check_bounds(options.get("bounds", (0.0, 1.0)))
+    lower, upper = check_bounds(options.get("bounds", (0.0, 1.0)))
     x = _model_input(model, x, lower, upper)
     y = check_labels("y", y, len(x), num_classes).to(x.device)  # lbfgs_attack checks the model's K
     image, target = all_other_targets(y, num_classes)
@@ -729,8 +734,14 @@ def min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     result = every[pick]
     result.evaluations = every.evaluations.view(len(x), num_classes - 1).sum(1)
     result.forward_only = every.forward_only.view(len(x), num_classes - 1).sum(1)
-    record_work("attack", time.perf_counter() - start, pairs=len(image), device=str(x.device),
-                evaluations=int(every.evaluations.sum()), features=x[0].numel())
+    record_work(
+        "attack",
+        time.perf_counter() - start,
+        pairs=len(image),
+        device=str(x.device),
+        evaluations=int(every.evaluations.sum()),
+        features=x[0].numel(),
+    )
     return result
 
 
@@ -738,7 +749,7 @@ RUN_ONLY_OPTIONS = ("batch_size", "progress_bar")  # options that change how an 
 RESULT_CONSTANTS = ("SUCCESS_MARGIN", "RESCUE_STEPS", "POLISH_MARGIN", "POLISH_GAIN", "POLISH_RIVALS")
 
 
-def attack_cache_key(**options) -> dict:
+def attack_cache_key(**options: Any) -> dict:
     """The part of a cache key of attack results that the attack fixes: its code
     (``ATTACK_CODE_VERSION``, from the source of ATTACK_MODULES), its effective options (every
     option of ``lbfgs_attack`` with the caller's value or the default; options that only change
@@ -751,38 +762,64 @@ def attack_cache_key(**options) -> dict:
     if unknown:
         raise ValueError(f"unknown attack options {unknown}; lbfgs_attack takes {known}")
     effective = {name: options.get(name, parameters[name].default) for name in known}
-    effective["bounds"] = list(_check_bounds(effective["bounds"]))
+    effective["bounds"] = list(check_bounds(effective["bounds"]))
     for name, value in effective.items():  # 1 and 1.0 are the same option (bool and str stay)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             effective[name] = float(value)
-    return {"code": ATTACK_CODE_VERSION, "options": effective,
-            "constants": {name: globals()[name] for name in RESULT_CONSTANTS}}
+    return {
+        "code": ATTACK_CODE_VERSION,
+        "options": effective,
+        "constants": {name: globals()[name] for name in RESULT_CONSTANTS},
+    }
 
 
-def solve_penalty(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: torch.Tensor, *,
-                  max_iter: int = 200, history: int = 10, tol: float = 1e-5, ftol: float = 1e-7,
-                  bounds: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+def solve_penalty(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    c: torch.Tensor,
+    *,
+    max_iter: int = 200,
+    history: int = 10,
+    tol: float = 1e-5,
+    ftol: float = 1e-7,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> torch.Tensor:
     """The minimiser x + r of c·|r|² + loss_f(x + r, l) over the box, one row per (x, l, c).
 
     x [N, ...], target [N], c [N] (each row its own finite weight > 0). No search over c: this
     is the inner problem of ``lbfgs_attack``, used to show how the solution moves with c (the
     slider). Returns x + r [N, ...] on the model's device, in the model's dtype.
     """
-    lower, upper = _check_bounds(bounds)
+    lower, upper = check_bounds(bounds)
     _check_solver_options(max_iter, history, tol, ftol, 10)
     x = _model_input(model, x, lower, upper)
     with eval_mode(model):
         with torch.no_grad():
             logits = model(x)
         target = check_labels("target", target, len(x), _output_classes(logits, None)).to(x.device)
-        if (not isinstance(c, torch.Tensor) or c.shape != (len(x),)
-                or not bool((c > 0).all() & torch.isfinite(c).all())):
+        if not isinstance(c, torch.Tensor) or c.shape != (len(x),) or not bool((c > 0).all() & torch.isfinite(c).all()):
             raise ValueError(f"c must be a finite positive tensor of shape ({len(x)},), got {c!r}")
         x0 = x.flatten(1)
         best_x, best_d2 = x0.clone(), torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
         evaluations = torch.zeros(len(x), device=x.device, dtype=torch.long)
-        final = _minimize_torch(model, x0, x.shape[1:], target, success_margin(logits),
-                                c.to(device=x.device, dtype=x0.dtype), x0.clone(),
-                                lower, upper, max_iter=max_iter, history=history, tol=tol, ftol=ftol,
-                                check_every=10, best_x=best_x, best_d2=best_d2, evaluations=evaluations)
+        final = _minimize_torch(
+            model,
+            x0,
+            x.shape[1:],
+            target,
+            success_margin(logits),
+            c.to(device=x.device, dtype=x0.dtype),
+            x0.clone(),
+            lower,
+            upper,
+            max_iter=max_iter,
+            history=history,
+            tol=tol,
+            ftol=ftol,
+            check_every=10,
+            best_x=best_x,
+            best_d2=best_d2,
+            evaluations=evaluations,
+        )
         return final.view_as(x).detach()

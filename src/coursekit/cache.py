@@ -5,13 +5,18 @@ renames it into place (``os.replace``), so a reader never sees a half-written fi
 crash mid-write leaves the previous file intact. It stores, beside the record, a sha256
 digest of every tensor in it.
 
-Reading: ``load_record`` is the one loader of every cache (trained models, adversarial
+Reading: ``load_cached`` is the one loader of every cache (trained models, adversarial
 pools, attack results, MNIST). It loads with ``torch.load(weights_only=True)``, recomputes
 the digest, and checks the record against a *schema*: the keys it must have and, for
 each tensor, its dtype and shape, where a shape entry is an int (that size), None (any
 size) or a name (the same size wherever that name appears, e.g. ``"N"`` for the number of
-images). A file that is corrupted or does not fit is removed with a warning and ``None`` is
-returned, so that the caller rebuilds it; a file that cannot be read (an OSError) is kept.
+images). A file that is corrupted (bytes that ``torch.load`` cannot read back: the errors
+listed in ``CORRUPTION``) or does not fit (``CacheMismatch``) is removed with a warning and
+``None`` is returned, so that the caller rebuilds it; a file that cannot be read (an OSError) is
+kept. Any other exception (a bug in a schema or in this module) propagates: it is not taken
+for corruption, and the file is kept.
+
+(``records.load_record`` is another thing: it reads a recorded paper-scale table.)
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -28,11 +34,30 @@ from typing import Any
 
 import torch
 
+__all__ = [
+    "CORRUPTION",
+    "DIGEST_KEY",
+    "CacheMismatch",
+    "atomic_save",
+    "check_record",
+    "key_digest",
+    "load_cached",
+    "record_digest",
+    "save_record",
+    "tensor_digest",
+]
+
 DIGEST_KEY = "_sha256"
 
 
 class CacheMismatch(ValueError):
     """A cache record does not fit its schema (or its digest)."""
+
+
+# What ``torch.load(weights_only=True)`` raises on bytes that are not a record (measured on
+# random, truncated, empty and bit-flipped files and on a pickled object): not a pickle or a
+# forbidden type, a broken zip archive, a file cut short, bytes that do not decode.
+CORRUPTION = (pickle.UnpicklingError, RuntimeError, EOFError, UnicodeDecodeError)
 
 
 def key_digest(key: dict[str, Any]) -> str:
@@ -109,7 +134,7 @@ def check_record(record: Any, schema: Mapping[str, Any], sizes: dict | None = No
         if isinstance(spec, Mapping):
             check_record(value, spec, sizes)
         elif isinstance(spec, tuple):
-            _check_tensor(key, value, *spec, sizes)
+            _check_tensor(key, value, *spec, sizes)  # type: ignore[call-arg]
         elif not isinstance(value, spec):
             raise CacheMismatch(f"{key!r} must be a {spec.__name__}, got {type(value).__name__}")
     return sizes
@@ -131,8 +156,9 @@ def _check_tensor(key: str, value: Any, dtype, shape, sizes: dict) -> None:
             raise CacheMismatch(f"{key!r} has shape {tuple(value.shape)}, expected {shape} with {sizes}")
 
 
-def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None, *,
-                upgrade_legacy: bool = False) -> dict | None:
+def load_cached(
+    path: Path, schema: Mapping[str, Any], sizes: dict | None = None, *, upgrade_legacy: bool = False
+) -> dict | None:
     """The validated record at ``path``, or None if it is absent or does not fit.
 
     The record must carry the digest ``save_record`` wrote, match it, and fit ``schema``
@@ -150,8 +176,9 @@ def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None
     try:
         data = path.read_bytes()
     except OSError as error:  # not proof of corruption: keep the file
-        warnings.warn(f"cache file {path} could not be read ({error!s:.160}); rebuilding, the file is kept",
-                      stacklevel=2)
+        warnings.warn(
+            f"cache file {path} could not be read ({error!s:.160}); rebuilding, the file is kept", stacklevel=2
+        )
         return None
     try:
         record = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -162,9 +189,7 @@ def load_record(path: Path, schema: Mapping[str, Any], sizes: dict | None = None
             if record[DIGEST_KEY] != record_digest(record):
                 raise CacheMismatch("the stored digest does not match the tensors (corrupted file)")
         check_record(record, schema, dict(sizes or {}))
-    except MemoryError:
-        raise
-    except Exception as error:  # noqa: BLE001 - the bytes were read and are not a valid record: rebuild
+    except (CacheMismatch, *CORRUPTION) as error:  # the bytes were read and are not a valid record
         warnings.warn(f"cache file {path} is not usable ({error!s:.160}); rebuilding it", stacklevel=2)
         path.unlink(missing_ok=True)
         return None

@@ -13,14 +13,33 @@ Every chapter and every ``coursekit`` function that trains or attacks takes its 
     the paper's full scale (60,000 × 9 attacks per model): opt-in, about an hour per chapter
     on a T4. ``full`` is accepted as its old name.
 
-Environment variables (all optional):
+The sizes of every profile are in one table, ``PROFILE_TABLE`` (sections: experiments,
+training, pools, modern, verify), read through ``profile_sizes`` (``experiment_size`` for the
+experiments); the modules' ``EXPERIMENT_SIZES``, ``PROFILE_SETTINGS``, ``POOL_PROFILES``,
+``MODERN_SIZES`` and ``VERIFY_SIZES`` are views of it.
+
+Environment variables (all optional); these are every ``COURSEKIT_*`` variable the package reads:
 
 ``COURSEKIT_PROFILE``
-    ``quick``, ``gpu`` or ``paper``; overrides the device-based default.
+    ``quick``, ``gpu`` or ``paper``; overrides the device-based default (``resolve_profile``;
+    a chapter's option cell sets it through ``use_options``).
 ``COURSEKIT_DEVICE``
-    a torch device string such as ``cpu`` or ``cuda:0``.
+    a torch device string such as ``cpu`` or ``cuda:0`` (``default_device``).
 ``COURSEKIT_CACHE``
-    the folder for downloaded data and trained models (default ``~/.cache/coursekit``).
+    the folder for downloaded data, trained models and attack results (default
+    ``~/.cache/coursekit``; ``use_options(drive=True)`` points it at Google Drive on Colab).
+``COURSEKIT_THREADS``
+    torch's intra-op threads for heavy CPU work: a positive int, ``torch`` (torch's own
+    default) or ``auto`` (the default: the CPUs other processes leave free; ``cpu_threads``).
+``COURSEKIT_PROGRESS``
+    ``auto`` (default), ``text`` (text progress bars, as the book build uses) or ``off``
+    (``coursekit.progress``).
+``COURSEKIT_WORKLOG``
+    a file to which every training and attack appends one JSON line of its time and sizes
+    (``progress.record_work``; ``make colab`` sets it per chapter).
+
+(``COURSEKIT_INSTALL_SOURCE`` is read by the chapters' first cell, not by the package: where
+Colab installs ``coursekit`` from.)
 """
 
 from __future__ import annotations
@@ -31,8 +50,42 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+from ._checks import check_choice
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+__all__ = [
+    "CGROUP_ROOT",
+    "DRIVE_CACHE",
+    "EXPERIMENT_SIZES",
+    "PROC_SELF_CGROUP",
+    "PROC_STAT",
+    "PROFILE_ALIASES",
+    "PROFILES",
+    "PROFILE_SECTIONS",
+    "PROFILE_TABLE",
+    "REPROBE_SECONDS",
+    "allowed_cpus",
+    "apply_cpu_threads",
+    "attack_chunk_size",
+    "cache_dir",
+    "cgroup_cpu_quota",
+    "cpu_threads",
+    "cpu_threads_for",
+    "default_device",
+    "describe_runtime",
+    "experiment_size",
+    "other_cpu_load",
+    "profile_sizes",
+    "resolve_profile",
+    "use_options",
+]
 
 PROFILES = ("quick", "gpu", "paper")
 PROFILE_ALIASES = {"full": "paper"}
@@ -47,11 +100,10 @@ def default_device() -> torch.device:
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and ``quick`` on a CPU."""
+    """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and
+    ``quick`` on a CPU."""
     if profile is None:
-        profile = os.environ.get("COURSEKIT_PROFILE") or (
-            "gpu" if default_device().type == "cuda" else "quick"
-        )
+        profile = os.environ.get("COURSEKIT_PROFILE") or ("gpu" if default_device().type == "cuda" else "quick")
     profile = PROFILE_ALIASES.get(profile, profile)
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
@@ -81,7 +133,7 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     if "google.colab" not in sys.modules:
         print(f"Google Drive is a Colab option; keeping the local cache {cache_dir()}")
         return
-    from google.colab import drive as google_drive  # type: ignore[import-not-found]
+    from google.colab import drive as google_drive
 
     mountpoint = drive_cache.split("/MyDrive")[0] if "/MyDrive" in drive_cache else "/content/drive"
     google_drive.mount(mountpoint)
@@ -109,41 +161,122 @@ def describe_runtime(profile: str | None = None) -> str:
     return line
 
 
-# How many images each experiment uses, per profile. The chapters and the reproduction script
-# read them from here, so that both run the same experiment. "paper" is the paper's scale.
-EXPERIMENT_SIZES = {
-    "quick": {
-        "table1_images": 100,  # training images attacked per model (Table 1 distortion, Table 2 rows)
-        "table4_images": 200,  # test images attacked per model (Tables 3-4)
-        "units_random_directions": 100,
-        "training_chapter_images": 100,  # test images attacked per model in the last chapter
+# Every size any chapter or module uses, per profile: the one profile table, read through
+# ``profile_sizes`` (and ``experiment_size``). Sections: "experiments" (images per experiment of
+# the chapters and the reproduction script), "training" (``train.TrainSettings`` fields per kind of
+# model; "fc10_lbfgs_iterations": the FC10 softmax models' full-batch L-BFGS), "pools"
+# (``adversarial_training.PoolSettings``), "modern" (chapter 7: attacks after the paper, PGD
+# training) and "verify" (exact verification; the solver runs on the CPU in every profile).
+_PAPER_TRAINING = {  # on a GPU the paper's training is cheap (≤ 2 min on a T4): "gpu" uses it too
+    "fc": {"epochs": 30, "batch_size": 64, "lr": 1e-2},
+    "cnn": {"epochs": 15, "lr": 2e-3},
+    "ae": {"ae_epochs": 60, "lr": 3e-3, "lbfgs_iterations": 500},
+    "fc10_lbfgs_iterations": 500,
+}
+PROFILE_TABLE: dict[str, dict[str, dict]] = {
+    "quick": {  # the default on a CPU (CI, a laptop)
+        "experiments": {
+            "table1_images": 100,  # training images attacked per model (Table 1 distortion, Table 2 rows)
+            "table4_images": 200,  # test images attacked per model (Tables 3-4)
+            "units_random_directions": 100,
+            "training_chapter_images": 100,  # test images attacked per model in the last chapter
+        },
+        "training": {
+            "fc": {"epochs": 12, "lr": 1e-2},
+            "cnn": {"epochs": 3, "lr": 2e-3},
+            "ae": {"ae_epochs": 8, "lr": 3e-3, "lbfgs_iterations": 200},
+            "fc10_lbfgs_iterations": 200,
+        },
+        # refreshed every 600 steps (was 300): the refreshes' attacks were most of the pools' cost
+        "pools": {"pool_size": 500, "refresh_fraction": 0.2, "refresh_every": 600, "pool_batch": 32},
+        "modern": {
+            "models": ("FC10(1e-4)", "FC100-100-10"),  # the zoo models compared
+            "images": 100,  # test images attacked per model
+            "pgd_steps": 20,  # PGD steps of the error-vs-ε curves
+            "cw_search_steps": 5,  # C&W: values of c × Adam steps, learning rate
+            "cw_steps": 200,
+            "cw_lr": 0.05,
+            "ddn_steps": 100,
+            "madry_epochs": 4,  # PGD training: epochs, PGD steps per batch
+            "madry_steps": 3,
+        },
+        "verify": {"images": 5, "widths": (16, 32), "timing_images": 2, "time_limit": 60.0},
     },
     "gpu": {  # each chapter ≤ 10 min on a free Colab T4 (cost model: benchmarks/RESULTS.md)
-        "table1_images": 2_000,
-        "table4_images": 2_000,
-        "units_random_directions": 1000,
-        "training_chapter_images": 1_000,
+        "experiments": {
+            "table1_images": 2_000,
+            "table4_images": 2_000,
+            "units_random_directions": 1000,
+            "training_chapter_images": 1_000,
+        },
+        "training": _PAPER_TRAINING,
+        "pools": {"pool_size": 2_000, "refresh_fraction": 0.1, "refresh_every": 200, "pool_batch": 64},
+        "modern": {  # a Colab T4; not yet timed there
+            "models": ("FC10(1e-4)", "FC100-100-10", "CNN"),
+            "images": 1000,
+            "pgd_steps": 40,
+            "cw_search_steps": 9,
+            "cw_steps": 500,
+            "cw_lr": 0.01,
+            "ddn_steps": 300,
+            "madry_epochs": 15,
+            "madry_steps": 7,
+        },
+        "verify": {"images": 20, "widths": (16, 32), "timing_images": 5, "time_limit": 60.0},
     },
-    "paper": {
-        "table1_images": 60_000,  # the whole training set, as the paper
-        "table4_images": 10_000,  # the whole test set, as the paper
-        "units_random_directions": 1000,
-        "training_chapter_images": 10_000,
+    "paper": {  # the paper's scale
+        "experiments": {
+            "table1_images": 60_000,  # the whole training set, as the paper
+            "table4_images": 10_000,  # the whole test set, as the paper
+            "units_random_directions": 1000,
+            "training_chapter_images": 10_000,
+        },
+        "training": _PAPER_TRAINING,
+        "pools": {"pool_size": 10_000, "refresh_fraction": 0.1, "refresh_every": 200, "pool_batch": 64},
+        "modern": {  # the scale of the papers cited (C&W: 9 × 10,000 steps)
+            "models": ("FC10(1e-4)", "FC100-100-10", "CNN"),
+            "images": 10_000,
+            "pgd_steps": 100,
+            "cw_search_steps": 9,
+            "cw_steps": 10_000,
+            "cw_lr": 0.01,
+            "ddn_steps": 1000,
+            "madry_epochs": 30,
+            "madry_steps": 40,
+        },
+        "verify": {"images": 100, "widths": (16, 32, 64), "timing_images": 10, "time_limit": 300.0},
     },
 }
+PROFILE_SECTIONS = ("experiments", "training", "pools", "modern", "verify")
+
+
+def profile_sizes(section: str, profile: str | None = None) -> dict:
+    """The sizes of ``section`` (one of PROFILE_SECTIONS) under ``profile`` (default: the current
+    one, ``resolve_profile``): the one way the package reads the profile table."""
+    check_choice("section", section, PROFILE_SECTIONS)
+    return PROFILE_TABLE[resolve_profile(profile)][section]
+
+
+# Kept for the readers of the old name (benchmarks/colab_budget.py): a view of the table.
+EXPERIMENT_SIZES = {profile: sizes["experiments"] for profile, sizes in PROFILE_TABLE.items()}
 
 
 def experiment_size(name: str, profile: str | None = None) -> int:
     """The number of images (or directions) experiment ``name`` uses under ``profile``."""
-    sizes = EXPERIMENT_SIZES[resolve_profile(profile)]
+    sizes = profile_sizes("experiments", profile)
     if name not in sizes:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sizes)}")
     return sizes[name]
 
 
-def attack_chunk_size(device: torch.device | str, features: int, history: int = 10,
-                      extra_floats_per_pair: int = 0, fraction: float = 0.5,
-                      cap: int = 60_000) -> int:
+def attack_chunk_size(
+    device: torch.device | str,
+    features: int,
+    history: int = 10,
+    extra_floats_per_pair: int = 0,
+    fraction: float = 0.5,
+    cap: int = 60_000,
+) -> int:
     """How many (image, target) pairs one ``lbfgs_attack`` call may take on ``device``.
 
     Per pair the attack keeps its L-BFGS history (2·``history`` vectors of ``features``
@@ -153,8 +286,7 @@ def attack_chunk_size(device: torch.device | str, features: int, history: int = 
     that ``torch.cuda.mem_get_info`` reports free (a T4: about 15 GB); elsewhere ``cap``.
     """
     if features < 1 or history < 1 or not 0 < fraction <= 1:
-        raise ValueError(f"need features ≥ 1, history ≥ 1, 0 < fraction ≤ 1; got {features}, "
-                         f"{history}, {fraction}")
+        raise ValueError(f"need features ≥ 1, history ≥ 1, 0 < fraction ≤ 1; got {features}, {history}, {fraction}")
     device = torch.device(device)
     if device.type != "cuda":
         return cap
@@ -313,7 +445,7 @@ def _chosen_threads(device) -> int | None:
 
 
 @contextmanager
-def cpu_threads_for(device=None):
+def cpu_threads_for(device: torch.device | str | None = None) -> Iterator[int]:
     """``with cpu_threads_for(device):`` runs a heavy computation (training, an attack) on
     ``device`` (default: the course's device) with torch's intra-op threads from
     ``cpu_threads()``, and restores the caller's count afterwards (also when it raises). A count
@@ -330,7 +462,7 @@ def cpu_threads_for(device=None):
             torch.set_num_threads(previous)
 
 
-def apply_cpu_threads(device=None) -> int:
+def apply_cpu_threads(device: torch.device | str | None = None) -> int:
     """For a script's top level (the benchmarks): set torch's process-wide intra-op threads as
     ``cpu_threads_for`` chooses them, and leave them so. Returns the count in use. Library
     calls use ``cpu_threads_for``, which restores the caller's count."""

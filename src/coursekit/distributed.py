@@ -68,14 +68,29 @@ Without ``torchrun`` (``torch.distributed`` not initialised) the function is
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from dataclasses import dataclass, fields
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from ._checks import model_device
 from .attack import AttackResult, min_distortion_attack
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+__all__ = [
+    "init_from_env",
+    "local_device",
+    "ProcessGroup",
+    "shard_indices",
+    "sharded_min_distortion_attack",
+    "shutdown",
+]
 
 
 @dataclass(frozen=True)
@@ -146,8 +161,7 @@ def shard_indices(n: int, rank: int, world_size: int) -> torch.Tensor:
     """The images of rank ``rank`` among ``n``: rank, rank + W, … < n, int64
     [max(0, ⌈(n − rank)/W⌉)] (empty when rank ≥ n)."""
     if world_size < 1 or not 0 <= rank < world_size or n < 0:
-        raise ValueError(f"need n ≥ 0 and 0 ≤ rank < world_size; got n={n}, rank={rank}, "
-                         f"world_size={world_size}")
+        raise ValueError(f"need n ≥ 0 and 0 ≤ rank < world_size; got n={n}, rank={rank}, world_size={world_size}")
     return torch.arange(rank, max(n, rank), world_size)
 
 
@@ -164,9 +178,9 @@ def _pad(t: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([t, padding])
 
 
-def _comm_device(model_device: torch.device) -> torch.device:
+def _comm_device(device: torch.device) -> torch.device:
     """Where the collectives run: the rank's GPU for NCCL, the CPU for gloo."""
-    return model_device if dist.get_backend() == "nccl" else torch.device("cpu")
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def _all_gather(t: torch.Tensor, rows: int, device: torch.device) -> list[torch.Tensor]:
@@ -197,8 +211,7 @@ def _raise_if_any_failed(error: BaseException | None, device: torch.device) -> N
         raise RuntimeError(f"the sharded attack failed on rank(s) {failed}; see their errors")
 
 
-def sharded_min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                                  **options) -> AttackResult:
+def sharded_min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, **options: Any) -> AttackResult:
     """``min_distortion_attack(model, x, y, **options)`` with the images shared out among the
     processes of ``torch.distributed`` (see the module's docstring).
 
@@ -214,17 +227,18 @@ def sharded_min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Te
         device. Without an initialised process group: ``min_distortion_attack`` itself.
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        raise ValueError(f"x must be a torch.Tensor batch [N, ...], got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        raise ValueError(
+            f"x must be a torch.Tensor batch [N, ...], got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+        )
     if not isinstance(y, torch.Tensor) or y.shape != (len(x),):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(f"y must be a tensor of shape ({len(x)},) like x's {len(x)} images, got {shape}")
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return min_distortion_attack(model, x, y, **options)
     rank, world = dist.get_rank(), dist.get_world_size()
-    parameter = next(model.parameters(), None)
-    model_device = parameter.device if parameter is not None else x.device
-    comm = _comm_device(model_device)
+    device = model_device(model)
+    comm = _comm_device(device)
     _check_same_everywhere(len(x), comm)
     mine = shard_indices(len(x), rank, world).to(x.device)
     local, error = None, None
@@ -234,6 +248,7 @@ def sharded_min_distortion_attack(model: nn.Module, x: torch.Tensor, y: torch.Te
         error = exc
     _raise_if_any_failed(error, comm)
     rows = -(-len(x) // world)
-    gathered = {f.name: _interleave(_all_gather(getattr(local, f.name), rows, comm), len(x))
-                for f in fields(AttackResult)}
-    return AttackResult(**gathered).to(model_device)
+    gathered = {
+        f.name: _interleave(_all_gather(getattr(local, f.name), rows, comm), len(x)) for f in fields(AttackResult)
+    }
+    return AttackResult(**gathered).to(device)

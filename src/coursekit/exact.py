@@ -30,7 +30,29 @@ import torch
 from scipy.optimize import minimize
 from torch import nn
 
-from ._checks import check_images, check_labels, check_positive, eval_mode
+from ._checks import (
+    ArgumentTypeError,
+    NotCertifiedError,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    every_other_label,
+    other_labels,
+    to_model,
+)
+
+__all__ = [
+    "DAMPING_TRIES",
+    "box_qp",
+    "BoxQPResult",
+    "check_linear_on",
+    "exact_min_distortion",
+    "ExactResult",
+    "linear_min_perturbation",
+    "linear_weights",
+]
 
 
 @dataclass
@@ -56,16 +78,21 @@ def linear_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     models; ``nn.Flatten`` and identity modules are allowed around it). A ValueError for any
     other model: the exact QP holds only for a linear classifier."""
     linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    others = [m for m in model.modules() if not isinstance(m, (nn.Linear, nn.Flatten, nn.Identity))
-              and len(list(m.children())) == 0]
+    others = [
+        m
+        for m in model.modules()
+        if not isinstance(m, (nn.Linear, nn.Flatten, nn.Identity)) and len(list(m.children())) == 0
+    ]
     if len(linear) != 1 or others:
-        raise ValueError(f"model must be a single nn.Linear on the pixels (an FC10 model), got "
-                         f"{len(linear)} Linear layers and {[type(m).__name__ for m in others]}")
+        raise ValueError(
+            f"model must be a single nn.Linear on the pixels (an FC10 model), got "
+            f"{len(linear)} Linear layers and {[type(m).__name__ for m in others]}"
+        )
     weight = linear[0].weight.detach().to("cpu", torch.float64)
     bias = linear[0].bias
     if bias is None:
         return weight, torch.zeros(len(weight), dtype=torch.float64)
-    bias = bias.detach().to("cpu", torch.float64)
+    bias = bias.detach().to("cpu", torch.float64)  # type: ignore[assignment]
     return weight, bias
 
 
@@ -75,20 +102,22 @@ def check_linear_on(model: nn.Module, x: torch.Tensor, weight: torch.Tensor, bia
     crop), and the QP would then solve another model's problem. Agreement is required to 1e-4
     of the size of the terms Σ_i |W_ki x_i| + |b_k| (float32 rounding is far below that)."""
     check_images("x", x)
-    parameter = next(model.parameters())
     with eval_mode(model), torch.no_grad():
-        logits = model(x.to(device=parameter.device, dtype=parameter.dtype)).detach().to("cpu", torch.float64)
+        logits = model(to_model(model, x)).detach().to("cpu", torch.float64)
     flat = x.detach().to("cpu", torch.float64).flatten(1)
     if logits.shape != (len(x), len(weight)) or flat.shape[1] != weight.shape[1]:
-        raise ValueError(f"model must map x {tuple(x.shape)} to logits W·x + b [N, {len(weight)}], "
-                         f"got logits {tuple(logits.shape)}")
+        raise ValueError(
+            f"model must map x {tuple(x.shape)} to logits W·x + b [N, {len(weight)}], got logits {tuple(logits.shape)}"
+        )
     expected = flat @ weight.T + bias
     scale = flat.abs() @ weight.abs().T + bias.abs()
     worst = ((logits - expected).abs() / scale.clamp_min(1e-300)).max().item()
     if not worst <= 1e-4:
-        raise ValueError(f"model must compute W·x + b of its nn.Linear on the pixels (an FC10 model); on these "
-                         f"images its logits differ from W·x + b by up to {worst:.3g} of their scale "
-                         f"(does its forward transform the input first?)")
+        raise ValueError(
+            f"model must compute W·x + b of its nn.Linear on the pixels (an FC10 model); on these "
+            f"images its logits differ from W·x + b by up to {worst:.3g} of their scale "
+            f"(does its forward transform the input first?)"
+        )
 
 
 def _dual(A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray):
@@ -106,8 +135,14 @@ def _maximise_dual(A, h, lo, hi, lam, cap: float) -> np.ndarray:
         _, value, slack = _dual(A, h, lo, hi, flat.reshape(shape))
         return -value.sum(), -slack.ravel()
 
-    out = minimize(objective, lam.ravel(), jac=True, method="L-BFGS-B", bounds=[(0.0, cap)] * lam.size,
-                   options={"maxiter": 20_000, "ftol": 1e-16, "gtol": 1e-13, "maxcor": 30})
+    out = minimize(
+        objective,
+        lam.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, cap)] * lam.size,
+        options={"maxiter": 20_000, "ftol": 1e-16, "gtol": 1e-13, "maxcor": 30},
+    )
     return out.x.reshape(shape)
 
 
@@ -135,15 +170,17 @@ def _solve(A, h, lo, hi, tol: float):
     lam = _maximise_dual(A, h, lo, hi, np.zeros(h.shape), cap=1e6)
     r, primal, value, violation, status = _certify(A, h, lo, hi, lam, tol)
     for i in np.flatnonzero(status == 0):
-        one = (A[i:i + 1], h[i:i + 1], lo[i:i + 1], hi[i:i + 1])
+        one = (A[i : i + 1], h[i : i + 1], lo[i : i + 1], hi[i : i + 1])
         for cap in (1e6, 1e9, 1e12):
-            lam[i:i + 1] = _maximise_dual(*one, lam[i:i + 1], cap=cap)
-            result = _certify(*one, lam[i:i + 1], tol)
+            lam[i : i + 1] = _maximise_dual(*one, lam[i : i + 1], cap=cap)
+            result = _certify(*one, lam[i : i + 1], tol)
             if result[4][0] != 0:
                 break
         else:
-            raise RuntimeError(f"the dual did not certify row {i} (gap {result[1][0] - result[2][0]:.3g}, "
-                               f"constraint violation {result[3][0]:.3g}); refusing to return it")
+            raise NotCertifiedError(
+                f"the dual did not certify row {i} (gap {result[1][0] - result[2][0]:.3g}, "
+                f"constraint violation {result[3][0]:.3g}); refusing to return it"
+            )
         r[i], primal[i], value[i], violation[i], status[i] = (part[0] for part in result)
     return r, primal, value, violation, status, lam
 
@@ -162,16 +199,22 @@ def _check_margin(margin, rows: int) -> np.ndarray:
     return values
 
 
-def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
-                            target: torch.Tensor, *, margin: float | torch.Tensor = 0.0,
-                            tol: float = 1e-7) -> ExactResult:
+def linear_min_perturbation(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    margin: float | torch.Tensor = 0.0,
+    tol: float = 1e-7,
+) -> ExactResult:
     """The smallest r (in |r|₂) with x + r in [0, 1]^n on which ``target`` beats every other
     logit of W(x + r) + b by at least ``margin``: one convex QP per row (see the module doc).
 
     weight [K, n], bias [K]; x [N, ...] images in [0, 1] with n pixels; target [N] labels;
     ``margin`` ≥ 0 in logits, one for all rows or a tensor [N] (``attack.success_margin``).
     ``tol``: relative duality gap and feasibility (relative to each constraint's scale, so the
-    same for W, b scaled by any factor) certified for every row; a RuntimeError if the solver
+    same for W, b scaled by any factor) certified for every row; a NotCertifiedError (a RuntimeError) if the solver
     cannot certify a row, or if a distortion came out below its certified lower bound.
     Distortions are sqrt(|r|² / n).
     """
@@ -179,8 +222,7 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     if len(x) == 0:
         raise ValueError("x is empty: give at least one image")
     if weight.dim() != 2 or bias.shape != (weight.shape[0],):
-        raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} "
-                         f"and {tuple(bias.shape)}")
+        raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} and {tuple(bias.shape)}")
     k, n = weight.shape
     if x[0].numel() != n:
         raise ValueError(f"x has {x[0].numel()} pixels per image, the weights expect {n}")
@@ -191,14 +233,14 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     b = bias.detach().to("cpu", torch.float64).numpy()
     xs = x.detach().to("cpu", torch.float64).flatten(1).numpy()
     t = target.numpy()
-    others = np.array([[j for j in range(k) if j != l] for l in t], dtype=int).reshape(len(t), k - 1)
+    others = other_labels(target, k).numpy()  # [N, K−1]: every label but the target
     A = W[others] - W[t][:, None, :]  # [N, K−1, n]: rows w_j − w_l
     h = -(np.matmul(A, xs[:, :, None])[:, :, 0] + b[others] - b[t][:, None] + margins[:, None])
     norms = np.linalg.norm(A, axis=2)  # each constraint divided by |w_j − w_l|: the same set,
     norms = np.where(norms > 0, norms, 1.0)  # and multipliers of one size whatever the logits' units
     r, primal, value, _, status, lam = _solve(A / norms[:, :, None], h / norms, -xs, 1 - xs, tol)
     if np.any((status == 1) & (primal < value * (1 - 10 * tol))):
-        raise RuntimeError("a distortion came out below its certified lower bound; refusing to return it")
+        raise NotCertifiedError("a distortion came out below its certified lower bound; refusing to return it")
     lam = lam / norms
     violation = (np.matmul(A, r[:, :, None])[:, :, 0] - h).max(1)
     infeasible = status == -1
@@ -213,8 +255,9 @@ def linear_min_perturbation(weight: torch.Tensor, bias: torch.Tensor, x: torch.T
     )
 
 
-def exact_min_distortion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                         margin: float = 0.0, tol: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor]:
+def exact_min_distortion(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, margin: float = 0.0, tol: float = 1e-7
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For an FC10 model: the exact distortion of D(x, l) for every image and label l, [N, K]
     (column y is NaN: not a target; inf where l cannot win in the box), and the minimum over
     l ≠ y per image [N] (the exact value of Table 1's last column for these images; 0 where
@@ -224,9 +267,7 @@ def exact_min_distortion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     check_linear_on(model, x, weight, bias)
     k = len(weight)
     y = check_labels("y", y, len(x), k).cpu()
-    labels = torch.arange(k)
-    others = labels[None, :] != y[:, None]  # [N, K]
-    image, target = others.nonzero(as_tuple=True)
+    image, target = every_other_label(y, k)
     result = linear_min_perturbation(weight, bias, x[image], target, margin=margin, tol=tol)
     per_target = torch.full((len(x), k), float("nan"), dtype=torch.float64)
     per_target[image, target] = result.distortion
@@ -351,7 +392,7 @@ def _ascent(problem, scales, lam, state, measures, mu, lipschitz, tol: float):
         else:  # the fallback: projected gradient ascent, assured to rise
             step = slack / pick(lipschitz)[:, None]
         trial = (sub_lam + step).clamp_min(0)
-        new = _box_dual(*(pick(t) for t in problem), trial)
+        new = _box_dual(*(pick(t) for t in problem), trial)  # type: ignore[call-arg]
         new_measures = _box_measures(tuple(pick(t) for t in scales), trial, new, tol)
         value, (_, residual, noise) = pick(state[1]), (pick(t) for t in measures)
         ok = (new[1] > value) | ((new[1] >= value - noise) & (new_measures[1] < residual))
@@ -372,11 +413,13 @@ def _check_box_qp(A, h, lo, hi, iterations) -> None:
     """Shapes, dtypes and the box of ``box_qp``'s problem, each error naming the argument."""
     for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point torch.Tensor, got {t!r:.80}")
+            raise ArgumentTypeError(f"{name} must be a floating-point torch.Tensor, got {t!r:.80}")
     kinds = {(name, t.dtype, t.device) for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi))}
     if len({(dtype, device) for _, dtype, device in kinds}) > 1:
-        raise ValueError("A, h, lo and hi must share one dtype and device, got "
-                         + ", ".join(f"{name}: {dtype} on {device}" for name, dtype, device in sorted(kinds)))
+        raise ValueError(
+            "A, h, lo and hi must share one dtype and device, got "
+            + ", ".join(f"{name}: {dtype} on {device}" for name, dtype, device in sorted(kinds))
+        )
     if A.dim() != 3:
         raise ValueError(f"A must be [N, k, n], got shape {tuple(A.shape)}")
     n_rows, k, n = A.shape
@@ -389,12 +432,26 @@ def _check_box_qp(A, h, lo, hi, iterations) -> None:
         raise ValueError("lo must be <= hi everywhere (and not NaN)")
     if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
         raise ValueError("lo and hi must be finite (a bounded box)")
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-        raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
+    check_int("iterations", iterations)
 
 
-def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, *,
-           iterations: int = 100, tol: float | None = None) -> BoxQPResult:
+def _unconstrained_box_qp(A: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> BoxQPResult:
+    """``box_qp`` without constraints (A [N, 0, n]): the point of each box closest to 0, optimal."""
+    r = torch.minimum(torch.maximum(torch.zeros_like(lo), lo), hi)
+    rows = len(A)
+    slack = torch.full((rows,), -math.inf, dtype=A.dtype, device=A.device)
+    return BoxQPResult(r, slack, torch.ones(rows, dtype=torch.int8, device=A.device), 0.5 * r.pow(2).sum(1))
+
+
+def box_qp(
+    A: torch.Tensor,
+    h: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    *,
+    iterations: int = 100,
+    tol: float | None = None,
+) -> BoxQPResult:
     """min ½|r|² subject to A r ≤ h and lo ≤ r ≤ hi, for a batch of problems at once, in torch
     (any device, no host loop over problems).
 
@@ -414,10 +471,7 @@ def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
         tol = 1e-10 if A.dtype == torch.float64 else 1e-4
     check_positive("tol", tol)
     if A.shape[1] == 0:  # no constraint: the point of the box closest to 0
-        r = torch.minimum(torch.maximum(torch.zeros_like(lo), lo), hi)
-        rows = len(A)
-        return BoxQPResult(r, torch.full((rows,), -math.inf, dtype=A.dtype, device=A.device),
-                           torch.ones(rows, dtype=torch.int8, device=A.device), 0.5 * r.pow(2).sum(1))
+        return _unconstrained_box_qp(A, lo, hi)
     lam = torch.zeros_like(h)
     state = _box_dual(A, h, lo, hi, lam)
     scales = _box_scales(A, h, lo, hi)
@@ -432,9 +486,15 @@ def box_qp(A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
         every = len(todo) == len(h)  # work on the unfinished rows only (most finish in a few steps)
         pick = (lambda t: t) if every else (lambda t: t[todo])
         lam_t, state_t, measures_t, mu_t, moved = _ascent(
-            tuple(pick(t) for t in (A, h, lo, hi)), tuple(pick(t) for t in scales), pick(lam),
+            tuple(pick(t) for t in (A, h, lo, hi)),
+            tuple(pick(t) for t in scales),
+            pick(lam),
             tuple(pick(t) for t in state),
-            tuple(pick(t) for t in measures), pick(mu), pick(lipschitz), tol)
+            tuple(pick(t) for t in measures),
+            pick(mu),
+            pick(lipschitz),
+            tol,
+        )
         lam, mu = lam.index_copy(0, todo, lam_t), mu.index_copy(0, todo, mu_t)
         stuck = stuck.index_copy(0, todo, ~moved)
         state = tuple(t.index_copy(0, todo, new) for t, new in zip(state, state_t))

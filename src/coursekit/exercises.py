@@ -88,9 +88,11 @@ def compare_values(expected: Any, got: Any, *, rtol: float = 1e-4, atol: float =
     error = np.where(close, 0.0, np.abs(have - want))
     worst = np.unravel_index(np.nanargmax(error), error.shape) if error.ndim else ()
     where = f" at index {tuple(int(i) for i in worst)}" if worst else ""
-    return (f"{int((~close).sum())} of {close.size} values differ; the largest difference is "
-            f"{float(error[worst]):.3g}{where} (expected {float(want[worst]):.4g}, got "
-            f"{float(have[worst]):.4g}; tolerance {atol:g} + {rtol:g}·|expected|)")
+    return (
+        f"{int((~close).sum())} of {close.size} values differ; the largest difference is "
+        f"{float(error[worst]):.3g}{where} (expected {float(want[worst]):.4g}, got "
+        f"{float(have[worst]):.4g}; tolerance {atol:g} + {rtol:g}·|expected|)"
+    )
 
 
 def _is_numeric_sequence(value: Sequence) -> bool:
@@ -115,8 +117,14 @@ def _name(function: Callable) -> str:
     return getattr(function, "__name__", type(function).__name__)
 
 
-def _verdict(student: Callable, reference: Callable, cases: Sequence, rtol: float, atol: float,
-             compare: Callable[[Any, Any], str | None] | None) -> Verdict:
+def _verdict(
+    student: Callable,
+    reference: Callable,
+    cases: Sequence,
+    rtol: float,
+    atol: float,
+    compare: Callable[[Any, Any], str | None] | None,
+) -> Verdict:
     name = _name(student)
     for number, case in enumerate(cases, start=1):
         args = case if isinstance(case, tuple) else (case,)
@@ -126,20 +134,30 @@ def _verdict(student: Callable, reference: Callable, cases: Sequence, rtol: floa
         except NotImplementedError:
             return Verdict("blank", f"Not done yet: `{name}` is still to be written.")
         except Exception as error:  # the student's code: report it, never fail the notebook
-            return Verdict("wrong", f"Not yet right: `{name}` raised {type(error).__name__}: "
-                                    f"{error} (case {number} of {len(cases)}).")
+            return Verdict(
+                "wrong",
+                f"Not yet right: `{name}` raised {type(error).__name__}: {error} (case {number} of {len(cases)}).",
+            )
         if is_blank(got) and not is_blank(expected):
             return Verdict("blank", f"Not done yet: `{name}` returns {got!r}; replace the `...`.")
         problem = (compare or (lambda e, g: compare_values(e, g, rtol=rtol, atol=atol)))(expected, got)
         if problem:
             return Verdict("wrong", f"Not yet right: case {number} of {len(cases)}: {problem}.")
-    return Verdict("correct", f"Correct: `{name}` matches the reference on {len(cases)} "
-                              f"case{'s' if len(cases) != 1 else ''}.")
+    return Verdict(
+        "correct", f"Correct: `{name}` matches the reference on {len(cases)} case{'s' if len(cases) != 1 else ''}."
+    )
 
 
-def check_function(student: Callable, reference: Callable, cases: Sequence, *, rtol: float = 1e-4,
-                   atol: float = 1e-6, compare: Callable[[Any, Any], str | None] | None = None,
-                   quiet: bool = False) -> Callable:
+def check_function(
+    student: Callable,
+    reference: Callable,
+    cases: Sequence,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    compare: Callable[[Any, Any], str | None] | None = None,
+    quiet: bool = False,
+) -> Callable:
     """Check ``student`` against ``reference`` on ``cases``; print the verdict; return the one to use.
 
     ``cases``: a non-empty sequence of argument tuples (a non-tuple case is one argument).

@@ -22,11 +22,36 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
+
+from ._checks import check_int, model_device
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from matplotlib.figure import Figure
+
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "OSTRICH",
+    "SKIMAGE_PHOTOS",
+    "category_names",
+    "figure5",
+    "figure5_examples",
+    "Figure5Data",
+    "Normalised",
+    "photo_tensor",
+    "pretrained_alexnet",
+    "sample_photos",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet normalisation (per RGB channel)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,23 +63,22 @@ class Normalised(nn.Module):
     """``model((x − mean) / std)`` for pixels x [N, 3, H, W] in [0, 1]: the normalisation a
     torchvision ImageNet model expects, done inside, so that an attack's box stays [0, 1]."""
 
-    def __init__(self, model: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(self, model: nn.Module, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         super().__init__()
         self.model = model
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self.mean) / self.std)
+        return self.model((x - self.mean) / self.std)  # type: ignore[operator]
 
 
-def photo_tensor(image, size: int = 224) -> torch.Tensor:
+def photo_tensor(image: Any, size: int = 224) -> torch.Tensor:
     """A photo (a PIL image or an array [H, W, 3] of uint8) as a tensor [3, size, size] in
     [0, 1]: the largest centred square, resized to ``size`` (bicubic, antialiased)."""
     from PIL import Image
 
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-        raise ValueError(f"size must be an int >= 16, got {size!r}")
+    check_int("size", size, minimum=16)
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be an array [H, W, 3], got shape {image.shape}")
@@ -64,7 +88,7 @@ def photo_tensor(image, size: int = 224) -> torch.Tensor:
     image = image.convert("RGB")
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1).contiguous()
 
 
@@ -74,8 +98,8 @@ def sample_photos(size: int = 224, limit: int | None = None) -> dict[str, torch.
     from matplotlib import cbook
     from PIL import Image
 
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+    if limit is not None:
+        check_int("limit", limit)
     with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as hopper:
         photos = {"grace_hopper": photo_tensor(hopper, size)}
     try:
@@ -129,8 +153,9 @@ class Figure5Data:
     distortion: torch.Tensor  # [N] sqrt(mean r²) over all 3·H·W values (inf: not reached)
 
 
-def figure5_examples(model: nn.Module, photos: dict[str, torch.Tensor], target: int = OSTRICH,
-                     **attack_options) -> Figure5Data:
+def figure5_examples(
+    model: nn.Module, photos: dict[str, torch.Tensor], target: int = OSTRICH, **attack_options: Any
+) -> Figure5Data:
     """Attack every photo [3, H, W] of ``photos`` towards ``target`` with ``attack.lbfgs_attack``
     (``attack_options`` go to it; the box is [0, 1], so ``model`` must take pixels in [0, 1],
     e.g. a ``Normalised`` one), on the model's device, and collect the predictions."""
@@ -141,22 +166,29 @@ def figure5_examples(model: nn.Module, photos: dict[str, torch.Tensor], target: 
     shapes = {tuple(p.shape) for p in photos.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3:
         raise ValueError(f"photos must share one shape [3, H, W], got {sorted(shapes)}")
-    device = next(model.parameters()).device
+    device = model_device(model)
     x = torch.stack(list(photos.values())).to(device)
     result = lbfgs_attack(model, x, torch.full((len(x),), int(target), device=device), **attack_options)
     with torch.no_grad():
         p_before, p_after = (torch.softmax(model(t), 1) for t in (x, result.x_adv))
-    return Figure5Data(names=list(photos), x=x.cpu(), x_adv=result.x_adv.cpu(),
-                       before=p_before.argmax(1).cpu(), after=p_after.argmax(1).cpu(),
-                       p_before=p_before.amax(1).cpu(), p_after=p_after.amax(1).cpu(),
-                       target=int(target), distortion=result.distortion.cpu())
+    return Figure5Data(
+        names=list(photos),
+        x=x.cpu(),
+        x_adv=result.x_adv.cpu(),
+        before=p_before.argmax(1).cpu(),
+        after=p_after.argmax(1).cpu(),
+        p_before=p_before.amax(1).cpu(),
+        p_after=p_after.amax(1).cpu(),
+        target=int(target),
+        distortion=result.distortion.cpu(),
+    )
 
 
 def _short(name: str, width: int = 16) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0):
+def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0) -> Figure:
     """The paper's Figure 5 for ``data``: per column a photo (titled with the model's class and
     its probability), the difference to its adversarial example magnified ``magnify`` times and
     shifted to grey (clamped, as the paper's "shifted by 128 and clamped"), and the
@@ -165,9 +197,11 @@ def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0):
     fig, axes = plt.subplots(3, n, figsize=(2.3 * n + 0.6, 7.2), squeeze=False)
     rows = (data.x, (0.5 + magnify * (data.x_adv - data.x)).clamp(0, 1), data.x_adv)
     for j in range(n):
-        titles = (f"{_short(categories[data.before[j]])}\n{data.p_before[j]:.0%}",
-                  f"RMS {data.distortion[j]:.4f}",
-                  f"{_short(categories[data.after[j]])}\n{data.p_after[j]:.0%}")
+        titles = (
+            f"{_short(categories[data.before[j]])}\n{data.p_before[j]:.0%}",
+            f"RMS {data.distortion[j]:.4f}",
+            f"{_short(categories[data.after[j]])}\n{data.p_after[j]:.0%}",
+        )
         for i, (images, title) in enumerate(zip(rows, titles)):
             axes[i, j].imshow(images[j].permute(1, 2, 0).numpy())
             axes[i, j].set_title(title, fontsize=8)

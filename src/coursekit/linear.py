@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["half_space_bound"]
+
 
 def half_space_bound(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, target: int) -> float:
     """max over j ≠ target of (z_j − z_target)₊ / |w_target − w_j|, with z = weight·x + bias.
@@ -21,8 +23,7 @@ def half_space_bound(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, 
     0 when x is already labelled ``target``. Computed in float64.
     """
     if weight.dim() != 2 or bias.shape != (weight.shape[0],):
-        raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} and "
-                         f"{tuple(bias.shape)}")
+        raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} and {tuple(bias.shape)}")
     if x.numel() != weight.shape[1]:
         raise ValueError(f"x has {x.numel()} values, the weights expect {weight.shape[1]}")
     if isinstance(target, bool) or not 0 <= int(target) < len(weight):

@@ -27,9 +27,26 @@ biases). ``weight_decay(model)`` computes it from the per-layer λ stored on the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+__all__ = [
+    "IMAGE_SHAPE",
+    "MODEL_NAMES",
+    "NUM_CLASSES",
+    "SPECS",
+    "TABLE1_MODELS",
+    "build",
+    "build_decoder",
+    "ModelSpec",
+    "parameter_count",
+    "template_roughness",
+    "weight_decay",
+    "weight_layers",
+    "ZooModel",
+]
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
@@ -73,7 +90,17 @@ class ZooModel(nn.Module):
     Both are ``nn.Sequential``, so ``model.modules()`` lists the layers in the order they are
     applied (``coursekit.spectral.layer_bounds`` relies on it). ``decay`` holds λ for each weight
     layer (``nn.Linear`` / ``nn.Conv2d``) in that order.
+
+    Set by the training that made it (absent on a model built but not trained):
+    ``training_info`` (``train.cached_training``), ``pools`` and ``pool`` (the adversarial
+    pools of ``adversarial_training.adversarial_pool_training``).
     """
+
+    body: nn.Sequential
+    head: nn.Sequential
+    training_info: dict
+    pools: dict
+    pool: Any
 
     def __init__(self, name: str, body: nn.Sequential, head: nn.Sequential, decay: tuple[float, ...]):
         super().__init__()
@@ -110,10 +137,10 @@ def weight_decay(model: ZooModel) -> torch.Tensor:
     """
     total = None
     for lam, layer in zip(model.decay, weight_layers(model)):
-        units = layer.weight.shape[0]
-        term = lam * layer.weight.pow(2).sum() / units
+        units = layer.weight.shape[0]  # type: ignore[index]
+        term = lam * layer.weight.pow(2).sum() / units  # type: ignore[operator]
         total = term if total is None else total + term
-    return total
+    return total  # type: ignore[return-value]
 
 
 def build(name: str, *, dropout: float = 0.0) -> ZooModel:
@@ -144,9 +171,15 @@ def build(name: str, *, dropout: float = 0.0) -> ZooModel:
     else:  # cnn
         c1, c2, fc = spec.hidden
         body = [
-            nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(c2 * 7 * 7, fc), nn.ReLU(),
+            nn.Conv2d(1, c1, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(c2 * 7 * 7, fc),
+            nn.ReLU(),
         ]
         head = [nn.Linear(fc, NUM_CLASSES)]
     return ZooModel(name, nn.Sequential(*body), nn.Sequential(*head), spec.decay)
@@ -163,7 +196,6 @@ def build_decoder(model: ZooModel) -> nn.Sequential:
 def parameter_count(model: nn.Module) -> int:
     """The number of trainable and frozen parameters."""
     return sum(p.numel() for p in model.parameters())
-
 
 
 def template_roughness(weight: torch.Tensor) -> torch.Tensor:

@@ -22,14 +22,35 @@ is exact here: ∫₀ᴰ P(d > ε) dε = mean(min(d, D)).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, eval_mode
+from ._checks import check_choice, check_images, check_int, check_labels, eval_mode, logit_margin, model_device
 from .attack import AttackResult, distortion, lbfgs_attack
 from .modern_attacks import carlini_wagner_l2, ddn
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas as pd
+
+
+__all__ = [
+    "BUDGET_SETTINGS",
+    "BUDGETS",
+    "L2_ATTACKS",
+    "LINF_ATTACKS",
+    "closest_start",
+    "compare_with_exact",
+    "distances",
+    "fmn",
+    "optimality",
+    "pgd_bisection",
+    "run_attack",
+]
 
 BUDGETS = (100, 1000)
 L2_ATTACKS = ("L-BFGS, polish=0 (paper)", "L-BFGS (course)", "C&W-L2", "DDN", "FMN-L2")
@@ -39,14 +60,24 @@ _LBFGS_1000 = {"search_steps": 10, "max_iter": 100, "history": 10, "tol": 1e-6, 
 # on 20 images of FC100-100-10 (pixels at 0 or 1 sit where tanh is flat: small steps barely move
 # them, so few steps need a large rate). Foolbox's FMN runs with its defaults.
 BUDGET_SETTINGS = {
-    100: {"L-BFGS, polish=0 (paper)": {"polish": 0}, "L-BFGS (course)": {},
-          "C&W-L2": {"search_steps": 5, "steps": 20, "lr": 0.1, "c_init": 1.0}, "DDN": {"steps": 100},
-          "FMN-L2": {"steps": 100}, "PGD bisection": {"bisection_steps": 10, "steps": 10},
-          "FMN-Linf": {"steps": 100}},
-    1000: {"L-BFGS, polish=0 (paper)": {**_LBFGS_1000, "polish": 0}, "L-BFGS (course)": _LBFGS_1000,
-           "C&W-L2": {"search_steps": 10, "steps": 100, "lr": 0.05, "c_init": 1.0}, "DDN": {"steps": 1000},
-           "FMN-L2": {"steps": 1000}, "PGD bisection": {"bisection_steps": 20, "steps": 50},
-           "FMN-Linf": {"steps": 1000}},
+    100: {
+        "L-BFGS, polish=0 (paper)": {"polish": 0},
+        "L-BFGS (course)": {},
+        "C&W-L2": {"search_steps": 5, "steps": 20, "lr": 0.1, "c_init": 1.0},
+        "DDN": {"steps": 100},
+        "FMN-L2": {"steps": 100},
+        "PGD bisection": {"bisection_steps": 10, "steps": 10},
+        "FMN-Linf": {"steps": 100},
+    },
+    1000: {
+        "L-BFGS, polish=0 (paper)": {**_LBFGS_1000, "polish": 0},
+        "L-BFGS (course)": _LBFGS_1000,
+        "C&W-L2": {"search_steps": 10, "steps": 100, "lr": 0.05, "c_init": 1.0},
+        "DDN": {"steps": 1000},
+        "FMN-L2": {"steps": 1000},
+        "PGD bisection": {"bisection_steps": 20, "steps": 50},
+        "FMN-Linf": {"steps": 1000},
+    },
 }
 
 
@@ -83,8 +114,15 @@ def _targeted_pgd(model, x, target, eps, steps: int, generator) -> tuple[torch.T
     return best, torch.isfinite(best_d)
 
 
-def pgd_bisection(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, steps: int = 10,
-                  bisection_steps: int = 10, seed: int = 0) -> AttackResult:
+def pgd_bisection(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    steps: int = 10,
+    bisection_steps: int = 10,
+    seed: int = 0,
+) -> AttackResult:
     """The ℓ∞ minimum-norm attack made from PGD: per image, a bisection over ε in [0, 1] (the
     whole box), ``bisection_steps`` times PGD of ``steps`` steps (``_targeted_pgd``) at the
     midpoint of the bracket; a success lowers the bracket's top to the found point's |r|∞.
@@ -95,7 +133,7 @@ def pgd_bisection(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, st
     check_int("bisection_steps", bisection_steps)
     generator = torch.Generator().manual_seed(seed)
     with eval_mode(model):
-        device = next(model.parameters()).device
+        device = model_device(model)
         x = x.to(device)
         target = check_labels("target", target, len(x), model(x[:1]).shape[1]).to(device)
         low = torch.zeros(len(x), device=device, dtype=x.dtype)
@@ -120,11 +158,16 @@ def _result(model, x, x_adv, target, passes: int, forward_only: int) -> AttackRe
         success = model(x_adv).argmax(1) == target
     x_adv = torch.where(success.view(-1, *[1] * (x.dim() - 1)), x_adv, x)
     inf = torch.full((len(x),), math.inf, device=x.device, dtype=x.dtype)
-    return AttackResult(x_adv=x_adv.detach(), target=target, success=success,
-                        c=torch.full_like(inf, math.nan), distortion=torch.where(success, distortion(x, x_adv), inf),
-                        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-                        evaluations=torch.full((len(x),), passes, device=x.device, dtype=torch.long),
-                        forward_only=torch.full((len(x),), forward_only, device=x.device, dtype=torch.long))
+    return AttackResult(
+        x_adv=x_adv.detach(),
+        target=target,
+        success=success,
+        c=torch.full_like(inf, math.nan),
+        distortion=torch.where(success, distortion(x, x_adv), inf),
+        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
+        evaluations=torch.full((len(x),), passes, device=x.device, dtype=torch.long),
+        forward_only=torch.full((len(x),), forward_only, device=x.device, dtype=torch.long),
+    )
 
 
 def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", steps: int = 100) -> AttackResult:
@@ -138,7 +181,7 @@ def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = 
     except ImportError:
         raise ImportError("the FMN attack comes from foolbox: `pip install foolbox==3.3.4`") from None
     with eval_mode(model):
-        device = next(model.parameters()).device
+        device = model_device(model)
         x, target = x.to(device), target.to(device)
         fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
         attack = (fb.attacks.L2FMNAttack if norm == "2" else fb.attacks.LInfFMNAttack)(steps=steps)
@@ -153,14 +196,14 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tenso
     check_choice("budget", budget, BUDGETS)
     options = BUDGET_SETTINGS[budget][name]
     if name.startswith("L-BFGS"):
-        return lbfgs_attack(model, x, target, **options)
+        return lbfgs_attack(model, x, target, **options)  # type: ignore[arg-type]
     if name == "C&W-L2":
-        return carlini_wagner_l2(model, x, target, **options)
+        return carlini_wagner_l2(model, x, target, **options)  # type: ignore[arg-type]
     if name == "DDN":
-        return ddn(model, x, target, **options)
+        return ddn(model, x, target, **options)  # type: ignore[arg-type]
     if name == "PGD bisection":
-        return pgd_bisection(model, x, target, **options)
-    return fmn(model, x, target, norm="2" if name == "FMN-L2" else "inf", **options)
+        return pgd_bisection(model, x, target, **options)  # type: ignore[arg-type]
+    return fmn(model, x, target, norm="2" if name == "FMN-L2" else "inf", **options)  # type: ignore[arg-type]
 
 
 def distances(result: AttackResult, x: torch.Tensor, norm: str) -> torch.Tensor:
@@ -176,8 +219,9 @@ def optimality(d: torch.Tensor, best: torch.Tensor) -> float:
     against the reference ``best`` [N] (finite, ≤ d where the reference includes the attack)."""
     d, best = d.double().cpu(), best.double().cpu()
     if d.shape != best.shape or d.dim() != 1 or len(d) == 0:
-        raise ValueError(f"d and best must be non-empty [N] tensors of one shape, got {tuple(d.shape)} "
-                         f"and {tuple(best.shape)}")
+        raise ValueError(
+            f"d and best must be non-empty [N] tensors of one shape, got {tuple(d.shape)} and {tuple(best.shape)}"
+        )
     if not bool(torch.isfinite(best).all()) or bool((best < 0).any()):
         raise ValueError("best must be finite and >= 0 (the reference reaches every image)")
     top = best.max()
@@ -189,8 +233,9 @@ def optimality(d: torch.Tensor, best: torch.Tensor) -> float:
     return float(1 - (area - area_best) / (area_never - area_best))
 
 
-def closest_start(model: nn.Module, x: torch.Tensor, target: torch.Tensor, results: list, norm: str,
-                  margin: float = 1e-3) -> torch.Tensor:
+def closest_start(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, results: list, norm: str, margin: float = 1e-3
+) -> torch.Tensor:
     """Per image the closest of the attack results' points (in ``norm``) that reaches the target
     by ``margin`` in the float64 model: an exact solver's first incumbent (x where none does).
     results: AttackResults for these images (any attacks, any budgets)."""
@@ -205,15 +250,16 @@ def closest_start(model: nn.Module, x: torch.Tensor, target: torch.Tensor, resul
         with torch.no_grad():
             z = model64(points.double())
         t = target.cpu()[:, None]
-        reached = z.gather(1, t).squeeze(1) - z.scatter(1, t, -math.inf).amax(1) >= margin
+        reached = logit_margin(z, t.squeeze(1)) >= margin
         d = torch.where(reached, _norm_of(points - x, norm), torch.full_like(best_d, math.inf))
         better = d < best_d
         best[better], best_d = points[better], torch.minimum(best_d, d)
     return best
 
 
-def compare_with_exact(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, budget: int = 100,
-                       time_limit: float = 60.0):
+def compare_with_exact(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, budget: int = 100, time_limit: float = 60.0
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Every attack at ``budget`` passes per example, and the exact minimum of each norm
     (``coursekit.verification.exact_relu_distortion``, started from the closest attack point).
     Returns (per_image, summary, exact): per_image a DataFrame of each attack's distance over
@@ -226,27 +272,32 @@ def compare_with_exact(model: nn.Module, x: torch.Tensor, target: torch.Tensor, 
 
     try:
         import foolbox  # noqa: F401
+
         names = L2_ATTACKS + LINF_ATTACKS
     except ImportError:
-        names = tuple(n for n in L2_ATTACKS + LINF_ATTACKS if not n.startswith("FMN"))
+        names = tuple(n for n in L2_ATTACKS + LINF_ATTACKS if not n.startswith("FMN"))  # type: ignore[assignment]
     runs = {name: run_attack(name, model, x, target, budget) for name in names}
     columns, rows, exact = {}, [], {}
     for norm in ("2", "inf"):
         mine = [n for n in names if (n in LINF_ATTACKS) == (norm == "inf")]
         start = closest_start(model, x, target, [runs[n] for n in names], norm)
-        exact[norm] = result = exact_relu_distortion(model, x, target, norm=norm, start=start,
-                                                     time_limit=time_limit)
+        exact[norm] = result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
         optimum = torch.where(result.optimal, result.distance, torch.full_like(result.distance, math.nan))
         for name in mine:
             ratio = distances(runs[name], x, norm) / optimum
             ratio = torch.where(torch.isfinite(ratio), ratio, math.nan)  # failed, or not proven
             known = ratio[torch.isfinite(ratio)]  # may be empty: an attack that failed everywhere
             columns["ℓ2" if norm == "2" else "ℓ∞", name] = ratio.numpy()
-            rows.append({"norm": "ℓ2" if norm == "2" else "ℓ∞", "attack": name,
-                         "passes/ex": runs[name].evaluations.float().mean().item(),
-                         "success": runs[name].success.float().mean().item(),
-                         "mean ratio": float(known.mean()) if len(known) else math.nan,
-                         "worst ratio": float(known.max()) if len(known) else math.nan})
+            rows.append(
+                {
+                    "norm": "ℓ2" if norm == "2" else "ℓ∞",
+                    "attack": name,
+                    "passes/ex": runs[name].evaluations.float().mean().item(),
+                    "success": runs[name].success.float().mean().item(),
+                    "mean ratio": float(known.mean()) if len(known) else math.nan,
+                    "worst ratio": float(known.max()) if len(known) else math.nan,
+                }
+            )
     per_image = pd.DataFrame(columns)
     per_image.columns = pd.MultiIndex.from_tuples(per_image.columns)
     return per_image, pd.DataFrame(rows).set_index(["norm", "attack"]), exact

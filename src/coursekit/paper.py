@@ -9,6 +9,20 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+__all__ = [
+    "FIGURE5_DISTORTION",
+    "FIGURE5_EXAMPLES",
+    "PAPER_ATTACK",
+    "SECTION_4_2_TEST_ERRORS",
+    "TABLE1",
+    "TABLE2",
+    "TABLE2_COLUMNS",
+    "TABLE3",
+    "TABLE4",
+    "TABLE4_COLUMNS",
+    "TABLE5",
+]
+
 TABLE1 = {  # model: (training error, test error, av. min. distortion)
     "FC10(1e-4)": (0.067, 0.074, 0.062),
     "FC10(1e-2)": (0.10, 0.094, 0.1),
@@ -47,7 +61,6 @@ TABLE4 = {
     "Distorted for FC100-100-10' amplified to stddev=0.1": (0.27, 0.50, 1.0),
     "Gaussian noise with stddev=0.1": (0.026, 0.028, 0.027),
 }
-TABLE4_DISTORTION = {"FC100-100-10": 0.062, "FC123-456-10": 0.059, "FC100-100-10'": 0.058}
 
 TABLE5 = [  # (layer, size, stride, upper bound) for the network of Krizhevsky et al.
     ("Conv. 1", "3×11×11×96", 4, 2.75),
@@ -82,9 +95,11 @@ FIGURE5_EXAMPLES = 64
 # on their small MNIST networks, how far each heuristic ℓ∞ attack's distance lies above the
 # exact one (MIPVerify), on average, as they report it. Their networks and attacks, not ours:
 # a column beside our measured ratios is labelled as theirs.
-UG100_LINF_OVERESTIMATE = MappingProxyType({
-    "PGD": "+11%",
-    "C&W": "+17.5%",
-    "DeepFool": "+21.6%",
-    "best of a pool": "+1.5% to +9.5%",
-})
+UG100_LINF_OVERESTIMATE = MappingProxyType(
+    {
+        "PGD": "+11%",
+        "C&W": "+17.5%",
+        "DeepFool": "+21.6%",
+        "best of a pool": "+1.5% to +9.5%",
+    }
+)

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ._checks import model_device
+
 
 def _image(ax, image: torch.Tensor, title: str | None = None, *, vmin=0.0, vmax=1.0, cmap="gray") -> None:
     ax.imshow(image.detach().cpu().squeeze().numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
@@ -50,7 +52,7 @@ def adversarial_comparison(x, x_adv, noisy, model, *, magnify: float = 10.0, col
     """Figure 5/7 analogue: per column an original, its adversarial example, the difference
     magnified (grey = 0), and Gaussian noise of the same RMS; each titled with the prediction."""
     with torch.no_grad():
-        device = next(model.parameters()).device
+        device = model_device(model)
         preds = [model(t[:columns].to(device)).argmax(1).cpu() for t in (x, x_adv, noisy)]
     fig, axes = plt.subplots(4, columns, figsize=(columns * 1.1, 4.8), squeeze=False)
     names = ("original", "adversarial", f"difference ×{magnify:g}", "Gaussian, same RMS")
@@ -75,13 +77,19 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
     ax.set_yticks(range(values.shape[0]), [str(i) for i in table.index], fontsize=8)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if values[i, j] < 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                fmt.format(values[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if values[i, j] < 0.5 else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(title)
     fig.tight_layout()
     return fig
-
 
 
 def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: float | None = None):
@@ -104,7 +112,7 @@ def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: floa
     names, classes, probabilities = list(models), [], []
     with torch.no_grad():
         for model in models.values():
-            device = next(model.parameters()).device
+            device = model_device(model)
             p = torch.softmax(model(image.to(device)).double(), 1)[0].cpu()
             classes.append(int(p.argmax()))
             probabilities.append(float(p.max()))
@@ -124,9 +132,15 @@ def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: floa
     ax.set_yticks(rows, [f"{n} (source)" if n == source else n for n in names], fontsize=8)
     for row, c, prob in zip(rows, classes, probabilities):
         inside = prob > 0.7  # long bars carry their label inside, in white
-        ax.text(prob - 0.02 if inside else prob + 0.02, row, f"→ {c} ({100 * prob:.0f}%)",
-                va="center", ha="right" if inside else "left", fontsize=8,
-                color="white" if inside else "black")
+        ax.text(
+            prob - 0.02 if inside else prob + 0.02,
+            row,
+            f"→ {c} ({100 * prob:.0f}%)",
+            va="center",
+            ha="right" if inside else "left",
+            fontsize=8,
+            color="white" if inside else "black",
+        )
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of the predicted class", fontsize=8)
     ax.set_title("each model on the adversarial image (red: fooled)", fontsize=8)
@@ -153,7 +167,7 @@ def circulant_spectrum(kernel, size: int, stride: int = 2):
     if not isinstance(stride, int) or stride < 1 or size % stride:
         raise ValueError(f"stride must be a positive int that divides size={size}, got {stride!r}")
     w = np.zeros(size)
-    w[:len(taps)] = taps
+    w[: len(taps)] = taps
     matrix = circulant(w).T
     spectrum = np.abs(np.fft.fft(w))
     fold = size // stride
@@ -206,11 +220,12 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model, *, magnify: f
     times around grey (0.5 = no change), and x_adv; the images titled with the model's label and
     its softmax probability. x, x_adv [N, 1, H, W] in [0, 1] (any device); one column each."""
     if x.shape != x_adv.shape or len(x) == 0:
-        raise ValueError(f"x and x_adv must have the same non-empty shape, got {tuple(x.shape)} "
-                         f"and {tuple(x_adv.shape)}")
+        raise ValueError(
+            f"x and x_adv must have the same non-empty shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}"
+        )
     if not magnify > 0:
         raise ValueError(f"magnify must be > 0, got {magnify!r}")
-    device = next(model.parameters()).device
+    device = model_device(model)
     with torch.no_grad():
         probs = [torch.softmax(model(t.to(device)), 1).cpu() for t in (x, x_adv)]
     x, x_adv = x.detach().cpu(), x_adv.detach().cpu()
@@ -228,7 +243,7 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model, *, magnify: f
 
 def _prediction(model, image: torch.Tensor) -> tuple[int, float]:
     """(label, probability) of ``model``'s answer for one image [1, 28, 28] (or [28, 28])."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     with torch.no_grad():
         probabilities = torch.softmax(model(image.reshape(1, 1, 28, 28).to(device)), dim=1)[0]
     label = int(probabilities.argmax())
@@ -245,8 +260,9 @@ def adversarial_pair(model, x: torch.Tensor, x_adv: torch.Tensor, *, magnify: fl
     paper measures it (RMS per pixel) and its largest pixel change.
     """
     if x.numel() != 784 or x_adv.numel() != 784:
-        raise ValueError(f"x and x_adv must be one 28×28 image each, got shapes "
-                         f"{tuple(x.shape)} and {tuple(x_adv.shape)}")
+        raise ValueError(
+            f"x and x_adv must be one 28×28 image each, got shapes {tuple(x.shape)} and {tuple(x_adv.shape)}"
+        )
     r = (x_adv - x).detach().cpu().reshape(28, 28)
     largest = float(r.abs().max())
     heading = "perturbation, scaled" if magnify is None else f"perturbation ×{magnify:g}"
@@ -275,15 +291,19 @@ def weight_templates(weights, *, title: str | None = None):
     for name, w in weights.items():
         if tuple(w.shape) != (10, 784):
             raise ValueError(f"weights[{name!r}] must be [10, 784], got {tuple(w.shape)}")
-    fig, axes = plt.subplots(len(weights), 10, figsize=(8.0, 0.95 * len(weights) + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(weights), 10, figsize=(8.0, 0.95 * len(weights) + 0.4), squeeze=False)
     for row, (name, w) in enumerate(weights.items()):
         scale = float(torch.quantile(w.abs().flatten().double(), 0.99))
         for digit in range(10):
-            _image(axes[row, digit], w[digit].reshape(28, 28), str(digit) if row == 0 else None,
-                   vmin=-scale, vmax=scale, cmap="RdBu_r")
-        axes[row, 0].set_ylabel(f"{name}\n±{scale:.2g}", rotation=0, ha="right",
-                                va="center", fontsize=8)
+            _image(
+                axes[row, digit],
+                w[digit].reshape(28, 28),
+                str(digit) if row == 0 else None,
+                vmin=-scale,
+                vmax=scale,
+                cmap="RdBu_r",
+            )
+        axes[row, 0].set_ylabel(f"{name}\n±{scale:.2g}", rotation=0, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

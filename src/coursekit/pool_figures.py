@@ -10,10 +10,19 @@ answers for them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from ._checks import check_int
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+__all__ = ["BOX", "COLOURS", "HEIGHT", "LEVEL", "pool_diagram", "pool_gallery"]
 
 BOX = {"boxstyle": "round,pad=0.02,rounding_size=0.12", "linewidth": 1.0}
 COLOURS = {"network": "#dbe9f6", "data": "#e8e8e8", "pool": "#fde2c8", "attack": "#f7c6c7"}
@@ -23,16 +32,17 @@ HEIGHT = 0.78  # height of a box
 
 def _box(ax, x0: float, y0: float, width: float, text: str, kind: str, height: float = HEIGHT):
     """A rounded box with its lower left corner at (x0, y0) and ``text`` centred in it."""
-    ax.add_patch(FancyBboxPatch((x0, y0), width, height, facecolor=COLOURS[kind], edgecolor="0.3",
-                                gid=kind, **BOX))
-    ax.text(x0 + width / 2, y0 + height / 2, text, ha="center", va="center",
-            fontsize=7.5 if text.count("\n") >= 2 else 8)
+    ax.add_patch(FancyBboxPatch((x0, y0), width, height, facecolor=COLOURS[kind], edgecolor="0.3", gid=kind, **BOX))  # type: ignore[arg-type]
+    ax.text(
+        x0 + width / 2, y0 + height / 2, text, ha="center", va="center", fontsize=7.5 if text.count("\n") >= 2 else 8
+    )
 
 
 def _arrow(ax, start, end, text: str = "", *, offset=(0.0, 0.12), colour="0.25"):
     """An arrow from ``start`` to ``end`` (data coordinates), labelled at its middle."""
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11, color=colour,
-                                 linewidth=1.1, gid="arrow"))
+    ax.add_patch(
+        FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11, color=colour, linewidth=1.1, gid="arrow")
+    )
     if text:
         middle = ((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1])
         ax.text(*middle, text, ha="center", va="bottom", fontsize=7, color=colour)
@@ -40,8 +50,7 @@ def _arrow(ax, start, end, text: str = "", *, offset=(0.0, 0.12), colour="0.25")
 
 def _check_numbers(**numbers) -> None:
     for name, value in numbers.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value)
 
 
 def _draw_network(ax, hidden: Sequence[int], classes: int, batch_size: int, train_size: int):
@@ -57,8 +66,9 @@ def _draw_network(ax, hidden: Sequence[int], classes: int, batch_size: int, trai
     _arrow(ax, (2.6, HEIGHT / 2), (4.4, HEIGHT / 2), f"{batch_size} images\nper step")
 
 
-def _draw_pools(ax, layers: Sequence[int], pool_size: int, pool_batch: int, replaced: int,
-                refresh_every: int, attack: str):
+def _draw_pools(
+    ax, layers: Sequence[int], pool_size: int, pool_batch: int, replaced: int, refresh_every: int, attack: str
+):
     """One pool box per layer, its arrow into the network, and the attack that refreshes it."""
     for k in layers:
         y0 = k * LEVEL
@@ -66,15 +76,29 @@ def _draw_pools(ax, layers: Sequence[int], pool_size: int, pool_batch: int, repl
         where = "input pool" if k == 0 else f"pool at hidden layer {k}"
         _box(ax, 9.0, y0, 2.7, f"{where}\n{held}\nwith their true labels", "pool")
         into = "as input" if k == 0 else f"above layer {k}"
-        _arrow(ax, (9.0, y0 + HEIGHT / 2), (7.4, y0 + HEIGHT / 2), f"+{pool_batch} per step\n{into}",
-               offset=(0.0, 0.05))
+        _arrow(
+            ax, (9.0, y0 + HEIGHT / 2), (7.4, y0 + HEIGHT / 2), f"+{pool_batch} per step\n{into}", offset=(0.0, 0.05)
+        )
     top = max(layers) * LEVEL + HEIGHT
-    _box(ax, 13.0, 0.0, 2.0, f"attack the\ncurrent model\n({attack}):\nrandom training\nimages, "
-         "random\nwrong labels", "attack", height=max(top, 2.2))
+    _box(
+        ax,
+        13.0,
+        0.0,
+        2.0,
+        f"attack the\ncurrent model\n({attack}):\nrandom training\nimages, random\nwrong labels",
+        "attack",
+        height=max(top, 2.2),
+    )
     for k in layers:
         y = k * LEVEL + HEIGHT / 2
-        _arrow(ax, (13.0, y), (11.7, y), f"every {refresh_every}\nsteps: {replaced} new",
-               offset=(0.0, 0.05), colour="#a03030")
+        _arrow(
+            ax,
+            (13.0, y),
+            (11.7, y),
+            f"every {refresh_every}\nsteps: {replaced} new",
+            offset=(0.0, 0.05),
+            colour="#a03030",
+        )
 
 
 def _draw_timeline(ax, steps_per_epoch: int, epochs: int, refresh_steps: Sequence[int]):
@@ -83,22 +107,30 @@ def _draw_timeline(ax, steps_per_epoch: int, epochs: int, refresh_steps: Sequenc
     ax.axvspan(0, steps_per_epoch, color=COLOURS["data"], label="epoch 1: images only")
     ax.axvline(steps_per_epoch, color="#a03030", linewidth=2.0, label="pool made")
     later = [s for s in refresh_steps if s > steps_per_epoch]
-    ax.plot(later, [0.5] * len(later), "|", color="#a03030", markersize=12, label="refresh",
-            gid="refresh")
+    ax.plot(later, [0.5] * len(later), "|", color="#a03030", markersize=12, label="refresh", gid="refresh")
     ax.set_xlim(0, total)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
-    ax.set_xlabel(f"training step (minibatch); {epochs} epochs of {steps_per_epoch} steps",
-                  fontsize=8)
+    ax.set_xlabel(f"training step (minibatch); {epochs} epochs of {steps_per_epoch} steps", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.9), ncol=3, frameon=False)
 
 
-def pool_diagram(layers: Sequence[int] = (0,), *, hidden: Sequence[int] = (100, 100), classes: int = 10,
-                 pool_size: int = 500, refresh_fraction: float = 0.2, refresh_every: int = 300,
-                 pool_batch: int = 32, batch_size: int = 128, train_size: int = 60_000,
-                 epochs: int = 12, refresh_steps: Sequence[int] | None = None,
-                 attack: str = "penalty method"):
+def pool_diagram(
+    layers: Sequence[int] = (0,),
+    *,
+    hidden: Sequence[int] = (100, 100),
+    classes: int = 10,
+    pool_size: int = 500,
+    refresh_fraction: float = 0.2,
+    refresh_every: int = 300,
+    pool_batch: int = 32,
+    batch_size: int = 128,
+    train_size: int = 60_000,
+    epochs: int = 12,
+    refresh_steps: Sequence[int] | None = None,
+    attack: str = "penalty method",
+) -> Figure:
     """Boxes and arrows of adversarial-pool training, above a time line of the steps.
 
     ``layers``: the pools drawn (0: the input, k ≥ 1: the k-th of the ``hidden`` layers, whose
@@ -108,12 +140,18 @@ def pool_diagram(layers: Sequence[int] = (0,), *, hidden: Sequence[int] = (100, 
     default: the schedule (made after one epoch, then every ``refresh_every`` steps).
     Returns the figure.
     """
-    _check_numbers(pool_size=pool_size, refresh_every=refresh_every, pool_batch=pool_batch,
-                   batch_size=batch_size, train_size=train_size, epochs=epochs, classes=classes)
+    _check_numbers(
+        pool_size=pool_size,
+        refresh_every=refresh_every,
+        pool_batch=pool_batch,
+        batch_size=batch_size,
+        train_size=train_size,
+        epochs=epochs,
+        classes=classes,
+    )
     layers = tuple(layers)
     if not layers or any(not isinstance(k, int) or not 0 <= k <= len(hidden) for k in layers):
-        raise ValueError(f"layers must be ints in 0..{len(hidden)} (the input and the hidden "
-                         f"layers), got {layers!r}")
+        raise ValueError(f"layers must be ints in 0..{len(hidden)} (the input and the hidden layers), got {layers!r}")
     if not 0 < refresh_fraction <= 1:
         raise ValueError(f"refresh_fraction must be in (0, 1], got {refresh_fraction!r}")
     steps_per_epoch = -(-train_size // batch_size)
@@ -126,8 +164,9 @@ def pool_diagram(layers: Sequence[int] = (0,), *, hidden: Sequence[int] = (100, 
     _draw_pools(ax, layers, pool_size, pool_batch, replaced, refresh_every, attack)
     ax.set_xlim(0, 15.1)
     mixed = batch_size + pool_batch * len(layers)
-    ax.set_title(f"One training step: {batch_size} images + {pool_batch} from each pool = {mixed} "
-                 "examples, one loss", fontsize=9)
+    ax.set_title(
+        f"One training step: {batch_size} images + {pool_batch} from each pool = {mixed} examples, one loss", fontsize=9
+    )
     ax.set_ylim(-0.2, (len(hidden) + 1) * LEVEL + HEIGHT + 0.2)
     ax.axis("off")
     timeline = fig.add_axes((0.06, 0.13, 0.9, 0.06))
@@ -135,13 +174,15 @@ def pool_diagram(layers: Sequence[int] = (0,), *, hidden: Sequence[int] = (100, 
     return fig
 
 
-def pool_gallery(x: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor, *, columns: int = 8,
-                 title: str | None = None):
+def pool_gallery(
+    x: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor, *, columns: int = 8, title: str | None = None
+) -> Figure:
     """Pool images x [N, 1, 28, 28] in [0, 1] (the first ``columns``), each titled with its
     true label and the label a model gives it (``predicted`` [N]); returns the figure."""
     if not len(x) == len(true) == len(predicted):
-        raise ValueError(f"x, true and predicted must have the same length, got {len(x)}, "
-                         f"{len(true)}, {len(predicted)}")
+        raise ValueError(
+            f"x, true and predicted must have the same length, got {len(x)}, {len(true)}, {len(predicted)}"
+        )
     count = min(columns, len(x))
     if count == 0:
         raise ValueError("x is empty: no pool image to show")

