@@ -181,7 +181,15 @@ def transfer_example(
     _image(fig.add_subplot(images[0]), x, f"image (label {label})")
     _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
     _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
-    ax = fig.add_axes((0.66, 0.2, 0.32, 0.62))
+    _prediction_bars(fig.add_axes((0.66, 0.2, 0.32, 0.62)), names, classes, probabilities, label=label, source=source)
+    return fig
+
+
+def _prediction_bars(
+    ax: Axes, names: list[str], classes: list[int], probabilities: list[float], *, label: int, source: str
+) -> None:
+    """``transfer_example``'s right panel: per model (top to bottom in the order of ``names``) a bar
+    of the probability of its predicted class, red where the class is not ``label``."""
     colours = ["tab:red" if c != label else "tab:gray" for c in classes]
     rows = np.arange(len(names))[::-1]
     ax.barh(rows, probabilities, color=colours)
@@ -200,7 +208,6 @@ def transfer_example(
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of the predicted class", fontsize=8)
     ax.set_title("each model on the adversarial image (red: fooled)", fontsize=8)
-    return fig
 
 
 def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
