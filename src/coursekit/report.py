@@ -452,6 +452,24 @@ def units_numbers(report: BasisComparison, measure: str = "purity") -> dict[str,
     }
 
 
+def _multiple_tests_sentence(significant: Sequence[float], tests: int, alpha: float) -> str:
+    """How many of the ``significant`` p values (those below ``alpha``) of ``tests`` tests remain
+    significant at the Bonferroni level alpha/tests, and how often chance alone makes at least one
+    of ``tests`` independent tests significant at level ``alpha``."""
+    strict = alpha / tests
+    kept = [p for p in significant if p < strict]
+    return (
+        f"With {tests} tests at the {alpha:g} level, chance alone makes at least one significant "
+        f"{1 - (1 - alpha) ** tests:.0%} of the time (if the tests were independent); at the "
+        f"Bonferroni level {alpha:g}/{tests} = {strict:.3g}, "
+        + (
+            f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
+            if kept
+            else "none of them remains significant."
+        )
+    )
+
+
 def units_paragraph(reports: Mapping[str, BasisComparison], alpha: float = 0.05) -> str:
     """Chapter 2's "What the measurement says", from ``{model name: comparison report}``: where
     units and random directions lie between the controls (label purity; "far more coherent than
@@ -494,18 +512,7 @@ def units_paragraph(reports: Mapping[str, BasisComparison], alpha: float = 0.05)
             f"between the controls; p = {p_text(t['p'], alpha)})."
         )
     if significant and len(tests) > 1:
-        strict = alpha / len(tests)
-        kept = [key for key, t in significant.items() if t["p"] < strict]
-        parts.append(
-            f"With {len(tests)} tests at the {alpha:g} level, chance alone makes at least one significant "
-            f"{1 - (1 - alpha) ** len(tests):.0%} of the time (if the tests were independent); at the "
-            f"Bonferroni level {alpha:g}/{len(tests)} = {strict:.3g}, "
-            + (
-                f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
-                if kept
-                else "none of them remains significant."
-            )
-        )
+        parts.append(_multiple_tests_sentence([t["p"] for t in significant.values()], len(tests), alpha))
     if others:
         (w_name, w_measure), worst = max(others.items(), key=lambda kv: kv[1]["largest"] / gap(kv[1]))
         which = "The other tests are not" if significant else "In neither model nor measure is the difference"
