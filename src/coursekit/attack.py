@@ -610,36 +610,24 @@ def lbfgs_attack(
     num_classes: int | None = None,
     polish: int = 3,
 ) -> AttackResult:
-    """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images.
+    """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images (see the module docstring).
 
     Args:
-        model: a classifier mapping x [N, ...] to logits [N, K] (used in eval mode, not changed;
-            on a CPU torch's threads are set for the call, ``config.cpu_threads_for``).
-        x: images [N, ...] with values in ``bounds`` (moved to the model's device and dtype;
-            N = 0 gives an empty result).
-        target: labels l [N] (any integer dtype) to push each image towards.
-        c_init: the first weight c on |r|²; each image then brackets and bisects its own c.
-        search_steps: how many values of c each image tries (the paper's line search over c);
-            images that none reached get up to RESCUE_STEPS more (``_search_c``).
-        max_iter: quasi-Newton iterations per value of c.
-        history: L-BFGS memory (pairs kept per image).
-        tol: stop an image's inner solve when its projected gradient's largest entry is below tol.
-        ftol: ... or when an accepted step lowers the objective by less than ftol·max(|F|, 1).
-        bounds: the box (lower, upper) for every pixel.
-        backend: "torch" (batched, on the model's device) or "scipy" (per image, L-BFGS-B).
-        refine: walk each found example back along r to the decision boundary (bisection).
-        check_every: look for all-converged every this many iterations (0: never).
-        num_classes: K; must equal the model's number of outputs (inferred when None).
-        polish: rounds of ``_polish`` after the search over c (0: the paper's method alone;
-            the module docstring and ``_polish`` say what a round does and when one round is
-            exact); the polished example (walked back to the boundary with ``refine``) replaces
-            the unpolished one only where it is closer.
-
-    Returns:
-        AttackResult: per image the smallest-distortion x + r classified as ``target`` among
-        all points evaluated for all values of c and by the polish. If f(x) = target already,
-        x itself (distortion 0, c = inf, no backward pass: such images skip the search). The
-        search counts a point as reaching the target when its logit wins by ``success_margin``.
+        model: classifier of x [N, ...] to logits [N, K] (used in eval mode, not changed; on a CPU torch's
+            threads are set for the call, ``config.cpu_threads_for``); num_classes: K (None: inferred; else
+            it must equal the model's). x: images [N, ...] in ``bounds`` (moved to the model's device and
+            dtype; N = 0: an empty result); target: labels l [N] (any integer dtype) to push each image towards.
+        c_init, search_steps: the first weight c > 0 on |r|², and how many values of c (≥ 1) each image tries
+            as it brackets and bisects its own c (images none reached: up to RESCUE_STEPS more, ``_search_c``).
+        max_iter (per value of c), history, tol, ftol (≥ 0), check_every: see ``box_lbfgs.BoxLbfgsOptions``;
+            bounds: the box (lower, upper) for every pixel; backend: "torch" (batched, on the model's device)
+            or "scipy" (per image, L-BFGS-B); refine: bisect each example found back along r to the boundary.
+        polish: rounds (≥ 0; 0: the paper's method alone) of the linearised step the module docstring
+            describes, the result (refined) kept only where closer; for a linear model (FC10) one round is the
+            exact D(x, l) when the classes tying with l at the optimum are among its POLISH_RIVALS top rivals.
+    Returns: per image the smallest-distortion x + r classified as ``target`` (its logit ahead by
+        ``success_margin``) among all points of all values of c and of the polish; where f(x) = target
+        already, x itself (distortion 0, c = inf, no backward pass: such images skip the search).
     """
     check_choice("backend", backend, BACKENDS)
     lower, upper = check_bounds(bounds)

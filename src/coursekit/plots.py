@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from torch import nn
 
 from ._checks import model_device
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
-def _image(ax, image: torch.Tensor, title: str | None = None, *, vmin=0.0, vmax=1.0, cmap="gray") -> None:
+    from .attack import AttackResult
+
+
+__all__ = [
+    "digit_grid",
+    "direction_rows",
+    "adversarial_comparison",
+    "heatmap",
+    "transfer_example",
+    "circulant_spectrum",
+    "distortion_cdf",
+    "perturbation_rows",
+    "adversarial_pair",
+    "weight_templates",
+]
+
+
+def _image(
+    ax: Axes,
+    image: torch.Tensor,
+    title: str | None = None,
+    *,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "gray",
+) -> None:
     ax.imshow(image.detach().cpu().squeeze().numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -19,7 +51,13 @@ def _image(ax, image: torch.Tensor, title: str | None = None, *, vmin=0.0, vmax=
         ax.set_title(title, fontsize=8)
 
 
-def digit_grid(x: torch.Tensor, labels: Sequence | None = None, *, columns: int = 10, title: str | None = None):
+def digit_grid(
+    x: torch.Tensor,
+    labels: torch.Tensor | Sequence[int] | None = None,
+    *,
+    columns: int = 10,
+    title: str | None = None,
+) -> Figure:
     """A grid of digits x [N, 1, 28, 28], each titled with its label."""
     rows = int(np.ceil(len(x) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.0), squeeze=False)
@@ -34,7 +72,9 @@ def digit_grid(x: torch.Tensor, labels: Sequence | None = None, *, columns: int 
     return fig
 
 
-def direction_rows(x: torch.Tensor, index: torch.Tensor, row_titles: Sequence[str], *, title: str | None = None):
+def direction_rows(
+    x: torch.Tensor, index: torch.Tensor, row_titles: Sequence[str], *, title: str | None = None
+) -> Figure:
     """Rows of top-k images (the paper's Figures 1–2): index [R, k] into x."""
     rows, k = index.shape
     fig, axes = plt.subplots(rows, k, figsize=(k * 0.8, rows * 0.85), squeeze=False)
@@ -48,7 +88,15 @@ def direction_rows(x: torch.Tensor, index: torch.Tensor, row_titles: Sequence[st
     return fig
 
 
-def adversarial_comparison(x, x_adv, noisy, model, *, magnify: float = 10.0, columns: int = 6):
+def adversarial_comparison(
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    noisy: torch.Tensor,
+    model: nn.Module,
+    *,
+    magnify: float = 10.0,
+    columns: int = 6,
+) -> Figure:
     """Figure 5/7 analogue: per column an original, its adversarial example, the difference
     magnified (grey = 0), and Gaussian noise of the same RMS; each titled with the prediction."""
     with torch.no_grad():
@@ -68,7 +116,7 @@ def adversarial_comparison(x, x_adv, noisy, model, *, magnify: float = 10.0, col
     return fig
 
 
-def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis"):
+def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis") -> Figure:
     """A heat map of a pandas DataFrame of rates, annotated."""
     values = table.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 * values.shape[1] + 2, 0.5 * values.shape[0] + 1.5))
@@ -92,7 +140,15 @@ def heatmap(table, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis
     return fig
 
 
-def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: float | None = None):
+def transfer_example(
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    label: int,
+    models: Mapping[str, nn.Module],
+    *,
+    source: str,
+    magnify: float | None = None,
+) -> Figure:
     """One image, its adversarial example made for ``source``, and what every model predicts.
 
     x, x_adv: one image each, [1, H, W] or [H, W], in [0, 1]; label: x's true class; models:
@@ -125,7 +181,15 @@ def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: floa
     _image(fig.add_subplot(images[0]), x, f"image (label {label})")
     _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
     _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
-    ax = fig.add_axes((0.66, 0.2, 0.32, 0.62))
+    _prediction_bars(fig.add_axes((0.66, 0.2, 0.32, 0.62)), names, classes, probabilities, label=label, source=source)
+    return fig
+
+
+def _prediction_bars(
+    ax: Axes, names: list[str], classes: list[int], probabilities: list[float], *, label: int, source: str
+) -> None:
+    """``transfer_example``'s right panel: per model (top to bottom in the order of ``names``) a bar
+    of the probability of its predicted class, red where the class is not ``label``."""
     colours = ["tab:red" if c != label else "tab:gray" for c in classes]
     rows = np.arange(len(names))[::-1]
     ax.barh(rows, probabilities, color=colours)
@@ -144,10 +208,9 @@ def transfer_example(x, x_adv, label: int, models, *, source: str, magnify: floa
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of the predicted class", fontsize=8)
     ax.set_title("each model on the adversarial image (red: fooled)", fontsize=8)
-    return fig
 
 
-def circulant_spectrum(kernel, size: int, stride: int = 2):
+def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     """The 1-D picture of chapter 5: a circular convolution's matrix, its spectrum, and stride.
 
     kernel: the taps w(0..k−1) (a 1-D array, k ≤ ``size``); the layer is y(n) = Σ_u w(u) x(n + u)
@@ -201,7 +264,7 @@ def circulant_spectrum(kernel, size: int, stride: int = 2):
     return fig
 
 
-def distortion_cdf(attacks, *, title: str = ""):
+def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> Figure:
     """Cumulative distribution of the minimum distortion of each AttackResult in ``attacks``
     ({label: result}): the share of images fooled at or below each per-pixel RMS."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -215,7 +278,7 @@ def distortion_cdf(attacks, *, title: str = ""):
     return fig
 
 
-def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model, *, magnify: float = 5.0):
+def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *, magnify: float = 5.0) -> Figure:
     """Per column one image: the original x, the perturbation x_adv − x magnified ``magnify``
     times around grey (0.5 = no change), and x_adv; the images titled with the model's label and
     its softmax probability. x, x_adv [N, 1, H, W] in [0, 1] (any device); one column each."""
@@ -241,7 +304,7 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model, *, magnify: f
     return fig
 
 
-def _prediction(model, image: torch.Tensor) -> tuple[int, float]:
+def _prediction(model: nn.Module, image: torch.Tensor) -> tuple[int, float]:
     """(label, probability) of ``model``'s answer for one image [1, 28, 28] (or [28, 28])."""
     device = model_device(model)
     with torch.no_grad():
@@ -250,7 +313,7 @@ def _prediction(model, image: torch.Tensor) -> tuple[int, float]:
     return label, float(probabilities[label])
 
 
-def adversarial_pair(model, x: torch.Tensor, x_adv: torch.Tensor, *, magnify: float | None = None):
+def adversarial_pair(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, *, magnify: float | None = None) -> Figure:
     """One image, its perturbation and the adversarial image, side by side (the chapter-1 hook).
 
     x, x_adv: one image each, [1, 28, 28] (or [28, 28]) in [0, 1]. The first and last panels are
@@ -278,7 +341,7 @@ def adversarial_pair(model, x: torch.Tensor, x_adv: torch.Tensor, *, magnify: fl
     return fig
 
 
-def weight_templates(weights, *, title: str | None = None):
+def weight_templates(weights: Mapping[str, torch.Tensor], *, title: str | None = None) -> Figure:
     """The weight vectors of softmax classifiers as 28×28 templates, one row per model.
 
     ``weights``: {row name: tensor [10, 784]} (e.g. an FC10 model's ``head[0].weight``). Each row

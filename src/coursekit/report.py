@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from numpy.typing import ArrayLike
+    from pandas.io.formats.style import Styler
+    from torch import nn
+
+    from .attack import AttackResult
+    from .records import Record
+    from .units import BasisComparison
 
 
-def side_by_side(ours, paper: Mapping, measures: list[str]):
+__all__ = [
+    "side_by_side",
+    "format_percent",
+    "difference_phrase",
+    "format_rates",
+    "p_text",
+    "units_verdict",
+    "robustness_table",
+    "transfer_summary",
+    "transfer_sentence",
+    "cross_training_summary",
+    "cross_training_sentence",
+    "regulariser_sentences",
+    "RECORDED",
+    "with_recorded",
+    "paired_error_change",
+    "rate_interval",
+    "proportion_interval",
+    "percent_interval",
+    "units_numbers",
+    "units_paragraph",
+    "error_paragraph",
+    "convergence_table",
+    "convergence_paragraph",
+]
+
+
+def side_by_side(ours: pd.DataFrame, paper: Mapping[str, Sequence[float]], measures: Sequence[str]) -> pd.DataFrame:
     """A DataFrame with, for each measure, a column of ours and a column headed "paper".
 
     ``ours``: DataFrame indexed by row name with one column per measure; ``paper``: {row:
@@ -22,10 +62,10 @@ def side_by_side(ours, paper: Mapping, measures: list[str]):
     return table
 
 
-def format_percent(table, digits: int = 1, columns=None):
+def format_percent(table: pd.DataFrame, digits: int = 1, columns: Sequence[Hashable] | None = None) -> Styler:
     """Display helper: a Styler showing fractions as percentages (NaN as a dash)."""
 
-    def fmt(value):
+    def fmt(value: float) -> str:
         if value != value:
             return "–"
         return f"{100 * value:.{digits}f}%"
@@ -42,12 +82,12 @@ def difference_phrase(ours: float, paper: float, unit: str = "points", scale: fl
     return f"{abs(diff):.{digits}f} {unit} {word} the paper's"
 
 
-def format_rates(table, digits: int = 1, plain: Mapping[str, str] | None = None):
+def format_rates(table: pd.DataFrame, digits: int = 1, plain: Mapping[str, str] | None = None) -> Styler:
     """A Styler: every column as a percentage, except the columns whose (top-level) name is
     in ``plain``, which get that format string (e.g. ``{"Av. distortion": "{:.3f}"}``)."""
     plain = dict(plain or {})
 
-    def top(column):
+    def top(column: Hashable) -> Hashable:
         return column[0] if isinstance(column, tuple) else column
 
     rates = [c for c in table.columns if top(c) not in plain]
@@ -67,7 +107,7 @@ def p_text(p: float, alpha: float = 0.05) -> str:
     return text if rounded != alpha and (rounded < alpha) == (p < alpha) else f"{p:.3g}"
 
 
-def units_verdict(report, model_name: str, alpha: float = 0.05) -> str:
+def units_verdict(report: BasisComparison, model_name: str, alpha: float = 0.05) -> str:
     """Markdown bullets, one per measure of a ``coursekit.units`` comparison report: natural vs
     random means, the difference with its 95% interval, the p value, and whether single units
     are significantly higher, lower, or not different at level ``alpha``."""
@@ -88,14 +128,14 @@ def units_verdict(report, model_name: str, alpha: float = 0.05) -> str:
 
 
 def robustness_table(
-    models: Mapping,
-    error_sets: Mapping,
-    attack_images,
+    models: Mapping[str, nn.Module],
+    error_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    attack_images: tuple[torch.Tensor, torch.Tensor],
     *,
     distortion_label: str = "av. min. distortion",
-    bounds_input=None,
-    **attack_options,
-):
+    bounds_input: tuple[int, int, int] | None = None,
+    **attack_options: Any,
+) -> tuple[pd.DataFrame, dict[str, AttackResult]]:
     """Per model (rows): its error rate on each named set, the mean minimum distortion of its
     adversarial examples, and (with ``bounds_input`` = (C, H, W)) the product of its layers'
     Lipschitz bounds. The table of Table 3 and of the adversarial-training chapter.
@@ -122,7 +162,7 @@ def robustness_table(
     return pd.DataFrame(rows).T, attacks
 
 
-def _off_diagonal(table, rows, columns):
+def _off_diagonal(table: pd.DataFrame, rows: Sequence[str], columns: Sequence[str]) -> np.ndarray:
     """The entries (row i, column j) with i ≠ j of ``table.loc[rows, columns]`` (square), [n(n−1)]."""
     import numpy as np
 
@@ -130,7 +170,7 @@ def _off_diagonal(table, rows, columns):
     return values[~np.eye(len(rows), dtype=bool)]
 
 
-def transfer_summary(ours, paper, models) -> dict:
+def transfer_summary(ours: pd.DataFrame, paper: pd.DataFrame, models: Iterable[str]) -> dict[str, float | str]:
     """Chapter 4's headline statistics of Table 2, ours and the paper's.
 
     ``ours``: ``transfer_table(...).errors`` (rows: the source ``models``, then
@@ -149,12 +189,12 @@ def transfer_summary(ours, paper, models) -> dict:
     off = ~np.eye(len(models), dtype=bool)
     both = (softmax[:, None] & softmax[None, :])[off]
 
-    def column_means(table):
+    def column_means(table: pd.DataFrame) -> dict[str, float]:
         return {m: table.loc[[r for r in models if r != m], m].mean() for m in models}
 
     ours_means, paper_means = column_means(ours), column_means(paper)
     ours_off, paper_off = _off_diagonal(ours, models, models), _off_diagonal(paper, models, models)
-    least, paper_least = min(ours_means, key=ours_means.get), min(paper_means, key=paper_means.get)
+    least, paper_least = min(ours_means, key=ours_means.__getitem__), min(paper_means, key=paper_means.__getitem__)
     return {
         "ours": ours_off.mean(),
         "paper": paper_off.mean(),
@@ -170,7 +210,7 @@ def transfer_summary(ours, paper, models) -> dict:
     }
 
 
-def transfer_sentence(s: Mapping) -> str:
+def transfer_sentence(s: Mapping[str, float | str]) -> str:
     """The Table 2 summary of ``transfer_summary`` as Markdown."""
     return (
         f"Off the diagonal, our adversarial examples fool the other models {100 * s['ours']:.1f}% of the "
@@ -184,7 +224,7 @@ def transfer_sentence(s: Mapping) -> str:
     )
 
 
-def cross_training_summary(table4, models) -> dict:
+def cross_training_summary(table4: pd.DataFrame, models: Iterable[str]) -> dict[str, float]:
     """Chapter 4's headline statistics of Table 4 (rows named as
     ``coursekit.transfer.cross_training_table`` names them): mean off-diagonal error of the
     examples (``cross``), amplified in the RMS reading (``amplified``) and by the literal
@@ -204,7 +244,7 @@ def cross_training_summary(table4, models) -> dict:
     }
 
 
-def cross_training_sentence(s: Mapping) -> str:
+def cross_training_sentence(s: Mapping[str, float]) -> str:
     """The Table 4 summary of ``cross_training_summary`` as Markdown."""
     return (
         f"Across models and training sets (off the diagonal), the test-set adversarial examples "
@@ -216,7 +256,10 @@ def cross_training_sentence(s: Mapping) -> str:
 
 
 def regulariser_sentences(
-    ours, baseline: str = "weight decay", claim_row: str | None = "adversarial pool", claim_error: float = 0.012
+    ours: pd.DataFrame,
+    baseline: str = "weight decay",
+    claim_row: str | None = "adversarial pool",
+    claim_error: float = 0.012,
 ) -> str:
     """Chapter 6's comparison as Markdown: each row of ``ours`` (columns "test error",
     "av. min. distortion", "product of layer bounds") against the ``baseline`` row, and
@@ -245,7 +288,7 @@ def regulariser_sentences(
 RECORDED = "paper scale (recorded)"
 
 
-def with_recorded(table, record, measures: list[str]):
+def with_recorded(table: pd.DataFrame, record: Record, measures: Sequence[str]) -> pd.DataFrame:
     """``table`` with, after each measure's column, a column "paper scale (recorded)" read from
     ``record`` (a ``coursekit.records.Record``; rows matched by name, NaN where it lacks one).
 
@@ -276,7 +319,7 @@ def with_recorded(table, record, measures: list[str]):
     return result
 
 
-def paired_error_change(wrong_a, wrong_b) -> dict:
+def paired_error_change(wrong_a: torch.Tensor | ArrayLike, wrong_b: torch.Tensor | ArrayLike) -> dict[str, int | float]:
     """Two classifiers' errors on the same images, compared image by image (exact McNemar test).
 
     ``wrong_a``, ``wrong_b``: bool [N] (tensors or arrays), True where each model misclassifies
@@ -306,7 +349,9 @@ def paired_error_change(wrong_a, wrong_b) -> dict:
     }
 
 
-def rate_interval(fooled, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def rate_interval(
+    fooled: ArrayLike, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """A rate with a bootstrap interval over images: (mean, low, high), fractions in [0, 1].
 
     ``fooled``: array-like [N] or [N, P] of 0/1 per image (and per pair of models, e.g. the
@@ -372,7 +417,7 @@ def _position(value: float, low: float, high: float) -> float:
     return (value - low) / (high - low) if high != low else float("nan")
 
 
-def units_numbers(report, measure: str = "purity") -> dict:
+def units_numbers(report: BasisComparison, measure: str = "purity") -> dict[str, int | float]:
     """The numbers chapter 2's paragraph needs from one ``coursekit.units`` comparison report,
     for one measure ("purity" or "similarity"): the mean score of natural directions, random
     directions and the two controls (``natural``, ``random``, ``meaningless`` = random images,
@@ -407,7 +452,25 @@ def units_numbers(report, measure: str = "purity") -> dict:
     }
 
 
-def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
+def _multiple_tests_sentence(significant: Sequence[float], tests: int, alpha: float) -> str:
+    """How many of the ``significant`` p values (those below ``alpha``) of ``tests`` tests remain
+    significant at the Bonferroni level alpha/tests, and how often chance alone makes at least one
+    of ``tests`` independent tests significant at level ``alpha``."""
+    strict = alpha / tests
+    kept = [p for p in significant if p < strict]
+    return (
+        f"With {tests} tests at the {alpha:g} level, chance alone makes at least one significant "
+        f"{1 - (1 - alpha) ** tests:.0%} of the time (if the tests were independent); at the "
+        f"Bonferroni level {alpha:g}/{tests} = {strict:.3g}, "
+        + (
+            f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
+            if kept
+            else "none of them remains significant."
+        )
+    )
+
+
+def units_paragraph(reports: Mapping[str, BasisComparison], alpha: float = 0.05) -> str:
     """Chapter 2's "What the measurement says", from ``{model name: comparison report}``: where
     units and random directions lie between the controls (label purity; "far more coherent than
     random images" when every one lies at least half-way up), which natural-vs-random
@@ -422,7 +485,7 @@ def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
     def each(key: str, fmt: str) -> str:
         return " and ".join(fmt.format(purity[n][key]) for n in names)
 
-    def gap(t: dict) -> float:
+    def gap(t: Mapping[str, float]) -> float:
         return t["meaningful"] - t["meaningless"]
 
     first = purity[names[0]]
@@ -449,18 +512,7 @@ def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
             f"between the controls; p = {p_text(t['p'], alpha)})."
         )
     if significant and len(tests) > 1:
-        strict = alpha / len(tests)
-        kept = [key for key, t in significant.items() if t["p"] < strict]
-        parts.append(
-            f"With {len(tests)} tests at the {alpha:g} level, chance alone makes at least one significant "
-            f"{1 - (1 - alpha) ** len(tests):.0%} of the time (if the tests were independent); at the "
-            f"Bonferroni level {alpha:g}/{len(tests)} = {strict:.3g}, "
-            + (
-                f"{len(kept)} of the {len(significant)} remain{'s' if len(kept) == 1 else ''} significant."
-                if kept
-                else "none of them remains significant."
-            )
-        )
+        parts.append(_multiple_tests_sentence([t["p"] for t in significant.values()], len(tests), alpha))
     if others:
         (w_name, w_measure), worst = max(others.items(), key=lambda kv: kv[1]["largest"] / gap(kv[1]))
         which = "The other tests are not" if significant else "In neither model nor measure is the difference"
@@ -473,7 +525,9 @@ def units_paragraph(reports: Mapping, alpha: float = 0.05) -> str:
     return " ".join(parts)
 
 
-def error_paragraph(ours, paper: Mapping, models, *, close: float = 0.005) -> str:
+def error_paragraph(
+    ours: pd.DataFrame, paper: Mapping[str, Sequence[float]], models: Iterable[str], *, close: float = 0.005
+) -> str:
     """Chapter 1's comparison of Table 1's errors as Markdown: which ``models`` are within
     ``close`` (a fraction: 0.005 = half a point) of the paper's test error, which are above or
     below it, and for each of the latter both errors beside the paper's.
@@ -508,7 +562,7 @@ def error_paragraph(ours, paper: Mapping, models, *, close: float = 0.005) -> st
     return " ".join(parts)
 
 
-def convergence_table(models: Mapping):
+def convergence_table(models: Mapping[str, nn.Module]) -> pd.DataFrame:
     """How each model's training ended, from the loss history ``train`` recorded
     (``coursekit.train.loss_history``): a DataFrame indexed by model with columns "optimizer",
     "cap" and "ran" (iterations for L-BFGS, epochs for Adam, as text), "last block" (how many
@@ -547,7 +601,7 @@ def _fall_text(fall: float) -> str:
     return f"{100 * fall:.2g}%" if abs(fall) >= 1e-5 else f"{100 * fall:.1e}%"
 
 
-def convergence_paragraph(table, flat: float = 1e-4) -> str:
+def convergence_paragraph(table: pd.DataFrame, flat: float = 1e-4) -> str:
     """``convergence_table``'s rows in words: which L-BFGS models stopped by themselves, which
     were flat at the cap (their last block lowered the objective by less than ``flat``, a
     fraction of it) and which were still falling, and how the Adam models' last epoch compared
