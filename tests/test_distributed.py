@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from coursekit.attack import AttackResult, min_distortion_attack
-from coursekit.distributed import (
+from distributed import (  # benchmarks/distributed.py (conftest puts benchmarks/ on sys.path)
     ProcessGroup,
     _interleave,
     _pad,
