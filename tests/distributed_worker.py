@@ -76,7 +76,7 @@ def _error_of(call) -> list[str]:
 def main(out: Path) -> None:
     import torch.distributed as dist
 
-    from distributed import init_from_env, sharded_min_distortion_attack, shutdown  # benchmarks/distributed.py
+    from sharding import init_from_env, sharded_min_distortion_attack, shutdown  # benchmarks/sharding.py
 
     group = init_from_env(timeout=timedelta(seconds=60))  # a hang fails within the test's time
     assert dist.is_initialized() and dist.get_backend() == "gloo"

@@ -2,7 +2,7 @@
 
 Beside the benchmarks that use it (``sharded_attack.py``, ``gpu_session.sh``), not in the
 student package: no chapter shards an attack. It imports ``coursekit``; scripts in this folder
-import it as ``distributed`` (their folder is on ``sys.path``), the tests add the folder.
+import it as ``sharding`` (their folder is on ``sys.path``), the tests add the folder.
 
 **Why by image.** Every image's attack is independent of every other's: its own targets, its
 own c bracket, its own L-BFGS history (``coursekit.attack``). Nothing has to be exchanged
@@ -58,7 +58,7 @@ More processes than GPUs share them round-robin and talk over gloo (NCCL refuses
 on one GPU); on a CPU the backend is gloo (the tests run 2 and 3 processes that way). In
 your own script::
 
-    from distributed import (init_from_env, local_device,   # benchmarks/ on sys.path
+    from sharding import (init_from_env, local_device,   # benchmarks/ on sys.path
                              sharded_min_distortion_attack, shutdown)
     init_from_env()                      # no-op without torchrun's environment variables
     model = model.to(local_device())
