@@ -27,7 +27,6 @@ measurement, as on a shared machine. Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
@@ -125,8 +124,6 @@ def main() -> None:
             torch.set_num_threads(args.threads)
         else:
             apply_cpu_threads("cpu")
-        os.environ["COURSEKIT_THREADS"] = str(torch.get_num_threads())  # no new look at the load mid-run
-
         device = default_device()
         model = train(args.model)
         for p in model.parameters():

@@ -15,7 +15,6 @@ solved with the search's margin (``success_margin``: 1e-3 in logits on these mod
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import torch
@@ -34,7 +33,6 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=500)
     args = parser.parse_args()
     apply_cpu_threads("cpu")
-    os.environ["COURSEKIT_THREADS"] = str(torch.get_num_threads())  # no new look at the load mid-run
     x, y = load_mnist("test")
     x, y = x[: args.images], y[: args.images]
     target = (y + 1) % 10

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from coursekit.config import default_device, experiment_size, resolve_profile
+from coursekit.config import apply_cpu_threads, default_device, experiment_size, resolve_profile
 from coursekit.data import load_mnist
 from coursekit.models import TABLE1_MODELS
 from coursekit.records import provenance, write_record
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="quick, gpu or paper (default: the device's)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src" / "coursekit" / "records"))
     args = parser.parse_args()
+    apply_cpu_threads()  # once, for the whole run (a no-op on a GPU)
     profile = resolve_profile(args.profile)
     count = args.images or experiment_size("table1_images", profile)
     command = "python benchmarks/record_tables.py " + shlex.join(sys.argv[1:])

@@ -1,5 +1,5 @@
 """Benchmark: the minimum-distortion attack (all 9 targets per image) sharded by image over
-processes with torchrun (``coursekit.distributed``), one process per GPU.
+processes with torchrun (``sharding.py`` in this folder), one process per GPU.
 
     torchrun --nproc_per_node=2 benchmarks/sharded_attack.py --images 40 --compare
     torchrun --nproc_per_node=8 benchmarks/sharded_attack.py --images 60000 --split train
@@ -24,8 +24,8 @@ import torch.distributed as dist
 from coursekit.attack import AttackResult, min_distortion_attack
 from coursekit.config import apply_cpu_threads
 from coursekit.data import load_mnist
-from coursekit.distributed import init_from_env, sharded_min_distortion_attack, shutdown
 from coursekit.train import train
+from sharding import init_from_env, sharded_min_distortion_attack, shutdown
 
 
 def barrier() -> None:

@@ -27,7 +27,8 @@ import torch
 import torchvision
 
 from _timing import timed
-from coursekit.spectral import circular_conv, conv_operator_norm, conv_operator_norm_certified
+from certified_norm import conv_operator_norm_certified
+from coursekit.spectral import circular_conv, conv_operator_norm
 
 
 def power_to_agreement(weight, stride, size, target, tol=1e-4, max_iterations=50_000, seed=0):

@@ -4,8 +4,9 @@ On a 2-core machine torch's default (2 intra-op threads) is fastest when the mac
 second CPU-bound process (another notebook, a test run) can make its threads wait for each other at
 every operation. This script measures, in one run and interleaved (each configuration once per
 repeat, in turn), for threads ∈ {1, 2, auto} × competitor ∈ {off, on} ("auto": coursekit's
-default, ``COURSEKIT_THREADS=auto``, which looks at the other processes' load when the work
-starts; the count it chose is printed):
+default, ``COURSEKIT_THREADS=auto``: ``config.apply_cpu_threads`` looks at the other processes'
+load just before the work starts, as ``use_options`` does at a chapter's set-up; the count it
+chose is printed):
 
 * ``attack``: ``lbfgs_attack`` on the quick FC100-100-10, ``--images`` test images, targets
   (y + 1) mod 10 (examples/s), and optionally (``--classic``) the classic scipy algorithm of
@@ -54,11 +55,9 @@ def measure(threads, competing: bool, model, x, y, x_train, y_train, classic: bo
         if threads == "auto":
             from coursekit import config
 
-            config._PROBE.clear()
-            torch.set_num_threads(config._TORCH_THREADS)
+            torch.set_num_threads(config._TORCH_THREADS)  # torch's default: not a count of the caller's
             os.environ["COURSEKIT_THREADS"] = "auto"
             config.apply_cpu_threads("cpu")
-            os.environ["COURSEKIT_THREADS"] = "torch"
         else:
             torch.set_num_threads(threads)
         start = time.perf_counter()
@@ -88,7 +87,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--classic", action="store_true", help="also time the classic scipy algorithm")
     args = parser.parse_args()
-    os.environ["COURSEKIT_THREADS"] = "torch"  # this script sets the threads itself
     model = train("FC100-100-10", profile="quick", device="cpu")
     for p in model.parameters():
         p.requires_grad_(False)

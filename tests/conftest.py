@@ -8,6 +8,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))  # tools/ (the build tools: tools.notebooks)
+sys.path.insert(0, str(ROOT / "benchmarks"))  # what only the benchmarks use: sharding, certified_norm
 os.environ.setdefault("COURSEKIT_CACHE", str(ROOT / ".cache" / "coursekit"))
 os.environ.setdefault("COURSEKIT_PROGRESS", "off")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import small_mlp  # also puts src/ on sys.path
+from conftest import small_mlp  # also puts src/ and benchmarks/ on sys.path
 
 # check_every=0: no compaction of the batch inside the inner solver, whose skipped iteration
 # makes an image's iteration budget depend on the other images in its batch. With it off,
@@ -76,7 +76,7 @@ def _error_of(call) -> list[str]:
 def main(out: Path) -> None:
     import torch.distributed as dist
 
-    from coursekit.distributed import init_from_env, sharded_min_distortion_attack, shutdown
+    from sharding import init_from_env, sharded_min_distortion_attack, shutdown  # benchmarks/sharding.py
 
     group = init_from_env(timeout=timedelta(seconds=60))  # a hang fails within the test's time
     assert dist.is_initialized() and dist.get_backend() == "gloo"

@@ -365,15 +365,20 @@ def test_refresh_pool_puts_attacked_images_with_true_labels_at_the_slots():
         refresh_pool(pool_x, pool_y, torch.tensor([0]), images, labels, lambda xs, ys: xs)
 
 
-def test_one_cpu_thread_pins_and_restores(monkeypatch):
+def test_one_cpu_thread_pins_and_restores():
     from coursekit.adversarial_training import one_cpu_thread
-    from coursekit.config import apply_cpu_threads
 
-    monkeypatch.delenv("COURSEKIT_THREADS", raising=False)
-    outside = apply_cpu_threads("cpu")
-    with one_cpu_thread():
-        assert torch.get_num_threads() == 1 and apply_cpu_threads("cpu") == 1
-    assert torch.get_num_threads() == outside and "COURSEKIT_THREADS" not in __import__("os").environ
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with one_cpu_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_cpu_thread():
+            raise RuntimeError("a failing block")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_paired_change_is_the_paired_t_test():

@@ -7,6 +7,13 @@ import torch
 from coursekit import config
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_kept(monkeypatch):
+    """use_options also chooses torch's threads (tests/test_threads.py checks that); here it
+    keeps torch's own, so that these tests leave the test process's count alone."""
+    monkeypatch.setenv("COURSEKIT_THREADS", "torch")
+
+
 def test_profiles_and_the_old_name(monkeypatch):
     monkeypatch.delenv("COURSEKIT_PROFILE", raising=False)
     assert config.resolve_profile("full") == "paper"

@@ -13,7 +13,8 @@ import torch
 import torch.distributed as dist
 
 from coursekit.attack import AttackResult, min_distortion_attack
-from coursekit.distributed import (
+from distributed_worker import IMAGES, OPTIONS, as_dict, tiny_problem
+from sharding import (  # benchmarks/sharding.py (conftest puts benchmarks/ on sys.path)
     ProcessGroup,
     _interleave,
     _pad,
@@ -23,7 +24,6 @@ from coursekit.distributed import (
     sharded_min_distortion_attack,
     shutdown,
 )
-from distributed_worker import IMAGES, OPTIONS, as_dict, tiny_problem
 
 HERE = Path(__file__).resolve().parent
 FIELDS = [f.name for f in fields(AttackResult)]

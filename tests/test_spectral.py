@@ -360,7 +360,7 @@ def test_negative_padding_is_refused():
 
 
 def test_polyphase_kernel_is_the_same_operator_on_a_permuted_input():
-    from coursekit.spectral import polyphase_weight
+    from certified_norm import polyphase_weight
 
     w = _weight(3, 2, 5, seed=11)
     x = torch.randn(2, 2, 12, 12, dtype=torch.float64)
@@ -371,7 +371,7 @@ def test_polyphase_kernel_is_the_same_operator_on_a_permuted_input():
 
 @pytest.mark.parametrize("d,c,k,stride,n", CASES)
 def test_gram_blocks_have_the_fourier_block_spectra(d, c, k, stride, n):
-    from coursekit.spectral import gram_blocks
+    from certified_norm import gram_blocks
 
     w = _weight(d, c, k, seed=5)
     tops = torch.linalg.eigvalsh(gram_blocks(w, stride, (n, n)))[:, -1].sort().values
@@ -381,7 +381,7 @@ def test_gram_blocks_have_the_fourier_block_spectra(d, c, k, stride, n):
 
 @pytest.mark.parametrize("d,c,k,stride,n", CASES + [(3, 2, 3, 1, (6, 8)), (4, 2, 2, 2, (6, 10))])
 def test_certified_bounds_bracket_the_explicit_matrix_norm(d, c, k, stride, n):
-    from coursekit.spectral import conv_operator_norm_certified
+    from certified_norm import conv_operator_norm_certified
 
     size = n if isinstance(n, tuple) else (n, n)
     w = _weight(d, c, k, seed=6)
@@ -393,7 +393,7 @@ def test_certified_bounds_bracket_the_explicit_matrix_norm(d, c, k, stride, n):
 
 @pytest.mark.parametrize("shape,stride,n", [((48, 64, 3, 3), 1, 13), ((16, 3, 11, 11), 4, 32), ((32, 16, 5, 5), 1, 15)])
 def test_certified_bounds_bracket_the_eigensolver_on_alexnet_like_layers(shape, stride, n):
-    from coursekit.spectral import conv_operator_norm_certified
+    from certified_norm import conv_operator_norm_certified
 
     w = (
         torch.randn(*shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
@@ -408,7 +408,7 @@ def test_certified_bounds_bracket_the_eigensolver_on_alexnet_like_layers(shape, 
 
 def test_a_poor_ranking_is_repaired_by_the_cholesky_check():
     """One candidate after one Lanczos step often misses the top block: the check must catch it."""
-    from coursekit.spectral import conv_operator_norm_certified
+    from certified_norm import conv_operator_norm_certified
 
     rounds = []
     for seed in range(4):
@@ -421,7 +421,7 @@ def test_a_poor_ranking_is_repaired_by_the_cholesky_check():
 
 
 def test_the_cholesky_certificate_both_ways():
-    from coursekit.spectral import _certify_upper
+    from certified_norm import _certify_upper
 
     values = torch.tensor([1.0, 0.999, 0.5, 0.1], dtype=torch.float64)
     basis = torch.linalg.qr(torch.randn(4, 4, dtype=torch.complex128, generator=torch.Generator().manual_seed(0)))[0]
@@ -433,7 +433,8 @@ def test_the_cholesky_certificate_both_ways():
 
 
 def test_certified_norm_refuses_what_it_cannot_certify():
-    from coursekit.spectral import NotCertifiedError, conv_operator_norm_certified
+    from certified_norm import conv_operator_norm_certified
+    from coursekit.spectral import NotCertifiedError
 
     w = _weight(3, 2, 3, seed=8)
     with pytest.raises(NotCertifiedError, match="could not certify"):

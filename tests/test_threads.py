@@ -1,4 +1,5 @@
-"""CPU thread settings (coursekit.config.cpu_threads / cpu_threads_for / apply_cpu_threads)."""
+"""CPU thread settings (coursekit.config.cpu_threads / apply_cpu_threads / use_options): the count
+is chosen once, at set-up; library calls leave it as the caller set it."""
 
 import os
 import subprocess
@@ -8,6 +9,15 @@ import pytest
 import torch
 
 from coursekit import config
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads(monkeypatch):
+    """Every test gets torch's count back, and a fresh record of the counts coursekit set."""
+    monkeypatch.setattr(config, "_APPLIED", [])
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def test_cpu_threads_reads_the_environment(monkeypatch):
@@ -117,39 +127,76 @@ class _ThreadsSeen(torch.nn.Module):
 def test_a_count_the_caller_set_is_kept(monkeypatch):
     """Issue 24 item 9: on an idle 4-core machine the first call set 4 threads over the caller's
     explicit torch.set_num_threads(1)."""
-    from coursekit.attack import min_distortion_attack
-
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cpu")
     _machine(monkeypatch, cpus=4, torch_threads=4)
     monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.0)
-    monkeypatch.setattr(config, "_PROBE", [])
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        model = _ThreadsSeen().eval()
-        x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-        min_distortion_attack(model, x, torch.tensor([0, 1]), progress_bar=False, search_steps=1, max_iter=3)
-        assert model.seen == {1} and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(1)
+    config.use_options()
+    assert config.apply_cpu_threads("cpu") == 1 and torch.get_num_threads() == 1
 
 
-def test_a_library_call_restores_the_callers_count(monkeypatch):
-    """The thread count a call chose is the caller's again when it returns, also when it raises."""
-    from coursekit.attack import lbfgs_attack
+def test_use_options_chooses_the_count(monkeypatch):
+    """The chapters' option cell sets torch's count: COURSEKIT_THREADS, or (auto) the allowed
+    CPUs the other processes leave free; run again, it looks again (a count it set itself is
+    not the caller's); on a GPU it leaves the count alone."""
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cpu")
+    monkeypatch.setenv("COURSEKIT_THREADS", "1")
+    torch.set_num_threads(2)
+    config.use_options()
+    assert torch.get_num_threads() == 1
+    _machine(monkeypatch, cpus=2, torch_threads=2)
+    torch.set_num_threads(2)
+    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.9)  # another process on one core
+    config.use_options()
+    assert torch.get_num_threads() == 1
+    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.0)  # it has gone
+    config.use_options()
+    assert torch.get_num_threads() == 2
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cuda")
+    monkeypatch.setenv("COURSEKIT_THREADS", "1")
+    config.use_options()
+    assert torch.get_num_threads() == 2
+
+
+def _attack_problem():
+    model = _ThreadsSeen().eval()
+    x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    return model, x, torch.tensor([0, 1])
+
+
+def test_an_attack_leaves_the_callers_count(monkeypatch):
+    """No library call changes torch's count, even where COURSEKIT_THREADS says otherwise (it
+    is read at set-up, by use_options)."""
+    from coursekit.attack import lbfgs_attack, min_distortion_attack
 
     monkeypatch.setenv("COURSEKIT_THREADS", "1")
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        model = _ThreadsSeen().eval()
-        x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-        lbfgs_attack(model, x, torch.tensor([0, 1]), search_steps=1, max_iter=3)
-        assert model.seen == {1} and torch.get_num_threads() == 2
-        with config.cpu_threads_for("cpu"), pytest.raises(RuntimeError):
-            raise RuntimeError("a failing computation")
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(2)
+    model, x, target = _attack_problem()
+    lbfgs_attack(model, x, target, search_steps=1, max_iter=3)
+    min_distortion_attack(model, x, target, progress_bar=False, search_steps=1, max_iter=3)
+    assert model.seen == {2} and torch.get_num_threads() == 2
+    monkeypatch.setenv("COURSEKIT_THREADS", "auto")  # auto on an idle machine would choose 4
+    _machine(monkeypatch, cpus=4, torch_threads=4)
+    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.0)
+    lbfgs_attack(model, x, target, search_steps=1, max_iter=3)
+    assert model.seen == {2} and torch.get_num_threads() == 2
+
+
+def test_training_leaves_the_callers_count(monkeypatch):
+    import dataclasses
+
+    from coursekit.models import build
+    from coursekit.train import fit, settings_for
+
+    monkeypatch.setenv("COURSEKIT_THREADS", "1")
+    torch.set_num_threads(2)
+    model = build("FC10(1e-4)")
+    seen = set()
+    model.register_forward_hook(lambda *args: seen.add(torch.get_num_threads()))
+    x, y = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.arange(20) % 10
+    settings = dataclasses.replace(settings_for("FC10(1e-4)", "quick"), epochs=1, lbfgs_iterations=2)
+    fit(model, x, y, settings)
+    assert seen == {2} and torch.get_num_threads() == 2
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat")
@@ -164,50 +211,6 @@ def test_other_cpu_load_sees_a_busy_process_and_not_this_one():
         busy.kill()
         busy.wait()
     assert with_competitor is not None and with_competitor >= 0.6
-
-
-def test_auto_looks_again_after_a_while(monkeypatch):
-    _machine(monkeypatch, cpus=4, torch_threads=torch.get_num_threads())
-    monkeypatch.setattr(config, "_PROBE", [])
-    clock = [1000.0]
-    monkeypatch.setattr(config.time, "monotonic", lambda: clock[0])
-    answers = iter([1, 2])
-    monkeypatch.setattr(config, "cpu_threads", lambda: next(answers))
-    with config.cpu_threads_for("cpu") as first:
-        assert first == 1
-    clock[0] += 5  # too soon: no second look
-    with config.cpu_threads_for("cpu") as second:
-        assert second == 1
-    clock[0] += config.REPROBE_SECONDS
-    with config.cpu_threads_for("cpu") as third:
-        assert third == 2  # the other process has gone
-
-
-def _threads_after(code: str, env_value: str | None) -> list[int]:
-    """Run ``code`` in a fresh interpreter (torch's thread count is per process); the thread
-    counts it printed."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "COURSEKIT_THREADS"}
-    env["COURSEKIT_DEVICE"] = "cpu"
-    if env_value is not None:
-        env["COURSEKIT_THREADS"] = env_value
-    script = f"import torch\ntorch.set_num_threads(2)\n{code}\nprint(torch.get_num_threads())"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
-    return [int(line) for line in out.stdout.split()]
-
-
-def test_training_sets_the_threads_for_itself_only():
-    fit = (
-        "from coursekit.models import build\nfrom coursekit.train import fit, settings_for\n"
-        "import dataclasses\n"
-        "m = build('FC10(1e-4)'); x = torch.rand(20, 1, 28, 28); y = torch.arange(20) % 10\n"
-        "s = dataclasses.replace(settings_for('FC10(1e-4)', 'quick'), epochs=1, lbfgs_iterations=2)\n"
-        "seen = []\nm.register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))\n"
-        "fit(m, x, y, s)\nprint(min(seen))\nprint(max(seen))"
-    )
-    during_min, during_max, after = _threads_after(fit, "1")
-    assert (during_min, during_max, after) == (1, 1, 2)  # the caller's 2 threads again afterwards
 
 
 @pytest.mark.parametrize("window", [0, -1.0, float("nan"), "0.2", 60])

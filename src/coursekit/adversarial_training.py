@@ -33,7 +33,6 @@ operator norms (``coursekit.train.lipschitz_penalty``) added to the loss.
 from __future__ import annotations
 
 import math
-import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -43,7 +42,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
-from .config import PROFILE_TABLE, apply_cpu_threads, resolve_profile
+from .config import PROFILE_TABLE, resolve_profile
 from .data import SUBSETS
 from .models import ZooModel, build
 from .train import TrainingRun, TrainSettings, cache_key, cached_training, fit, settings_for
@@ -428,26 +427,21 @@ def _check_layers(name: str, layer) -> tuple[int, ...]:
 
 @contextmanager
 def one_cpu_thread() -> Iterator[None]:
-    """Run the block with torch on one CPU thread; then the course's thread count again.
+    """Run the block with torch on one CPU thread; then the caller's thread count again.
 
     A floating-point sum depends on its order, and torch splits sums between threads, so two
     runs of the same training agree bit for bit only on the same thread count (chapter 6
-    compares its plain loop with ``train_with_pools`` so). Inside the block
-    ``COURSEKIT_THREADS`` is "1", which ``apply_cpu_threads`` (called by every training)
-    respects; the count chosen before the block is restored after it.
+    compares its plain loop with ``train_with_pools`` so). The chapter asks for it; no library
+    function changes the count (``config.apply_cpu_threads`` chose it at set-up), so none
+    changes it inside the block. The count before the block is restored after it, also when
+    the block raises.
     """
-    apply_cpu_threads("cpu")  # the course's count, recorded, so that restoring it resumes "auto"
-    before, setting = torch.get_num_threads(), os.environ.get("COURSEKIT_THREADS")
-    os.environ["COURSEKIT_THREADS"] = "1"
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_num_threads(before)
-        if setting is None:
-            os.environ.pop("COURSEKIT_THREADS", None)
-        else:
-            os.environ["COURSEKIT_THREADS"] = setting
 
 
 def paired_change(

@@ -67,7 +67,7 @@ from ._checks import (
 )
 from .box_lbfgs import BoxLbfgsOptions, minimize_box
 from .box_lbfgs import lbfgs_direction as _lbfgs_direction  # noqa: F401 - the tests check it here
-from .config import attack_chunk_size, cpu_threads_for
+from .config import attack_chunk_size
 from .progress import record_work
 from .records import code_version
 
@@ -613,8 +613,8 @@ def lbfgs_attack(
     """Box-constrained L-BFGS attack of Szegedy et al. (§4.1), batched over images (see the module docstring).
 
     Args:
-        model: classifier of x [N, ...] to logits [N, K] (used in eval mode, not changed; on a CPU torch's
-            threads are set for the call, ``config.cpu_threads_for``); num_classes: K (None: inferred; else
+        model: classifier of x [N, ...] to logits [N, K] (used in eval mode, not changed; torch's thread
+            count is the caller's, ``config.apply_cpu_threads``); num_classes: K (None: inferred; else
             it must equal the model's). x: images [N, ...] in ``bounds`` (moved to the model's device and
             dtype; N = 0: an empty result); target: labels l [N] (any integer dtype) to push each image towards.
         c_init, search_steps: the first weight c > 0 on |r|², and how many values of c (≥ 1) each image tries
@@ -634,7 +634,7 @@ def lbfgs_attack(
     _check_solver_options(max_iter, history, tol, ftol, check_every, c_init, search_steps, polish)
     x = _model_input(model, x, lower, upper)
     options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
-    with eval_mode(model), cpu_threads_for(x.device):  # the model's mode and the thread count restored after
+    with eval_mode(model):  # the model's mode restored after
         with torch.no_grad():
             logits0 = model(x)
         k = _output_classes(logits0, num_classes)
@@ -711,10 +711,9 @@ def min_distortion_attack(
     if batch_size is None:
         batch_size = attack_chunk_size(x.device, x[0].numel(), options.get("history", DEFAULT_HISTORY))
     chunks, start = [], time.perf_counter()
-    with cpu_threads_for(x.device):  # the caller's thread count is restored afterwards
-        for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
-            sl = slice(i, i + batch_size)
-            chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
+    for i in progress(range(0, len(image), batch_size), desc="attack", enabled=progress_bar):
+        sl = slice(i, i + batch_size)
+        chunks.append(lbfgs_attack(model, x[image[sl]], target[sl], num_classes=num_classes, **options))
     every = AttackResult.concat(chunks)
     per_image = every.distortion.view(len(x), num_classes - 1)  # inf where a target was not reached
     best = per_image.argmin(1)

@@ -29,8 +29,10 @@ Environment variables (all optional); these are every ``COURSEKIT_*`` variable t
     the folder for downloaded data, trained models and attack results (default
     ``~/.cache/coursekit``; ``use_options(drive=True)`` points it at Google Drive on Colab).
 ``COURSEKIT_THREADS``
-    torch's intra-op threads for heavy CPU work: a positive int, ``torch`` (torch's own
-    default) or ``auto`` (the default: the CPUs other processes leave free; ``cpu_threads``).
+    torch's intra-op threads on a CPU: a positive int, ``torch`` (torch's own default) or
+    ``auto`` (the default: the CPUs other processes leave free; ``cpu_threads``). Read once, at
+    set-up: ``use_options`` (every chapter's option cell) and the benchmarks' start call
+    ``apply_cpu_threads``; no library function changes torch's thread count.
 ``COURSEKIT_PROGRESS``
     ``auto`` (default), ``text`` (text progress bars, as the book build uses) or ``off``
     (``coursekit.progress``).
@@ -48,17 +50,11 @@ import math
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from ._checks import check_choice
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 
 __all__ = [
     "CGROUP_ROOT",
@@ -70,14 +66,12 @@ __all__ = [
     "PROFILES",
     "PROFILE_SECTIONS",
     "PROFILE_TABLE",
-    "REPROBE_SECONDS",
     "allowed_cpus",
     "apply_cpu_threads",
     "attack_chunk_size",
     "cache_dir",
     "cgroup_cpu_quota",
     "cpu_threads",
-    "cpu_threads_for",
     "default_device",
     "describe_runtime",
     "experiment_size",
@@ -114,12 +108,15 @@ DRIVE_CACHE = "/content/drive/MyDrive/coursekit-cache"
 
 
 def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = DRIVE_CACHE) -> None:
-    """Apply a chapter's option cell: the profile, and (on Colab) Google Drive as the cache.
+    """Apply a chapter's option cell: the profile, torch's CPU threads, and (on Colab) Google
+    Drive as the cache.
 
     ``profile``: ``"auto"`` (keep the default: ``COURSEKIT_PROFILE`` or the device's) or one of
     ``PROFILES``. ``drive``: on Colab, mount Google Drive and keep trained models and attacks in
     ``drive_cache``, so that the next chapter, on a new runtime, reuses them. Elsewhere (no
-    ``google.colab``) ``drive=True`` only prints that the local cache is used.
+    ``google.colab``) ``drive=True`` only prints that the local cache is used. On a CPU the
+    thread count is chosen here, once (``apply_cpu_threads``: ``COURSEKIT_THREADS``, or the CPUs
+    other processes leave free; a count the caller set with ``torch.set_num_threads`` is kept).
     """
     chosen = None if profile == "auto" else resolve_profile(profile)  # every argument checked before
     if not isinstance(drive, bool):  # anything changes
@@ -128,6 +125,7 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
         raise TypeError(f"drive_cache must be a folder path (a non-empty str), got {drive_cache!r}")
     if chosen is not None:
         os.environ["COURSEKIT_PROFILE"] = chosen
+    apply_cpu_threads()
     if not drive:
         return
     if "google.colab" not in sys.modules:
@@ -300,16 +298,16 @@ def attack_chunk_size(
 # collapses when another CPU-bound process shares the cores: its OpenMP threads wait for each
 # other at every operation (measured in benchmarks/RESULTS.md, "Threads on a busy machine").
 # On an idle 2-core machine (CI, Colab's CPU runtime) two threads are 1.4-1.7x faster than one
-# (measured side by side, same file). So by default ("auto") the heavy entry points look at what
-# the other processes are using right now on the CPUs this process may run on (its affinity,
-# within its cgroup's CPU quota) and leave them their cores, for the duration of the call only
-# (``cpu_threads_for``); a count the caller set with torch.set_num_threads is kept;
-# COURSEKIT_THREADS fixes a count, or "torch" keeps torch's own.
+# (measured side by side, same file). So by default ("auto") the count is chosen once, at
+# set-up (``use_options``, a benchmark's start: ``apply_cpu_threads``), from what the other
+# processes are using then on the CPUs this process may run on (its affinity, within its
+# cgroup's CPU quota); a count the caller set with torch.set_num_threads is kept;
+# COURSEKIT_THREADS fixes a count, or "torch" keeps torch's own. Library functions (training,
+# attacks) never change the count.
 # ---------------------------------------------------------------------------------------------
 
 _TORCH_THREADS = torch.get_num_threads()  # torch's count when coursekit was imported: its default
-_PROBE: list[tuple[int, float]] = []  # (count chosen, time) of the last look at the load (auto)
-REPROBE_SECONDS = 30.0
+_APPLIED: list[int] = []  # the counts apply_cpu_threads set: coursekit's own, not the caller's
 PROC_STAT = "/proc/stat"
 PROC_SELF_CGROUP = "/proc/self/cgroup"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -426,47 +424,29 @@ def cpu_threads() -> int | None:
 
 
 def _chosen_threads(device) -> int | None:
-    """The count a heavy CPU call on ``device`` should use, or None to leave torch's as it is:
-    None on a GPU, and in ``auto`` mode when the caller has set a count of its own (torch's
-    differs from its default); the look at the load is reused for REPROBE_SECONDS."""
+    """The count CPU work on ``device`` should use, or None to leave torch's as it is: None on
+    a GPU, and in ``auto`` mode when the caller has set a count of its own (torch's differs
+    from its default and from the count ``apply_cpu_threads`` last set)."""
     device = torch.device(device) if device is not None else default_device()
     if device.type != "cpu":
         return None
     auto = os.environ.get("COURSEKIT_THREADS", "auto").strip().lower() in ("", "auto")
     if not auto:
         return cpu_threads()
-    if torch.get_num_threads() != _TORCH_THREADS:
+    if torch.get_num_threads() not in (_TORCH_THREADS, *_APPLIED[-1:]):
         return None  # the caller's own choice
-    if _PROBE and time.monotonic() - _PROBE[-1][1] < REPROBE_SECONDS:
-        return _PROBE[-1][0]
-    count = cpu_threads()
-    _PROBE.append((count if count is not None else _TORCH_THREADS, time.monotonic()))
-    return count
-
-
-@contextmanager
-def cpu_threads_for(device: torch.device | str | None = None) -> Iterator[int]:
-    """``with cpu_threads_for(device):`` runs a heavy computation (training, an attack) on
-    ``device`` (default: the course's device) with torch's intra-op threads from
-    ``cpu_threads()``, and restores the caller's count afterwards (also when it raises). A count
-    the caller set (``torch.set_num_threads``) is kept in ``auto`` mode; a no-op on a GPU.
-    Yields the count in use."""
-    previous = torch.get_num_threads()
-    count = _chosen_threads(device)
-    if count is not None and count != previous:
-        torch.set_num_threads(count)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
+    return cpu_threads()
 
 
 def apply_cpu_threads(device: torch.device | str | None = None) -> int:
-    """For a script's top level (the benchmarks): set torch's process-wide intra-op threads as
-    ``cpu_threads_for`` chooses them, and leave them so. Returns the count in use. Library
-    calls use ``cpu_threads_for``, which restores the caller's count."""
+    """Choose torch's process-wide intra-op threads for CPU work on ``device`` (default: the
+    course's device) and leave them so: once per process, at set-up (``use_options``, the
+    benchmarks' start), never inside a library call. The count is ``cpu_threads()``; a no-op on
+    a GPU, with ``COURSEKIT_THREADS=torch``, where the load cannot be read, and in ``auto`` mode
+    when the caller set a count (``torch.set_num_threads``). May take 0.2 s (a look at the
+    load). Returns the count in use."""
     count = _chosen_threads(device)
     if count is not None and count != torch.get_num_threads():
         torch.set_num_threads(count)
+        _APPLIED.append(count)
     return torch.get_num_threads()

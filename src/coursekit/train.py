@@ -34,7 +34,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
 from .cache import key_digest, load_cached, save_record
-from .config import PROFILE_TABLE, cache_dir, cpu_threads_for, default_device, profile_sizes, resolve_profile
+from .config import PROFILE_TABLE, cache_dir, default_device, profile_sizes, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -392,9 +392,8 @@ def fit(
     decay_multiplier: float = 1.0,
     extra_batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict:
-    """Train ``model`` in place on (x, y) (both already on the model's device). On a CPU, with
-    torch's threads set for the training and the caller's restored after
-    (``coursekit.config.cpu_threads_for``).
+    """Train ``model`` in place on (x, y) (both already on the model's device), on torch's
+    thread count as the caller set it (``coursekit.config.apply_cpu_threads``).
 
     Returns the loss history of the supervised training (for AE400-10: of the softmax on top):
     ``{"optimizer": "lbfgs" or "adam", "unit": "iteration" or "epoch", "cap": the most
@@ -404,31 +403,6 @@ def fit(
     ``steps[i]`` (Adam); ``converged``: L-BFGS stopped before its cap because the loss no longer
     changed (never for Adam, which runs its epochs).
     """
-    with cpu_threads_for(model_device(model)):
-        return _fit(
-            model,
-            x,
-            y,
-            settings,
-            seed=seed,
-            lipschitz=lipschitz,
-            decay_multiplier=decay_multiplier,
-            extra_batches=extra_batches,
-        )
-
-
-def _fit(
-    model: ZooModel,
-    x,
-    y,
-    settings: TrainSettings,
-    *,
-    seed: int,
-    lipschitz: float,
-    decay_multiplier: float,
-    extra_batches,
-) -> dict:
-    """``fit``'s work."""
     generator = torch.Generator().manual_seed(seed)
     kind = SPECS[model.name].kind
     if kind == "ae":
@@ -490,10 +464,7 @@ def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
     device = model_device(model)
     further = copy.deepcopy(model)
     x, y = load_subset(key["subset"])
-    with cpu_threads_for(device):
-        history = _lbfgs_stage(
-            further, x.to(device), y.to(device), iterations, key["lipschitz"], key["decay_multiplier"]
-        )
+    history = _lbfgs_stage(further, x.to(device), y.to(device), iterations, key["lipschitz"], key["decay_multiplier"])
     return further.eval(), history
 
 

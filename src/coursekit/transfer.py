@@ -236,7 +236,7 @@ def adversarial_examples(
     """
 
     def attack() -> AttackResult:
-        return min_distortion_attack(model, x, y, **attack_options)  # it sets (and restores) the threads
+        return min_distortion_attack(model, x, y, **attack_options)
 
     return cached_attack(model, x, y, attack, len(x), cache=cache, attack_options=attack_options)
 

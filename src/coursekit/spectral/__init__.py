@@ -26,19 +26,13 @@ the real outputs are a subset of the circular ones. The circular norm on the N g
 *not* always a bound. ``conv_operator_norm_bound`` computes the certified one;
 ``conv_operator_norm_power`` measures the real layer by power iteration with its true adjoint.
 
-The package: ``fourier`` (the Fourier norms of one layer), ``certificate`` (the certified
-bracket of a conv layer's circular norm) and ``network`` (bounds and gains of a whole network).
-Every public name is re-exported here (``from coursekit.spectral import layer_bounds``).
+The package: ``fourier`` (the Fourier norms of one layer) and ``network`` (bounds and gains of a
+whole network). Every public name is re-exported here (``from coursekit.spectral import
+layer_bounds``). The certified bracket of a conv layer's circular norm (Lanczos and Cholesky),
+which only the benchmarks use, lives beside them: ``benchmarks/certified_norm.py``.
 """
 
 from .._checks import NotCertifiedError
-from .certificate import (
-    CertifiedNorm,
-    _certify_upper,  # noqa: F401 - the tests check it directly
-    conv_operator_norm_certified,
-    gram_blocks,
-    polyphase_weight,
-)
 from .fourier import (
     PADDING_MODES,
     _top_eigenvalues,  # noqa: F401
@@ -58,23 +52,19 @@ from .network import BOUND_MARGIN, BOUNDED_LAYERS, ONE_LIPSCHITZ, layer_bounds, 
 __all__ = [
     "BOUNDED_LAYERS",
     "BOUND_MARGIN",
-    "CertifiedNorm",
     "NotCertifiedError",
     "ONE_LIPSCHITZ",
     "PADDING_MODES",
     "circular_conv",
     "conv_operator_norm",
     "conv_operator_norm_bound",
-    "conv_operator_norm_certified",
     "conv_operator_norm_power",
     "conv_singular_values",
     "explicit_operator_matrix",
     "fourier_blocks",
-    "gram_blocks",
     "layer_bounds",
     "layer_gains",
     "layer_operator_norm",
     "linear_operator_norm",
-    "polyphase_weight",
     "zero_padding_grid",
 ]

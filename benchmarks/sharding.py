@@ -1,5 +1,9 @@
 """Scale-out: the minimum-distortion attack sharded by image across processes (one per GPU).
 
+Beside the benchmarks that use it (``sharded_attack.py``, ``gpu_session.sh``), not in the
+student package: no chapter shards an attack. It imports ``coursekit``; scripts in this folder
+import it as ``sharding`` (their folder is on ``sys.path``), the tests add the folder.
+
 **Why by image.** Every image's attack is independent of every other's: its own targets, its
 own c bracket, its own L-BFGS history (``coursekit.attack``). Nothing has to be exchanged
 while the attacks run, so the only communication is one gather of the results at the end.
@@ -54,8 +58,8 @@ More processes than GPUs share them round-robin and talk over gloo (NCCL refuses
 on one GPU); on a CPU the backend is gloo (the tests run 2 and 3 processes that way). In
 your own script::
 
-    from coursekit.distributed import (init_from_env, local_device,
-                                       sharded_min_distortion_attack, shutdown)
+    from sharding import (init_from_env, local_device,   # benchmarks/ on sys.path
+                             sharded_min_distortion_attack, shutdown)
     init_from_env()                      # no-op without torchrun's environment variables
     model = model.to(local_device())
     result = sharded_min_distortion_attack(model, x, y)   # x, y: the whole batch, every rank
@@ -76,8 +80,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ._checks import model_device
-from .attack import AttackResult, min_distortion_attack
+from coursekit._checks import model_device
+from coursekit.attack import AttackResult, min_distortion_attack
 
 if TYPE_CHECKING:
     from typing import Any

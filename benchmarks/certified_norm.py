@@ -1,20 +1,21 @@
 """A certified circular norm: lower and upper bounds that bracket it (polyphase, autocorrelation,
-Lanczos for the lower bound, one batched Cholesky for the upper; ``conv_operator_norm_certified``)."""
+Lanczos for the lower bound, one batched Cholesky for the upper; ``conv_operator_norm_certified``).
+
+Beside the benchmark that uses it (``spectral.py``), not in the student package: the chapters
+use the Fourier norms and bounds of ``coursekit.spectral``, which this module builds on (its
+private ``_check_conv`` and ``_lanczos_round``). Scripts in this folder import it as
+``certified_norm``; the tests add the folder to ``sys.path``."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from .._checks import NotCertifiedError, check_int, check_positive
-
-if TYPE_CHECKING:
-    pass
-from .fourier import _check_conv, _lanczos_round
+from coursekit._checks import NotCertifiedError, check_int, check_positive
+from coursekit.spectral.fourier import _check_conv, _lanczos_round
 
 __all__ = [
     "CertifiedNorm",
