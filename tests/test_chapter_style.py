@@ -47,8 +47,43 @@ def _chapters():
         yield pytest.param(path, id=path.stem, marks=[pending] if path.stem in WRAPPED_ELSEWHERE else [])
 
 
-@pytest.mark.parametrize("chapter", _chapters())
+@pytest.mark.parametrize("chapter", list(_chapters()))
 def test_chapter_code_lines_fit_the_page(chapter):
     text = chapter.read_text()
     assert code_cells(text), f"no code cells found in {chapter}"
     assert long_lines(text) == []
+
+
+def display_math_inside_paragraphs(text: str) -> list[str]:
+    """Lines that open a ``$$`` display block right after a line of text, or that close one
+    right before a line of text: MyST then pairs the dollars wrongly and the page shows raw TeX
+    (and a ``{term}`` role after it as plain text). A display block stands in its own paragraph."""
+    lines, found, i = text.splitlines(), [], 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.startswith("$$"):
+            i += 1
+            continue
+        end = i if len(line.strip()) > 2 and line.rstrip().endswith("$$") else i + 1
+        while end < len(lines) and not lines[end].rstrip().endswith("$$"):
+            end += 1
+        if i > 0 and lines[i - 1].strip():
+            found.append(f"line {i + 1}: no blank line before {line[:40]!r}")
+        if end + 1 < len(lines) and lines[end + 1].strip():
+            found.append(f"line {end + 1}: no blank line after the block opened by {line[:40]!r}")
+        i = end + 1
+    return found
+
+
+def test_display_math_inside_a_paragraph_is_found():
+    assert display_math_inside_paragraphs("a\n\n$$x$$\n\nb") == []
+    assert display_math_inside_paragraphs("a\n\n$$\nx\n$$\n\nb") == []
+    assert len(display_math_inside_paragraphs("a\n$$x$$\nb")) == 2
+    assert len(display_math_inside_paragraphs("a\n\n$$\nx\n$$\nb")) == 1
+    assert display_math_inside_paragraphs("a\n\n$$x\ny$$\n\nb") == []
+    assert len(display_math_inside_paragraphs("a\n$$x\ny$$\nb")) == 2
+
+
+@pytest.mark.parametrize("chapter", list(_chapters()))
+def test_display_math_stands_in_its_own_paragraph(chapter):
+    assert display_math_inside_paragraphs(chapter.read_text()) == []
