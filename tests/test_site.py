@@ -141,7 +141,9 @@ def check_math(browser, chapter):
     for container in containers:  # an undefined macro would show as its name, backslash and all
         assert "\\" not in container.get_attribute("textContent"), container.get_attribute("textContent")
     text = browser.execute_script(VISIBLE_TEXT)
-    for delimiter in ("\\(", "\\)", "\\[", "\\]", "$$"):
+    # ... and no dollar left over (a $…$ the parser did not pair, or a computed sentence whose
+    # Markdown was not parsed as MyST), nor a role shown as text
+    for delimiter in ("\\(", "\\)", "\\[", "\\]", "$", "{term}`", "{doc}`"):
         where = text.find(delimiter)
         assert where < 0, f"raw TeX {delimiter!r} on {chapter}: …{text[max(where - 60, 0) :][:120]}…"
     # the site's own MathJax, not a CDN's
