@@ -22,13 +22,21 @@ the experiment sizes (``config.EXPERIMENT_SIZES``): conservative. The speed-ups 
   launches, about 40 per Adam step at 5-10 µs, against about 1 ms per step on this CPU) and 25 for
   the CNN (compute-bound convolutions; same fp32 ratio as above).
 
-    python benchmarks/colab_budget.py [--summary _build/colab/summary.json]
+    python benchmarks/colab_budget.py [--summary _build/colab/summary.json] [--write benchmarks/chapter_times.json]
+
+``--write`` records the table for the chapters' time lines (``tools/notebooks.py`` writes each
+chapter's "Time." line from it): per chapter the measured CPU seconds and the T4 estimate, with
+the commit, date and machine of the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 from coursekit.config import EXPERIMENT_SIZES
@@ -74,9 +82,11 @@ def estimate(records: list[dict], total_cpu: float, profile: str = "gpu") -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--summary", default=Path("_build/colab/summary.json"), type=Path)
+    parser.add_argument("--write", default=None, type=Path, help="record the times for the chapters' time lines")
     args = parser.parse_args()
     print("| chapter | CPU, quick (s) | of it: training | attacks | pool | rest | T4, gpu (estimate, min) |")
     print("|---|---|---|---|---|---|---|")
+    times = {}
     for chapter in json.loads(args.summary.read_text()):
         log = args.summary.parent / f"work-{chapter['chapter']}.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -85,6 +95,27 @@ def main() -> None:
             f"| {chapter['chapter']} | {chapter['seconds']:.0f} | {e['train']:.0f} | {e['attack']:.0f} "
             f"| {e['pool']:.0f} | {e['rest']:.0f} | {e['t4'] / 60:.1f} |"
         )
+        if chapter["ok"]:
+            times[chapter["chapter"]] = {"cpu_seconds": round(chapter["seconds"]), "t4_minutes": round(e["t4"] / 60, 1)}
+    if args.write:
+        write_times(args.write, times)
+
+
+def write_times(path: Path, times: dict[str, dict]) -> None:
+    """Record ``times`` with where they come from (atomically: a temporary file, then a rename)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    record = {
+        "what": "each notebook run alone from an empty cache by `make colab` (quick profile, CPU); "
+        "t4_minutes: this script's cost model for a free Colab T4 (gpu profile), not a measurement",
+        "commit": commit,
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "chapters": times,
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, indent=1) + "\n")
+    temporary.replace(path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The exercise checks: a right answer passes, a blank one falls back, a wrong one says how."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,131 @@ def test_bad_arguments_are_named(bad, match):
         check_function(reference, reference, **arguments)
     with pytest.raises(TypeError, match="student"):
         check_function(3, reference, CASES)
+
+
+# --- likely mistakes, the exercise bank, and the hand-over from a folded solution ---------------
+
+from coursekit.exercises import (  # noqa: E402
+    Mistake,
+    all_exercises,
+    check_exercise,
+    exercise,
+    last_verdict,
+    use_solution,
+)
+
+
+def forgot_clamp(x, scale):
+    return x * scale
+
+
+def clamped_wrong_way(x, scale):
+    return torch.clamp(x * scale, -1, 1)
+
+
+MISTAKES = [
+    Mistake("you forgot to clip to [0, 1].", forgot_clamp),
+    Mistake("you clipped to [-1, 1] instead of [0, 1].", clamped_wrong_way),
+]
+
+
+def test_a_known_mistake_is_named_in_words(capsys):
+    def mine(x, scale):
+        return x * scale  # the first mistake exactly
+
+    assert check_function(mine, reference, CASES, mistakes=MISTAKES) is reference
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("Not yet right: it looks like you forgot to clip to [0, 1].")
+
+
+def test_an_unknown_mistake_gets_the_numbers_and_the_hint(capsys):
+    def mine(x, scale):
+        return (x * scale + 0.5).clamp(0, 1)
+
+    check_function(mine, reference, CASES, mistakes=MISTAKES, hint="look at the clipping.")
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "case 1 of 2" in out
+        and "it looks like" not in out
+        and out.endswith("Hint: look at the clipping. The cells below use the reference version for now.")
+    )
+
+
+def test_a_mistake_that_agrees_with_the_reference_on_these_cases_is_not_blamed(capsys):
+    def mine(x, scale):
+        return (x * scale + 1).clamp(0, 1)  # wrong, but neither mistake
+
+    harmless = Mistake("you did nothing wrong here.", reference)  # equals the reference: never named
+    check_function(mine, reference, CASES, mistakes=[harmless, *MISTAKES])
+    assert "nothing wrong" not in capsys.readouterr().out
+
+
+def test_a_mistake_that_raises_is_skipped(capsys):
+    def broken(x, scale):
+        raise RuntimeError("no")
+
+    check_function(forgot_clamp, reference, CASES, mistakes=[Mistake("never.", broken), *MISTAKES])
+    assert "you forgot to clip" in capsys.readouterr().out
+
+
+def _bank():
+    return list(all_exercises().values())
+
+
+@pytest.mark.parametrize("entry", _bank(), ids=lambda e: e.id)
+def test_every_exercise_reference_passes_and_every_mistake_is_recognised(entry):
+    cases = entry.sample_cases()
+    assert entry.verdict(entry.reference, cases).passed
+    assert len(entry.mistakes) >= 2
+    for mistake in entry.mistakes:
+        verdict = entry.verdict(mistake.function, cases)
+        assert verdict.status == "wrong" and verdict.mistake == mistake.explanation, (mistake.explanation, verdict)
+
+    def blank(*args): ...
+
+    assert entry.verdict(blank, cases).status == "blank"
+
+
+def test_every_exercise_is_checked_in_its_chapter_and_every_check_names_one():
+    import re
+
+    from tools.notebooks import chapter_paths
+
+    root = Path(__file__).resolve().parents[1]
+    checked = {}
+    for path in chapter_paths(root):
+        for name in re.findall(r"check_exercise\(\s*\"(\w+)\"", path.read_text()):
+            checked.setdefault(name, []).append(path.stem)
+    bank = all_exercises()
+    for name, chapters in checked.items():
+        assert name in bank, f"{chapters} check an exercise {name!r} the bank does not know"
+        assert chapters == [bank[name].chapter], (name, chapters, bank[name].chapter)
+    assert set(bank) <= set(checked), f"exercises no chapter checks: {set(bank) - set(checked)}"
+
+
+def test_use_solution_keeps_a_passing_attempt_and_says_which_is_used(capsys):
+    entry = exercise("paper_decay")
+    cases = entry.sample_cases()
+
+    def mine(model):
+        return entry.reference(model)
+
+    def blank(model): ...
+
+    def solution(model):
+        return entry.reference(model)
+
+    assert check_exercise("paper_decay", mine, cases) is mine
+    assert last_verdict("paper_decay").passed
+    assert use_solution("paper_decay", solution, mine) is mine
+    assert "keeps using yours" in " ".join(capsys.readouterr().out.split())
+    assert check_exercise("paper_decay", blank, cases) is entry.reference
+    assert use_solution("paper_decay", solution, entry.reference) is solution
+    assert "uses this solution (your `paper_decay` is not done yet)" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(AssertionError, match="fails its own check"):
+        use_solution("paper_decay", lambda model: 0 * entry.reference(model), entry.reference)
+
+
+def test_an_unknown_exercise_is_named():
+    with pytest.raises(ValueError, match="unknown exercise 'nope'"):
+        check_exercise("nope", reference, CASES)

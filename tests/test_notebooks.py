@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from tools.notebooks import (
-    FORM_TITLE,
     SETUP_CELL,
     add_form_markers,
     book_config,
@@ -77,11 +76,22 @@ def test_form_title_comes_from_the_first_comment_line():
     cell = nbformat.v4.new_code_cell("# Draw the grid\nplot()", metadata={"tags": ["hide-input"]})
     add_form_markers(cell)
     assert cell.source == "#@title Draw the grid\nplot()"
-    bare = nbformat.v4.new_code_cell("plot()", metadata={"tags": ["hide-input"]})
-    add_form_markers(bare)
-    assert bare.source == f"#@title {FORM_TITLE}\nplot()"
-    add_form_markers(bare)  # idempotent
-    assert bare.source.count("#@title") == 1
+    add_form_markers(cell)  # idempotent
+    assert cell.source == "#@title Draw the grid\nplot()"
+    quiz = nbformat.v4.new_code_cell("# Concept question: why?\nask()", metadata={"tags": ["remove-input"]})
+    add_form_markers(quiz)
+    assert quiz.source.startswith("#@title Concept question: why?") and quiz.metadata["cellView"] == "form"
+
+
+@pytest.mark.parametrize(
+    "source", ["plot()", "#\nplot()", "#  \nplot()", "x = 1  # comment", "# A title cut (in\n# half)\nplot()"]
+)
+def test_a_folded_cell_without_a_title_is_an_error(source):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["hide-input"]})
+    with pytest.raises(ValueError, match="first line"):
+        add_form_markers(cell)
 
 
 def test_check_reports_a_stale_notebook(tmp_path):
@@ -205,11 +215,29 @@ def test_unknown_myst_is_an_error_not_a_silent_leak(text, match):
         colab_markdown(text, CONTEXT)
 
 
-def test_a_hidden_solution_gets_a_solution_title():
-    import nbformat
+def test_terms_in_this_chapter_list_each_linked_term_once_with_its_definition():
+    from tools.notebooks import chapter_terms, glossary_entries, site_url, terms_cell
 
-    from tools.notebooks import SOLUTION_TITLE
+    text = "A {term}`norm`, {term}`the box <box constraint>` and {term}`Norm` again; {doc}`glossary`."
+    assert chapter_terms(text) == ["norm", "box constraint"]
+    glossary = glossary_entries(ROOT)
+    cell = terms_cell(chapter_terms(text), glossary, "https://example.org/course/")
+    lines = cell.splitlines()
+    assert lines[0].startswith("**Terms in this chapter**") and len(lines) == 4
+    assert lines[2].startswith("- [**norm**](https://example.org/course/book/glossary.html#term-norm): A size")
+    assert "#term-box-constraint" in lines[3] and myst_leftovers(cell) == []
+    with pytest.raises(ValueError, match="not in book/glossary.md"):
+        terms_cell(["no such term"], glossary, "https://example.org/")
+    assert site_url(ROOT).startswith("https://") and site_url(ROOT).endswith("/")
 
-    cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["hide-cell"]})
-    add_form_markers(cell)
-    assert cell.source == f"#@title {SOLUTION_TITLE}\nx = 1" and cell.metadata["cellView"] == "form"
+
+def test_each_notebook_lists_its_terms_and_folds_its_reproduction_notes():
+    for path in chapter_paths(ROOT):
+        notebook = json.loads(notebook_json(path))
+        sources = ["".join(c["source"]) for c in notebook["cells"]]
+        if "{term}`" in path.read_text():
+            assert any(s.startswith("**Terms in this chapter**") for s in sources[:3]), path.name
+        headings = [c for c in notebook["cells"] if "".join(c["source"]).startswith("## Reproduction notes")]
+        collapsed = notebook["metadata"]["colab"].get("collapsed_sections", [])
+        assert collapsed == [c["metadata"]["id"] for c in headings], path.name
+        assert all(c["metadata"]["jp-MarkdownHeadingCollapsed"] for c in headings)

@@ -4,7 +4,9 @@ from file:// with no network, at a 1280-px-wide window.
 Per page: a title, no error output, non-empty figures, the Colab link to an existing notebook,
 math typeset by the site's own MathJax (no raw TeX left), every slider switching its figure, no
 code cell and no output (folded ones opened) scrolling sideways, and the page's weight (written to
-_build/screenshots/weights.json).
+_build/screenshots/weights.json). On a chapter page, what a learner sees with every fold closed:
+at most PAGE_WORD_LIMIT words (code and outputs included) and PAGE_TABLE_LIMIT tables (written to
+_build/screenshots/learner.json), and a concept question that answers when an answer is opened.
 Screenshots of every page go to _build/screenshots.
 """
 
@@ -96,6 +98,15 @@ def browser_without_javascript():
 
 
 @pytest.fixture(scope="module")
+def learner():
+    found = {}
+    yield found
+    if found:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "learner.json").write_text(json.dumps(found, indent=1, sort_keys=True))
+
+
+@pytest.fixture(scope="module")
 def weights():
     found = {}
     yield found
@@ -126,6 +137,49 @@ VISIBLE_TEXT = """
       out.push(node.textContent);
     }
     return out.join(" ");"""
+
+
+# Everything a reader sees in the article with the folds as they are: text (code and outputs
+# included, typeset formulas not), and the tables displayed.
+SEEN = """
+    var root = document.querySelector("article") || document.querySelector("main");
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), out = [], node;
+    while ((node = walker.nextNode())) {
+      var p = node.parentElement;
+      if (p.closest("script, style, mjx-container, .headerlink, .copybtn")) continue;
+      if (!p.getClientRects().length) continue;
+      out.push(node.textContent);
+    }
+    var tables = Array.from(root.querySelectorAll("table")).filter(
+      t => t.getClientRects().length && !t.parentElement.closest("table"));
+    return [out.join(" "), tables.length];"""
+
+
+def learner_view(browser) -> dict:
+    """Words (as the prose count: runs of letters) and tables a reader sees with every fold closed."""
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = false)")
+    text, tables = browser.execute_script(SEEN)
+    return {"words": len(re.findall(r"[A-Za-z][A-Za-z'-]*", text)), "tables": tables}
+
+
+def answer_a_question(browser, chapter) -> int:
+    """Open a wrong and the right answer of the page's first concept question (no kernel, no
+    network): each shows its verdict in words. Returns the number of questions on the page."""
+    from selenium.webdriver.common.by import By
+
+    quizzes = browser.find_elements(By.CSS_SELECTOR, ".coursekit-quiz")
+    if not quizzes:
+        return 0
+    quiz = quizzes[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", quiz)
+    for right, verdict in (("false", "Not quite."), ("true", "Right.")):
+        choice = quiz.find_element(By.CSS_SELECTOR, f"details[data-right={right}]")
+        feedback = choice.find_element(By.CSS_SELECTOR, ".coursekit-quiz-feedback")
+        assert not feedback.is_displayed(), f"feedback shown before answering on {chapter}"
+        choice.find_element(By.CSS_SELECTOR, "summary").click()
+        assert feedback.is_displayed() and feedback.text.startswith(verdict), (chapter, feedback.text)
+    browser.save_screenshot(str(SCREENSHOTS / f"{chapter.name}-question.png"))
+    return len(quizzes)
 
 
 def check_math(browser, chapter):
@@ -181,6 +235,20 @@ def check_sliders(browser, chapter):
         assert visible_frames(slider) == [start]
 
 
+def check_learner_path(browser, chapter, learner):
+    from tools.chapter_metrics import PAGE_TABLE_LIMIT, PAGE_WORD_LIMIT, PENDING_TEACH
+
+    seen = learner_view(browser)
+    seen["questions"] = answer_a_question(browser, chapter)
+    learner[chapter.name] = seen
+    print(f"{chapter}: {seen}")
+    if chapter.name in PENDING_TEACH:
+        return
+    assert seen["words"] <= PAGE_WORD_LIMIT, f"{seen['words']} visible words on {chapter} (limit {PAGE_WORD_LIMIT})"
+    assert seen["tables"] <= PAGE_TABLE_LIMIT, f"{seen['tables']} visible tables on {chapter} ({PAGE_TABLE_LIMIT})"
+    assert seen["questions"] >= 2, f"{seen['questions']} concept questions on {chapter} (2-4)"
+
+
 def check_code_fits(browser, chapter):
     from selenium.webdriver.common.by import By
 
@@ -230,7 +298,7 @@ def page_weight(browser, page: Path) -> dict:
 
 
 @pytest.mark.parametrize("chapter", _chapters(), ids=str)
-def test_chapter_page(site, browser, weights, chapter):
+def test_chapter_page(site, browser, weights, learner, chapter):
     from selenium.webdriver.common.by import By
 
     page = site / chapter.with_suffix(".html")
@@ -263,6 +331,8 @@ def test_chapter_page(site, browser, weights, chapter):
             relative = link.split("/blob/", 1)[1].split("/", 1)[1]
             assert relative == f"{chapter}.ipynb" and (ROOT / relative).exists(), link
     check_math(browser, chapter)
+    if chapter.name[:2].isdigit():
+        check_learner_path(browser, chapter, learner)
     check_code_fits(browser, chapter)
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOTS / f"{chapter.name}.png"))

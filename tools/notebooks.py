@@ -68,8 +68,9 @@ if "google.colab" in sys.modules:
 """
 # The set-up cell in a chapter's markdown: from its first comment line to the cell's end.
 SETUP_BLOCK = re.compile(r"^# Set-up: on Colab.*?(?=^```$)", re.M | re.S)
-FORM_TITLE = "Plumbing (figure and table layout): double-click to see the code"
-SOLUTION_TITLE = "Solution: double-click to see the code"
+# The section of a chapter that holds what a reviewer needs and a learner does not: folded on
+# the site (dropdowns, hidden cells), a collapsed section on Colab and in JupyterLab.
+REPRODUCTION_HEADING = re.compile(r"^##\s+Reproduction notes\b", re.M)
 
 
 def book_config(root: Path) -> dict:
@@ -103,26 +104,39 @@ def setup_text(text: str, url: str, branch: str) -> str:
     return SETUP_BLOCK.sub(lambda _: cell, text, count=1)
 
 
-FOLDED_TAGS = ("hide-input", "hide-cell")
+FOLDED_TAGS = ("hide-input", "hide-cell", "remove-input")
+
+
+def cell_title(source: str) -> str | None:
+    """A folded cell's title: its first line when that is a ``# `` comment (or ``#@title``)."""
+    first = source.split("\n", 1)[0]
+    if first.startswith("#@title "):
+        return first[len("#@title ") :].strip()
+    if first.startswith("# ") and first[2:].strip():
+        return first[2:].strip()
+    return None
 
 
 def add_form_markers(cell) -> None:
-    """Give a ``hide-input`` or ``hide-cell`` code cell Colab's form view: ``#@title`` and ``cellView``.
+    """Give a folded code cell (tagged ``hide-input``, ``hide-cell`` or ``remove-input``) Colab's
+    form view: its first comment line becomes a ``#@title`` and ``cellView`` is "form".
 
-    The title is the cell's first comment line when it has one, else ``SOLUTION_TITLE`` for a
-    ``hide-cell`` cell (an executed solution) and ``FORM_TITLE`` for plumbing.
+    The title says what the cell does ("Table 2 beside the paper's", "Solution: …", "Concept
+    question: …"): a folded cell without a first comment line is an error, so that no generic
+    title reaches Colab.
     """
     tags = cell.metadata.get("tags", [])
     if cell.cell_type != "code" or not any(tag in tags for tag in FOLDED_TAGS):
         return
+    title = cell_title(cell.source)
+    if title is not None and title.count("(") != title.count(")"):
+        raise ValueError(f"a folded cell's title must be whole on its first line: {title!r}")
+    if title is None:
+        raise ValueError(
+            f"a folded cell needs a first line '# <what it does>' (its title on Colab): {cell.source[:60]!r}"
+        )
     lines = cell.source.split("\n")
-    if lines[0].startswith("#@title"):
-        pass
-    elif lines[0].startswith("# "):
-        lines[0] = "#@title " + lines[0][2:]
-    else:
-        title = SOLUTION_TITLE if "hide-cell" in tags else FORM_TITLE
-        lines.insert(0, f"#@title {title}")
+    lines[0] = f"#@title {title}"
     cell.source = "\n".join(lines)
     cell.metadata["cellView"] = "form"
 
@@ -131,29 +145,131 @@ def notebook_json(markdown_path: Path, root: Path | None = None) -> str:
     """The ``.ipynb`` text that jupytext makes from a MyST chapter, without outputs.
 
     Markdown cells are rewritten for Colab (:func:`colab_markdown`, with the macros of
-    ``root/_config.yml``, by default the chapter's parent folder's parent).
+    ``root/_config.yml``, by default the chapter's parent folder's parent); after the title cell
+    comes "Terms in this chapter" (:func:`terms_cell`); a "Reproduction notes" section starts
+    collapsed on Colab and in JupyterLab.
     """
     import jupytext
+    from nbformat.v4 import new_markdown_cell
 
     markdown_path = Path(markdown_path)
     root = Path(root) if root is not None else markdown_path.resolve().parent.parent
     context = MarkdownContext.from_book(root)
-    notebook = jupytext.read(markdown_path, fmt="md:myst")
+    text = markdown_path.read_text()
+    notebook = jupytext.reads(text, fmt="md:myst")
     notebook.metadata.pop("jupytext", None)
     notebook.metadata.setdefault("accelerator", "GPU")
     notebook.metadata.setdefault("colab", {"provenance": [], "gpuType": "T4"})
+    terms = terms_cell(chapter_terms(text), glossary_entries(root), site_url(root), context)
+    if terms:
+        first = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown"), -1)
+        notebook.cells.insert(first + 1, new_markdown_cell(terms))
+    collapsed = []
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index}"  # stable ids, so that regenerating gives the same file
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-            add_form_markers(cell)
+            try:
+                add_form_markers(cell)
+            except ValueError as error:
+                raise ValueError(f"{markdown_path.name}, code cell {index}: {error}") from None
         elif cell.cell_type == "markdown":
             try:
                 cell.source = colab_markdown(cell.source, context)
             except ValueError as error:
                 raise ValueError(f"{markdown_path.name}, Markdown cell {index}: {error}") from None
+            if REPRODUCTION_HEADING.match(cell.source):
+                cell.metadata["id"] = cell.id  # Colab names collapsed sections by this id
+                cell.metadata["jp-MarkdownHeadingCollapsed"] = True
+                collapsed.append(cell.id)
+    if collapsed:
+        notebook.metadata["colab"]["collapsed_sections"] = collapsed
     return jupytext.writes(notebook, fmt="ipynb")
+
+
+# ---------------------------------------------------------------------------------------------
+# Terms in this chapter (Colab has no glossary links: the notebook lists its terms up front)
+
+TERM_ROLE = re.compile(r"\{term\}`(?P<body>[^`]*)`")
+
+
+def chapter_terms(text: str) -> list[str]:
+    """The glossary terms a chapter links (``{term}`…```), in the order of first use."""
+    found: list[str] = []
+    for match in TERM_ROLE.finditer(text):
+        explicit = re.match(r"^.*?<(?P<target>[^<>]+)>$", match["body"], re.S)
+        term = (explicit["target"] if explicit else match["body"]).strip()
+        if term.lower() not in [t.lower() for t in found]:
+            found.append(term)
+    return found
+
+
+def glossary_entries(root: Path) -> dict[str, str]:
+    """{term: definition} from ``book/glossary.md``'s ``{glossary}`` block (definitions as written)."""
+    path = Path(root) / "book" / "glossary.md"
+    if not path.exists():
+        return {}
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"^(`{3,}|:{3,})\{glossary\}", line))
+    entries: dict[str, str] = {}
+    term = None
+    for line in lines[start + 1 :]:
+        if re.match(r"^(`{3,}|:{3,})\s*$", line):
+            break
+        if line.startswith(":") or not line.strip():
+            continue
+        if not line[0].isspace():
+            term = line.strip()
+            entries[term] = ""
+        elif term is not None:
+            entries[term] = (entries[term] + " " + line.strip()).strip()
+    return entries
+
+
+def site_url(root: Path) -> str:
+    """The published site's address: ``_config.yml``'s ``html: baseurl`` when set, else GitHub
+    Pages' address for the repository (``https://<owner>.github.io/<name>/``)."""
+    config = book_config(root)
+    base = (config.get("html") or {}).get("baseurl")
+    if base:
+        return base.rstrip("/") + "/"
+    owner, name = config["repository"]["url"].rstrip("/").split("github.com/", 1)[1].split("/")[:2]
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
+def glossary_anchor(term: str) -> str:
+    """The HTML id Sphinx gives a glossary term (``term-box-constraint``)."""
+    from sphinx.util.nodes import _make_id
+
+    return _make_id(f"term-{term}")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text`` (up to the first '. ' outside parentheses)."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "." and depth == 0 and text[index + 1 : index + 2] in (" ", ""):
+            return text[: index + 1]
+    return text
+
+
+def terms_cell(terms: list[str], glossary: dict[str, str], url: str, context: MarkdownContext | None = None) -> str:
+    """The Markdown of a notebook's "Terms in this chapter": each term, its definition's first
+    sentence and a link to its entry in the site's glossary. A term the glossary lacks is an error."""
+    if not terms:
+        return ""
+    by_lower = {name.lower(): name for name in glossary}
+    lines = ["**Terms in this chapter** (each links to the course's glossary):", ""]
+    for term in terms:
+        name = by_lower.get(term.lower())
+        if name is None:
+            raise ValueError(f"the term {term!r} is not in book/glossary.md")
+        definition = colab_markdown(first_sentence(glossary[name]), context)
+        link = f"{url}book/glossary.html#{glossary_anchor(name)}"
+        lines.append(f"- [**{name}**]({link}): {definition}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,8 +492,55 @@ def readme_text(text: str, block: str) -> str:
     return text[:start] + block + text[end + len(README_END) :]
 
 
+# ---------------------------------------------------------------------------------------------
+# The time line under each chapter's goals, from the sections' own estimates and a measured run
+
+TIME_LINE = re.compile(r"^\*\*Time\.\*\*.*$", re.M)
+SECTION_MINUTES = re.compile(r"\*About (\d+) minutes\.\*")
+TIMES_FILE = Path("benchmarks") / "chapter_times.json"
+
+
+def study_minutes(text: str) -> int:
+    """A chapter's study time: the sum of its sections' ``*About N minutes.*`` estimates."""
+    minutes = [int(m) for m in SECTION_MINUTES.findall(text)]
+    if not minutes:
+        raise ValueError("no section says '*About N minutes.*': the chapter's study time is their sum")
+    return sum(minutes)
+
+
+def _minutes(value: float) -> str:
+    return "less than a minute" if value < 1 else f"about {value:.0f} minute{'s' * (round(value) != 1)}"
+
+
+def time_line(text: str, measured: dict | None) -> str:
+    """The chapter's "**Time.**" line in a student's words: study time (its sections' estimates)
+    and compute time (``measured``: an entry of ``benchmarks/chapter_times.json``; how it was
+    measured is said there and in ``benchmarks/RESULTS.md``, not on the page)."""
+    line = f"**Time.** About {study_minutes(text)} minutes to study."
+    if not measured:
+        return line + " Running every cell takes a few minutes (not yet measured for this version)."
+    cpu, t4 = measured["cpu_seconds"] / 60, measured["t4_minutes"]
+    return (
+        f"{line} Running every cell takes {_minutes(cpu)} on a laptop's processor (CPU) and, we "
+        f"estimate, {_minutes(t4)} on Colab's free GPU."
+    )
+
+
+def chapter_times(root: Path) -> dict:
+    """{chapter stem: measured times} from ``benchmarks/chapter_times.json`` ({} if absent)."""
+    import json
+
+    path = Path(root) / TIMES_FILE
+    return json.loads(path.read_text())["chapters"] if path.exists() else {}
+
+
+def with_time_line(text: str, measured: dict | None) -> str:
+    """``text`` with its "**Time.**" line rewritten (unchanged when it has none)."""
+    return TIME_LINE.sub(lambda _: time_line(text, measured), text, count=1)
+
+
 def sync(root: Path, check: bool = False) -> list[str]:
-    """Update (or, with ``check``, only compare) every chapter's set-up cell and notebook.
+    """Update (or, with ``check``, only compare) every chapter's set-up cell, time line and notebook.
 
     Returns the stale files (relative paths); with ``check`` False they are rewritten.
     """
@@ -386,12 +549,13 @@ def sync(root: Path, check: bool = False) -> list[str]:
     url = config["repository"]["url"].rstrip("/")
     branch = config["repository"].get("branch", "main")
     stale = []
+    times = chapter_times(root)
     for path in chapter_paths(root):
         text = path.read_text()
         if not SETUP_BLOCK.search(text):
             stale.append(f"{path.relative_to(root)} (no set-up cell starting '# Set-up: on Colab')")
             continue
-        wanted = setup_text(text, url, branch)
+        wanted = with_time_line(setup_text(text, url, branch), times.get(path.stem))
         if wanted != text:
             stale.append(str(path.relative_to(root)))
             if not check:

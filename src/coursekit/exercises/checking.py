@@ -1,4 +1,4 @@
-"""Checks for the student's "your turn" exercises: a verdict in words, never an error.
+"""Checking a student's function against a reference: a verdict in words, never an error.
 
 A chapter leaves a short function for the student to complete (its body ``...``), then a check
 cell calls :func:`check_function` with the student's function, a reference (usually the
@@ -7,7 +7,9 @@ cases. The check prints one of
 
 - ``Correct: …`` when every case matches (within the stated tolerance),
 - ``Not done yet: …`` while the body is still ``...`` (or raises ``NotImplementedError``),
-- ``Not yet right: …`` with the first case that differs and by how much, or the error it raised,
+- ``Not yet right: …`` naming the likely mistake in words when the function behaves like one of
+  the exercise's known mistakes (:class:`Mistake`), else the first case that differs and by how
+  much, or the error it raised,
 
 and returns the function the rest of the chapter should use: the student's when it is correct,
 the reference otherwise (the message says so). So a notebook runs top to bottom (nbval, Colab)
@@ -27,17 +29,32 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Verdict", "check_function", "compare_values", "is_blank"]
+__all__ = ["Mistake", "Verdict", "check_function", "compare_values", "is_blank"]
 
 WIDTH = 75  # characters per printed line: the site's output column shows ~88 without scrolling
 
 
 @dataclass(frozen=True)
+class Mistake:
+    """A likely wrong answer to an exercise: what the student did, in words, and a function that
+    does exactly that (so the check can recognise it by its outputs).
+
+    ``explanation`` completes "it looks like …", e.g. "you divided by the number of inputs; the
+    paper divides by k, the layer's number of units (its outputs)".
+    """
+
+    explanation: str
+    function: Callable
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """The outcome of a check: ``status`` is "correct", "blank" or "wrong"; ``message`` says it."""
+    """The outcome of a check: ``status`` is "correct", "blank" or "wrong"; ``message`` says it;
+    ``mistake`` is the recognised :class:`Mistake`'s explanation, if any."""
 
     status: str
     message: str
+    mistake: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -117,20 +134,54 @@ def _name(function: Callable) -> str:
     return getattr(function, "__name__", type(function).__name__)
 
 
+def _arguments(case: Any) -> tuple:
+    return case if isinstance(case, tuple) else (case,)
+
+
+def _outputs(function: Callable, cases: Sequence) -> list[Any] | None:
+    """``function``'s result on every case, or None when it raises on one."""
+    try:
+        return [function(*_arguments(case)) for case in cases]
+    except Exception:  # a mistake that cannot run on a case simply does not match it
+        return None
+
+
+def _recognised(
+    student: Callable,
+    expected: list[Any],
+    cases: Sequence,
+    mistakes: Sequence[Mistake],
+    same: Callable[[Any, Any], str | None],
+) -> Mistake | None:
+    """The first mistake that gives the student's outputs on every case (and differs from the
+    reference on at least one, so that it is a mistake on these cases)."""
+    got = _outputs(student, cases)
+    if got is None:
+        return None
+    for mistake in mistakes:
+        made = _outputs(mistake.function, cases)
+        if made is None:
+            continue
+        if all(same(m, g) is None for m, g in zip(made, got)) and any(
+            same(e, m) is not None for e, m in zip(expected, made)
+        ):
+            return mistake
+    return None
+
+
 def _verdict(
     student: Callable,
     reference: Callable,
     cases: Sequence,
-    rtol: float,
-    atol: float,
-    compare: Callable[[Any, Any], str | None] | None,
+    same: Callable[[Any, Any], str | None],
+    mistakes: Sequence[Mistake] = (),
+    hint: str = "",
 ) -> Verdict:
     name = _name(student)
-    for number, case in enumerate(cases, start=1):
-        args = case if isinstance(case, tuple) else (case,)
-        expected = reference(*args)
+    expected = [reference(*_arguments(case)) for case in cases]
+    for number, (case, want) in enumerate(zip(cases, expected), start=1):
         try:
-            got = student(*args)
+            got = student(*_arguments(case))
         except NotImplementedError:
             return Verdict("blank", f"Not done yet: `{name}` is still to be written.")
         except Exception as error:  # the student's code: report it, never fail the notebook
@@ -138,14 +189,41 @@ def _verdict(
                 "wrong",
                 f"Not yet right: `{name}` raised {type(error).__name__}: {error} (case {number} of {len(cases)}).",
             )
-        if is_blank(got) and not is_blank(expected):
+        if is_blank(got) and not is_blank(want):
             return Verdict("blank", f"Not done yet: `{name}` returns {got!r}; replace the `...`.")
-        problem = (compare or (lambda e, g: compare_values(e, g, rtol=rtol, atol=atol)))(expected, got)
+        problem = same(want, got)
         if problem:
-            return Verdict("wrong", f"Not yet right: case {number} of {len(cases)}: {problem}.")
+            mistake = _recognised(student, expected, cases, mistakes, same)
+            if mistake is not None:
+                return Verdict("wrong", f"Not yet right: it looks like {mistake.explanation}", mistake.explanation)
+            advice = f" Hint: {hint}" if hint else ""
+            return Verdict("wrong", f"Not yet right: case {number} of {len(cases)}: {problem}.{advice}")
     return Verdict(
         "correct", f"Correct: `{name}` matches the reference on {len(cases)} case{'s' if len(cases) != 1 else ''}."
     )
+
+
+def check_arguments(student: Callable, reference: Callable, cases: Sequence, rtol: float, atol: float) -> None:
+    """Raise a clear error for arguments a check cannot use (a chapter's bug, not the student's)."""
+    if not callable(student):
+        raise TypeError(f"student must be a function, got {student!r}")
+    if not callable(reference):
+        raise TypeError(f"reference must be a function, got {reference!r}")
+    if isinstance(cases, (str, bytes)) or not isinstance(cases, Sequence) or len(cases) == 0:
+        raise ValueError(f"cases must be a non-empty sequence of argument tuples, got {cases!r}")
+    for name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {tolerance!r}")
+
+
+def comparer(rtol: float, atol: float, compare: Callable[[Any, Any], str | None] | None) -> Callable:
+    """``compare`` if given, else :func:`compare_values` with ``rtol`` and ``atol``."""
+    return compare or (lambda expected, got: compare_values(expected, got, rtol=rtol, atol=atol))
+
+
+def say(verdict: Verdict, suffix: str = "") -> None:
+    """Print ``verdict``'s message (and ``suffix``) in lines that fit the page."""
+    print(textwrap.fill(verdict.message + suffix, width=WIDTH))
 
 
 def check_function(
@@ -156,27 +234,23 @@ def check_function(
     rtol: float = 1e-4,
     atol: float = 1e-6,
     compare: Callable[[Any, Any], str | None] | None = None,
+    mistakes: Sequence[Mistake] = (),
+    hint: str = "",
     quiet: bool = False,
 ) -> Callable:
     """Check ``student`` against ``reference`` on ``cases``; print the verdict; return the one to use.
 
     ``cases``: a non-empty sequence of argument tuples (a non-tuple case is one argument).
     ``compare(expected, got)`` returns ``None`` when they agree, else a sentence (default:
-    :func:`compare_values` with ``rtol``/``atol``). The reference is called first, so a case
-    that the reference itself rejects raises (that is a bug in the chapter, not the student's).
-    Returns ``student`` if it passed every case, else ``reference`` (and the message says so).
+    :func:`compare_values` with ``rtol``/``atol``). ``mistakes``: the exercise's likely wrong
+    answers; when the student's function gives one's outputs on every case, the message names
+    it in words. ``hint``: a sentence added when the function is wrong in an unrecognised way.
+    The reference is called first, so a case that the reference itself rejects raises (that is
+    a bug in the chapter, not the student's). Returns ``student`` if it passed every case, else
+    ``reference`` (and the message says so).
     """
-    if not callable(student):
-        raise TypeError(f"student must be a function, got {student!r}")
-    if not callable(reference):
-        raise TypeError(f"reference must be a function, got {reference!r}")
-    if isinstance(cases, (str, bytes)) or not isinstance(cases, Sequence) or len(cases) == 0:
-        raise ValueError(f"cases must be a non-empty sequence of argument tuples, got {cases!r}")
-    for name, tolerance in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {tolerance!r}")
-    verdict = _verdict(student, reference, cases, rtol, atol, compare)
+    check_arguments(student, reference, cases, rtol, atol)
+    verdict = _verdict(student, reference, cases, comparer(rtol, atol, compare), mistakes, hint)
     if not quiet:
-        suffix = "" if verdict.passed else " The cells below use the reference version for now."
-        print(textwrap.fill(verdict.message + suffix, width=WIDTH))
+        say(verdict, "" if verdict.passed else " The cells below use the reference version for now.")
     return student if verdict.passed else reference
