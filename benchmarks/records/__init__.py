@@ -1,0 +1,1 @@
+"""One module per chapter that records a larger run (``benchmarks/record_chapters.py``)."""
