@@ -117,6 +117,7 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     ``google.colab``) ``drive=True`` only prints that the local cache is used. On a CPU the
     thread count is chosen here, once (``apply_cpu_threads``: ``COURSEKIT_THREADS``, or the CPUs
     other processes leave free; a count the caller set with ``torch.set_num_threads`` is kept).
+    In IPython, figures are shown with their text descriptions from here on (``figures.install``).
     """
     chosen = None if profile == "auto" else resolve_profile(profile)  # every argument checked before
     if not isinstance(drive, bool):  # anything changes
@@ -126,6 +127,9 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     if chosen is not None:
         os.environ["COURSEKIT_PROFILE"] = chosen
     apply_cpu_threads()
+    from .figures import install
+
+    install()  # figures shown with their text descriptions (alt text), in IPython
     if not drive:
         return
     if "google.colab" not in sys.modules:
