@@ -139,20 +139,13 @@ VISIBLE_TEXT = """
     return out.join(" ");"""
 
 
-# Everything a reader sees in the article with the folds as they are: text (code and outputs
-# included, typeset formulas not), and the tables displayed.
+# What a reader sees in the article with the folds as they are: its rendered text (innerText:
+# code and outputs included, closed folds not), and the tables displayed.
 SEEN = """
     var root = document.querySelector("article") || document.querySelector("main");
-    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), out = [], node;
-    while ((node = walker.nextNode())) {
-      var p = node.parentElement;
-      if (p.closest("script, style, mjx-container, .headerlink, .copybtn")) continue;
-      if (!p.getClientRects().length) continue;
-      out.push(node.textContent);
-    }
     var tables = Array.from(root.querySelectorAll("table")).filter(
       t => t.getClientRects().length && !t.parentElement.closest("table"));
-    return [out.join(" "), tables.length];"""
+    return [root.innerText, tables.length];"""
 
 
 def learner_view(browser) -> dict:
