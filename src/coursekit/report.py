@@ -42,6 +42,7 @@ __all__ = [
     "units_paragraph",
     "error_paragraph",
     "error_findings",
+    "printed_percent",
     "convergence_table",
     "convergence_paragraph",
 ]
@@ -567,6 +568,17 @@ def error_paragraph(
 ERROR_MEASURES = {"training error": 60_000, "test error": 10_000}  # MNIST's images per measure
 
 
+def printed_percent(value: float) -> tuple[str, float, float]:
+    """A published rate ``value`` (a fraction) as the paper printed it, and the range of rates
+    that print so: 0.067 → ("6.7%", 0.0665, 0.0675); 0.0 → ("0%", 0.0, 0.005). The digits are
+    those of the shortest decimal form of the percentage (the paper's tables drop trailing
+    zeros: "10%", "1.64%")."""
+    text = f"{100 * value:.6f}".rstrip("0").rstrip(".")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    half = 0.5 * 10.0**-decimals / 100
+    return f"{text}%", max(0.0, value - half), value + half
+
+
 def error_findings(
     ours: pd.DataFrame,
     paper: Mapping[str, Sequence[float]],
@@ -578,13 +590,14 @@ def error_findings(
     """Chapter 1's "What this run found": one ``Finding`` per model and measure ("training
     error", "test error"), ours with its 95% Wilson interval (``proportion_interval`` over the
     ``counts`` images of each measure, by default MNIST's 60,000 and 10,000), the paper's value,
-    and ``interval_verdict``: "agrees" when the paper's value lies in our interval. ``larger``:
+    and a verdict: "agrees" when our interval meets the range of rates that print as the paper's
+    value (``printed_percent``: "0%" is anything below 0.5%), else "differs". ``larger``:
     a recorded larger run with the same columns (``coursekit.findings.recorded``), shown with its
     profile; None (nothing recorded yet) says "not recorded yet".
 
     ``ours``: DataFrame indexed by model, errors as fractions; ``paper``: {model: (training
     error, test error, ...)} as ``coursekit.paper.TABLE1``."""
-    from .findings import Finding, interval_verdict
+    from .findings import AGREES, DIFFERS, Finding
 
     counts = dict(ERROR_MEASURES if counts is None else counts)
     models = list(models)
@@ -602,12 +615,14 @@ def error_findings(
             then = "not recorded yet"
             if table is not None and larger is not None:
                 then = f"{100 * float(table.loc[m, measure]):.2f}% ({larger.provenance['profile']} profile)"
+            printed, paper_low, paper_high = printed_percent(paper[m][i])
+            meets = low <= paper_high and paper_low <= high
             rows.append(
                 Finding(
                     f"{m}, {measure}",
                     percent_interval(rate, low, high, digits=2),
-                    f"{100 * paper[m][i]:.2f}%",
-                    interval_verdict(paper[m][i], low, high),
+                    printed,
+                    AGREES if meets else DIFFERS,
                     then,
                 )
             )
