@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.plots import adversarial_pair, perturbation_rows, weight_templates
+from coursekit.figures import description, is_described
+from coursekit.plots import adversarial_pair, digit_grid, perturbation_rows, weight_templates
 
 matplotlib.use("Agg")
 
@@ -36,6 +37,8 @@ def test_adversarial_pair_titles_each_image_with_its_prediction_and_draws_the_pe
     rms = change.pow(2).mean().sqrt().item()
     assert f"RMS {rms:.3f}" in axes[1].get_title()
     assert axes[1].get_title().startswith("perturbation, scaled")
+    largest = change.abs().max().item()
+    assert is_described(fig) and f"largest pixel change {largest:.2f}" in description(fig)
     matplotlib.pyplot.close(fig)
     fig = adversarial_pair(model, x, x_adv, magnify=10)
     np.testing.assert_allclose(
@@ -58,6 +61,7 @@ def test_weight_templates_draw_each_class_weight_on_a_symmetric_scale():
             np.testing.assert_allclose(image.get_array(), weights[digit].detach().reshape(28, 28).numpy())
             assert image.get_clim() == pytest.approx((-scale, scale))
     assert [ax.get_title() for ax in axes[0]] == [str(d) for d in range(10)]
+    assert is_described(fig) and "a, b drawn as 28×28 templates" in description(fig)
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError, match=r"weights\['x'\] must be \[10, 784\]"):
         weight_templates({"x": torch.zeros(10, 100)})
@@ -95,3 +99,12 @@ def test_perturbation_rows_refuses_bad_input():
         perturbation_rows(x, x[:1], model)
     with pytest.raises(ValueError, match="magnify"):
         perturbation_rows(x, x, model, magnify=0)
+
+
+def test_digit_grid_titles_each_digit_and_says_what_it_shows():
+    x, labels = torch.rand(12, 1, 28, 28), list(range(10)) + [3, 4]
+    fig = digit_grid(x, labels, columns=5, title="Some digits")
+    assert [ax.get_title() for ax in fig.axes[:12]] == [str(v) for v in labels]
+    assert not any(ax.axison for ax in fig.axes[12:])  # the rest of the last row is empty
+    assert description(fig) == "Some digits: 12 MNIST digits in a grid, labelled 0 1 2 3 4 5 6 7 8 9 3 4."
+    matplotlib.pyplot.close(fig)

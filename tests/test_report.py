@@ -363,3 +363,41 @@ def test_p_text_never_rounds_across_alpha():
     assert p_text(0.0497) == "0.0497" and p_text(0.0503) == "0.0503" and p_text(0.12) == "0.12"
     assert p_text(0.0096, alpha=0.01) == "0.0096" and p_text(0.0104, alpha=0.01) == "0.0104"
     assert p_text(0.0014) == "0.0014"
+
+
+def test_error_findings_give_an_interval_a_verdict_and_the_larger_run():
+    from coursekit.report import error_findings
+
+    ours = pd.DataFrame({"training error": [0.0, 0.1], "test error": [0.02, 0.2]}, index=["A", "B"])
+    paper = {"A": (0.0, 0.0351), "B": (0.05, 0.2)}
+    counts = {"training error": 1000, "test error": 1000}
+    rows = error_findings(ours, paper, ["A", "B"], counts=counts)
+    assert [r.what for r in rows] == ["A, training error", "A, test error", "B, training error", "B, test error"]
+    # A's 3.51% lies above our interval (1.3-3.1%): differs; B's "20%" is 19.5-20.5%: agrees
+    assert [r.verdict for r in rows] == ["agrees", "differs", "differs", "agrees"]
+    assert rows[1].ours.startswith("2.00% (95% CI 1.") and rows[1].paper == "3.51%"
+    assert rows[3].paper == "20%"
+    assert all(r.larger == "not recorded yet" for r in rows)
+    record = types.SimpleNamespace(table=lambda: ours * 0.5, provenance={"profile": "gpu"})
+    rows = error_findings(ours, paper, ["B"], counts=counts, larger=record)
+    assert rows[0].larger == "5.00% (gpu profile)"
+    with pytest.raises(ValueError, match="missing"):
+        error_findings(ours, paper, ["C"])
+    partial = types.SimpleNamespace(table=lambda: ours.loc[["B"]], provenance={"profile": "gpu"})
+    with pytest.raises(ValueError, match="larger run lacks"):
+        error_findings(ours, paper, ["A"], larger=partial)
+
+
+def test_printed_percent_is_the_paper_s_rounding():
+    from coursekit.report import printed_percent
+
+    assert printed_percent(0.067) == ("6.7%", pytest.approx(0.0665), pytest.approx(0.0675))
+    assert printed_percent(0.0) == ("0%", 0.0, pytest.approx(0.005))
+    assert printed_percent(0.10)[0] == "10%" and printed_percent(0.0164)[0] == "1.64%"
+    assert printed_percent(0.0057)[1:] == (pytest.approx(0.00565), pytest.approx(0.00575))
+    # a training error of 2 in 60,000 images agrees with the paper's "0%"
+    from coursekit.report import error_findings
+
+    ours = pd.DataFrame({"training error": [2 / 60_000], "test error": [0.0154]}, index=["M"])
+    rows = error_findings(ours, {"M": (0.0, 0.0154)}, ["M"])
+    assert [r.verdict for r in rows] == ["agrees", "agrees"]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ._checks import model_device
+from .figures import describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +70,8 @@ def digit_grid(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    shown = "" if labels is None else ", labelled " + " ".join(str(int(v)) for v in list(labels)[: len(x)])
+    return describe(fig, f"{title + ': ' if title else ''}{len(x)} MNIST digits in a grid{shown}.")
 
 
 def direction_rows(
@@ -332,13 +334,21 @@ def adversarial_pair(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, *, 
     if magnify is None:
         magnify = 0.5 / largest if largest > 0 else 1.0
     fig, axes = plt.subplots(1, 3, figsize=(6.6, 2.6))
+    said = []
     for ax, image, name in ((axes[0], x, "original"), (axes[2], x_adv, "adversarial")):
         label, probability = _prediction(model, image)
         _image(ax, image, f"{name}\npredicted {label} ({probability:.1%})")
+        said.append(f"the {name} image, which the model labels {label} ({probability:.1%})")
     rms = float(r.pow(2).mean().sqrt())
     _image(axes[1], 0.5 + magnify * r, f"{heading}\nRMS {rms:.3f}, max {largest:.2f}")
     fig.tight_layout()
-    return fig
+    scale = "scaled so that its largest change is black or white" if heading.endswith("scaled") else heading
+    return describe(
+        fig,
+        f"Three panels: {said[0]}; the perturbation r = x_adv − x, grey where nothing changed and "
+        f"{scale} (root-mean-square change per pixel {rms:.3f}, largest pixel change {largest:.2f} "
+        f"on a 0-to-1 scale); {said[1]}.",
+    )
 
 
 def weight_templates(weights: Mapping[str, torch.Tensor], *, title: str | None = None) -> Figure:
@@ -370,4 +380,9 @@ def weight_templates(weights: Mapping[str, torch.Tensor], *, title: str | None =
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"The weight vectors of {', '.join(weights)} drawn as 28×28 templates, one row per model and "
+        "one column per digit 0-9: red where ink raises that digit's score, blue where it lowers it, "
+        "white for 0, each row on its own scale (given beside it).",
+    )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .attack import AttackResult
+    from .findings import Finding
     from .records import Record
     from .units import BasisComparison
 
@@ -40,6 +41,8 @@ __all__ = [
     "units_numbers",
     "units_paragraph",
     "error_paragraph",
+    "error_findings",
+    "printed_percent",
     "convergence_table",
     "convergence_paragraph",
 ]
@@ -560,6 +563,70 @@ def error_paragraph(
         if groups[side]:
             parts.append(f"{side.capitalize()} it by more: " + "; ".join(detail(m) for m in groups[side]) + ".")
     return " ".join(parts)
+
+
+ERROR_MEASURES = {"training error": 60_000, "test error": 10_000}  # MNIST's images per measure
+
+
+def printed_percent(value: float) -> tuple[str, float, float]:
+    """A published rate ``value`` (a fraction) as the paper printed it, and the range of rates
+    that print so: 0.067 → ("6.7%", 0.0665, 0.0675); 0.0 → ("0%", 0.0, 0.005). The digits are
+    those of the shortest decimal form of the percentage (the paper's tables drop trailing
+    zeros: "10%", "1.64%")."""
+    text = f"{100 * value:.6f}".rstrip("0").rstrip(".")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    half = 0.5 * 10.0**-decimals / 100
+    return f"{text}%", max(0.0, value - half), value + half
+
+
+def error_findings(
+    ours: pd.DataFrame,
+    paper: Mapping[str, Sequence[float]],
+    models: Iterable[str],
+    *,
+    counts: Mapping[str, int] | None = None,
+    larger: Record | None = None,
+) -> list[Finding]:
+    """Chapter 1's "What this run found": one ``Finding`` per model and measure ("training
+    error", "test error"), ours with its 95% Wilson interval (``proportion_interval`` over the
+    ``counts`` images of each measure, by default MNIST's 60,000 and 10,000), the paper's value,
+    and a verdict: "agrees" when our interval meets the range of rates that print as the paper's
+    value (``printed_percent``: "0%" is anything below 0.5%), else "differs". ``larger``:
+    a recorded larger run with the same columns (``coursekit.findings.recorded``), shown with its
+    profile; None (nothing recorded yet) says "not recorded yet".
+
+    ``ours``: DataFrame indexed by model, errors as fractions; ``paper``: {model: (training
+    error, test error, ...)} as ``coursekit.paper.TABLE1``."""
+    from .findings import AGREES, DIFFERS, Finding
+
+    counts = dict(ERROR_MEASURES if counts is None else counts)
+    models = list(models)
+    missing = [m for m in models if m not in paper or m not in ours.index]
+    if missing:
+        raise ValueError(f"models {missing} are missing from ours or from paper")
+    table = None if larger is None else larger.table()
+    if table is not None and [m for m in models if m not in table.index]:
+        raise ValueError(f"the larger run lacks models {[m for m in models if m not in table.index]}")
+    rows = []
+    for m in models:
+        for i, measure in enumerate(counts):
+            rate = float(ours.loc[m, measure])
+            low, high = proportion_interval(rate, counts[measure])
+            then = "not recorded yet"
+            if table is not None and larger is not None:
+                then = f"{100 * float(table.loc[m, measure]):.2f}% ({larger.provenance['profile']} profile)"
+            printed, paper_low, paper_high = printed_percent(paper[m][i])
+            meets = low <= paper_high and paper_low <= high
+            rows.append(
+                Finding(
+                    f"{m}, {measure}",
+                    percent_interval(rate, low, high, digits=2),
+                    printed,
+                    AGREES if meets else DIFFERS,
+                    then,
+                )
+            )
+    return rows
 
 
 def convergence_table(models: Mapping[str, nn.Module]) -> pd.DataFrame:

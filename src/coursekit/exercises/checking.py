@@ -102,7 +102,8 @@ def compare_values(expected: Any, got: Any, *, rtol: float = 1e-4, atol: float =
     close = np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
     if close.all():
         return None
-    error = np.where(close, 0.0, np.abs(have - want))
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf (and close)
+        error = np.where(close, 0.0, np.abs(have - want))
     worst = np.unravel_index(np.nanargmax(error), error.shape) if error.ndim else ()
     where = f" at index {tuple(int(i) for i in worst)}" if worst else ""
     return (
