@@ -22,8 +22,6 @@ PAGE_TABLE_LIMIT = 4  # tables visible on the built page with folded parts close
 # own line; non-strict, so the merge order does not matter.
 PENDING_TEACH: set[str] = {
     "01_data_and_models",
-    "02_unit_semantics",
-    "03a_lbfgs_attack",
     "03b_minimum_distortion",
     "04_transfer",
     "05_spectral",
