@@ -130,13 +130,13 @@ def adversarial_comparison(
     from .figures import describe
 
     shown = min(columns, len(x))
-    rms = (x_adv[:shown] - x[:shown]).flatten(1).pow(2).mean(1).sqrt()
+    sizes = (x_adv[:shown] - x[:shown]).flatten(1).pow(2).mean(1).sqrt()  # [shown] RMS per pixel
     said = [" ".join(str(int(p)) for p in pred[:shown].tolist()) for pred in preds]
     return describe(
         fig,
         f"{shown} images in four rows: the originals (predicted {said[0]}), their adversarial "
         f"examples (predicted {said[1]}), the difference magnified {magnify:g} times (RMS per pixel "
-        f"{rms.min():.3f} to {rms.max():.3f}) and Gaussian noise of the same RMS (predicted {said[2]}).",
+        f"{sizes.min():.3f} to {sizes.max():.3f}) and Gaussian noise of the same RMS (predicted {said[2]}).",
     )
 
 
