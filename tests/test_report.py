@@ -77,11 +77,17 @@ def _fake_report(p_value, difference):
     return types.SimpleNamespace(tests={"purity": test, "similarity": test})
 
 
-def test_units_verdict_says_what_the_test_found():
-    assert units_verdict(_fake_report(0.001, 0.1), "CNN").count("significantly higher") == 2
-    assert "significantly lower" in units_verdict(_fake_report(0.001, -0.1), "CNN")
+def test_units_verdict_reports_the_interval_and_the_rank_test_each_in_its_own_words():
+    text = units_verdict(_fake_report(0.001, 0.1), "CNN")
+    assert text.count("it excludes 0: single units higher on average") == 2
+    assert text.count("significant at 0.05: single units' scores tend to rank higher") == 2
+    assert "single units lower on average" in units_verdict(_fake_report(0.001, -0.1), "CNN")
     text = units_verdict(_fake_report(0.2, 0.1), "FC")
-    assert text.count("no significant difference") == 2 and "(FC)" in text and "p = 0.2" in text
+    assert text.count("not significant at 0.05") == 2 and "(FC)" in text and "p = 0.2" in text
+    # a significant rank test beside an interval that contains 0: both said, neither withdrawn
+    both = units_verdict(_fake_report(0.01, 0.005), "CNN")
+    assert "it contains 0: no difference of means established" in both and "tend to rank higher" in both
+    assert "significantly" not in both
 
 
 def test_regulariser_sentences_compare_with_the_baseline():
@@ -251,12 +257,13 @@ def test_units_paragraph_says_what_was_and_was_not_found():
     assert "far more coherent than random images, in every model" in text
     low = _comparison([0.4, 0.5, 0.6], [0.65, 0.75], 0.5, 0.2)
     assert "Not every kind is far from random images (the lowest lies 29% of the way)" in units_paragraph({"A": low})
-    assert "In neither model nor measure is the difference significant (p ≥ 0.2)" in text
+    assert "In neither model nor measure is the Mann–Whitney test significant (p ≥ 0.2)" in text
     assert "3 and 3 live units and 2 random directions" in text
     assert "up to 0.050" in text and "7% of the gap" in text
     loud = _comparison([0.9, 0.9, 0.9], [0.55, 0.65], 0.001, 0.3, ci=(0.2, 0.4))
     text = units_paragraph({"A": loud, "B": quiet})
-    assert "In A, single units are significantly higher on purity, by 0.300 (43% of the gap" in text
+    assert "In A, the Mann–Whitney test finds single units' purity scores ranking higher (p = 0.001)" in text
+    assert "their mean differs by +0.300 (43% of the gap between the controls; 95% interval +0.200 to +0.400)" in text
     assert "The other tests are not significant (p ≥ 0.2)" in text
     assert "With 4 tests at the 0.05 level, chance alone makes at least one significant 19%" in text
     assert "Bonferroni level 0.05/4 = 0.0125, 1 of the 1 remains significant." in text
@@ -266,6 +273,49 @@ def test_units_paragraph_says_what_was_and_was_not_found():
     assert "up to 0.400 (similarity, A)" in text  # the widest interval among the others
     with pytest.raises(ValueError, match="empty"):
         units_paragraph({})
+
+
+def test_no_difference_verdict_needs_the_whole_interval_inside_or_beyond_the_margin():
+    from coursekit.findings import AGREES, DIFFERS, UNDECIDED
+    from coursekit.report import no_difference_verdict
+
+    assert no_difference_verdict(-0.02, 0.08, 0.125) == AGREES
+    assert no_difference_verdict(0.01, 0.05, 0.125) == AGREES  # a difference, but a negligible one
+    assert no_difference_verdict(-0.02, 0.2, 0.125) == UNDECIDED
+    assert no_difference_verdict(0.05, 0.2, 0.125) == UNDECIDED  # a difference of unknown size
+    assert no_difference_verdict(0.13, 0.3, 0.125) == DIFFERS
+    assert no_difference_verdict(-0.4, -0.2, 0.125) == DIFFERS
+    with pytest.raises(ValueError, match="low <= high"):
+        no_difference_verdict(0.1, -0.1, 0.125)
+    with pytest.raises(ValueError, match="margin"):
+        no_difference_verdict(-0.1, 0.1, 0.0)
+
+
+def test_units_table_and_findings_with_and_without_a_larger_run():
+    from coursekit.findings import AGREES, UNDECIDED
+    from coursekit.records import Record
+    from coursekit.report import units_findings, units_table
+
+    quiet = _comparison([0.8, 0.9, 0.85], [0.85, 0.8], 0.5, 0.2, ci=(-0.02, 0.08))
+    wide = _comparison([0.9, 0.6, 0.8], [0.85, 0.8], 0.5, 0.2, ci=(-0.2, 0.1))
+    table = units_table({"CNN": quiet, "FC": wide})
+    assert list(table.index) == ["CNN", "FC"] and table.loc["CNN", "live units"] == 3
+    assert table.loc["CNN", "random images purity"] == pytest.approx(0.3)
+    assert table.loc["FC", "ci low"] == -0.2 and table.loc["CNN", "k"] == 8
+    rows = units_findings(table)
+    assert rows[0].verdict == AGREES and "random directions 0.82 and 0.82" in rows[0].ours
+    assert [r.verdict for r in rows[1:]] == [AGREES, UNDECIDED]
+    assert rows[1].ours == "+0.025 (95% CI -0.020 to +0.080)" and rows[1].larger == "not recorded yet"
+    provenance = {"profile": "gpu"}
+    larger = Record("02_units", "t", "model", tuple(table.columns), table.to_dict(orient="index"), provenance)
+    rows = units_findings(table, larger)
+    assert rows[2].larger == (
+        "-0.058 (95% CI -0.200 to +0.100), 2 random directions (gpu profile): too few samples to say"
+    )
+    low = _comparison([0.4, 0.5, 0.6], [0.65, 0.75], 0.5, 0.2)
+    assert units_findings(units_table({"A": low}))[0].verdict == "differs"
+    with pytest.raises(ValueError, match="empty"):
+        units_table({})
 
 
 def test_error_paragraph_groups_the_models_by_their_difference():

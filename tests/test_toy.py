@@ -1,5 +1,7 @@
 """The 2-D toy of chapter 3: brute force D(x, l), the penalty path over c, the slider."""
 
+import math
+
 import matplotlib
 import numpy as np
 import pytest
@@ -125,3 +127,26 @@ def test_figure_and_slider_follow_the_path():
     fig = toy_map(model, x, {t: p.closest for t, p in zip((1, 2), paths)}, points, labels)
     assert len(fig.axes[0].lines) >= 3
     matplotlib.pyplot.close(fig)
+
+
+def test_search_c_brackets_then_bisects_on_a_log_scale():
+    from coursekit.toy import search_c
+
+    tried: list[float] = []
+
+    def reaches(c):
+        tried.append(c)
+        return c <= 37.0
+
+    best = search_c(reaches, 1.0, 6)
+    assert tried[:3] == [1.0, 10.0, 100.0]  # ×10 while it reaches, until it misses
+    assert tried[3] == pytest.approx(math.sqrt(10 * 100))  # then the geometric midpoint
+    assert best == max(c for c in tried if c <= 37.0)
+    assert 30 < search_c(lambda c: c <= 37.0, 1.0, 20) <= 37.0
+    tried.clear()
+    assert search_c(reaches, 1000.0, 2) is None and tried == [1000.0, 100.0]  # ÷10 while it misses
+    assert search_c(lambda c: True, 2.0, 3) == 200.0
+    with pytest.raises(ValueError, match="c must be"):
+        search_c(reaches, -1.0)
+    with pytest.raises(ValueError, match="steps"):
+        search_c(reaches, 1.0, 0)

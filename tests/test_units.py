@@ -4,6 +4,7 @@ import torch
 from coursekit.units import (
     activations,
     compare_bases,
+    difference_interval,
     feature_similarity,
     label_purity,
     natural_directions,
@@ -63,6 +64,28 @@ def test_compare_bases_controls_bracket_the_scale():
     assert set(report.test_table().index) == {"purity", "similarity"}
     assert 0 <= report.tests["purity"]["p value"] <= 1
     assert report.tests["purity"]["ci low"] <= report.tests["purity"]["difference"] <= report.tests["purity"]["ci high"]
+
+
+def test_difference_interval_is_the_percentile_bootstrap_of_the_difference_of_means():
+    import numpy as np
+
+    generator = np.random.default_rng(1)
+    a, b = generator.normal(0.3, 1.0, 400), generator.normal(0.0, 2.0, 900)
+    low, high = difference_interval(a, b, resamples=20_000, seed=3)
+    # the normal approximation: mean difference ± 1.96 standard errors
+    se = np.sqrt(a.var() / len(a) + b.var() / len(b))
+    assert low == pytest.approx(a.mean() - b.mean() - 1.96 * se, abs=0.01)
+    assert high == pytest.approx(a.mean() - b.mean() + 1.96 * se, abs=0.01)
+    assert difference_interval(a, b, resamples=500, seed=3) == difference_interval(torch.tensor(a), list(b), 500, 3)
+    assert difference_interval(a, b, resamples=500, seed=4) != difference_interval(a, b, resamples=500, seed=3)
+    narrow = difference_interval(a, b, resamples=20_000, seed=3, level=0.5)
+    assert low < narrow[0] < narrow[1] < high
+    with pytest.raises(ValueError, match="level"):
+        difference_interval(a, b, level=1.0)
+    with pytest.raises(ValueError, match="b must be 1-D"):
+        difference_interval(a, [1.0])
+    with pytest.raises(ValueError, match="resamples"):
+        difference_interval(a, b, resamples=1)
 
 
 def test_dead_units_are_counted_and_left_out():

@@ -75,9 +75,17 @@ def digit_grid(
 
 
 def direction_rows(
-    x: torch.Tensor, index: torch.Tensor, row_titles: Sequence[str], *, title: str | None = None
+    x: torch.Tensor,
+    index: torch.Tensor,
+    row_titles: Sequence[str],
+    *,
+    title: str | None = None,
+    labels: torch.Tensor | None = None,
 ) -> Figure:
-    """Rows of top-k images (the paper's Figures 1–2): index [R, k] into x."""
+    """Rows of top-k images (the paper's Figures 1–2): index [R, k] into x. With ``labels`` [N]
+    (the images' digits) the figure's description lists each row's digits."""
+    from .figures import describe
+
     rows, k = index.shape
     fig, axes = plt.subplots(rows, k, figsize=(k * 0.8, rows * 0.85), squeeze=False)
     for r in range(rows):
@@ -87,7 +95,13 @@ def direction_rows(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    text = f"{title or 'Top images'}: {rows} rows of the {k} images that excite each direction most."
+    if labels is not None:
+        digits = "; ".join(
+            f"{name}: {' '.join(str(int(d)) for d in labels[row].tolist())}" for name, row in zip(row_titles, index)
+        )
+        text += f" Their digits, row by row: {digits}."
+    return describe(fig, text)
 
 
 def adversarial_comparison(
@@ -115,7 +129,17 @@ def adversarial_comparison(
     for r, name in enumerate(names):
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    return fig
+    from .figures import describe
+
+    shown = min(columns, len(x))
+    sizes = (x_adv[:shown] - x[:shown]).flatten(1).pow(2).mean(1).sqrt()  # [shown] RMS per pixel
+    said = [" ".join(str(int(p)) for p in pred[:shown].tolist()) for pred in preds]
+    return describe(
+        fig,
+        f"{shown} images in four rows: the originals (predicted {said[0]}), their adversarial "
+        f"examples (predicted {said[1]}), the difference magnified {magnify:g} times (RMS per pixel "
+        f"{sizes.min():.3f} to {sizes.max():.3f}) and Gaussian noise of the same RMS (predicted {said[2]}).",
+    )
 
 
 def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis") -> Figure:

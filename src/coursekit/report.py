@@ -40,6 +40,9 @@ __all__ = [
     "percent_interval",
     "units_numbers",
     "units_paragraph",
+    "units_table",
+    "no_difference_verdict",
+    "units_findings",
     "error_paragraph",
     "error_findings",
     "printed_percent",
@@ -112,22 +115,32 @@ def p_text(p: float, alpha: float = 0.05) -> str:
 
 def units_verdict(report: BasisComparison, model_name: str, alpha: float = 0.05) -> str:
     """Markdown bullets, one per measure of a ``coursekit.units`` comparison report: natural vs
-    random means, the difference with its 95% interval, the p value, and whether single units
-    are significantly higher, lower, or not different at level ``alpha``."""
+    random means, the difference of means with its 95% bootstrap interval (and whether that
+    contains 0), and the Mann–Whitney p value (whether single units' scores tend to rank higher
+    or lower at level ``alpha``). The two tests ask different questions (means, ranks), so each
+    is reported in its own words."""
     lines = []
     for measure in ("purity", "similarity"):
         t = report.tests[measure]
-        if t["p value"] < alpha:
-            direction = "higher" if t["difference"] > 0 else "lower"
-            outcome = f"single units are significantly {direction}."
+        if t["ci low"] <= 0 <= t["ci high"]:
+            interval = "it contains 0: no difference of means established"
         else:
-            outcome = "no significant difference."
+            interval = f"it excludes 0: single units {'higher' if t['ci low'] > 0 else 'lower'} on average"
+        if t["p value"] < alpha:
+            ranks = f"significant at {alpha:g}: single units' scores tend to rank {_higher(t)}"
+        else:
+            ranks = f"not significant at {alpha:g}"
         lines.append(
             f"- **{measure}** ({model_name}): natural {t['natural mean']:.3f} vs random "
-            f"{t['random mean']:.3f}; difference {t['difference']:+.3f} (95% CI {t['ci low']:+.3f} "
-            f"to {t['ci high']:+.3f}), p = {p_text(t['p value'], alpha)}: {outcome}"
+            f"{t['random mean']:.3f}; difference of means {t['difference']:+.3f}, 95% interval "
+            f"{t['ci low']:+.3f} to {t['ci high']:+.3f} ({interval}); Mann–Whitney "
+            f"p = {p_text(t['p value'], alpha)} ({ranks})."
         )
     return "\n".join(lines)
+
+
+def _higher(test: Mapping[str, float]) -> str:
+    return "higher" if test["difference"] > 0 else "lower"
 
 
 def robustness_table(
@@ -508,17 +521,17 @@ def units_paragraph(reports: Mapping[str, BasisComparison], alpha: float = 0.05)
     significant = {key: t for key, t in tests.items() if t["p"] < alpha}
     others = {key: t for key, t in tests.items() if t["p"] >= alpha}
     for (name, measure), t in significant.items():
-        word = "higher" if t["difference"] > 0 else "lower"
         parts.append(
-            f"In {name}, single units are significantly {word} on {measure}, by "
-            f"{abs(t['difference']):.3f} ({abs(t['difference']) / gap(t):.0%} of the gap "
-            f"between the controls; p = {p_text(t['p'], alpha)})."
+            f"In {name}, the Mann–Whitney test finds single units' {measure} scores ranking "
+            f"{_higher(t)} (p = {p_text(t['p'], alpha)}); their mean differs by "
+            f"{t['difference']:+.3f} ({abs(t['difference']) / gap(t):.0%} of the gap between the "
+            f"controls; 95% interval {t['ci_low']:+.3f} to {t['ci_high']:+.3f})."
         )
     if significant and len(tests) > 1:
         parts.append(_multiple_tests_sentence([t["p"] for t in significant.values()], len(tests), alpha))
     if others:
         (w_name, w_measure), worst = max(others.items(), key=lambda kv: kv[1]["largest"] / gap(kv[1]))
-        which = "The other tests are not" if significant else "In neither model nor measure is the difference"
+        which = "The other tests are not" if significant else "In neither model nor measure is the Mann–Whitney test"
         parts.append(
             f"{which} significant (p ≥ {p_text(min(t['p'] for t in others.values()), alpha)}); with "
             f"{each('units', '{}')} live units and {first['directions']} random directions, the 95% "
@@ -526,6 +539,109 @@ def units_paragraph(reports: Mapping[str, BasisComparison], alpha: float = 0.05)
             f"{w_name}), {worst['largest'] / gap(worst):.0%} of the gap between the controls."
         )
     return " ".join(parts)
+
+
+def units_table(reports: Mapping[str, BasisComparison]) -> pd.DataFrame:
+    """Chapter 2's key result, one row per model of ``{model name: comparison report}``: the
+    number of live units and of random directions scored, the mean label purity of each kind's
+    top-k images and of random sets of k images, the difference of means single units − random
+    directions with its 95% bootstrap interval, and the Mann–Whitney p value. What the chapter
+    computes, and what ``benchmarks/records/02_unit_semantics.py`` records at a larger profile."""
+    import pandas as pd
+
+    if not reports:
+        raise ValueError("reports is empty")
+    rows = {}
+    for name, report in reports.items():
+        n = units_numbers(report, "purity")
+        rows[name] = {
+            "live units": n["units"],
+            "random directions": n["directions"],
+            "k": report.k,
+            "units purity": n["natural"],
+            "random purity": n["random"],
+            "random images purity": n["meaningless"],
+            "difference": n["difference"],
+            "ci low": n["ci_low"],
+            "ci high": n["ci_high"],
+            "p value": n["p"],
+        }
+    table = pd.DataFrame(rows).T
+    table.index.name = "model"
+    return table
+
+
+def no_difference_verdict(low: float, high: float, margin: float) -> str:
+    """The verdict on a claim of "no difference" from the 95% interval [low, high] of a difference
+    and the ``margin`` (> 0) below which a difference does not matter: "agrees" when the whole
+    interval lies within (−margin, margin), "differs" when it lies wholly beyond ±margin, and "too
+    few samples to say" otherwise (the interval leaves both a negligible and a real difference
+    possible)."""
+    from .findings import AGREES, DIFFERS, UNDECIDED
+
+    if not low <= high:
+        raise ValueError(f"need low <= high, got {low!r}, {high!r}")
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin!r}")
+    if -margin < low and high < margin:
+        return AGREES
+    if low >= margin or high <= -margin:
+        return DIFFERS
+    return UNDECIDED
+
+
+def _difference_text(row: Mapping[str, float]) -> str:
+    return f"{row['difference']:+.3f} (95% CI {row['ci low']:+.3f} to {row['ci high']:+.3f})"
+
+
+def units_findings(table: pd.DataFrame, larger: Record | None = None) -> list[Finding]:
+    """Chapter 2's "What this run found" from ``units_table`` (this run) and the record of a
+    larger run (None: not recorded yet). One row on Figures 1–2 (both kinds of direction far more
+    label-pure than random images: more than half-way from them to 1) and one per model on the
+    paper's "no distinction", judged by ``no_difference_verdict`` with the margin 1/k: a
+    difference of less than one image in k per top-k set is one a look at the figures cannot
+    see."""
+    from .findings import AGREES, DIFFERS, Finding
+
+    if table.empty:
+        raise ValueError("table is empty")
+    names = list(table.index)
+    k = int(table["k"].iloc[0])
+    floor = table["random images purity"]
+    halfway = all(bool(((table[kind] - floor) / (1 - floor) > 0.5).all()) for kind in ("units purity", "random purity"))
+    both = " and ".join
+    rows = [
+        Finding(
+            f"label purity of the top {k} images (Figures 1–2; {both(names)})",
+            f"single units {both(f'{v:.2f}' for v in table['units purity'])}, random directions "
+            f"{both(f'{v:.2f}' for v in table['random purity'])}; {k} random images "
+            f"{both(f'{v:.2f}' for v in floor)}",
+            "both kinds of rows share semantic properties (by eye)",
+            AGREES if halfway else DIFFERS,
+        )
+    ]
+    recorded = larger.table() if larger is not None else None
+    profile = larger.provenance["profile"] if larger is not None else ""
+    for name in names:
+        row = table.loc[name]
+        extra = "not recorded yet"
+        if recorded is not None and name in recorded.index:
+            other = recorded.loc[name]
+            verdict = no_difference_verdict(other["ci low"], other["ci high"], 1 / k)
+            extra = (
+                f"{_difference_text(other)}, {int(other['random directions']):,} random directions "
+                f"({profile} profile): {verdict}"
+            )
+        rows.append(
+            Finding(
+                f"single units − random directions, mean purity ({name})",
+                _difference_text(row),
+                "no distinction (§3)",
+                no_difference_verdict(row["ci low"], row["ci high"], 1 / k),
+                extra,
+            )
+        )
+    return rows
 
 
 def error_paragraph(

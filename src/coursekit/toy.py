@@ -11,12 +11,14 @@ is out of the question).
 ``train_toy``     a small tanh MLP (2 → 32 → 32 → 3), full-batch Adam, about a second on a CPU
 ``square_grid``   the grid of points the brute force classifies
 ``closest_point`` D(x, l) by brute force over the grid
+``search_c``      the paper's line search for its "minimum c" (the largest weight on |r| that reaches l)
 ``toy_path``      the penalty problem's solution for a grid of c (``attack.solve_penalty``)
 ``toy_figure`` / ``toy_slider``  the picture, and a slider over c (``widgets.FrameSlider``)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,7 @@ __all__ = [
     "SPREAD",
     "classify",
     "closest_point",
+    "search_c",
     "solve_toy_penalty",
     "square_grid",
     "toy_data",
@@ -120,6 +123,33 @@ def closest_point(model: nn.Module, x: torch.Tensor, target: int, grid: torch.Te
         raise ValueError(f"no point of the grid is labelled target={target!r}")
     candidates = grid[inside]
     return candidates[(candidates - x.reshape(1, 2)).norm(dim=1).argmin()]
+
+
+def search_c(reaches: Callable[[float], bool], c: float = 1.0, steps: int = 8) -> float | None:
+    """The line search over c of §4.1, for one image: the largest c found whose penalty solution
+    reaches the target (the paper's "minimum c", read as the smallest weight 1/c on the loss).
+
+    ``reaches(c)`` solves min c·|r|² + loss_f(x + r, l) over the box and says whether the
+    solution is labelled l (a larger c weighs |r| more: a closer example, until it misses).
+    ``steps`` values of c are tried, starting at ``c`` (> 0): while no failure is known c is
+    multiplied by 10 after each success, while no success is known divided by 10 after each
+    failure; once a success lo and a failure hi bracket it, the next c is the geometric midpoint
+    √(lo·hi) (c spans orders of magnitude). Returns the largest c that reached l, None if none did.
+    """
+    if not (isinstance(c, (int, float)) and math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a positive number, got {c!r}")
+    check_int("steps", steps)
+    success, failure = 0.0, math.inf  # the largest c known to reach, the smallest known to miss
+    for _ in range(steps):
+        if reaches(c):
+            success = c
+        else:
+            failure = c
+        if success and failure < math.inf:
+            c = math.sqrt(success * failure)
+        else:
+            c = c * 10 if success else c / 10
+    return success or None
 
 
 @dataclass
@@ -229,6 +259,8 @@ def _regions(ax, model: nn.Module, target: int, resolution: int = 300) -> None:
     )
     axis = np.linspace(0, 1, resolution)
     ax.contour(axis, axis, labels, levels=[0.5, 1.5], colors="k", linewidths=0.6)
+    for k, (cx, cy) in enumerate(CENTRES):  # the labels written out: colour is not the only cue
+        ax.text(cx, cy - 0.2, f"label {k}", ha="center", va="center", fontsize=7, color="0.15")
 
 
 def toy_map(
@@ -263,7 +295,19 @@ def toy_map(
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xticks=[0, 0.5, 1], yticks=[0, 0.5, 1])
     ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
     fig.tight_layout()
-    return fig
+    from .figures import describe
+
+    stars = "; ".join(
+        f"for l = {target} it is ({float(point[0]):.3f}, {float(point[1]):.3f}), at distance "
+        f"{float((point - x).norm()):.3f} from x (a dashed circle of that radius around x)"
+        for target, point in closest.items()
+    )
+    return describe(
+        fig,
+        f"The unit square coloured by the toy model's label (three regions, labels 0, 1 and 2, "
+        f"black decision boundaries between them), the point x = ({float(x[0]):.2f}, "
+        f"{float(x[1]):.2f}) and, as a star, the closest point the model labels l: {stars}.",
+    )
 
 
 def _plane(ax, model: nn.Module, path: ToyPath, points, labels):
