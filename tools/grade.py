@@ -403,8 +403,10 @@ def stopped(result: sandbox.Result, outputs: Path, settings: Settings) -> str:
     return ""
 
 
-def grade_file(student: str, path: Path, relative: str, chapters: dict[str, Chapter], settings: Settings) -> list[dict]:
-    """The rows of one submitted file."""
+def grade_file(
+    student: str, path: Path, relative: str, chapters: dict[str, Chapter], keys: dict[str, Path], settings: Settings
+) -> list[dict]:
+    """The rows of one submitted file (``keys``: each chapter's answer key folder)."""
     mode, missing = _mode(settings)
     isolation = mode if not missing else f"process (missing: {missing})"
     named = chapter_of_name(path.name, list(chapters))
@@ -424,7 +426,7 @@ def grade_file(student: str, path: Path, relative: str, chapters: dict[str, Chap
     if content is not None and content != stem:
         why = f"Not graded: this file holds the notebook of {content}, not of {stem}."
         return [row(student, relative, stem, e, "error", why) for e in chapter.exercises]
-    key = build_key(chapter, settings)
+    key = keys[stem]
     found, why = run_submission(path, chapter, key, settings, mode)
     rows = []
     for exercise_id in chapter.exercises:
@@ -483,12 +485,12 @@ def grade(
     chapters = graded_chapters(settings.students)
     mode, missing = _mode(settings)
     print(f"isolation: {mode}" + (f" — WEAKER: {missing}" if missing else ""), file=sys.stderr)
-    for chapter in chapters.values():  # every key first: a chapter that cannot run stops the batch here
-        build_key(chapter, settings)
     work = submissions(folder)
     start = time.perf_counter()
+    # every key first (a chapter that cannot run stops the batch here), each built once
+    keys = {stem: build_key(chapter, settings) for stem, chapter in chapters.items()}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda item: grade_file(item[0], item[1], item[2], chapters, settings), work))
+        results = list(pool.map(lambda item: grade_file(*item, chapters, keys, settings), work))
     rows = [one for result in results for one in result]
     rows += not_handed_in(folder, rows, chapters, assigned or [])
     rows.sort(key=lambda r: (r["student"], r["notebook"], r["exercise"]))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ._checks import model_device
+from .figures import describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +70,8 @@ def digit_grid(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    shown = "" if labels is None else ", labelled " + " ".join(str(int(labels[i])) for i in range(len(x)))
+    return describe(fig, f"{title + ': ' if title else ''}a grid of {len(x)} MNIST digit images{shown}.")
 
 
 def direction_rows(
@@ -85,7 +87,10 @@ def direction_rows(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    names = "; ".join(str(t) for t in row_titles)
+    return describe(
+        fig, f"{title + ': ' if title else ''}{rows} rows of the {k} images that most excite each direction ({names})."
+    )
 
 
 def adversarial_comparison(
@@ -113,7 +118,15 @@ def adversarial_comparison(
     for r, name in enumerate(names):
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    return fig
+    shown = min(columns, len(x))
+    fooled = sum(int(preds[1][j] != preds[0][j]) for j in range(shown))
+    noise = sum(int(preds[2][j] != preds[0][j]) for j in range(shown))
+    return describe(
+        fig,
+        f"{shown} test images, each above its adversarial example, the difference magnified {magnify:g} times, and "
+        f"Gaussian noise of the same size. The prediction changes on {fooled} of {shown} adversarial examples "
+        f"and on {noise} of {shown} noisy images.",
+    )
 
 
 def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis") -> Figure:
@@ -137,7 +150,13 @@ def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: 
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(title)
     fig.tight_layout()
-    return fig
+    cells = "; ".join(
+        f"{row}: " + ", ".join(f"{col} {fmt.format(v)}" for col, v in zip(table.columns, values[i]))
+        for i, row in enumerate(table.index)
+    )
+    return describe(
+        fig, f"{title + ': ' if title else ''}a heat map of rates, rows by columns, each cell annotated. {cells}."
+    )
 
 
 def transfer_example(
@@ -182,7 +201,14 @@ def transfer_example(
     _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
     _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
     _prediction_bars(fig.add_axes((0.66, 0.2, 0.32, 0.62)), names, classes, probabilities, label=label, source=source)
-    return fig
+    answers = "; ".join(
+        f"{n} answers {c} ({p:.0%}{', fooled' if c != label else ''})" for n, c, p in zip(names, classes, probabilities)
+    )
+    return describe(
+        fig,
+        f"An image of a {label}, the perturbation made for {source} (RMS {rms:.3f}) and the adversarial image, "
+        f"with each model's answer on it: {answers}.",
+    )
 
 
 def _prediction_bars(
@@ -199,7 +225,7 @@ def _prediction_bars(
         ax.text(
             prob - 0.02 if inside else prob + 0.02,
             row,
-            f"→ {c} ({100 * prob:.0f}%)",
+            f"→ {c} ({100 * prob:.0f}%){', fooled' if c != label else ''}",
             va="center",
             ha="right" if inside else "left",
             fontsize=8,
@@ -261,7 +287,13 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     for ax in axes[1:]:
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"A {len(taps)}-tap circular convolution on {size} points: its circulant matrix; the magnitudes of its "
+        f"Fourier transform, which are the matrix's singular values (largest {np.linalg.norm(matrix, 2):.3g}); and "
+        f"with stride {stride}, the folded squared magnitudes whose sums are the strided layer's squared singular "
+        f"values (largest {np.linalg.norm(matrix[::stride], 2) ** 2:.3g}).",
+    )
 
 
 def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> Figure:
@@ -275,7 +307,12 @@ def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> F
     ax.set_ylabel("share of test images fooled")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return fig
+    medians = "; ".join(f"{name}: median {float(a.distortion.median()):.3f}" for name, a in attacks.items())
+    return describe(
+        fig,
+        f"{title + ': ' if title else ''}the share of test images fooled at or below each minimum distortion "
+        f"(per-pixel RMS), one curve per attack: {medians}.",
+    )
 
 
 def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *, magnify: float = 5.0) -> Figure:
@@ -301,7 +338,12 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *,
     for row, name in enumerate(names):
         axes[row, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    return fig
+    pairs = ", ".join(f"{int(probs[0][j].argmax())} → {int(probs[1][j].argmax())}" for j in range(len(x)))
+    return describe(
+        fig,
+        f"{len(x)} images, each above its change magnified {magnify:g} times and its adversarial version; the "
+        f"model's answers, original → adversarial: {pairs}.",
+    )
 
 
 def _prediction(model: nn.Module, image: torch.Tensor) -> tuple[int, float]:
@@ -338,7 +380,12 @@ def adversarial_pair(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, *, 
     rms = float(r.pow(2).mean().sqrt())
     _image(axes[1], 0.5 + magnify * r, f"{heading}\nRMS {rms:.3f}, max {largest:.2f}")
     fig.tight_layout()
-    return fig
+    (before, p_before), (after, p_after) = _prediction(model, x), _prediction(model, x_adv)
+    return describe(
+        fig,
+        f"An image the model classifies as {before} ({p_before:.1%}), the perturbation (RMS {rms:.3f} per pixel, "
+        f"largest change {largest:.2f}), and the adversarial image, classified as {after} ({p_after:.1%}).",
+    )
 
 
 def weight_templates(weights: Mapping[str, torch.Tensor], *, title: str | None = None) -> Figure:
@@ -370,4 +417,9 @@ def weight_templates(weights: Mapping[str, torch.Tensor], *, title: str | None =
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"{title + ': ' if title else ''}the weights of {len(weights)} softmax classifiers "
+        f"({', '.join(weights)}) drawn as one 28×28 template per digit 0 to 9: red where ink raises the digit's "
+        "score, blue where it lowers it.",
+    )

@@ -263,7 +263,16 @@ def toy_map(
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xticks=[0, 0.5, 1], yticks=[0, 0.5, 1])
     ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
     fig.tight_layout()
-    return fig
+    from .figures import describe
+
+    nearest = "; ".join(
+        f"the closest point of class {t} is {float((p - x).norm()):.3f} away" for t, p in closest.items()
+    )
+    return describe(
+        fig,
+        f"The toy classifier's regions in the unit square, the point x = ({x[0]:.2f}, {x[1]:.2f}) and, per "
+        f"target, the closest point of that class with a dashed circle of that radius around x: {nearest}.",
+    )
 
 
 def _plane(ax, model: nn.Module, path: ToyPath, points, labels):
@@ -344,4 +353,19 @@ def toy_slider(
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < max(count, 1):
         raise ValueError(f"index must be an int in [0, {count - 1}], got {index!r}")
     frames = render_frames(*toy_figure(model, paths, points, labels), count)
-    return FrameSlider("c", [f"{c:.3g}" for c in paths[0].c_values], frames, index)
+    descriptions = [toy_description(paths, i) for i in range(count)]
+    return FrameSlider("c", [f"{c:.3g}" for c in paths[0].c_values], frames, index, descriptions)
+
+
+def toy_description(paths: list[ToyPath], index: int) -> str:
+    """The text description (alt text) of ``toy_figure`` at the index-th c, with its numbers."""
+    c = paths[0].c_values[index]
+    parts = "; ".join(
+        f"target {p.target}: the solution is classified {int(p.labels[index])}, "
+        f"|r| = {p.distance[index] / p.exact_distance:.2f} times the exact distance"
+        for p in paths
+    )
+    return (
+        f"The penalty method on the toy problem at c = {c:.3g}: per target, the regions of the unit square, "
+        f"x, the closest point of the target class, and the penalty solutions along c. {parts}."
+    )
