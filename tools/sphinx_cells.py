@@ -9,6 +9,11 @@ before myst-nb's own (which reads the prompts) and writes that line into them:
 - a cell folded whole (``hide-cell``: solutions, reproduction notes): "<title>" to open it;
 - a cell whose input only is folded (``hide-input``: plotting and sentence code): "Code: <title>".
 
+myst-nb's fold is a ``<summary aria-label="Toggle hidden content">`` around that visible title;
+an accessible name that leaves out the visible text fails WCAG 2.5.3 (label in name, axe-core's
+``label-content-name-mismatch``), so :func:`name_folds_by_their_title` drops the aria-label and
+the summary is named by the title it shows.
+
 Loaded by ``_config.yml`` (``sphinx: local_extensions``).
 """
 
@@ -46,6 +51,16 @@ class TitleFoldedCells(SphinxPostTransform):
                 cell["prompt_show"], cell["prompt_hide"] = f"Code: {title} (show)", f"Code: {title} (hide)"
 
 
+GENERIC_SUMMARY = '<summary aria-label="Toggle hidden content">'
+
+
+def name_folds_by_their_title(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """In the page's HTML, let each fold's ``<summary>`` be named by its visible title."""
+    if isinstance(context.get("body"), str):
+        context["body"] = context["body"].replace(GENERIC_SUMMARY, "<summary>")
+
+
 def setup(app):
     app.add_post_transform(TitleFoldedCells)
+    app.connect("html-page-context", name_folds_by_their_title)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

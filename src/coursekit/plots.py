@@ -163,7 +163,13 @@ def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: 
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(title)
     fig.tight_layout()
-    return fig
+    cells = "; ".join(
+        f"{row}: " + ", ".join(f"{col} {fmt.format(v)}" for col, v in zip(table.columns, values[i]))
+        for i, row in enumerate(table.index)
+    )
+    return describe(
+        fig, f"{title + ': ' if title else ''}a heat map of rates, rows by columns, each cell annotated. {cells}."
+    )
 
 
 def transfer_example(
@@ -208,7 +214,14 @@ def transfer_example(
     _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
     _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
     _prediction_bars(fig.add_axes((0.66, 0.2, 0.32, 0.62)), names, classes, probabilities, label=label, source=source)
-    return fig
+    answers = "; ".join(
+        f"{n} answers {c} ({p:.0%}{', fooled' if c != label else ''})" for n, c, p in zip(names, classes, probabilities)
+    )
+    return describe(
+        fig,
+        f"An image of a {label}, the perturbation made for {source} (RMS {rms:.3f}) and the adversarial image, "
+        f"with each model's answer on it: {answers}.",
+    )
 
 
 def _prediction_bars(
@@ -225,7 +238,7 @@ def _prediction_bars(
         ax.text(
             prob - 0.02 if inside else prob + 0.02,
             row,
-            f"→ {c} ({100 * prob:.0f}%)",
+            f"→ {c} ({100 * prob:.0f}%){', fooled' if c != label else ''}",
             va="center",
             ha="right" if inside else "left",
             fontsize=8,
@@ -287,7 +300,13 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     for ax in axes[1:]:
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.tight_layout()
-    return fig
+    return describe(
+        fig,
+        f"A {len(taps)}-tap circular convolution on {size} points: its circulant matrix; the magnitudes of its "
+        f"Fourier transform, which are the matrix's singular values (largest {np.linalg.norm(matrix, 2):.3g}); and "
+        f"with stride {stride}, the folded squared magnitudes whose sums are the strided layer's squared singular "
+        f"values (largest {np.linalg.norm(matrix[::stride], 2) ** 2:.3g}).",
+    )
 
 
 def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> Figure:
@@ -301,7 +320,12 @@ def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> F
     ax.set_ylabel("share of test images fooled")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return fig
+    medians = "; ".join(f"{name}: median {float(a.distortion.median()):.3f}" for name, a in attacks.items())
+    return describe(
+        fig,
+        f"{title + ': ' if title else ''}the share of test images fooled at or below each minimum distortion "
+        f"(per-pixel RMS), one curve per attack: {medians}.",
+    )
 
 
 def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *, magnify: float = 5.0) -> Figure:
@@ -327,7 +351,12 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *,
     for row, name in enumerate(names):
         axes[row, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    return fig
+    pairs = ", ".join(f"{int(probs[0][j].argmax())} → {int(probs[1][j].argmax())}" for j in range(len(x)))
+    return describe(
+        fig,
+        f"{len(x)} images, each above its change magnified {magnify:g} times and its adversarial version; the "
+        f"model's answers, original → adversarial: {pairs}.",
+    )
 
 
 def _prediction(model: nn.Module, image: torch.Tensor) -> tuple[int, float]:

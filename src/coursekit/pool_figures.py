@@ -171,7 +171,17 @@ def pool_diagram(
     ax.axis("off")
     timeline = fig.add_axes((0.06, 0.13, 0.9, 0.06))
     _draw_timeline(timeline, steps_per_epoch, epochs, list(refresh_steps))
-    return fig
+    from .figures import describe
+
+    where = ", ".join("the input" if k == 0 else f"hidden layer {k}" for k in layers)
+    return describe(
+        fig,
+        f"A diagram of adversarial-pool training: each step feeds {batch_size} training images plus {pool_batch} "
+        f"adversarial examples from each pool ({where}; {pool_size} examples each, made by the {attack}) through "
+        f"the network, {mixed} examples in one loss; {replaced} pool examples are replaced every {refresh_every} "
+        f"steps. A time line below marks the {len(list(refresh_steps))} refreshes over {epochs} epochs of "
+        f"{steps_per_epoch} steps.",
+    )
 
 
 def pool_gallery(
@@ -195,4 +205,9 @@ def pool_gallery(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return fig
+    from .figures import describe
+
+    pairs = ", ".join(f"{int(true[j])} read as {int(predicted[j])}" for j in range(count))
+    return describe(
+        fig, f"{title + ': ' if title else ''}{count} pool images, each true label and the model's: {pairs}."
+    )

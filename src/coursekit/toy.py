@@ -388,4 +388,19 @@ def toy_slider(
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < max(count, 1):
         raise ValueError(f"index must be an int in [0, {count - 1}], got {index!r}")
     frames = render_frames(*toy_figure(model, paths, points, labels), count)
-    return FrameSlider("c", [f"{c:.3g}" for c in paths[0].c_values], frames, index)
+    descriptions = [toy_description(paths, i) for i in range(count)]
+    return FrameSlider("c", [f"{c:.3g}" for c in paths[0].c_values], frames, index, descriptions)
+
+
+def toy_description(paths: list[ToyPath], index: int) -> str:
+    """The text description (alt text) of ``toy_figure`` at the index-th c, with its numbers."""
+    c = paths[0].c_values[index]
+    parts = "; ".join(
+        f"target {p.target}: the solution is classified {int(p.labels[index])}, "
+        f"|r| = {p.distance[index] / p.exact_distance:.2f} times the exact distance"
+        for p in paths
+    )
+    return (
+        f"The penalty method on the toy problem at c = {c:.3g}: per target, the regions of the unit square, "
+        f"x, the closest point of the target class, and the penalty solutions along c. {parts}."
+    )

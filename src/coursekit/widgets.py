@@ -60,6 +60,8 @@ __all__ = [
     "plot_epsilon_curves",
     "plot_penalty_solution",
     "render_frames",
+    "epsilon_description",
+    "penalty_description",
 ]
 
 
@@ -115,16 +117,17 @@ def penalty_figure(path: PenaltyPath) -> tuple[Figure, Callable[[int], None]]:
         ax.axis("off")
     colors = ["tab:red" if k == path.target else "tab:gray" for k in range(10)]
     bars = axes[2].bar(range(10), path.probabilities[0].numpy(), color=colors)
-    axes[2].set_xticks(range(10))
+    bars[path.target].set_hatch("//")  # the target is marked by a pattern too, not by colour alone
+    axes[2].set_xticks(range(10), [f"{k}\ntarget" if k == path.target else str(k) for k in range(10)], fontsize=8)
     axes[2].set_ylim(0, 1)
-    axes[2].set_title(f"probabilities (target {path.target} in red)", fontsize=9)
+    axes[2].set_title(f"probabilities (target {path.target}: red, hatched)", fontsize=9)
     axes[3].semilogx(path.c_values, path.distortion)
     axes[3].set_xlabel("c (weight on |r|²)")
-    axes[3].set_ylabel("distortion")
     twin = axes[3].twinx()
-    twin.semilogx(path.c_values, path.probabilities[:, path.target].numpy(), color="tab:red")
+    twin.semilogx(path.c_values, path.probabilities[:, path.target].numpy(), color="tab:red", linestyle="--")
     twin.set_ylim(0, 1)
-    twin.set_ylabel("p(target)", color="tab:red")
+    twin.set_ylabel("p(target), dashed", color="tab:red")
+    axes[3].set_ylabel("distortion, solid")
     marker = axes[3].axvline(path.c_values[0], color="k", linestyle=":")
 
     def update(index: int) -> None:
@@ -141,13 +144,28 @@ def penalty_figure(path: PenaltyPath) -> tuple[Figure, Callable[[int], None]]:
     return fig, update
 
 
+def penalty_description(path: PenaltyPath, index: int) -> str:
+    """The text description (alt text) of the penalty figure at the index-th c, with its numbers."""
+    c, probs = path.c_values[index], path.probabilities[index].numpy()
+    target_p = path.probabilities[:, path.target].numpy()
+    return (
+        f"The penalty attack at c = {c:.3g}: the image x beside x + r, which the model classifies as "
+        f"{int(probs.argmax())} (target {path.target}, probability {probs[path.target]:.2f}); distortion "
+        f"{path.distortion[index]:.4f}. Along the grid from c = {path.c_values[0]:.3g} to "
+        f"{path.c_values[-1]:.3g}, the distortion goes from {path.distortion[0]:.4f} to "
+        f"{path.distortion[-1]:.4f} and the target's probability from {target_p[0]:.2f} to {target_p[-1]:.2f}."
+    )
+
+
 def plot_penalty_solution(path: PenaltyPath, index: int) -> Figure:
     """x + r for the index-th c, its class probabilities and distortion, and the distortion
-    and target probability along the whole c grid."""
+    and target probability along the whole c grid (described: :func:`penalty_description`)."""
+    from .figures import describe
+
     _check_index(index, len(path.c_values))
     fig, update = penalty_figure(path)
     update(index)
-    return fig
+    return describe(fig, penalty_description(path, index))
 
 
 def epsilon_figure(curves: pd.DataFrame) -> tuple[Figure, Callable[[int], None]]:
@@ -166,11 +184,11 @@ def epsilon_figure(curves: pd.DataFrame) -> tuple[Figure, Callable[[int], None]]
     axes[0].legend(fontsize=7)
     axes[0].set_title("solid: adversarial direction, dashed: Gaussian noise", fontsize=9)
     width, positions = 0.38, np.arange(len(targets))
-    groups = {
-        kind: axes[1].bar(positions + shift, np.zeros(len(targets)), width, label=label)
-        for kind, shift, label in (
-            ("adversarial direction", -width / 2, "adversarial"),
-            ("Gaussian noise", width / 2, "Gaussian"),
+    groups = {  # told apart by a pattern as well as by colour
+        kind: axes[1].bar(positions + shift, np.zeros(len(targets)), width, label=label, hatch=hatch)
+        for kind, shift, label, hatch in (
+            ("adversarial direction", -width / 2, "adversarial", ""),
+            ("Gaussian noise", width / 2, "Gaussian (hatched)", "//"),
         )
     }
     axes[1].set_xticks(positions, targets, rotation=20, fontsize=8)
@@ -190,15 +208,32 @@ def epsilon_figure(curves: pd.DataFrame) -> tuple[Figure, Callable[[int], None]]
     return fig, update
 
 
+def epsilon_description(curves: pd.DataFrame, index: int) -> str:
+    """The text description (alt text) of the ε figure at the index-th ε, with its numbers."""
+    epsilon, row = curves.index[index], curves.iloc[index]
+    targets = curves["adversarial direction"].columns
+    adversarial, noise = row["adversarial direction"], row["Gaussian noise"]
+    errors = "; ".join(f"{t}: {adversarial[t]:.0%} adversarial, {noise[t]:.0%} noise" for t in targets)
+    return (
+        f"Error rate against ε (from {curves.index[0]:.3g} to {curves.index[-1]:.3g}) of each model under "
+        f"perturbations along the adversarial direction (solid lines) and of Gaussian noise of the same size "
+        f"(dashed), and the errors at ε = {epsilon:.3g} as bars: {errors}."
+    )
+
+
 def plot_epsilon_curves(curves: pd.DataFrame, epsilon: float) -> Figure:
     """Error vs ε for the adversarial direction (solid) and Gaussian noise (dashed) on each
-    target, and the errors at ``epsilon`` (the nearest grid value) as bars.
+    target, and the errors at ``epsilon`` (the nearest grid value) as bars (described:
+    :func:`epsilon_description`).
 
     ``curves``: ``epsilon_curves``' table: index ε ascending, columns (kind, target) with kind
     "adversarial direction" or "Gaussian noise", error rates in [0, 1]."""
+    from .figures import describe
+
     fig, update = epsilon_figure(curves)
-    update(nearest_index(curves.index, epsilon))
-    return fig
+    index = nearest_index(curves.index, epsilon)
+    update(index)
+    return describe(fig, epsilon_description(curves, index))
 
 
 def nearest_index(values: Sequence[float], value: float) -> int:
@@ -259,6 +294,7 @@ _SCRIPT = """(function () {
     var k = Number(input.value);
     for (var i = 0; i < frames.length; i++) frames[i].style.display = i === k ? "" : "none";
     value.textContent = frames[k].getAttribute("data-label");
+    input.setAttribute("aria-valuetext", value.textContent);
   }
   input.addEventListener("input", show);
   input.addEventListener("change", show);
@@ -289,6 +325,7 @@ class FrameSlider:
     labels: list[str]  # [G] the grid values as shown, e.g. "0.316" (numbers are shown with 3 digits)
     frames: list[bytes]  # [G] PNG bytes
     default: int  # index of the frame shown first
+    descriptions: list[str] | None = None  # [G] what each frame shows (its alt text); None: automatic
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -302,6 +339,13 @@ class FrameSlider:
         _check_index(self.default, len(self.frames))
         if any(not bytes(frame).startswith(b"\x89PNG") for frame in self.frames):
             raise ValueError("frames must be PNG bytes")
+        if self.descriptions is not None and (
+            len(self.descriptions) != len(self.frames)
+            or not all(isinstance(d, str) and d.strip() for d in self.descriptions)
+        ):
+            raise ValueError(
+                f"descriptions must be one non-empty str per frame ({len(self.frames)}), got {self.descriptions!r}"
+            )
 
     def html(self) -> str:
         """The static slider: a range input (hidden until the script shows it), every frame as a
@@ -313,15 +357,20 @@ class FrameSlider:
             label = html.escape(label)
             hidden = "" if index == self.default else ' style="display:none"'
             data = base64.b64encode(frame).decode("ascii")
+            if self.descriptions is None:
+                alt, origin = f"The figure for {name} = {label}.", "automatic"
+            else:
+                alt, origin = html.escape(" ".join(self.descriptions[index].split()), quote=True), "written"
             images.append(
-                f'<img src="data:image/png;base64,{data}" alt="the figure for {name} = '
-                f'{label}" data-label="{label}"{hidden}>'
+                f'<img src="data:image/png;base64,{data}" alt="{alt}" data-description="{origin}" '
+                f'data-label="{label}"{hidden}>'
             )
         control = (
             f'<div class="coursekit-slider-control" style="display:none"><label>{name} '
             f'<input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
-            f'value="{self.default}" style="width:20em;max-width:70%;vertical-align:middle"></label> '
-            f"{name} = <output>{html.escape(self.labels[self.default])}</output></div>"
+            f'value="{self.default}" aria-valuetext="{name} = {html.escape(self.labels[self.default])}" '
+            f'style="width:20em;max-width:70%;vertical-align:middle"></label> '
+            f'{name} = <output aria-live="polite">{html.escape(self.labels[self.default])}</output></div>'
         )
         return (
             f'<div class="coursekit-slider" id="{element_id}">\n{control}\n'
@@ -380,7 +429,8 @@ def c_slider(path: PenaltyPath, index: int | None = None) -> FrameSlider:
     start = count // 2 if index is None else index
     _check_index(start, count)
     frames = render_frames(*penalty_figure(path), count)
-    return FrameSlider("c", [f"{c:.3g}" for c in path.c_values], frames, int(start))
+    descriptions = [penalty_description(path, i) for i in range(count)]
+    return FrameSlider("c", [f"{c:.3g}" for c in path.c_values], frames, int(start), descriptions)
 
 
 def epsilon_slider(curves: pd.DataFrame, epsilon: float | None = None) -> FrameSlider:
@@ -390,4 +440,5 @@ def epsilon_slider(curves: pd.DataFrame, epsilon: float | None = None) -> FrameS
     values = [float(e) for e in curves.index]
     start = len(values) // 2 if epsilon is None else nearest_index(values, epsilon)
     frames = render_frames(*epsilon_figure(curves), len(values))
-    return FrameSlider("ε", [f"{e:.3g}" for e in values], frames, start)
+    descriptions = [epsilon_description(curves, i) for i in range(len(values))]
+    return FrameSlider("ε", [f"{e:.3g}" for e in values], frames, start, descriptions)

@@ -8,11 +8,12 @@ exercise bank (references, likely mistakes, points).
 """
 
 from .bank import Exercise, all_exercises, check_exercise, exercise, last_verdict, use_solution
-from .checking import Mistake, Verdict, check_function, compare_values, is_blank
+from .checking import Mistake, Outcome, Verdict, check_function, compare_values, is_blank, outcome
 
 __all__ = [
     "Exercise",
     "Mistake",
+    "Outcome",
     "Verdict",
     "all_exercises",
     "check_exercise",
@@ -21,5 +22,6 @@ __all__ = [
     "exercise",
     "is_blank",
     "last_verdict",
+    "outcome",
     "use_solution",
 ]

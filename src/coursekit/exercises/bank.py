@@ -18,13 +18,25 @@ mistake is recognised.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checking import Mistake, Verdict, _verdict, check_arguments, comparer, say
+from .checking import (
+    Mistake,
+    Outcome,
+    Verdict,
+    _outputs,
+    _verdict,
+    check_arguments,
+    comparer,
+    judge,
+    matching_mistake,
+    say,
+)
 
 __all__ = ["Exercise", "all_exercises", "check_exercise", "exercise", "last_verdict", "use_solution"]
 
@@ -64,6 +76,30 @@ class Exercise:
         check_arguments(student, self.reference, cases, self.rtol, self.atol)
         same = comparer(self.rtol, self.atol, self.compare)
         return _verdict(student, self.reference, cases, same, self.mistakes, self.hint)
+
+    def judge(self, outcomes: Sequence[Outcome], cases: Sequence) -> Verdict:
+        """The verdict that :meth:`verdict` gives a function whose :class:`Outcome` on each of
+        ``cases`` is ``outcomes`` (one per case, recorded elsewhere: the grader's sandbox). The
+        reference and the mistakes run here, each on its own copy of the cases."""
+        check_arguments(self.reference, self.reference, cases, self.rtol, self.atol)
+        if len(outcomes) != len(cases):
+            raise ValueError(f"outcomes must have one entry per case ({len(cases)}), got {len(outcomes)}")
+        same = comparer(self.rtol, self.atol, self.compare)
+        expected = _outputs_of(self.reference, cases)
+        if expected is None:
+            raise ValueError(f"the reference of {self.id!r} fails on these cases (a bug in the cases)")
+        values = [o.value for o in outcomes] if all(o.kind == "value" for o in outcomes) else None
+
+        def recognise() -> Mistake | None:
+            made = [_outputs_of(mistake.function, cases) for mistake in self.mistakes]
+            return matching_mistake(values, expected, self.mistakes, made, same)
+
+        return judge(self.id, expected, outcomes, same, recognise, self.hint)
+
+
+def _outputs_of(function: Callable, cases: Sequence) -> list[Any] | None:
+    """``function``'s outputs on a deep copy of each case (None when it raises on one)."""
+    return _outputs(function, [copy.deepcopy(case) for case in cases])
 
 
 def all_exercises() -> dict[str, Exercise]:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Mistake", "Verdict", "check_function", "compare_values", "is_blank"]
+__all__ = ["Mistake", "Outcome", "Verdict", "check_function", "compare_values", "is_blank", "judge", "outcome"]
 
 WIDTH = 75  # characters per printed line: the site's output column shows ~88 without scrolling
 
@@ -147,27 +147,78 @@ def _outputs(function: Callable, cases: Sequence) -> list[Any] | None:
         return None
 
 
-def _recognised(
-    student: Callable,
-    expected: list[Any],
-    cases: Sequence,
+@dataclass(frozen=True)
+class Outcome:
+    """What a student's function did on one case: ``kind`` is "value" (it returned ``value``),
+    "blank" (it raised NotImplementedError), "raised" (``error``: "TypeError: …") or "timeout"
+    (``error`` says the limit). The grader records these in the student's sandbox and judges
+    them outside it (:func:`judge`)."""
+
+    kind: str
+    value: Any = None
+    error: str = ""
+
+
+def outcome(function: Callable, case: Any) -> Outcome:
+    """``function``'s :class:`Outcome` on one case (its exceptions caught, never raised)."""
+    try:
+        return Outcome("value", function(*_arguments(case)))
+    except NotImplementedError:
+        return Outcome("blank")
+    except Exception as error:  # the student's code: report it, never fail the notebook
+        return Outcome("raised", error=f"{type(error).__name__}: {error}")
+
+
+def matching_mistake(
+    got: Sequence[Any] | None,
+    expected: Sequence[Any],
     mistakes: Sequence[Mistake],
+    made: Sequence[Sequence[Any] | None],
     same: Callable[[Any, Any], str | None],
 ) -> Mistake | None:
-    """The first mistake that gives the student's outputs on every case (and differs from the
-    reference on at least one, so that it is a mistake on these cases)."""
-    got = _outputs(student, cases)
+    """The first mistake whose outputs (``made[i]``: mistake i's outputs on every case, None when it
+    raised) equal the student's outputs ``got`` on every case and differ from ``expected`` on one."""
     if got is None:
         return None
-    for mistake in mistakes:
-        made = _outputs(mistake.function, cases)
-        if made is None:
+    for mistake, outputs in zip(mistakes, made):
+        if outputs is None:
             continue
-        if all(same(m, g) is None for m, g in zip(made, got)) and any(
-            same(e, m) is not None for e, m in zip(expected, made)
+        if all(same(m, g) is None for m, g in zip(outputs, got)) and any(
+            same(e, m) is not None for e, m in zip(expected, outputs)
         ):
             return mistake
     return None
+
+
+def judge(
+    name: str,
+    expected: Sequence[Any],
+    outcomes: Iterable[Outcome],
+    same: Callable[[Any, Any], str | None],
+    recognise: Callable[[], Mistake | None],
+    hint: str = "",
+) -> Verdict:
+    """The verdict on a function called ``name`` whose :class:`Outcome` s on the cases are
+    ``outcomes`` (consumed in order, up to the first problem), against the reference's outputs
+    ``expected``. ``recognise()`` returns the known mistake the function makes, if any (asked only
+    when a case differs)."""
+    total = len(expected)
+    for number, (want, got) in enumerate(zip(expected, outcomes), start=1):
+        if got.kind == "blank":
+            return Verdict("blank", f"Not done yet: `{name}` is still to be written.")
+        if got.kind in ("raised", "timeout"):
+            verb = "raised" if got.kind == "raised" else "ran past"
+            return Verdict("wrong", f"Not yet right: `{name}` {verb} {got.error} (case {number} of {total}).")
+        if is_blank(got.value) and not is_blank(want):
+            return Verdict("blank", f"Not done yet: `{name}` returns {got.value!r}; replace the `...`.")
+        problem = same(want, got.value)
+        if problem:
+            mistake = recognise()
+            if mistake is not None:
+                return Verdict("wrong", f"Not yet right: it looks like {mistake.explanation}", mistake.explanation)
+            advice = f" Hint: {hint}" if hint else ""
+            return Verdict("wrong", f"Not yet right: case {number} of {total}: {problem}.{advice}")
+    return Verdict("correct", f"Correct: `{name}` matches the reference on {total} case{'s' if total != 1 else ''}.")
 
 
 def _verdict(
@@ -178,30 +229,14 @@ def _verdict(
     mistakes: Sequence[Mistake] = (),
     hint: str = "",
 ) -> Verdict:
-    name = _name(student)
     expected = [reference(*_arguments(case)) for case in cases]
-    for number, (case, want) in enumerate(zip(cases, expected), start=1):
-        try:
-            got = student(*_arguments(case))
-        except NotImplementedError:
-            return Verdict("blank", f"Not done yet: `{name}` is still to be written.")
-        except Exception as error:  # the student's code: report it, never fail the notebook
-            return Verdict(
-                "wrong",
-                f"Not yet right: `{name}` raised {type(error).__name__}: {error} (case {number} of {len(cases)}).",
-            )
-        if is_blank(got) and not is_blank(want):
-            return Verdict("blank", f"Not done yet: `{name}` returns {got!r}; replace the `...`.")
-        problem = same(want, got)
-        if problem:
-            mistake = _recognised(student, expected, cases, mistakes, same)
-            if mistake is not None:
-                return Verdict("wrong", f"Not yet right: it looks like {mistake.explanation}", mistake.explanation)
-            advice = f" Hint: {hint}" if hint else ""
-            return Verdict("wrong", f"Not yet right: case {number} of {len(cases)}: {problem}.{advice}")
-    return Verdict(
-        "correct", f"Correct: `{name}` matches the reference on {len(cases)} case{'s' if len(cases) != 1 else ''}."
-    )
+
+    def recognise() -> Mistake | None:
+        made = [_outputs(mistake.function, cases) for mistake in mistakes]
+        return matching_mistake(_outputs(student, cases), expected, mistakes, made, same)
+
+    outcomes = (outcome(student, case) for case in cases)  # lazily: stops at the first problem
+    return judge(_name(student), expected, outcomes, same, recognise, hint)
 
 
 def check_arguments(student: Callable, reference: Callable, cases: Sequence, rtol: float, atol: float) -> None:
