@@ -36,6 +36,7 @@ returns ``Markdown(f"…")``.
 
     python -m tools.notebooks sync    # after editing a chapter or _config.yml
     python -m tools.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
+    python -m tools.notebooks list    # the chapters' markdown files, in the order of _toc.yml
 """
 
 from __future__ import annotations
@@ -578,9 +579,12 @@ def sync(root: Path, check: bool = False) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Sync or check the chapters' Colab notebooks.")
-    parser.add_argument("command", choices=("sync", "check"))
+    parser.add_argument("command", choices=("sync", "check", "list"))
     parser.add_argument("--root", default=".", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "list":  # the chapters' markdown, in the order of _toc.yml (for the Makefile)
+        print("\n".join(str(p.relative_to(args.root)) for p in chapter_paths(args.root)))
+        return 0
     stale = sync(args.root, check=args.command == "check")
     if args.command == "check" and stale:
         print("out of date (run `make notebooks`):\n  " + "\n  ".join(stale))
