@@ -473,14 +473,50 @@ def chapter_title(path: Path) -> str:
     return next(line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# "))
 
 
+SECTION_USE = re.compile(r'(?:profile_sizes\(\s*|sizes\[\s*)"(experiments|training|pools|modern|verify)"')
+
+
+def chapter_modules(text: str) -> list[str]:
+    """The ``coursekit`` modules a chapter's code imports (``from coursekit.x import`` …,
+    ``import coursekit.x``), first level only, sorted."""
+    found = re.findall(r"^\s*(?:from|import)\s+coursekit\.(\w+)", text, re.M)
+    return sorted(set(found))
+
+
+def module_sections(root: Path, module: str) -> set[str]:
+    """The profile sections (``config.PROFILE_SECTIONS``) that ``coursekit.<module>`` reads: its
+    ``profile_sizes("<section>")`` calls and ``sizes["<section>"]`` views (``experiment_size``
+    reads "experiments")."""
+    base = Path(root) / "src" / "coursekit" / module
+    files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    text = "\n".join(f.read_text() for f in files if f.exists())
+    sections = set(SECTION_USE.findall(text))
+    if module != "config" and "experiment_size(" in text:
+        sections.add("experiments")
+    return sections
+
+
 def readme_chapters(root: Path, url: str, branch: str) -> str:
-    """The README's chapter list: one line per chapter with an "Open in Colab" badge."""
+    """The README's chapter map: one line per chapter (in ``_toc.yml``'s order) with an "Open in
+    Colab" badge, the ``coursekit`` modules it calls and the profile sections that size it."""
     base = "https://colab.research.google.com/github/" + url.split("github.com/", 1)[-1]
-    lines = [README_START, "", "| | chapter | Colab |", "|---|---|---|"]
+    lines = [
+        README_START,
+        "",
+        "| | chapter | Colab | `coursekit` modules it calls | profile sections |",
+        "|---|---|---|---|---|",
+    ]
     for number, path in enumerate(chapter_paths(root), start=1):
         link = f"{base}/blob/{branch}/{path.relative_to(root).with_suffix('.ipynb')}"
+        text = path.read_text()
+        modules = chapter_modules(text)
+        sections = set().union(*(module_sections(root, m) for m in modules)) if modules else set()
+        if "experiment_size(" in text:
+            sections.add("experiments")
+        order = ("experiments", "training", "pools", "modern", "verify")
         lines.append(
-            f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) | [![Open In Colab]({BADGE})]({link}) |"
+            f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) | [![Open In Colab]({BADGE})]({link}) "
+            f"| {', '.join(modules)} | {', '.join(s for s in order if s in sections) or '—'} |"
         )
     return "\n".join(lines + ["", README_END])
 
