@@ -122,7 +122,7 @@ unit: $(STAMP)
 
 nbval: $(STAMP)
 	rm -rf _build/nbval && mkdir -p _build/nbval
-	for f in book/0*.md; do $(BIN)/jupytext --quiet --to ipynb -o _build/nbval/$$(basename $${f%.md}).ipynb $$f; done
+	for f in $$($(BIN)/python -m tools.notebooks list); do $(BIN)/jupytext --quiet --to ipynb -o _build/nbval/$$(basename $${f%.md}).ipynb $$f; done
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider _build/nbval -o testpaths=
 
 # Debian's chromium and chromedriver for the browser check (installed once, as root or with sudo).

@@ -4,7 +4,7 @@ On a 2-core machine torch's default (2 intra-op threads) is fastest when the mac
 second CPU-bound process (another notebook, a test run) can make its threads wait for each other at
 every operation. This script measures, in one run and interleaved (each configuration once per
 repeat, in turn), for threads ∈ {1, 2, auto} × competitor ∈ {off, on} ("auto": coursekit's
-default, ``COURSEKIT_THREADS=auto``: ``config.apply_cpu_threads`` looks at the other processes'
+default, ``COURSEKIT_THREADS=auto``: ``threads.apply_cpu_threads`` looks at the other processes'
 load just before the work starts, as ``use_options`` does at a chapter's set-up; the count it
 chose is printed):
 
@@ -53,11 +53,11 @@ def measure(threads, competing: bool, model, x, y, x_train, y_train, classic: bo
     try:
         time.sleep(0.5)  # let the competitor get going
         if threads == "auto":
-            from coursekit import config
+            from coursekit import threads
 
-            torch.set_num_threads(config._TORCH_THREADS)  # torch's default: not a count of the caller's
+            torch.set_num_threads(threads._TORCH_THREADS)  # torch's default: not a count of the caller's
             os.environ["COURSEKIT_THREADS"] = "auto"
-            config.apply_cpu_threads("cpu")
+            threads.apply_cpu_threads("cpu")
         else:
             torch.set_num_threads(threads)
         start = time.perf_counter()

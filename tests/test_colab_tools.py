@@ -103,14 +103,20 @@ def test_merge_cache_keeps_what_is_there(tmp_path):
     run.merge_cache(tmp_path / "missing", target)  # a chapter that cached nothing
 
 
-def test_split_chapters_are_found_by_their_number(tmp_path):
+def test_the_chapters_come_from_the_toc_in_its_order(tmp_path):
     run_chapters = load("run_chapters")
-    for name in ("01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb", "04_d.ipynb", "intro.ipynb", "03_x.md"):
-        (tmp_path / name).write_text("{}")
+    (tmp_path / "book").mkdir()
+    front = "---\njupytext:\n  text_representation:\n    format_name: myst\n---\n# T\n"
+    for name in ("01_a", "03a_b", "03b_c", "04_d", "05_not_in_toc"):
+        (tmp_path / "book" / f"{name}.md").write_text(front)
+    (tmp_path / "book" / "intro.md").write_text("# Intro, not a notebook\n")
+    toc = "root: book/intro\nparts:\n  - chapters:\n"
+    toc += "".join(f"      - file: book/{n}\n" for n in ("04_d", "01_a", "03a_b", "03b_c"))
+    (tmp_path / "_toc.yml").write_text(toc)
 
     def names(prefixes):
         return [p.name for p in run_chapters.chapter_notebooks(tmp_path, prefixes)]
 
-    assert names([]) == ["01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb", "04_d.ipynb"]
+    assert names([]) == ["04_d.ipynb", "01_a.ipynb", "03a_b.ipynb", "03b_c.ipynb"]  # the toc's order
     assert names(["03"]) == ["03a_b.ipynb", "03b_c.ipynb"]
     assert names(["03b", "01"]) == ["01_a.ipynb", "03b_c.ipynb"]

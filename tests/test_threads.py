@@ -1,4 +1,4 @@
-"""CPU thread settings (coursekit.config.cpu_threads / apply_cpu_threads / use_options): the count
+"""CPU thread settings (coursekit.threads: cpu_threads / apply_cpu_threads; config.use_options): the count
 is chosen once, at set-up; library calls leave it as the caller set it."""
 
 import os
@@ -8,13 +8,13 @@ import sys
 import pytest
 import torch
 
-from coursekit import config
+from coursekit import config, threads
 
 
 @pytest.fixture(autouse=True)
 def _restore_threads(monkeypatch):
     """Every test gets torch's count back, and a fresh record of the counts coursekit set."""
-    monkeypatch.setattr(config, "_APPLIED", [])
+    monkeypatch.setattr(threads, "_APPLIED", [])
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
@@ -22,36 +22,36 @@ def _restore_threads(monkeypatch):
 
 def test_cpu_threads_reads_the_environment(monkeypatch):
     monkeypatch.setenv("COURSEKIT_THREADS", "3")
-    assert config.cpu_threads() == 3
+    assert threads.cpu_threads() == 3
     monkeypatch.setenv("COURSEKIT_THREADS", "torch")
-    assert config.cpu_threads() is None
+    assert threads.cpu_threads() is None
     for bad in ("0", "-1", "two", "1.5"):
         monkeypatch.setenv("COURSEKIT_THREADS", bad)
         with pytest.raises(ValueError, match="COURSEKIT_THREADS"):
-            config.cpu_threads()
+            threads.cpu_threads()
 
 
 def _machine(monkeypatch, cpus: int, torch_threads: int, quota=None):
     monkeypatch.delenv("COURSEKIT_THREADS", raising=False)
-    monkeypatch.setattr(config, "_TORCH_THREADS", torch_threads)
-    monkeypatch.setattr(config, "allowed_cpus", lambda: list(range(cpus)))
-    monkeypatch.setattr(config, "cgroup_cpu_quota", lambda: quota)
+    monkeypatch.setattr(threads, "_TORCH_THREADS", torch_threads)
+    monkeypatch.setattr(threads, "allowed_cpus", lambda: list(range(cpus)))
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: quota)
 
 
 def test_auto_leaves_the_other_processes_their_cores(monkeypatch):
     _machine(monkeypatch, cpus=2, torch_threads=2)
     for load, expected in ((0.05, 2), (0.4, 2), (0.9, 1), (1.6, 1), (5.0, 1), (None, None)):
-        monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2, value=load: value)
-        assert config.cpu_threads() == expected, load
+        monkeypatch.setattr(threads, "other_cpu_load", lambda window=0.2, value=load: value)
+        assert threads.cpu_threads() == expected, load
     _machine(monkeypatch, cpus=16, torch_threads=16)
-    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 3.2)
-    assert config.cpu_threads() == 13
+    monkeypatch.setattr(threads, "other_cpu_load", lambda window=0.2: 3.2)
+    assert threads.cpu_threads() == 13
     monkeypatch.setenv("COURSEKIT_THREADS", "auto")
-    assert config.cpu_threads() == 13
+    assert threads.cpu_threads() == 13
     monkeypatch.setenv("COURSEKIT_THREADS", "1")
-    assert config.cpu_threads() == 1
+    assert threads.cpu_threads() == 1
     _machine(monkeypatch, cpus=16, torch_threads=16, quota=2.5)  # a container's CPU quota
-    assert config.cpu_threads() == 2
+    assert threads.cpu_threads() == 2
 
 
 def _stat(busy: dict, total: int = 1000) -> str:
@@ -66,22 +66,22 @@ def test_the_load_is_read_on_the_cpus_this_process_may_use(monkeypatch, tmp_path
     CPUs of a busy machine dropped to one thread. Two CPUs busy elsewhere: none here."""
     stat = tmp_path / "stat"
     stat.write_text(_stat({}))
-    monkeypatch.setattr(config, "PROC_STAT", str(stat))
-    monkeypatch.setattr(config.time, "sleep", lambda seconds: stat.write_text(_stat({2: 1000, 3: 1000}, 2000)))
-    monkeypatch.setattr(config.time, "process_time", lambda: 0.0)
-    monkeypatch.setattr(config, "allowed_cpus", lambda: [0, 1])
-    assert config.other_cpu_load() == 0
+    monkeypatch.setattr(threads, "PROC_STAT", str(stat))
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: stat.write_text(_stat({2: 1000, 3: 1000}, 2000)))
+    monkeypatch.setattr(threads.time, "process_time", lambda: 0.0)
+    monkeypatch.setattr(threads, "allowed_cpus", lambda: [0, 1])
+    assert threads.other_cpu_load() == 0
     stat.write_text(_stat({}))
-    monkeypatch.setattr(config, "allowed_cpus", lambda: [0, 1, 2, 3])
-    assert config.other_cpu_load() == pytest.approx(2.0)
+    monkeypatch.setattr(threads, "allowed_cpus", lambda: [0, 1, 2, 3])
+    assert threads.other_cpu_load() == pytest.approx(2.0)
     stat.write_text(_stat({}))
-    monkeypatch.setattr(config.time, "sleep", lambda seconds: stat.write_text(_stat({1: 500, 2: 1000}, 2000)))
-    monkeypatch.setattr(config, "allowed_cpus", lambda: [0, 1])
-    assert config.other_cpu_load() == pytest.approx(0.5)
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: stat.write_text(_stat({1: 500, 2: 1000}, 2000)))
+    monkeypatch.setattr(threads, "allowed_cpus", lambda: [0, 1])
+    assert threads.other_cpu_load() == pytest.approx(0.5)
 
 
 def test_allowed_cpus_is_the_affinity():
-    assert config.allowed_cpus() == sorted(os.sched_getaffinity(0))
+    assert threads.allowed_cpus() == sorted(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize("version", ["v2", "v1"])
@@ -101,11 +101,11 @@ def test_the_cgroup_quota_is_read_along_the_cgroups_ancestors(monkeypatch, tmp_p
         (root / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
         line = "4:cpu,cpuacct:/x\n0::/"
     (tmp_path / "cgroup_of_self").write_text(line + "\n")
-    monkeypatch.setattr(config, "CGROUP_ROOT", str(root))
-    monkeypatch.setattr(config, "PROC_SELF_CGROUP", str(tmp_path / "cgroup_of_self"))
-    assert config.cgroup_cpu_quota() == 1.5
-    monkeypatch.setattr(config, "PROC_SELF_CGROUP", str(tmp_path / "absent"))
-    assert config.cgroup_cpu_quota() is None
+    monkeypatch.setattr(threads, "CGROUP_ROOT", str(root))
+    monkeypatch.setattr(threads, "PROC_SELF_CGROUP", str(tmp_path / "cgroup_of_self"))
+    assert threads.cgroup_cpu_quota() == 1.5
+    monkeypatch.setattr(threads, "PROC_SELF_CGROUP", str(tmp_path / "absent"))
+    assert threads.cgroup_cpu_quota() is None
 
 
 class _ThreadsSeen(torch.nn.Module):
@@ -129,10 +129,10 @@ def test_a_count_the_caller_set_is_kept(monkeypatch):
     explicit torch.set_num_threads(1)."""
     monkeypatch.setenv("COURSEKIT_DEVICE", "cpu")
     _machine(monkeypatch, cpus=4, torch_threads=4)
-    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.0)
+    monkeypatch.setattr(threads, "other_cpu_load", lambda window=0.2: 0.0)
     torch.set_num_threads(1)
     config.use_options()
-    assert config.apply_cpu_threads("cpu") == 1 and torch.get_num_threads() == 1
+    assert threads.apply_cpu_threads("cpu") == 1 and torch.get_num_threads() == 1
 
 
 def test_use_options_chooses_the_count(monkeypatch):
@@ -146,10 +146,10 @@ def test_use_options_chooses_the_count(monkeypatch):
     assert torch.get_num_threads() == 1
     _machine(monkeypatch, cpus=2, torch_threads=2)
     torch.set_num_threads(2)
-    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.9)  # another process on one core
+    monkeypatch.setattr(threads, "other_cpu_load", lambda window=0.2: 0.9)  # another process on one core
     config.use_options()
     assert torch.get_num_threads() == 1
-    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.0)  # it has gone
+    monkeypatch.setattr(threads, "other_cpu_load", lambda window=0.2: 0.0)  # it has gone
     config.use_options()
     assert torch.get_num_threads() == 2
     monkeypatch.setenv("COURSEKIT_DEVICE", "cuda")
@@ -177,7 +177,7 @@ def test_an_attack_leaves_the_callers_count(monkeypatch):
     assert model.seen == {2} and torch.get_num_threads() == 2
     monkeypatch.setenv("COURSEKIT_THREADS", "auto")  # auto on an idle machine would choose 4
     _machine(monkeypatch, cpus=4, torch_threads=4)
-    monkeypatch.setattr(config, "other_cpu_load", lambda window=0.2: 0.0)
+    monkeypatch.setattr(threads, "other_cpu_load", lambda window=0.2: 0.0)
     lbfgs_attack(model, x, target, search_steps=1, max_iter=3)
     assert model.seen == {2} and torch.get_num_threads() == 2
 
@@ -206,7 +206,7 @@ def test_other_cpu_load_sees_a_busy_process_and_not_this_one():
         import time
 
         time.sleep(0.3)
-        with_competitor = config.other_cpu_load(window=0.5)
+        with_competitor = threads.other_cpu_load(window=0.5)
     finally:
         busy.kill()
         busy.wait()
@@ -216,4 +216,4 @@ def test_other_cpu_load_sees_a_busy_process_and_not_this_one():
 @pytest.mark.parametrize("window", [0, -1.0, float("nan"), "0.2", 60])
 def test_other_cpu_load_names_a_bad_window(window):
     with pytest.raises(ValueError, match="window"):
-        config.other_cpu_load(window=window)
+        threads.other_cpu_load(window=window)

@@ -37,6 +37,7 @@ returns ``Markdown(f"…")``.
     python -m tools.notebooks sync    # after editing a chapter or _config.yml
     python -m tools.notebooks check   # exit 1 if any notebook or set-up cell is stale (CI)
     python -m tools.notebooks student [--out DIR]   # the student notebooks (default _build/student)
+    python -m tools.notebooks list    # the chapters' markdown files, in the order of _toc.yml
 
 Student notebooks (``make student``, :func:`student_notebook`) come from the same generator minus
 every solution cell (absent, not folded): the check cells stay, so a blank exercise falls back
@@ -487,14 +488,50 @@ def chapter_title(path: Path) -> str:
     return next(line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# "))
 
 
+SECTION_USE = re.compile(r'(?:profile_sizes\(\s*|sizes\[\s*)"(experiments|training|pools|modern|verify)"')
+
+
+def chapter_modules(text: str) -> list[str]:
+    """The ``coursekit`` modules a chapter's code imports (``from coursekit.x import`` …,
+    ``import coursekit.x``), first level only, sorted."""
+    found = re.findall(r"^\s*(?:from|import)\s+coursekit\.(\w+)", text, re.M)
+    return sorted(set(found))
+
+
+def module_sections(root: Path, module: str) -> set[str]:
+    """The profile sections (``config.PROFILE_SECTIONS``) that ``coursekit.<module>`` reads: its
+    ``profile_sizes("<section>")`` calls and ``sizes["<section>"]`` views (``experiment_size``
+    reads "experiments")."""
+    base = Path(root) / "src" / "coursekit" / module
+    files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    text = "\n".join(f.read_text() for f in files if f.exists())
+    sections = set(SECTION_USE.findall(text))
+    if module != "config" and "experiment_size(" in text:
+        sections.add("experiments")
+    return sections
+
+
 def readme_chapters(root: Path, url: str, branch: str) -> str:
-    """The README's chapter list: one line per chapter with an "Open in Colab" badge."""
+    """The README's chapter map: one line per chapter (in ``_toc.yml``'s order) with an "Open in
+    Colab" badge, the ``coursekit`` modules it calls and the profile sections that size it."""
     base = "https://colab.research.google.com/github/" + url.split("github.com/", 1)[-1]
-    lines = [README_START, "", "| | chapter | Colab |", "|---|---|---|"]
+    lines = [
+        README_START,
+        "",
+        "| | chapter | Colab | `coursekit` modules it calls | profile sections |",
+        "|---|---|---|---|---|",
+    ]
     for number, path in enumerate(chapter_paths(root), start=1):
         link = f"{base}/blob/{branch}/{path.relative_to(root).with_suffix('.ipynb')}"
+        text = path.read_text()
+        modules = chapter_modules(text)
+        sections = set().union(*(module_sections(root, m) for m in modules)) if modules else set()
+        if "experiment_size(" in text:
+            sections.add("experiments")
+        order = ("experiments", "training", "pools", "modern", "verify")
         lines.append(
-            f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) | [![Open In Colab]({BADGE})]({link}) |"
+            f"| {number} | [{chapter_title(path)}]({path.relative_to(root)}) | [![Open In Colab]({BADGE})]({link}) "
+            f"| {', '.join(modules)} | {', '.join(s for s in order if s in sections) or '—'} |"
         )
     return "\n".join(lines + ["", README_END])
 
@@ -749,12 +786,15 @@ def sync(root: Path, check: bool = False) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Sync or check the chapters' Colab notebooks.")
-    parser.add_argument("command", choices=("sync", "check", "student"))
+    parser.add_argument("command", choices=("sync", "check", "student", "list"))
     parser.add_argument("--root", default=".", type=Path)
     parser.add_argument("--out", default=Path("_build") / STUDENT_FOLDER, type=Path, help="student: where to write")
     args = parser.parse_args(argv)
     if args.command == "student":
         write_student_notebooks(args.root, args.out)
+        return 0
+    if args.command == "list":  # the chapters' markdown, in the order of _toc.yml (for the Makefile)
+        print("\n".join(str(p.relative_to(args.root)) for p in chapter_paths(args.root)))
         return 0
     stale = sync(args.root, check=args.command == "check")
     if args.command == "check" and stale:

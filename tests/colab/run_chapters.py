@@ -192,13 +192,14 @@ def run_chapter(
     }
 
 
-def chapter_notebooks(book: Path, prefixes: list[str]) -> list[Path]:
-    """The chapters' notebooks in ``book`` (``03_x.ipynb``, and the parts of a split chapter,
-    ``03a_x.ipynb``, ``03b_y.ipynb``), in order; only those whose name starts with one of
-    ``prefixes`` ("03" selects every part of chapter 3, "03b" one part) when any are given."""
-    found = sorted(
-        p for p in book.glob("[0-9][0-9]*_*.ipynb") if p.name[2] == "_" or (p.name[2].isalpha() and p.name[3] == "_")
-    )
+def chapter_notebooks(root: Path, prefixes: list[str]) -> list[Path]:
+    """The chapters' notebooks (``book/<chapter>.ipynb``) in the order of ``root/_toc.yml`` (the
+    one chapter list: ``tools.notebooks.chapter_paths``); only those whose name starts with one
+    of ``prefixes`` ("03" selects every part of chapter 3, "03b" one part) when any are given."""
+    sys.path.insert(0, str(HERE.parents[1]))
+    from tools.notebooks import chapter_paths
+
+    found = [p.with_suffix(".ipynb") for p in chapter_paths(root)]
     return [p for p in found if not prefixes or any(p.name.startswith(x) for x in prefixes)]
 
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True, help="the Colab environment's python")
     parser.add_argument("--source", required=True, help="pip URL that the first cell installs coursekit from")
-    parser.add_argument("--book", default="book", type=Path)
+    parser.add_argument("--root", default=Path("."), type=Path, help="the book root (its _toc.yml)")
     parser.add_argument("--cell-timeout", default=1200, type=int, help="seconds per cell")
     parser.add_argument("--summary", default=Path("_build/colab/summary.json"), type=Path)
     parser.add_argument(
@@ -214,9 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("chapters", nargs="*", help="chapter prefixes such as 03 or 03b (default: all)")
     args = parser.parse_args(argv)
-    notebooks = chapter_notebooks(args.book, args.chapters)
+    notebooks = chapter_notebooks(args.root, args.chapters)
     if not notebooks:
-        parser.error(f"no chapter notebooks in {args.book} match {args.chapters}")
+        parser.error(f"no chapter notebooks in {args.root}/_toc.yml match {args.chapters}")
     records = []
     with tempfile.TemporaryDirectory(prefix="colab-kernels-") as jupyter_path:
         write_kernelspec(Path(jupyter_path), str(Path(args.python).absolute()))
