@@ -117,6 +117,20 @@ def test_a_cell_that_needs_a_solution_is_an_error():
     assert solution_only_uses(cells) == ["cell 2 reads `helper`, which only a solution cell defines"]
 
 
+def test_a_name_a_later_function_makes_its_own_is_not_a_solution_name():
+    """Only names read from the notebook's namespace count: a parameter or a local of a later
+    cell's function that shares a name with a solution's variable is that function's own."""
+    from nbformat.v4 import new_code_cell
+
+    cells = [
+        new_code_cell("def f(x):\n    ..."),
+        new_code_cell("# Solution: a search\ndef solution(x):\n    c = x * 2\n    return c\nc = 1\n"),
+        new_code_cell("def g(v, c):\n    def h(c):\n        return c\n    return h(c) + v\nprint(g(1, 2))"),
+        new_code_cell("def k():\n    return c\n"),
+    ]
+    assert solution_only_uses(cells) == ["cell 3 reads `c`, which only a solution cell defines"]
+
+
 def test_student_notebook_marks_its_exercises():
     markdown = next((p for p in chapter_paths(ROOT) if "check_exercise(" in p.read_text()), None)
     if markdown is None:

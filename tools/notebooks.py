@@ -632,19 +632,23 @@ def _python(source: str):
 
 
 def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds, names it reads) at any depth; both empty when it does not parse."""
+    """(names a cell binds at its top level, names it reads from the notebook's namespace: at its
+    top level or inside its functions where they are not the function's own, such as its
+    parameters); both empty when it does not parse. From Python's own scope analysis (symtable)."""
     import ast
+    import symtable
 
     tree = _python(source)
-    bound: set[str] = set()
-    read: set[str] = set()
-    for node in ast.walk(tree) if tree is not None else ():
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
+    if tree is None:
+        return set(), set()
+    table = symtable.symtable(ast.unparse(tree), "<cell>", "exec")
+    bound = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    read = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+    nested = list(table.get_children())
+    while nested:
+        scope = nested.pop()
+        read |= {s.get_name() for s in scope.get_symbols() if s.is_referenced() and s.is_global()}
+        nested += scope.get_children()
     return bound, read
 
 
