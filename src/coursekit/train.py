@@ -498,7 +498,7 @@ def load_model_record(model: nn.Module, path: Path, key: dict, extra_schema: dic
     """
     expected = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
     schema = {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})}
-    record = load_cached(path, schema, upgrade_legacy=True)
+    record = load_cached(path, schema)
     if record is None:
         return None
     if set(record["state_dict"]) != set(expected) or record["info"]["key"] != key:
