@@ -383,3 +383,15 @@ def test_a_model_that_is_not_w_x_plus_b_on_the_images_is_refused():
     plain.train()
     exact_min_distortion(plain, x, y)
     assert plain.training
+
+
+def test_exact_min_distortion_of_no_images_is_empty():
+    """Issue 31 item 5: N = 0 raised a RuntimeError; it is an empty answer, [0, K] and [0]."""
+    model = attackable_model(0)
+    per_target, best = exact_min_distortion(model, torch.rand(0, 1, 4, 4), torch.zeros(0, dtype=torch.int64))
+    assert per_target.shape == (0, 10) and best.shape == (0,)
+    assert per_target.dtype == best.dtype == torch.float64
+    with pytest.raises(ValueError, match="pixels"):
+        exact_min_distortion(model, torch.rand(0, 1, 3, 3), torch.zeros(0, dtype=torch.int64))
+    with pytest.raises(ValueError, match="y"):
+        exact_min_distortion(model, torch.rand(0, 1, 4, 4), torch.zeros(2, dtype=torch.int64))

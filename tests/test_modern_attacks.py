@@ -1,6 +1,7 @@
 """coursekit.modern_attacks against foolbox 3.3.4 (an independent implementation), explicit
 computations on linear models, and the conventions shared with lbfgs_attack."""
 
+import copy
 import math
 
 import pytest
@@ -413,3 +414,32 @@ def test_pgd_refuses_infinite_bounds(bounds):
     model = attackable_model(0)
     with pytest.raises(ValueError, match="bounds"):
         pgd(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), 0.1, bounds=bounds)
+
+
+def test_error_vs_eps_measures_its_clean_row_in_eval_mode_and_changes_nothing():
+    """Issue 31 item 2: the ε = 0 row ran the model in train mode (on a BatchNorm + Dropout model
+    0.719 instead of 0.734), updated the running statistics and drew from the global random
+    generator, while the FGSM and PGD rows of the same table run in eval mode. The clean row is
+    the error of the model in eval mode (computed here on a copy), and the model's mode, state,
+    gradients and the global generator stay as they were."""
+    from coursekit.modern_attacks import error_vs_eps
+
+    model = _batchnorm_dropout_model()
+    with torch.no_grad():  # running statistics away from their initial values
+        for seed in range(3):
+            model(torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(seed)) * 3)
+    x = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(7))
+    y = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(8))
+    reference = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        expected = (reference(x).argmax(1) != y).float().mean().item()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    table = error_vs_eps(model, x, y, [0.0, 0.1], steps=3)
+    assert table.loc[0.0, "FGSM"] == expected and table.loc[0.0, "PGD"] == expected
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng)
+    with pytest.raises(ValueError, match="y"):
+        error_vs_eps(model, x, y[:10], [0.0])

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,16 +70,16 @@ PYTHONS = sorted(Path.home().glob(".pyenv/versions/3.1[0-3].*/bin/python3.1[0-3]
 
 def test_source_version_is_the_same_on_python_3_10_to_3_13():
     """Issue 24 item 3: ast.dump differs between Python versions, so a record written on 3.11
-    was stale on Colab's 3.13. Each pyenv interpreter hashes every coursekit module (the
-    hashing module imports without torch) and must agree with this one."""
+    was stale on Colab's 3.13. Each pyenv interpreter hashes every coursekit module and reads
+    its imports (the hashing module imports without torch) and must agree with this one."""
     if not PYTHONS:
         pytest.skip("no pyenv Python 3.10-3.13 here")
     modules = sorted(p.stem for p in (ROOT / "src" / "coursekit").glob("*.py"))
     script = (
-        "import json, sys; from coursekit.records import code_version; "
-        "print(json.dumps({m: code_version(m) for m in sys.argv[1:]}))"
+        "import json, sys; from coursekit.records import code_version, module_closure; "
+        "print(json.dumps({m: [code_version(m), list(module_closure(m))] for m in sys.argv[1:]}))"
     )
-    here = {m: code_version(m) for m in modules}
+    here = {m: [code_version(m), list(records.module_closure(m))] for m in modules}
     for python in PYTHONS:
         done = subprocess.run(
             [str(python), "-c", script, *modules],
@@ -191,3 +192,152 @@ def test_recorded_column_beside_side_by_side(tmp_path):
     assert shown.loc["FC10(1)", ("test error", RECORDED)] == 0.07
     with pytest.raises(ValueError, match="not in record"):
         with_recorded(table, record, ["success rate"])
+
+
+# ------------------------------------------------------------ issue 31 item 1: derived module lists
+
+
+def _all_modules() -> list[str]:
+    """Every coursekit module, dotted below coursekit ("attack", "spectral", "spectral.fourier")."""
+    names = []
+    for path in sorted((ROOT / "src" / "coursekit").rglob("*.py")):
+        parts = list(path.relative_to(ROOT / "src" / "coursekit").with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if parts:
+            names.append(".".join(parts))
+    return names
+
+
+def test_module_closure_holds_every_module_that_importing_it_loads():
+    """An independent check of the import graph read from the source: Python itself imports each
+    coursekit module in a fresh set of coursekit modules, and every coursekit module it loads
+    must be in ``module_closure`` (which also holds the lazy imports inside functions, which an
+    import does not run)."""
+    script = (
+        "import importlib, json, sys\n"
+        "loaded = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    for m in [m for m in sys.modules if m.startswith('coursekit.')]:\n"
+        "        del sys.modules[m]\n"
+        "    importlib.import_module('coursekit.' + name)\n"
+        "    loaded[name] = sorted(m[len('coursekit.'):] for m in sys.modules if m.startswith('coursekit.'))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    modules = _all_modules()
+    done = subprocess.run(
+        [sys.executable, "-c", script, *modules],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    for name in modules:
+        missing = set(loaded[name]) - set(records.module_closure(name))
+        assert not missing, f"importing coursekit.{name} loads {sorted(missing)}, which module_closure misses"
+    assert {"_checks", "box_lbfgs", "exact"} <= set(records.module_closure("attack"))  # exact: a lazy import
+    assert {"spectral", "spectral.fourier", "spectral.network"} <= set(records.module_closure("train"))  # lazy
+
+
+def test_module_closure_reads_relative_absolute_lazy_and_type_checking_imports(tmp_path, monkeypatch):
+    """The statements it follows and the ones it leaves out, on a made-up package."""
+    package = tmp_path / "coursekit"
+    (package / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "a.py": "from typing import TYPE_CHECKING\nimport torch\nfrom .b import f\nif TYPE_CHECKING:\n"
+        "    from .c import g\nelse:\n    pass\ndef h():\n    try:\n        import coursekit.sub.d\n"
+        "    except ImportError:\n        pass\n",
+        "b.py": "def f():\n    from coursekit import e\n",
+        "c.py": "",
+        "e.py": "from .sub import d, name_in_d\n",
+        "sub/__init__.py": "",
+        "sub/d.py": "from ..c import nothing\nname_in_d = 1\n",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    monkeypatch.setattr(records.resources, "files", lambda _: package)
+    assert records.imported_modules("a") == ["b", "sub", "sub.d"]  # not c: only for the type checker
+    assert records.imported_modules("e") == ["sub", "sub.d"]
+    assert records.module_closure("a") == ("a", "b", "c", "e", "sub", "sub.d")  # c through sub.d
+    (package / "c.py").write_text("from .missing import x\n")
+    with pytest.raises(ValueError, match="coursekit.missing"):
+        records.module_closure("a")
+    with pytest.raises(ValueError, match="module"):
+        records.module_closure("no_such_module")
+
+
+def test_records_cover_the_attacks_helpers():
+    """Issue 31 item 1: DEFAULT_MODULES lacked box_lbfgs and _checks, which the attack runs."""
+    assert {"attack", "box_lbfgs", "_checks", "exact", "train", "models", "data"} <= set(records.DEFAULT_MODULES)
+    assert records.DEFAULT_MODULES == records.module_closure(*records.RECORDED_ROOTS)
+    assert set(provenance("cmd", "cpu", "quick", {"images": 3}, modules=("attack",))["code_version"]) == set(
+        records.module_closure("attack")
+    )
+
+
+_VERSIONS = """
+import importlib, json, sys
+answers = []
+for root in sys.argv[1:]:
+    for m in [m for m in sys.modules if m == 'coursekit' or m.startswith('coursekit.')]:
+        del sys.modules[m]
+    sys.path[0] = root
+    attack = importlib.import_module('coursekit.attack')
+    records = importlib.import_module('coursekit.records')
+    answers.append({
+        'attack key': attack.attack_cache_key()['code'],
+        'training': importlib.import_module('coursekit.train').TRAIN_CODE_VERSION,
+        'pools': importlib.import_module('coursekit.adversarial_training').POOL_CODE_VERSION,
+        'relu networks': importlib.import_module('coursekit.verification').RELU_CODE_VERSION,
+        'pgd training': getattr(records, 'modules_version', lambda m: None)('modern_attacks.training'),
+        'records': records.provenance('cmd', 'cpu', 'quick', {})['code_version'],
+    })
+print(json.dumps(answers))
+"""
+
+
+def _versions_after_edits(tmp_path, edits: dict[str, tuple[str, str, str]]) -> dict[str, dict]:
+    """The cache versions of copies of the package, each with one edit {label: (file, old, new)},
+    and of an unedited copy ("original"), computed by importing each copy afresh."""
+    roots = {}
+    for label, (file, old, new) in {"original": ("_checks.py", "", ""), **edits}.items():
+        root = tmp_path / label.replace(" ", "-")
+        shutil.copytree(ROOT / "src" / "coursekit", root / "coursekit", ignore=shutil.ignore_patterns("__pycache__"))
+        text = (root / "coursekit" / file).read_text(encoding="utf-8")
+        assert old in text
+        (root / "coursekit" / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+        roots[label] = str(root)
+    done = subprocess.run(
+        [sys.executable, "-c", _VERSIONS, *roots.values()], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(zip(roots, json.loads(done.stdout)))
+
+
+def test_cache_versions_follow_every_module_the_code_imports(tmp_path):
+    """Issue 31 item 1: subtracting 0.5 inside _checks.logit_margin made every distortion inf,
+    and the attack's cache key stayed the same (transfer would have served stale attacks); the
+    training, pools and ReLU networks had hand-bumped integers. Each version is now the hash of
+    the code its module imports, transitively: a statement changed in a helper changes every
+    version that runs it, a docstring does not, and a change in the model zoo leaves the attack's
+    key alone (the attack does not import it)."""
+    margin = "return own - without_label(logits, labels).amax(1)"
+    versions = _versions_after_edits(
+        tmp_path,
+        {
+            "helper": ("_checks.py", margin, margin + " - 0.5"),
+            "docstring": ("_checks.py", "positive where the\n    label wins", "positive where the label wins"),
+            "zoo": ("models.py", "from torch import nn\n", "from torch import nn\n\nUNUSED = 1\n"),
+        },
+    )
+    original = versions["original"]
+    assert versions["docstring"] == original
+    for kind in ("attack key", "training", "pools", "relu networks", "pgd training", "records"):
+        assert versions["helper"][kind] != original[kind], f"the {kind} version missed a change in _checks"
+    assert versions["helper"]["records"]["_checks"] != original["records"]["_checks"]
+    assert versions["zoo"]["attack key"] == original["attack key"]
+    for kind in ("training", "pools", "relu networks", "pgd training"):
+        assert versions["zoo"][kind] != original[kind], f"the {kind} version missed a change in models"

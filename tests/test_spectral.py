@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from coursekit.models import build
 from coursekit.spectral import (
+    BOUND_MARGIN,
     circular_conv,
     conv_operator_norm,
     conv_operator_norm_bound,
@@ -478,3 +479,80 @@ def test_layer_bounds_are_upper_bounds_after_float32_rounding(kind):
         exact = torch.linalg.matrix_norm(matrix, ord=2).item()
         assert bound >= exact, (seed, bound, exact)
         assert bound <= exact * (1 + 1e-8)  # and still the norm, to rounding
+
+
+def _dense_norm_of_layer(layer: torch.nn.Conv2d, size: tuple[int, int]) -> float:
+    """The largest singular value of the layer's dense matrix, built by applying the layer itself
+    to every basis image (its bias removed: layer(e_j) − layer(0))."""
+    matrix = explicit_operator_matrix(lambda v: layer(v) - layer(torch.zeros_like(v)), (layer.in_channels, *size))
+    return torch.linalg.matrix_norm(matrix, 2).item()
+
+
+CONV_LAYERS = {  # (the layer, input size): every setting of nn.Conv2d the power iteration must follow
+    "dilation 2 (issue 31)": (lambda: torch.nn.Conv2d(2, 4, 3, dilation=2), (8, 8)),
+    "groups 2 (issue 31)": (lambda: torch.nn.Conv2d(2, 4, 3, groups=2), (8, 8)),
+    "stride (1, 2)": (lambda: torch.nn.Conv2d(2, 3, 3, stride=(1, 2), padding=1), (8, 7)),
+    "stride (3, 2), padding (2, 0)": (lambda: torch.nn.Conv2d(3, 2, (3, 2), stride=(3, 2), padding=(2, 0)), (9, 8)),
+    "groups 3, dilation (2, 1), stride 2": (
+        lambda: torch.nn.Conv2d(3, 6, 3, groups=3, dilation=(2, 1), stride=2, padding=1),
+        (9, 8),
+    ),
+    "padding same, dilation 2": (lambda: torch.nn.Conv2d(2, 2, 4, padding="same", dilation=2), (7, 7)),
+    "padding valid": (lambda: torch.nn.Conv2d(2, 2, 3, padding="valid"), (6, 5)),
+    "reflect": (lambda: torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), (6, 6)),
+    "replicate, stride 2": (lambda: torch.nn.Conv2d(2, 3, 3, padding=2, stride=2, padding_mode="replicate"), (7, 7)),
+    "circular, same, dilation 2": (
+        lambda: torch.nn.Conv2d(2, 2, 3, padding="same", dilation=2, padding_mode="circular"),
+        (6, 6),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONV_LAYERS)
+def test_power_iteration_measures_the_layer_itself(name):
+    """Issue 31 item 3: conv_operator_norm_power(layer) ignored dilation, groups and unequal
+    strides and reported 1.190 for a dilated layer whose dense matrix has norm 0.890, above the
+    norm it is documented to approach from below. It now runs the layer's own convolution."""
+    make, size = CONV_LAYERS[name]
+    torch.manual_seed(0)
+    layer = make().double()
+    dense = _dense_norm_of_layer(layer, size)
+    power = conv_operator_norm_power(layer, input_size=size, tol=1e-10).item()
+    assert power <= dense * (1 + 1e-9)  # a lower bound
+    assert power == pytest.approx(dense, rel=1e-4)
+    as_float32 = conv_operator_norm_power(layer.float(), input_size=size, tol=1e-6).item()
+    assert as_float32 == pytest.approx(dense, rel=1e-4)
+
+
+def test_power_iteration_refuses_what_it_cannot_measure():
+    dilated = torch.nn.Conv2d(2, 4, 3, dilation=2)
+    with pytest.raises(ValueError, match="circular=True.*dilation"):
+        conv_operator_norm_power(dilated, input_size=(8, 8), circular=True)
+    with pytest.raises(ValueError, match="input_size"):
+        conv_operator_norm_power(dilated, input_size=(4, 4))  # the dilated kernel spans 5 pixels
+    with pytest.raises(ValueError, match="input_size"):
+        conv_operator_norm_power(torch.nn.Conv2d(1, 1, 3, padding=3, padding_mode="reflect"), input_size=(3, 3))
+    with pytest.raises(ValueError, match="padding"):
+        conv_operator_norm_power(torch.randn(2, 2, 3, 3), 1, "full", (6, 6))
+    with pytest.raises(ValueError, match="stride"):
+        conv_operator_norm_power(torch.randn(2, 2, 3, 3), 0, 1, (6, 6))
+
+
+def test_layer_bounds_of_a_float64_model():
+    """Issue 31 item 5: a float64 model raised a dtype error (the traced input was float32). The
+    bounds are computed in float64 from the weights either way, so they equal the float32
+    model's; the linear layer's is its largest singular value."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(48, 5),
+    ).eval()
+    single = layer_bounds(model, (1, 8, 8))
+    double = layer_bounds(model.double(), (1, 8, 8))
+    assert double["bound"].tolist() == single["bound"].tolist()
+    largest = torch.linalg.matrix_norm(model[5].weight.detach().double(), 2).item()
+    assert double["bound"].iloc[-1] == pytest.approx(largest * (1 + BOUND_MARGIN), rel=1e-12)

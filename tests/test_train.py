@@ -208,10 +208,14 @@ def test_train_keeps_the_history_in_the_cache_and_old_files_stay_valid(tmp_cache
 
 
 def test_the_quick_zoo_keeps_its_cache_keys():
-    """The history is not part of the key: the quick zoo's cache files (named by these digests
-    before the history was recorded) stay valid."""
+    """The history is not part of the key: everything in the quick zoo's keys but the code
+    version is as it was before the history was recorded (these digests were the files' names
+    then, with the hand-kept code version 1). The code version is now the hash of the training
+    code and everything it imports (issue 31 item 1), so a changed statement there renames
+    every file, as it should."""
     from coursekit.cache import key_digest
-    from coursekit.train import cache_key
+    from coursekit.records import modules_version
+    from coursekit.train import TRAIN_CODE_VERSION, cache_key
 
     expected = {
         "FC10(1e-4)": "e6e9a634798f3edc",
@@ -222,7 +226,8 @@ def test_the_quick_zoo_keeps_its_cache_keys():
     }
     for name, digest in expected.items():
         key = cache_key(name, "train", 0, settings_for(name, "quick"), dropout=0.0, lipschitz=0.0, decay_multiplier=1.0)
-        assert key_digest(key) == digest, name
+        assert key["code"] == TRAIN_CODE_VERSION == modules_version("train")
+        assert key_digest({**key, "code": 1}) == digest, name
 
 
 def test_last_fall_refuses_what_it_cannot_measure():

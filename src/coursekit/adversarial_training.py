@@ -45,6 +45,7 @@ from .attack import ATTACK_CODE_VERSION, lbfgs_attack
 from .config import PROFILE_TABLE, resolve_profile
 from .data import SUBSETS
 from .models import ZooModel, build
+from .records import modules_version
 from .train import TrainingRun, TrainSettings, cache_key, cached_training, fit, settings_for
 
 if TYPE_CHECKING:
@@ -75,8 +76,9 @@ __all__ = [
 # (polish=0: no linearised step), with a cheaper search than the tables use, and each example
 # walked back along r to the decision boundary (lbfgs_attack's default refine=True; ours).
 POOL_ATTACK = {"search_steps": 4, "max_iter": 40, "c_init": 1.0, "polish": 0, "refine": True}
-# 2: a new pool is a refresh of every slot (the draws of the chapter's plain loop)
-POOL_CODE_VERSION = 2
+# The hash of this module's code and of everything it imports (the attack, the training; ``records.
+# modules_version``): part of the pools' cache key, so that a changed statement rebuilds them.
+POOL_CODE_VERSION = modules_version("adversarial_training")
 
 
 @dataclass

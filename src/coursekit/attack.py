@@ -69,7 +69,7 @@ from .box_lbfgs import BoxLbfgsOptions, minimize_box
 from .box_lbfgs import lbfgs_direction as _lbfgs_direction  # noqa: F401 - the tests check it here
 from .config import attack_chunk_size
 from .progress import record_work
-from .records import code_version
+from .records import code_version, module_closure
 
 if TYPE_CHECKING:
     from typing import Any
@@ -98,11 +98,10 @@ __all__ = [
     "success_margin",
 ]
 
-ATTACK_MODULES = (
-    "attack",
-    "box_lbfgs",
-    "exact",
-)  # the code an attack's result depends on (the polish runs exact.box_qp)
+# The code an attack's result can depend on: this module and every coursekit module it imports,
+# directly or through others, at the top or inside a function (the polish runs exact.box_qp, the
+# margins are _checks.logit_margin), read from the import statements (``records.module_closure``).
+ATTACK_MODULES = module_closure("attack")
 
 
 def attack_code_version() -> str:

@@ -255,6 +255,18 @@ def linear_min_perturbation(
     )
 
 
+def _no_images(weight: torch.Tensor, x: torch.Tensor, y: torch.Tensor, margin, tol: float):
+    """``exact_min_distortion``'s answer for x with no images, [0, K] and [0] (float64), after
+    the checks a non-empty x gets (pixels per image, labels, margin, tol)."""
+    pixels = math.prod(x.shape[1:])
+    if pixels != weight.shape[1]:
+        raise ValueError(f"x has {pixels} pixels per image, the weights expect {weight.shape[1]}")
+    check_labels("y", y, 0, len(weight))
+    _check_margin(margin, 0)
+    check_positive("tol", tol)
+    return torch.empty(0, len(weight), dtype=torch.float64), torch.empty(0, dtype=torch.float64)
+
+
 def exact_min_distortion(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, margin: float = 0.0, tol: float = 1e-7
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,10 +274,13 @@ def exact_min_distortion(
     (column y is NaN: not a target; inf where l cannot win in the box), and the minimum over
     l ≠ y per image [N] (the exact value of Table 1's last column for these images; 0 where
     the model already misclassifies x). Refuses (ValueError) a model whose output on x is not
-    W·x + b of its one ``nn.Linear`` (``check_linear_on``)."""
+    W·x + b of its one ``nn.Linear`` (``check_linear_on``). N = 0 images give ([0, K], [0]).
+    """
     weight, bias = linear_weights(model)
-    check_linear_on(model, x, weight, bias)
     k = len(weight)
+    if len(check_images("x", x)) == 0:
+        return _no_images(weight, x, y, margin, tol)
+    check_linear_on(model, x, weight, bias)
     y = check_labels("y", y, len(x), k).cpu()
     image, target = every_other_label(y, k)
     result = linear_min_perturbation(weight, bias, x[image], target, margin=margin, tol=tol)

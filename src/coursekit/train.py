@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
-from .cache import key_digest, load_cached, save_record
+from .cache import key_digest, load_cached, record_digest, save_record
 from .config import PROFILE_TABLE, cache_dir, default_device, profile_sizes, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
+from .records import modules_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +72,9 @@ __all__ = [
     "TrainSettings",
 ]
 
-TRAIN_CODE_VERSION = 1
+# The hash of this module's code and of every coursekit module it imports (``records.modules_version``):
+# part of every trained model's cache key, so that a changed statement anywhere in that code retrains.
+TRAIN_CODE_VERSION = modules_version("train")
 OPTIMIZERS = ("adam", "lbfgs")
 
 
@@ -495,7 +498,7 @@ def load_model_record(model: nn.Module, path: Path, key: dict, extra_schema: dic
     """
     expected = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items()}
     schema = {"state_dict": expected, "info": {"key": dict}, **(extra_schema or {})}
-    record = load_cached(path, schema, upgrade_legacy=True)
+    record = load_cached(path, schema)
     if record is None:
         return None
     if set(record["state_dict"]) != set(expected) or record["info"]["key"] != key:
@@ -569,6 +572,7 @@ def cached_training(
     run to the work log (``progress.record_work``).
     """
     device = torch.device(device) if device is not None else default_device()
+    record_digest(key)  # a key the cache file cannot hold (a numpy number, say) is refused before, not after, training
     path = cache_dir() / "models" / f"{name}-{tag}{subset}-{key_digest(key)}.pt"
     model = build(name, dropout=dropout)
     stored = load_model_record(model, path, key, extra_schema) if use_cache else None  # validated, or None

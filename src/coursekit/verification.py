@@ -29,7 +29,9 @@ linear programme, MILP), and proves it (Tjeng et al. 2019, MIPVerify; Carlini et
   point and a proven lower bound: the result says "optimal" only when the two are within
   ``gap_tol`` (relative); the point reported is the exact optimum of the solver's activation
   pattern (ℓ2) or the solver's own (ℓ∞), recomputed by the model in float64 (target reached
-  with the margin, inside the box, distance as reported) before it is reported. The bound
+  with the margin, inside the box, distance as reported) and checked in the model's own dtype
+  (the margin above its rounding, the model itself predicting the target) before it is
+  reported ("below precision" where only float64 agrees). The bound
   holds up to the solver's tolerances (feasibility 1e-9 for ℓ2, SCIP's defaults for ℓ∞):
   "proven" in floating point, not in exact arithmetic.
 
@@ -64,6 +66,7 @@ from ._checks import (
     to_model,
 )
 from .config import PROFILE_TABLE
+from .records import modules_version
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -843,7 +846,7 @@ class VerificationResult:
     """Exact minimum distortions, one entry per (image, target); all tensors on the CPU.
 
     x_adv       [N, ...] float64: the closest point found that reaches the target, checked in
-                the model in float64 (x itself where there is none)
+                the model in float64 and in its own dtype (x itself where there is none)
     target      [N] int64
     distance    [N] |r| of x_adv in the chosen norm (|r|₂ or |r|∞); inf where no point
     lower_bound [N] the solver's proven lower bound on the minimum (same unit; inf where it
@@ -852,8 +855,11 @@ class VerificationResult:
     optimal     [N] bool: distance − lower_bound ≤ gap_tol · distance (the gap is closed)
     status      per row: "optimal", "infeasible" (proven: the target cannot win in the box),
                 "gap open" (a point, but the gap is not closed: the time limit, or the
-                solver's tolerances), "no point" (none found in time) or "solver error"
-                (SCIP aborted on numerical trouble: the best checked point, no bound)
+                solver's tolerances), "no point" (none found in time), "below precision"
+                (points reach the target by the margin in float64 but the model itself, in
+                its own dtype, does not classify them as the target: raise the margin) or
+                "solver error" (SCIP aborted on numerical trouble: the best checked point, no
+                bound)
     seconds     [N] the solver's wall time; nodes [N] branch-and-bound nodes
     unstable    [N] hidden units that needed a binary variable
     start_used  [N] bool: the given start was feasible and became the first incumbent
@@ -908,22 +914,69 @@ def _check_start(model64, xi, start_i, target, margin, norm, shape):
     return r, dist * (1 + 1e-7) + 1e-9
 
 
-def _checked(model64, xi, candidates, target, margin, norm, shape):
-    """The closest candidate point that reaches the target by margin − MARGIN_TOL in the
-    float64 model: (v, distance), or (x, inf) if none does."""
-    checked = [
-        (v, _norm(v - xi, norm))
-        for v in candidates
-        if v.min() >= 0 and v.max() <= 1 and _margins(model64, v, target, shape) >= margin - MARGIN_TOL
-    ]
-    return min(checked, key=lambda c: c[1]) if checked else (xi, math.inf)
+def _rounding_allowance(net: ReluNetwork, v: np.ndarray, roundoff: float) -> float:
+    """How far rounding in a dtype of unit roundoff ``roundoff`` (2⁻²⁴ for float32) can
+    typically move a difference of two logits at the point v [n]: each layer's error is its
+    input's error through |W| plus √(fan-in)·roundoff times the size of its terms |W||a| + |b|
+    (the usual statistical estimate, Higham §2.8; the worst case, fan-in·roundoff, is 30 times
+    larger on MNIST, and 1,000 times the error measured there), twice for a difference."""
+    active, error = v, np.zeros_like(v)
+    for k, (w, b) in enumerate(zip(net.weights, net.biases)):
+        size = np.abs(w) @ np.abs(active) + np.abs(b)
+        error = np.abs(w) @ error + math.sqrt(w.shape[1] + 1) * roundoff * size
+        z = w @ active + b
+        active = np.maximum(z, 0.0) if k < len(net.weights) - 1 else z
+    return 2 * float(error.max())
 
 
-def _status(distance: float, lower: float, gap_tol: float) -> str:
+@dataclass(frozen=True)
+class _PointCheck:
+    """When a candidate point is an answer: inside the box, and the target winning (1) by
+    margin − MARGIN_TOL in the float64 copy of the model (the solver's tolerance), (2) by more
+    than the model's own dtype can round away (``_rounding_allowance``), and (3) in the model
+    itself, in its own dtype on its device. Within rounding of the decision boundary a float32
+    model can decide otherwise than its float64 copy, and otherwise in a batch than alone
+    (issue 31: with margin 0, 3 of 8 "optimal" points were not in the target class)."""
+
+    model64: nn.Module
+    model: nn.Module
+    net: ReluNetwork
+    shape: torch.Size
+    margin: float
+    roundoff: float  # the unit roundoff of the model's dtype
+
+    def in_float64(self, v: np.ndarray, target: int) -> bool:
+        """(1): inside the box, the target ahead by margin − MARGIN_TOL in float64."""
+        return bool(v.min() >= 0 and v.max() <= 1) and _margins(self.model64, v, target, self.shape) >= (
+            self.margin - MARGIN_TOL
+        )
+
+    def in_own_precision(self, v: np.ndarray, target: int) -> bool:
+        """(2) and (3), for a point that passed (1)."""
+        if _margins(self.model64, v, target, self.shape) <= _rounding_allowance(self.net, v, self.roundoff):
+            return False
+        with torch.no_grad(), eval_mode(self.model):
+            z = self.model(to_model(self.model, torch.from_numpy(v).view(1, *self.shape)))[0]
+        return bool(z[target] > torch.cat([z[:target], z[target + 1 :]]).max())
+
+
+def _checked(check: _PointCheck, xi, candidates, target, norm) -> tuple[np.ndarray, float, bool]:
+    """The closest candidate point that ``check`` accepts: (v, distance, False), or
+    (x, inf, below) if none does, ``below`` True when some candidate passed in float64 but not
+    in the model's own precision."""
+    in_float64 = [v for v in candidates if check.in_float64(v, target)]
+    checked = [(v, _norm(v - xi, norm)) for v in in_float64 if check.in_own_precision(v, target)]
+    if not checked:
+        return xi, math.inf, bool(in_float64)
+    v, distance = min(checked, key=lambda c: c[1])
+    return v, distance, False
+
+
+def _status(distance: float, lower: float, gap_tol: float, below_precision: bool = False) -> str:
     if math.isinf(lower):
         return "infeasible"
     if not math.isfinite(distance):
-        return "no point"
+        return "below precision" if below_precision else "no point"
     return "optimal" if distance - lower <= gap_tol * distance else "gap open"
 
 
@@ -979,24 +1032,24 @@ def _proven_lower(mip: _Mip, solved: Any, norm: str, radius: float | None) -> fl
 def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dict:
     """One image: the start (and, ℓ2, its activation pattern's exact QP), the bounds, the MIP,
     the solve, and the float64 check of every candidate point."""
-    norm, margin = settings["norm"], settings["margin"]
-    if _margins(model64, xi, target, shape) >= margin:  # x itself reaches the target
+    norm, margin, check = settings["norm"], settings["margin"], settings["check"]
+    if _margins(model64, xi, target, shape) >= margin and check.in_own_precision(xi, target):
         return dict(v=xi, distance=0.0, lower=0.0, status="optimal", seconds=0.0, nodes=0, unstable=0, start_used=False)
     r_start, radius = _check_start(model64, xi, start_i, target, margin, norm, shape)
     candidates = [] if r_start is None else [xi + r_start]
     if norm == "2" and r_start is not None:  # the start's own pattern, solved exactly
         r = pattern_qp(net, xi, target, activation_patterns(net, xi + r_start), *input_domain(xi, radius, norm), margin)
         candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
-    v0, d0 = _checked(model64, xi, candidates, target, margin, norm, shape)
+    v0, d0, _ = _checked(check, xi, candidates, target, norm)
     if math.isfinite(d0):  # the best start so far: incumbent and radius
         r_start, radius = v0 - xi, min(radius, d0 * (1 + 1e-7) + 1e-9)
     bounds = layer_bounds(net, xi, radius=radius, norm=norm, tighten=settings["tighten"])
     mip = build_mip(net, xi, target, bounds, norm=norm, margin=margin, radius=radius)
     solved = _solve(mip, None if r_start is None else start_values(mip, net, xi, r_start, norm), settings)
     candidates += _solution_points(net, mip, solved, xi, target, radius, settings)
-    v, distance = _checked(model64, xi, candidates, target, margin, norm, shape)
+    v, distance, below = _checked(check, xi, candidates, target, norm)
     lower = _proven_lower(mip, solved, norm, radius)
-    status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"])
+    status = "solver error" if solved.status == "error" else _status(distance, lower, settings["gap_tol"], below)
     unstable = sum(int(((low < 0) & (up > 0)).sum()) for low, up in bounds[:-1])
     row = dict(
         v=v,
@@ -1055,21 +1108,23 @@ def exact_relu_distortion(
     cannot express). ``solver``: "scip" (both norms, one thread) or
     "highs" (the ℓ∞ MILP only; slower here, see benchmarks/RESULTS.md); ``solver_options``:
     the solver's parameters; ``formulation``: the ℓ2 objective's encoding (``solve_scip``).
-    Needs ``pyscipopt`` (an ImportError says how to install it).
+    Needs ``pyscipopt`` (an ImportError says how to install it). N = 0 images: an empty result.
+
+    A point is reported only where the float64 copy of the model reaches the target with the
+    margin (up to MARGIN_TOL) *and* the model's own dtype honours it (``_PointCheck``: the
+    float64 margin above the rounding of that dtype, and the model itself classifying the point
+    as the target). With a margin below the model's rounding (0 for a float32 model, say) the
+    optimum lies where the model may decide either way; the row then says "below precision".
     """
     settings = _verify_settings(norm, solver, formulation, margin, time_limit, gap_tol, tighten, solver_options)
-    check_images("x", x)
-    net = relu_network(model)
-    if x[0].numel() != net.inputs:
-        raise ValueError(f"x has {x[0].numel()} pixels per image, the model's first layer expects {net.inputs}")
-    target = check_labels("target", target, len(x), len(net.biases[-1])).cpu()
-    if start is not None:
-        check_images("start", start)
-        if start.shape != x.shape:
-            raise ValueError(f"start must have x's shape {tuple(x.shape)}, got {tuple(start.shape)}")
+    net, target = _check_inputs(model, x, target, start)
     _highs() if solver == "highs" else _scip()  # fail early, naming the package
-    _check_network(model, net, x)
     model64 = copy.deepcopy(model).to("cpu", torch.float64).eval()
+    if len(x) == 0:  # nothing to solve: the empty result
+        return _verification_result([], model64, target, x.shape[1:], norm, gap_tol)
+    _check_network(model, net, x)
+    roundoff = float(torch.finfo(to_model(model, x[:1]).dtype).eps) / 2
+    settings["check"] = _PointCheck(model64, model, net, x.shape[1:], margin, roundoff)  # what a point must pass
     if tighten == "auto":  # LP-tightening pays for ℓ∞ when there are later hidden layers
         settings["tighten"] = len(net.weights) > 2 and norm == "inf"
     shape = x.shape[1:]
@@ -1086,6 +1141,24 @@ def exact_relu_distortion(
         for i in range(len(x))
     ]
     return _verification_result(rows, model64, target, shape, norm, gap_tol)
+
+
+def _check_inputs(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor | None
+) -> tuple[ReluNetwork, torch.Tensor]:
+    """``exact_relu_distortion``'s model, images, targets and start checked (each error naming
+    the argument): the model's ``ReluNetwork`` and the targets as int64 on the CPU."""
+    check_images("x", x)
+    net = relu_network(model)
+    pixels = math.prod(x.shape[1:])
+    if pixels != net.inputs:
+        raise ValueError(f"x has {pixels} pixels per image, the model's first layer expects {net.inputs}")
+    target = check_labels("target", target, len(x), len(net.biases[-1])).cpu()
+    if start is not None:
+        check_images("start", start)
+        if start.shape != x.shape:
+            raise ValueError(f"start must have x's shape {tuple(x.shape)}, got {tuple(start.shape)}")
+    return net, target
 
 
 def _verify_settings(
@@ -1154,7 +1227,9 @@ def _verification_result(
 
 # ---------------------------------------------------------------- small ReLU networks to verify
 
-RELU_CODE_VERSION = 1
+# The hash of this module's code and of everything it imports (``records.modules_version``): part of
+# the ReLU networks' cache key, so that a changed statement in that code retrains them.
+RELU_CODE_VERSION = modules_version("verification")
 
 
 def relu_mlp(hidden: tuple[int, ...], inputs: int = 784, classes: int = 10) -> nn.Sequential:
@@ -1180,8 +1255,9 @@ def train_relu_mlp(
 ) -> nn.Sequential:
     """``relu_mlp(hidden)`` trained on MNIST's 60,000 training images by minibatch Adam
     (cross-entropy, no regulariser), seeded; cached like the zoo. In eval mode on the CPU
-    (a 784-16-10 network: ~5 s per epoch on one core)."""
-    from .cache import key_digest, save_record
+    (a 784-16-10 network: ~5 s per epoch on one core). The initialisation and the minibatch
+    order come from ``seed`` alone: the global random generator is neither read nor changed."""
+    from .cache import key_digest, record_digest, save_record
     from .config import cache_dir
     from .data import load_mnist
     from .train import load_model_record, model_record
@@ -1198,8 +1274,10 @@ def train_relu_mlp(
         "batch_size": batch_size,
         "code": RELU_CODE_VERSION,
     }
-    torch.manual_seed(seed)
-    model = relu_mlp(hidden)
+    record_digest(key)  # a key the cache file cannot hold is refused before the training
+    with torch.random.fork_rng(devices=[]):  # initialised by ``seed``; the caller's generator is left alone
+        torch.manual_seed(seed)
+        model = relu_mlp(hidden)
     path = cache_dir() / "models" / f"relu-mlp-{'-'.join(map(str, hidden))}-{key_digest(key)}.pt"
     if use_cache and load_model_record(model, path, key) is not None:
         return model.eval()

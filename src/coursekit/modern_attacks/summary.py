@@ -10,7 +10,10 @@ from torch import nn
 
 from .._checks import (
     check_choice,
-    model_device,
+    check_images,
+    check_labels,
+    eval_mode,
+    to_model,
 )
 from ..attack import AttackResult
 
@@ -80,14 +83,21 @@ def error_vs_eps(
     norm: str = "inf",
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The error rate (share of the images misclassified) under FGSM and under PGD with
-    ``steps`` steps, for each ε in ``epsilons`` (ε = 0: the clean error). FGSM is L∞ only, so
-    with ``norm="2"`` only PGD is run. A pandas DataFrame indexed by ε."""
+    """The error rate (share of the images misclassified, in [0, 1]) under FGSM and under PGD
+    with ``steps`` steps, for each ε in ``epsilons`` (ε = 0: the clean error). FGSM is L∞ only,
+    so with ``norm="2"`` only PGD is run. A pandas DataFrame indexed by ε.
+
+    Every row is measured in eval mode, as the attacks measure theirs: the clean row too, so a
+    model with dropout or batch norm gives its deterministic error, and its mode, batch-norm
+    statistics and the global random generator are left as they were."""
     import pandas as pd
 
     check_choice("norm", norm, NORMS)
-    with torch.no_grad():
-        clean = (model(x.to(model_device(model))).argmax(1).cpu() != y.cpu()).float().mean().item()
+    x_model = to_model(model, check_images("x", x))
+    with eval_mode(model), torch.no_grad():
+        logits = model(x_model)
+    y = check_labels("y", y, len(x_model), logits.shape[1])
+    clean = (logits.argmax(1).cpu() != y.cpu()).float().mean().item()
     rows = {}
     for eps in epsilons:
         if eps == 0:

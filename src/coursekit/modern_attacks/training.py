@@ -47,6 +47,7 @@ def madry_training(
     from dataclasses import replace
 
     from ..config import profile_sizes, resolve_profile
+    from ..records import modules_version
     from ..train import TrainingRun, cache_key, cached_training, fit, settings_for
 
     profile = resolve_profile(profile)
@@ -64,7 +65,8 @@ def madry_training(
             f"FC123-456-10, CNN), got {name!r}, which is trained full-batch"
         )
     madry = {"eps": eps, "norm": norm, "steps": steps}
-    key = cache_key(name, subset, seed, settings, madry=madry)
+    # the PGD examples come from modern_attacks: its code (and what it imports) is in the key too
+    key = cache_key(name, subset, seed, settings, madry=madry, madry_code=modules_version("modern_attacks.training"))
 
     def run(model: ZooModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> TrainingRun:
         def adversarial_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,8 +9,10 @@ Colab where only the package is installed). Each record holds
   ({row: {column: number or null}});
 - ``provenance``: ``git_commit`` (and ``git_dirty``), ``code_version`` ({module: hash of the
   module's source tokens, docstrings, comments and layout ignored, the same on Python 3.10 to
-  3.13}), ``torch``, ``python``, ``device``, ``profile``, ``date`` (UTC, ISO 8601), the
-  ``command`` that wrote it and its ``parameters`` (sizes such as the number of images).
+  3.13}, for the modules the run names and every coursekit module they import, found by reading
+  their import statements: ``module_closure``), ``torch``, ``python``, ``device``, ``profile``,
+  ``date`` (UTC, ISO 8601), the ``command`` that wrote it and its ``parameters`` (sizes such as
+  the number of images).
 
 ``load_record`` validates a record and refuses a *stale* one (a module it was computed with has
 changed since; the tests check every shipped record the same way). Records are written only by
@@ -19,6 +21,8 @@ changed since; the tests check every shipped record the same way). Records are w
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import io
 import json
@@ -35,7 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+    from importlib.abc import Traversable
     from pathlib import Path
     from typing import Any
 
@@ -46,11 +51,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODULES",
     "PROVENANCE_FIELDS",
+    "RECORDED_ROOTS",
     "SCHEMA",
     "available",
     "code_version",
     "describe_device",
+    "imported_modules",
     "load_record",
+    "module_closure",
+    "modules_version",
     "provenance",
     "Record",
     "record_data",
@@ -63,7 +72,9 @@ __all__ = [
 ]
 
 SCHEMA = 1
-DEFAULT_MODULES = ("attack", "exact", "transfer", "models", "train", "data")
+# The modules whose results the recorded tables show (the zoo, its training and data, the attack,
+# its exact polish, transfer); a record covers them and everything they import (DEFAULT_MODULES).
+RECORDED_ROOTS = ("attack", "exact", "transfer", "models", "train", "data")
 PROVENANCE_FIELDS = (
     "git_commit",
     "git_dirty",
@@ -163,6 +174,7 @@ def source_tokens(source: str) -> list[str]:
     return kept
 
 
+@functools.lru_cache(maxsize=256)  # by the source text: an edited module is hashed afresh
 def source_version(source: str) -> str:
     """A 16-hex-digit hash of Python ``source``'s tokens (``source_tokens``): editing comments,
     docstrings or layout keeps it; changing any statement changes it; the same on every Python
@@ -170,14 +182,139 @@ def source_version(source: str) -> str:
     return hashlib.sha256("\x00".join(source_tokens(source)).encode()).hexdigest()[:16]
 
 
+def _module_file(module: str) -> Traversable | None:
+    """The source file of ``coursekit.<module>`` (``module`` dotted below coursekit, e.g.
+    ``"attack"``, ``"spectral.fourier"``, or a package such as ``"spectral"``, whose file is its
+    ``__init__.py``), or None when the package has no such module."""
+    folder = resources.files("coursekit")
+    *packages, last = module.split(".")
+    for part in packages:
+        folder = folder.joinpath(part)
+    for candidate in (folder.joinpath(f"{last}.py"), folder.joinpath(last).joinpath("__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check_module_name(module: str) -> Traversable:
+    """The source file of ``coursekit.<module>``; ValueError naming ``module`` when it is none."""
+    if not isinstance(module, str) or not all(part.isidentifier() for part in module.split(".")):
+        raise ValueError(f"module must be a coursekit module name such as 'attack', got {module!r}")
+    path = _module_file(module)
+    if path is None:
+        raise ValueError(f"module must be a coursekit module name, got {module!r} (no such file in coursekit)")
+    return path
+
+
 def code_version(module: str) -> str:
-    """``source_version`` of ``coursekit.<module>`` (read from the installed package)."""
-    if not isinstance(module, str) or not module.isidentifier():
-        raise ValueError(f"module must be a coursekit module name, got {module!r}")
-    path = resources.files("coursekit").joinpath(f"{module}.py")
-    if not path.is_file():
-        raise ValueError(f"module must be a coursekit module name, got {module!r} (no coursekit/{module}.py)")
-    return source_version(path.read_text(encoding="utf-8"))
+    """``source_version`` of ``coursekit.<module>`` (read from the installed package); ``module``
+    is dotted below coursekit: ``"attack"``, ``"spectral.fourier"``, ``"spectral"`` (its
+    ``__init__.py``)."""
+    return source_version(_check_module_name(module).read_text(encoding="utf-8"))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """Whether an ``if`` test is ``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (a block that
+    never runs: its imports are for the type checker only)."""
+    name = test.attr if isinstance(test, ast.Attribute) else test.id if isinstance(test, ast.Name) else None
+    return name == "TYPE_CHECKING"
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")  # the fields of a statement holding statements
+
+
+def _import_statements(statements: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement in ``statements`` and the blocks nested in them (functions,
+    classes, ``if``/``try``/``with``/``for``/``match``), except the body of ``if TYPE_CHECKING:``.
+    (An import is a statement, so no expression needs to be searched.)"""
+    for node in statements:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        for block in _BLOCKS:
+            if block == "body" and isinstance(node, ast.If) and _is_type_checking(node.test):
+                continue
+            yield from _import_statements(getattr(node, block, []))
+
+
+def _imported_names(node: ast.Import | ast.ImportFrom, package: list[str]) -> tuple[list[str], list[str]]:
+    """The coursekit modules an import statement names, dotted below coursekit: (those that
+    must be modules, those that are modules only if such a file exists). In a module of the
+    coursekit folder, ``from .spectral import fourier, layer_bounds`` gives (["spectral"],
+    ["spectral.fourier", "spectral.layer_bounds"]): a name imported from a package may be a
+    submodule or a function. ``package``: the parts of the package the importing module is in."""
+    if isinstance(node, ast.Import):
+        return [alias.name[len("coursekit.") :] for alias in node.names if alias.name.startswith("coursekit.")], []
+    named = node.module.split(".") if node.module else []
+    if node.level == 0:
+        if not named or named[0] != "coursekit":
+            return [], []  # another package (torch, numpy, ...)
+        base = named[1:]
+    else:
+        if node.level - 1 > len(package):
+            raise ValueError(f"line {node.lineno}: a relative import goes above the coursekit package")
+        base = package[: len(package) - (node.level - 1)] + named
+    maybe = [".".join([*base, alias.name]) for alias in node.names if alias.name != "*"]
+    return ([".".join(base)] if base else []), maybe
+
+
+@functools.lru_cache(maxsize=256)
+def _imports_in_source(module: str, package: tuple[str, ...], source: str) -> tuple[str, ...]:
+    """``imported_modules`` of ``module`` with this ``source`` (cached by the source text itself,
+    so an edited file is read afresh)."""
+    found: set[str] = set()
+    for node in _import_statements(ast.parse(source).body):
+        required, maybe = _imported_names(node, list(package))
+        for name in required:
+            if _module_file(name) is None:
+                raise ValueError(f"coursekit.{module} imports coursekit.{name}, which is not in the package")
+        for name in required + [m for m in maybe if _module_file(m) is not None]:
+            parts = name.split(".")
+            found.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))  # and the packages above
+    found.discard(module)
+    return tuple(sorted(found))
+
+
+def imported_modules(module: str) -> list[str]:
+    """The coursekit modules that the source of ``coursekit.<module>`` imports itself (not
+    transitively), sorted: its ``import``/``from ... import`` statements, absolute
+    (``coursekit.x``) or relative (``.x``, ``..x``), at the top or inside functions (lazy
+    imports), with the packages above each (importing ``spectral.fourier`` runs
+    ``spectral/__init__.py``). Imports under ``if TYPE_CHECKING:`` are left out (they never
+    run), and so is ``coursekit/__init__.py`` (the package's version string only)."""
+    path = _check_module_name(module)
+    parts = tuple(module.split("."))
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    return list(_imports_in_source(module, package, path.read_text(encoding="utf-8")))
+
+
+def module_closure(*modules: str) -> tuple[str, ...]:
+    """``modules`` and every coursekit module they import, directly or through others (lazy
+    imports included; see ``imported_modules``), with the packages they are in (importing
+    ``spectral.fourier`` runs ``spectral/__init__.py`` first), sorted: the code whose behaviour
+    a result computed by ``modules`` can depend on. Derived from the source each time, so that a
+    new import can never be missed by a hand-kept list."""
+    if not modules:
+        raise ValueError("modules must name at least one coursekit module, got none")
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            parts = module.split(".")
+            todo += imported_modules(module) + [".".join(parts[:end]) for end in range(1, len(parts))]
+    return tuple(sorted(seen))
+
+
+def modules_version(*modules: str) -> str:
+    """A 16-hex-digit hash of the code of ``modules`` and of everything they import
+    (``module_closure``): ``code_version`` of each, so docstrings, comments and layout do not
+    count and any changed statement does. Part of the cache key of what ``modules`` compute."""
+    joined = ",".join(f"{module}:{code_version(module)}" for module in module_closure(*modules))
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+DEFAULT_MODULES = module_closure(*RECORDED_ROOTS)  # what a record's code_version covers by default
 
 
 def _git(*args: str) -> str | None:
@@ -204,7 +341,8 @@ def provenance(
     command: str, device: torch.device | str, profile: str, parameters: dict, modules: Sequence[str] = DEFAULT_MODULES
 ) -> dict:
     """The provenance of a run about to be recorded (git state read from this checkout);
-    ``parameters``: the run's sizes, e.g. {"images": 60000, "targets": 9}."""
+    ``parameters``: the run's sizes, e.g. {"images": 60000, "targets": 9}; ``code_version``
+    holds the hash of ``modules`` and of every coursekit module they import (``module_closure``)."""
     import torch
 
     if not isinstance(command, str) or not command.strip():
@@ -214,7 +352,7 @@ def provenance(
     return {
         "git_commit": commit or "unknown (not a git checkout)",
         "git_dirty": bool(status) if status is not None else True,
-        "code_version": {m: code_version(m) for m in modules},
+        "code_version": {m: code_version(m) for m in module_closure(*modules)},
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": describe_device(device),
@@ -318,8 +456,17 @@ def validate_record(data: Any) -> Record:
 
 
 def stale_modules(record: Record) -> list[str]:
-    """The modules whose code has changed since ``record`` was computed (empty: up to date)."""
-    return [m for m, version in record.provenance["code_version"].items() if code_version(m) != version]
+    """The modules whose code has changed since ``record`` was computed (empty: up to date); a
+    module that no longer exists has changed too."""
+    return [m for m, version in record.provenance["code_version"].items() if _current_version(m) != version]
+
+
+def _current_version(module: str) -> str | None:
+    """``code_version(module)``, or None for a name that is no longer a coursekit module."""
+    try:
+        return code_version(module)
+    except ValueError:
+        return None
 
 
 def available() -> list[str]:

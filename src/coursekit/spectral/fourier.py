@@ -4,13 +4,14 @@ the stride normalisation derived; see the package docstring), and their power-it
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import ArgumentTypeError, check_int
+from .._checks import ArgumentTypeError, check_choice, check_int
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -217,27 +218,107 @@ def circular_conv(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> tor
     return F.conv2d(padded, weight, stride=stride)
 
 
-def _layer_or_weight(
-    layer_or_weight: nn.Conv2d | torch.Tensor, stride: int | None, padding: int | tuple[int, int] | None
-) -> tuple[torch.Tensor, int, int | tuple[int, int], str]:
-    """(weight checked, stride, padding, padding mode) of a conv layer, or of a weight [D, C, k, k]
-    (default stride 1, padding 0, zero padding); ``stride``/``padding`` given override the layer's."""
+@dataclass(frozen=True)
+class _ConvMap:
+    """A conv layer's linear part x ↦ W * x (no bias) as ``F.conv2d`` computes it: the weight
+    [D, C/groups, k_h, k_w], stride, padding (ints per side, or "same"/"valid"), dilation,
+    groups, padding mode (``nn.Conv2d.padding_mode``) and the number of input channels C."""
+
+    weight: torch.Tensor
+    stride: tuple[int, int]
+    padding: tuple[int, int] | str
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    mode: str = "zeros"
+
+    @property
+    def in_channels(self) -> int:
+        return self.weight.shape[1] * self.groups
+
+    def explicit_padding(self) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) padding, as ``nn.Conv2d`` pads for a padding mode other
+        than zeros ("same": d·(k − 1) in all, the smaller half before)."""
+        if isinstance(self.padding, str):
+            if self.padding == "valid":
+                return (0, 0, 0, 0)
+            h_total, w_total = (d * (k - 1) for d, k in zip(self.dilation, self.weight.shape[2:]))
+            return (w_total // 2, w_total - w_total // 2, h_total // 2, h_total - h_total // 2)
+        pad_h, pad_w = self.padding
+        return (pad_w, pad_w, pad_h, pad_h)
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        """W * v for inputs v [N, C, H, W]: outputs [N, D, H', W']."""
+        if self.mode == "zeros":
+            return F.conv2d(
+                v, self.weight, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups
+            )
+        padded = F.pad(v, self.explicit_padding(), mode=self.mode)
+        return F.conv2d(padded, self.weight, stride=self.stride, dilation=self.dilation, groups=self.groups)
+
+
+def _conv_padding(padding: Any) -> tuple[int, int] | str:
+    """A conv padding checked: "same", "valid", or an int / pair of ints ≥ 0."""
+    if isinstance(padding, str):
+        check_choice("padding", padding, ("same", "valid"))
+        return padding
+    pads = _pair(padding, "padding")
+    if min(pads) < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    return pads
+
+
+def _conv_map(layer_or_weight: nn.Conv2d | torch.Tensor, stride: Any, padding: Any) -> _ConvMap:
+    """The linear map of an ``nn.Conv2d`` (its own stride, padding, dilation, groups and padding
+    mode; ``stride``/``padding`` given replace its own) or of a weight [D, C, k, k] (default
+    stride 1 and zero padding 0)."""
     if isinstance(layer_or_weight, nn.Conv2d):
-        weight = layer_or_weight.weight.detach()
-        stride = layer_or_weight.stride[0] if stride is None else stride
-        padding = layer_or_weight.padding if padding is None else padding  # type: ignore[assignment]
-        mode = layer_or_weight.padding_mode
+        layer = layer_or_weight
+        weight = _check_weight(layer.weight.detach(), 4, "[D, C/groups, k, k]")
+        stride = layer.stride if stride is None else stride
+        padding = layer.padding if padding is None else padding
+        own = dict(dilation=_pair(layer.dilation, "dilation"), groups=layer.groups, mode=layer.padding_mode)
     else:
-        weight, mode = layer_or_weight.detach(), "zeros"
+        weight = _check_weight(layer_or_weight, 4, "[D, C, k, k]").detach()
         stride = 1 if stride is None else stride
         padding = 0 if padding is None else padding
-    return _check_weight(weight, 4, "[D, C, k, k]"), stride, padding, mode  # type: ignore[return-value]
+        own = {}
+    strides = _pair(stride, "stride")
+    if min(strides) < 1:
+        raise ValueError(f"stride must be an int >= 1 or a pair of them, got {stride!r}")
+    conv = _ConvMap(weight, strides, _conv_padding(padding), **own)  # type: ignore[arg-type]
+    if conv.padding == "same" and strides != (1, 1):
+        raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride!r}")
+    return conv
+
+
+def _check_applicable(conv: _ConvMap, size: tuple[int, int]) -> None:
+    """Refuse (ValueError) an input size the layer cannot be applied to (a kernel wider than the
+    padded input, reflect padding wider than the input), with torch's reason."""
+    try:
+        with torch.no_grad():
+            out = conv(torch.zeros(1, conv.in_channels, *size, dtype=conv.weight.dtype, device=conv.weight.device))
+    except RuntimeError as error:
+        raise ValueError(f"input_size {size} does not fit this conv layer: {error!s:.200}") from None
+    if out.numel() == 0:
+        raise ValueError(f"input_size {size} gives this conv layer no output")
+
+
+def _circular_map(conv: _ConvMap, size: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The circular operator (``circular_conv``) of the layer's weight and stride on ``size``;
+    ValueError for a layer it does not describe (grouped, dilated, unequal strides)."""
+    if conv.groups != 1 or conv.dilation != (1, 1) or conv.stride[0] != conv.stride[1]:
+        raise ValueError(
+            "circular=True is the circular operator of an ungrouped, undilated, square-stride conv; got "
+            f"groups={conv.groups}, dilation={conv.dilation}, stride={conv.stride}"
+        )
+    stride, _ = _check_conv(conv.weight, conv.stride[0], size)
+    return lambda v: circular_conv(v, conv.weight, stride)
 
 
 def conv_operator_norm_power(
     layer_or_weight: nn.Conv2d | torch.Tensor,
-    stride: int | None = None,
-    padding: int | tuple[int, int] | None = None,
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] | str | None = None,
     input_size: int | tuple[int, int] = (32, 32),
     *,
     iterations: int = 10_000,
@@ -248,36 +329,39 @@ def conv_operator_norm_power(
     """The operator norm of a conv layer measured by power iteration on the layer itself.
 
     Args:
-        layer_or_weight: an ``nn.Conv2d`` (its own stride and zero padding are used unless given)
-            or a weight [D, C, k, k].
-        stride, padding: override the layer's (a weight needs them; default 1 and 0).
-        input_size: (H, W) of the input.
+        layer_or_weight: an ``nn.Conv2d``, measured as it computes (its stride, padding,
+            padding mode, dilation and groups; its bias is not part of the linear map), or a
+            weight [D, C, k, k] (an ungrouped, undilated layer with zero padding).
+        stride, padding: replace the layer's (a weight needs them; default 1 and 0).
+        input_size: (H, W) of the input, in pixels.
         iterations: the most iterations; stops earlier when the estimate changes by < tol (relative).
-        circular: use the circular operator (``circular_conv``) instead of zero padding.
+        circular: use the circular operator (``circular_conv``) instead of the layer's padding
+            (refused for a grouped, dilated or unequal-stride layer, which it does not describe).
 
     Each iteration applies the layer and its true adjoint (the vector-Jacobian product through
-    autograd, i.e. conv_transpose2d with the matching output size). Returns σ (a lower bound
-    that converges to the norm from below).
+    autograd: conv_transpose2d with the matching output size, and the adjoint of the layer's
+    padding). Returns σ, a scalar tensor: ‖A v‖ for a unit v, so a lower bound on the norm that
+    converges to it from below.
     """
-    weight, stride, padding, mode = _layer_or_weight(layer_or_weight, stride, padding)
-    height, width = _pair(input_size, "input_size")
-    if min(_pair(padding, "padding")) < 0:
-        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    conv = _conv_map(layer_or_weight, stride, padding)
+    size = _pair(input_size, "input_size")
+    if min(size) < 1:
+        raise ValueError(f"input_size must be positive, got {input_size!r}")
     if circular:
-        _check_conv(weight, stride, (height, width))
-
-    def apply(v):
-        if circular:
-            return circular_conv(v, weight, stride)
-        if mode != "zeros":  # the layer's own reflect/replicate/circular padding
-            pad_h, pad_w = _pair(padding, "padding")
-            return F.conv2d(F.pad(v, (pad_w, pad_w, pad_h, pad_h), mode=mode), weight, stride=stride)
-        return F.conv2d(v, weight, stride=stride, padding=padding)
-
+        apply = _circular_map(conv, size)
+    else:
+        _check_applicable(conv, size)
+        apply = conv
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    v = torch.randn(1, weight.shape[1], height, width, generator=generator).to(weight)
-    v /= v.norm()
-    sigma = torch.zeros((), dtype=weight.dtype, device=weight.device)
+    v = torch.randn(1, conv.in_channels, *size, generator=generator).to(conv.weight)
+    return _power_iteration(apply, v / v.norm(), iterations, tol)
+
+
+def _power_iteration(
+    apply: Callable[[torch.Tensor], torch.Tensor], v: torch.Tensor, iterations: int, tol: float
+) -> torch.Tensor:
+    """σ = ‖A v‖ after power iteration on AᵀA from the unit vector ``v`` (Aᵀ by autograd)."""
+    sigma = torch.zeros((), dtype=v.dtype, device=v.device)
     for _ in range(iterations):
         v.requires_grad_(True)
         u = apply(v)

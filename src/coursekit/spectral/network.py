@@ -147,7 +147,9 @@ def _trace_leaves(model: nn.Module, input_shape, device) -> list[tuple[str, nn.M
 
     leaves = [m for m in model.modules() if len(list(m.children())) == 0]
     hooks = [h for m in leaves for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
-    x = torch.rand(1, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    floating = next((p for p in model.parameters() if p.is_floating_point()), None)
+    dtype = floating.dtype if floating is not None else torch.get_default_dtype()  # a float64 model: float64
+    x = torch.rand(1, *input_shape, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
     try:
         with eval_mode(model), torch.no_grad():
             output = model(x)
