@@ -43,7 +43,7 @@ def test_certificate_table_counts_examples_inside_the_radius_and_refuses_bad_inp
 
 def test_certificate_sentence_says_where_the_truth_lies_and_which_gap_is_wider():
     text = c7.certificate_sentence(c7.certificate_table(_certificates()))
-    assert "a median 1.75 times the certified radius on FC10(1e-4), 20 times" in text
+    assert "a median 1.75 times the radius on FC10(1e-4), 20 times" in text
     assert "The gap is wider for FC100-100-10" in text and "No attack found an example inside" in text
     bad = c7.certificate_table({"m": (torch.tensor([0.05, 0.01]), torch.tensor([0.02, 0.03]))})
     assert "On 1 images an attack found an example inside the radius: a bug" in c7.certificate_sentence(bad)
@@ -110,7 +110,7 @@ def test_exact_record_table_is_flat_with_the_proven_counts():
 
 
 def test_ug100_table_computes_both_statistics_beside_theirs():
-    ratios = pd.DataFrame({"PGD": [1.2, 1.0, np.nan], "FMN": [1.0, 1.1, 1.5]})
+    ratios = pd.DataFrame({"PGD, ε bisected": [1.2, 1.0, np.nan], "FMN": [1.0, 1.1, 1.5]})
     optimum = torch.tensor([1.0, 3.0, 2.0])
     table = c7.ug100_table(ratios, optimum)
     pgd = table.loc["PGD"]
