@@ -205,7 +205,7 @@ def exact_sentence(
         f"closest in ℓ2 is {l2.idxmin()} and in ℓ∞ {linf.idxmin()} ({linf.min() - 1:+.1%}). "
     )
     if (per_image < 1).any().any():
-        text += "A ratio a hair below 1 is an attack point with a smaller margin than the solver's 10⁻³. "
+        text += "(A ratio a hair below 1: an attack point with a margin below the solver's 10⁻³.) "
     return text + (f"With {images} images these are examples, not estimates; the gpu profile solves {larger_images}.")
 
 
