@@ -26,7 +26,6 @@ PENDING_TEACH: set[str] = {
     "05_spectral",
     "06_adversarial_training",
     "07a_attacks_and_linearity",
-    "07b_certificates_and_defences",
 }
 FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*(\{[\w-]+\})?(.*)$")
 FOLDED = re.compile(r"dropdown|toggle|details|hide-cell|hide-input|remove-input")
