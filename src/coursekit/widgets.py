@@ -173,6 +173,8 @@ def epsilon_figure(curves: pd.DataFrame) -> tuple[Figure, Callable[[int], None]]
             ("Gaussian noise", width / 2, "Gaussian"),
         )
     }
+    for bar in groups["Gaussian noise"]:  # not colour alone: the noise bars are hatched
+        bar.set_hatch("..")
     axes[1].set_xticks(positions, targets, rotation=20, fontsize=8)
     axes[1].set_ylim(0, 1)
     axes[1].legend(fontsize=8)
@@ -196,9 +198,22 @@ def plot_epsilon_curves(curves: pd.DataFrame, epsilon: float) -> Figure:
 
     ``curves``: ``epsilon_curves``' table: index ε ascending, columns (kind, target) with kind
     "adversarial direction" or "Gaussian noise", error rates in [0, 1]."""
+    from .figures import describe
+
     fig, update = epsilon_figure(curves)
-    update(nearest_index(curves.index, epsilon))
-    return fig
+    index = nearest_index(curves.index, epsilon)
+    update(index)
+    row = curves.iloc[index]
+    at = "; ".join(
+        f"{name}: {row[('adversarial direction', name)]:.0%} against {row[('Gaussian noise', name)]:.0%}"
+        for name in curves["adversarial direction"].columns
+    )
+    return describe(
+        fig,
+        f"Error rate against ε, the per-pixel RMS of the perturbation, for the adversarial direction "
+        f"(solid lines) and Gaussian noise (dashed), one colour per model; bars at ε = {curves.index[index]:.3g}, "
+        f"adversarial against noise: {at}.",
+    )
 
 
 def nearest_index(values: Sequence[float], value: float) -> int:
