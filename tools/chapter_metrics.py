@@ -24,8 +24,6 @@ PENDING_TEACH: set[str] = {
     "01_data_and_models",
     "02_unit_semantics",
     "03a_lbfgs_attack",
-    "03b_minimum_distortion",
-    "04_transfer",
     "05_spectral",
     "06_adversarial_training",
     "07a_attacks_and_linearity",
