@@ -451,3 +451,117 @@ def test_printed_percent_is_the_paper_s_rounding():
     ours = pd.DataFrame({"training error": [2 / 60_000], "test error": [0.0154]}, index=["M"])
     rows = error_findings(ours, {"M": (0.0, 0.0154)}, ["M"])
     assert [r.verdict for r in rows] == ["agrees", "agrees"]
+
+
+def test_distortion_column_is_a_mean_with_a_normal_interval():
+    import math
+
+    import torch
+
+    from coursekit.attack import AttackResult
+    from coursekit.report import distortion_column, distortion_display, distortion_sentence
+
+    def result(values):
+        n = len(values)
+        d = torch.tensor(values, dtype=torch.float64)
+        return AttackResult(
+            x_adv=torch.zeros(n, 1, 2, 2),
+            target=torch.zeros(n, dtype=torch.long),
+            success=d.isfinite(),
+            c=torch.ones(n),
+            distortion=d,
+            l2=d * 2,
+            evaluations=torch.ones(n, dtype=torch.long),
+            forward_only=torch.zeros(n, dtype=torch.long),
+        )
+
+    attacks = {"a": result([0.01, 0.02, 0.03, float("inf")]), "b": result([0.05, 0.05, 0.06, 0.04])}
+    column = distortion_column(attacks, {"a": 0.02, "b": 0.2})
+    half = 1.959964 * torch.tensor([0.01, 0.02, 0.03]).double().std().item() / math.sqrt(3)
+    assert column.loc["a", "ours"] == pytest.approx(0.02)
+    assert column.loc["a", "high"] - column.loc["a", "ours"] == pytest.approx(half, rel=1e-5)
+    assert column.loc["a", "reached"] == 0.75 and column.loc["a", "images"] == 4
+    assert column.loc["a", "inside"] == 1.0 and column.loc["b", "inside"] == 0.0
+    assert column.loc["b", "ours / paper"] == pytest.approx(0.25)
+    shown = distortion_display(column)
+    assert list(shown.columns) == ["ours (95% interval)", "paper", "ours / paper"]
+    assert shown.loc["b", "ours (95% interval)"].startswith("0.0500 (")
+    assert distortion_sentence(column) == (
+        "our averages are 0.25 to 1.00 times the paper's, and the paper's value lies inside our 95% "
+        "interval for 1 of the 2 models (verdict: agrees for some models, differs for others)"
+    )
+    assert distortion_sentence(column.loc[["b"]]).endswith("for 0 of the 1 models (verdict: differs)")
+    with pytest.raises(ValueError, match="paper has no value"):
+        distortion_column(attacks, {"a": 0.02})
+    with pytest.raises(ValueError, match="fewer than two"):
+        distortion_column({"c": result([float("inf"), 0.1])}, {"c": 0.1})
+
+
+def test_distortion_findings_give_a_verdict_and_the_recorded_run(tmp_path):
+    from coursekit.records import load_record, provenance, write_record
+    from coursekit.report import distortion_findings
+
+    column = pd.DataFrame(
+        {"ours": [0.02, 0.05], "low": [0.015, 0.045], "high": [0.025, 0.055], "paper": [0.02, 0.2]},
+        index=["a", "b"],
+    )
+    rows = distortion_findings(column)
+    assert [r.verdict for r in rows] == ["agrees", "differs"]
+    assert rows[0].ours == "0.0200 (0.0150–0.0250)" and rows[1].paper == "0.2"
+    assert all(r.larger == "not recorded yet" for r in rows)
+    bigger = pd.DataFrame({"ours": [0.03], "low": [0.029], "high": [0.031]}, index=["a"])
+    write_record(tmp_path, "x_table", "a test", bigger, provenance("pytest", "cpu", "quick", {"images": 2}))
+    rows = distortion_findings(column, load_record("x_table", folder=tmp_path))
+    assert rows[0].larger == "0.0300 (0.0290–0.0310): differs"
+    assert rows[1].larger == "not in the record"
+
+
+def test_transfer_headline_and_findings(tmp_path):
+    from coursekit.records import load_record, provenance, write_record
+    from coursekit.report import HEADLINE_ROWS, transfer_findings, transfer_headline
+
+    adversarial = np.array([[1, 0], [1, 1], [0, 1], [1, 0]] * 10, dtype=float)  # 62.5% fooled
+    noise = np.array([[0, 0], [0, 1], [0, 0], [0, 0]] * 10, dtype=float)  # 12.5%
+    table4 = pd.DataFrame({"FC123-456-10": [0.3], "FC100-100-10'": [0.05]}, index=["Distorted for FC100-100-10"])
+    headline = transfer_headline(adversarial, noise, table4, 200)
+    assert list(headline.index) == list(HEADLINE_ROWS) and list(headline.columns) == ["rate", "low", "high"]
+    assert headline.loc[HEADLINE_ROWS[0], "rate"] == pytest.approx(0.625)
+    assert headline.loc[HEADLINE_ROWS[1], "rate"] == pytest.approx(0.125)
+    assert headline.loc[HEADLINE_ROWS[2], "rate"] == 0.3
+    rows = transfer_findings(headline)
+    assert [r.what for r in rows][1] == "Table 2: examples fool other models more than noise of the same size"
+    assert rows[1].verdict == "agrees" and rows[-1].verdict == "agrees"  # 30% vs 5% of 200: apart
+    assert rows[0].paper == "25.6%" and rows[2].paper == "26.2%" and rows[3].paper == "5.9%"
+    assert rows[2].verdict == "agrees" and rows[0].verdict == "differs"  # 62.5% (CI ~50-75) vs 25.6%
+    assert all(r.larger == "not recorded yet" for r in rows)
+    close = headline.copy()
+    close.loc[HEADLINE_ROWS[3]] = [0.28, 0.22, 0.35]
+    write_record(tmp_path, "x_headline", "a test", close, provenance("pytest", "cpu", "quick", {"images": 2}))
+    rows = transfer_findings(headline, load_record("x_headline", folder=tmp_path))
+    assert rows[-1].larger == "the two intervals overlap: too few samples to say"
+    assert rows[3].larger.startswith("28.0% (95% CI 22.0–35.0%): differs")
+
+
+def test_noise_reading_table_and_sentence():
+    from coursekit.report import noise_reading_sentence, noise_reading_table
+    from coursekit.transfer import NOISE_READING_LABELS
+
+    stated, after = NOISE_READING_LABELS["stddev"], NOISE_READING_LABELS["rms"]
+    index = pd.MultiIndex.from_tuples(
+        [(0.1, stated), (0.1, after), (0.3, stated), (0.3, after)], names=["stddev", "reading"]
+    )
+    readings = pd.DataFrame(
+        {"A": [0.10, 0.20, 0.30, 0.40], "B": [0.0, 0.10, 0.10, 0.30], "realised RMS": [0.07, 0.1, 0.2, 0.3]},
+        index=index,
+    )
+    table = noise_reading_table(readings, {0.1: (0.05, 0.0), 0.3: (0.1, 0.05)})
+    expected = [(s, r) for s in (0.1, 0.3) for r in (stated, after, "paper")]
+    assert list(table.index) == expected
+    assert table.loc[(0.3, "paper"), "B"] == 0.05 and np.isnan(table.loc[(0.1, "paper"), "realised RMS"])
+    text = noise_reading_sentence({"Table 2": table})
+    # stated 12.5%, after 25.0%, paper 5.0%: the σ reading closes 62% of the gap, 7.5 points remain
+    assert "fool the models 12.5% of the time" in text and "as RMS after clipping 25.0%" in text
+    assert "in the paper 5.0%" in text and "closes 62% of the gap" in text
+    assert "a gap of up to 7.5 points remains" in text
+    with pytest.raises(ValueError, match="paper needs 2 rates"):
+        noise_reading_table(readings, {0.1: (0.05,), 0.3: (0.1, 0.05)})

@@ -240,6 +240,8 @@ def test_paper_method_is_the_penalty_search_without_the_polish(tmp_cache):
     assert table.method.startswith("the paper's") and table.method == method_label(PAPER_METHOD)
     assert method_label({}).startswith("ours") and "polish" in method_label({})
     assert method_label({"polish": 0, "refine": False}).endswith("no refine")
+    assert "refine (a stand-in)" in method_label(PAPER_METHOD)  # issue 31 item 11: not the paper's point
+    assert all(len(method_label(o)) < 70 for o in ({}, PAPER_METHOD, {"polish": 0, "refine": False}))
     with pytest.raises(ValueError, match="attack_options"):
         method_label([("polish", 0)])
 
@@ -311,3 +313,63 @@ def test_fooled_pairs_are_the_tables_cells_image_by_image(tmp_cache, monkeypatch
     )
     with pytest.raises(ValueError, match="attacks"):
         fooled_pairs(models, x, y, {"A": table.adversarial["A"]})
+
+
+def test_gaussian_noise_stddev_reading_is_sigma_before_clipping():
+    """Issue 31 item 13: the paper's "noise with stddev s" may mean σ = s before clipping; the
+    course's default makes the realised RMS after clipping s, so its σ is larger."""
+    x = _mnist_like()
+    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    plain = (x.double() + 0.1 * z).clamp(0, 1).float()
+    stated = gaussian_noise(x, 0.1, seed=3, reading="stddev")
+    assert torch.allclose(stated, plain)
+    realised = (stated - x).flatten(1).pow(2).mean(1).sqrt()
+    assert (realised < 0.085).all()  # clipping takes a good part of it
+    solved = gaussian_noise(x, 0.1, seed=3)  # the same z, a larger σ
+    assert ((solved - x).sign() * (stated - x).sign() >= 0).all()
+    assert torch.allclose((solved - x).flatten(1).pow(2).mean(1).sqrt(), torch.full((6,), 0.1), rtol=1e-5)
+    with pytest.raises(ValueError, match="reading"):
+        gaussian_noise(x, 0.1, reading="variance")
+
+
+def test_noise_readings_puts_both_readings_side_by_side():
+    from coursekit.transfer import NOISE_READING_LABELS, noise_readings
+
+    models = _models()
+    x = _data(20)
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    table = noise_readings(models, x, y, (0.1, 0.3), seed=0)
+    assert list(table.columns) == ["A", "B", "realised RMS"]
+    assert list(table.index) == [(s, NOISE_READING_LABELS[r]) for s in (0.1, 0.3) for r in ("stddev", "rms")]
+    for s in (0.1, 0.3):
+        assert table.loc[(s, NOISE_READING_LABELS["rms"]), "realised RMS"] == pytest.approx(s, rel=1e-5)
+        assert table.loc[(s, NOISE_READING_LABELS["stddev"]), "realised RMS"] <= s + 1e-9
+        noisy = gaussian_noise(x, s, 0, reading="stddev")
+        assert table.loc[(s, NOISE_READING_LABELS["stddev"]), "A"] == pytest.approx(evaluate(models["A"], noisy, y))
+    with pytest.raises(ValueError, match="stddevs"):
+        noise_readings(models, x, y, ())
+    with pytest.raises(ValueError, match="stddevs"):
+        noise_readings(models, x, y, (0.1, -0.2))
+
+
+def test_transfer_matrix_is_transfer_tables_cells(tmp_cache):
+    from coursekit.transfer import transfer_matrix
+
+    models = _models()
+    x = _data()
+    with torch.no_grad():
+        y = models["A"](x).argmax(1)
+    opts = {"search_steps": 4, "max_iter": 40, "progress_bar": False}
+    table = transfer_table(models, models, x, y, noise_stddevs=(), matched_noise=False, **opts)
+    examples = {name: result.x_adv.cpu() for name, result in table.adversarial.items()}
+    rates = transfer_matrix(examples, models, y)
+    assert rates.shape == (2, 2) and rates.dtype == torch.float64
+    expected = torch.tensor(table.errors.loc[["A", "B"], ["A", "B"]].to_numpy())
+    torch.testing.assert_close(rates, expected)
+    only_b = transfer_matrix({"B": examples["B"]}, {"A": models["A"]}, y)
+    assert only_b.shape == (1, 1) and only_b[0, 0] == rates[1, 0]
+    with pytest.raises(ValueError, match="at least one"):
+        transfer_matrix({}, models, y)
+    with pytest.raises(ValueError, match="y"):
+        transfer_matrix(examples, models, y[:3])

@@ -21,8 +21,6 @@ PAGE_TABLE_LIMIT = 4  # tables visible on the built page with folded parts close
 # Chapters not yet rewritten for the learner's path (issue 30). Each chapter's branch removes its
 # own line; non-strict, so the merge order does not matter.
 PENDING_TEACH: set[str] = {
-    "03b_minimum_distortion",
-    "04_transfer",
     "05_spectral",
     "06_adversarial_training",
     "07a_attacks_and_linearity",

@@ -210,4 +210,15 @@ def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0) -> 
     for i, name in enumerate(("photo", f"difference ×{magnify:g}", "adversarial")):
         axes[i, 0].set_ylabel(name, fontsize=9)
     fig.tight_layout()
-    return fig
+    from .figures import describe
+
+    columns = "; ".join(
+        f"{_short(categories[data.before[j]])} ({data.p_before[j]:.0%}) becomes "
+        f"{_short(categories[data.after[j]])} ({data.p_after[j]:.0%}) at RMS {data.distortion[j]:.4f}"
+        for j in range(n)
+    )
+    return describe(
+        fig,
+        f"Figure 5 on {n} photo(s): each column shows the photo, the difference to its adversarial "
+        f"example magnified {magnify:g} times, and the adversarial example. {columns}.",
+    )

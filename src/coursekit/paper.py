@@ -82,11 +82,13 @@ SECTION_4_2_TEST_ERRORS = {  # 100-100-10 networks, test error (§4.2)
 
 # The paper's attack (§4.1), as options of ``attack.lbfgs_attack``: the penalty c·|r|² + loss_f
 # over the box, solved by L-BFGS for each c of a line search over c (4 values: multiplied or
-# divided by 10, then bisected), and ``refine``: the best example walked back along r to the
-# decision boundary, which is where the paper's "minimum c" puts the solution (the rest of the
-# line search would take it there; chapter 3 measures that). No ``polish``: that step (the model
-# linearised and the exact closest point of the linearised target region, the idea of DeepFool
-# and FAB) is not in the paper. A column beside the paper's numbers uses these options.
+# divided by 10, then bisected), and ``refine``: the best example bisected back along its own
+# ray x + t·r to the decision boundary. That is a stand-in for the end of the line search (the
+# paper's "minimum c" puts its solution on the boundary too, but in general elsewhere on it:
+# the penalty's path curves); chapter 3b measures the two columns side by side. No ``polish``:
+# that step (the model linearised and the exact closest point of the linearised target region,
+# the idea of DeepFool and FAB) is not in the paper. A column beside the paper's numbers uses
+# these options.
 PAPER_ATTACK = MappingProxyType({"polish": 0, "refine": True})
 
 FIGURE5_DISTORTION = 0.006508  # Figure 5's caption: average distortion of 64 AlexNet examples

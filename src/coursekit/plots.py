@@ -27,6 +27,7 @@ __all__ = [
     "direction_rows",
     "adversarial_comparison",
     "heatmap",
+    "heatmap_pair",
     "transfer_example",
     "circulant_spectrum",
     "distortion_cdf",
@@ -142,33 +143,66 @@ def adversarial_comparison(
     )
 
 
-def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis") -> Figure:
-    """A heat map of a pandas DataFrame of rates, annotated."""
+def _annotated(ax: Axes, table: pd.DataFrame, fmt: str, cmap: str, *, labels: bool = True):
+    """Draw ``table``'s rates (0..1) on ``ax`` as a heat map, each cell annotated with its value."""
     values = table.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 * values.shape[1] + 2, 0.5 * values.shape[0] + 1.5))
     im = ax.imshow(values, cmap=cmap, vmin=0, vmax=1)
     ax.set_xticks(range(values.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(values.shape[0]), [str(i) for i in table.index], fontsize=8)
+    ax.set_yticks(range(values.shape[0]), [str(i) for i in table.index] if labels else [], fontsize=8)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(
-                j,
-                i,
-                fmt.format(values[i, j]),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if values[i, j] < 0.5 else "black",
-            )
+            text = "–" if np.isnan(values[i, j]) else fmt.format(values[i, j])
+            dark = np.isnan(values[i, j]) or values[i, j] < 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    return im
+
+
+def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: str = "viridis") -> Figure:
+    """A heat map of a pandas DataFrame of rates in [0, 1], each cell annotated with its value."""
+    from .figures import describe
+
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 * values.shape[1] + 2, 0.5 * values.shape[0] + 1.5))
+    im = _annotated(ax, table, fmt, cmap)
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(title)
     fig.tight_layout()
-    cells = "; ".join(
-        f"{row}: " + ", ".join(f"{col} {fmt.format(v)}" for col, v in zip(table.columns, values[i]))
-        for i, row in enumerate(table.index)
-    )
+    cells = f"{values.shape[0]} rows by {values.shape[1]} columns"
     return describe(
-        fig, f"{title + ': ' if title else ''}a heat map of rates, rows by columns, each cell annotated. {cells}."
+        fig, f"Heat map {title or 'of rates'}: {cells}, values {np.nanmin(values):.0%} to {np.nanmax(values):.0%}."
+    )
+
+
+def heatmap_pair(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    titles: tuple[str, str] = ("ours", "paper"),
+    fmt: str = "{:.0%}",
+    cmap: str = "viridis",
+) -> Figure:
+    """Two tables of rates in [0, 1] with the same rows and columns (e.g. a transfer matrix, ours
+    and the paper's) as two annotated heat maps side by side on one colour scale; the
+    description gives each one's mean off the diagonal (the cells whose row and column differ)."""
+    from .figures import describe
+
+    if list(left.index) != list(right.index) or list(left.columns) != list(right.columns):
+        raise ValueError("left and right must have the same rows and columns, in the same order")
+    rows, columns = left.shape
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.75 * columns + 1) + 1.6, 0.45 * rows + 2.0))
+    for ax, table, title in zip(axes, (left, right), titles):
+        im = _annotated(ax, table, fmt, cmap, labels=ax is axes[0])
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=list(axes), fraction=0.025)
+    means = []
+    for table in (left, right):
+        off = [table.iloc[i, j] for i in range(rows) for j in range(columns) if table.index[i] != table.columns[j]]
+        means.append(float(np.nanmean(off)) if off else float("nan"))
+    return describe(
+        fig,
+        f"Two heat maps, {rows} rows (sources) by {columns} columns (models asked), each cell annotated with "
+        f"its rate: {titles[0]} (left; mean off the diagonal {means[0]:.0%}) and {titles[1]} (right; "
+        f"{means[1]:.0%}).",
     )
 
 
@@ -188,7 +222,7 @@ def transfer_example(
     the perturbation x_adv − x ×``magnify`` around grey (= 0; by default scaled so that its
     largest pixel reaches 0.45 from grey), x_adv. Right: one bar per model,
     the softmax probability of the class it predicts for x_adv, annotated "→ class (p%)", red
-    where the class is wrong (the model is fooled), grey where it is ``label``.
+    and hatched where the class is wrong (the model is fooled), grey where it is ``label``.
     """
     import matplotlib.gridspec as gridspec
 
@@ -214,13 +248,14 @@ def transfer_example(
     _image(fig.add_subplot(images[1]), 0.5 + magnify * r, f"perturbation ×{magnify:.3g}")
     _image(fig.add_subplot(images[2]), x_adv, f"made for {source}\nRMS {rms:.3f}")
     _prediction_bars(fig.add_axes((0.66, 0.2, 0.32, 0.62)), names, classes, probabilities, label=label, source=source)
-    answers = "; ".join(
-        f"{n} answers {c} ({p:.0%}{', fooled' if c != label else ''})" for n, c, p in zip(names, classes, probabilities)
-    )
+    from .figures import describe
+
+    fooled = [n for n, c in zip(names, classes) if c != label]
+    answers = "; ".join(f"{n} answers {c} ({100 * p:.0f}%)" for n, c, p in zip(names, classes, probabilities))
     return describe(
         fig,
-        f"An image of a {label}, the perturbation made for {source} (RMS {rms:.3f}) and the adversarial image, "
-        f"with each model's answer on it: {answers}.",
+        f"A digit labelled {label}, its perturbation and the adversarial image made for {source} "
+        f"(RMS {rms:.3f}). {len(fooled)} of {len(names)} models are fooled: {answers}.",
     )
 
 
@@ -231,7 +266,9 @@ def _prediction_bars(
     of the probability of its predicted class, red where the class is not ``label``."""
     colours = ["tab:red" if c != label else "tab:gray" for c in classes]
     rows = np.arange(len(names))[::-1]
-    ax.barh(rows, probabilities, color=colours)
+    bars = ax.barh(rows, probabilities, color=colours)
+    for bar, c in zip(bars, classes):  # not colour alone: a fooled model's bar is hatched too
+        bar.set_hatch("//" if c != label else "")
     ax.set_yticks(rows, [f"{n} (source)" if n == source else n for n in names], fontsize=8)
     for row, c, prob in zip(rows, classes, probabilities):
         inside = prob > 0.7  # long bars carry their label inside, in white
@@ -246,7 +283,7 @@ def _prediction_bars(
         )
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of the predicted class", fontsize=8)
-    ax.set_title("each model on the adversarial image (red: fooled)", fontsize=8)
+    ax.set_title("each model on the adversarial image (red, hatched: fooled)", fontsize=8)
 
 
 def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:

@@ -31,6 +31,15 @@ __all__ = [
     "transfer_sentence",
     "cross_training_summary",
     "cross_training_sentence",
+    "HEADLINE_ROWS",
+    "transfer_headline",
+    "transfer_findings",
+    "noise_reading_table",
+    "noise_reading_sentence",
+    "distortion_column",
+    "distortion_display",
+    "distortion_findings",
+    "distortion_sentence",
     "regulariser_sentences",
     "RECORDED",
     "with_recorded",
@@ -269,6 +278,274 @@ def cross_training_sentence(s: Mapping[str, float]) -> str:
         f"{100 * s['amplified']:.1f}% (noise of stddev 0.1: {100 * s['noise_10']:.1f}%). With the "
         f"literal formula they cause {100 * s['literal']:.1f}%."
     )
+
+
+TABLE4_KEY = "Distorted for FC100-100-10"  # the paper's key row of Table 4
+TABLE4_SAME, TABLE4_OTHER = "FC123-456-10", "FC100-100-10'"  # trained on P1 (as the source), on P2
+HEADLINE_ROWS = (
+    "Table 2: examples, off the diagonal",
+    "Table 2: noise of the same size",
+    f"Table 4: FC100-100-10's examples on {TABLE4_SAME} (same half)",
+    f"Table 4: FC100-100-10's examples on {TABLE4_OTHER} (other half)",
+)
+
+
+def transfer_headline(
+    adversarial_pairs: ArrayLike, noise_pairs: ArrayLike, table4: pd.DataFrame, count4: int
+) -> pd.DataFrame:
+    """Chapter 4's headline rates with 95% intervals, one row each of ``HEADLINE_ROWS``:
+    Table 2's off-diagonal transfer rate and that of noise of the same size per image (from
+    ``transfer.fooled_pairs``: a bootstrap over images, ``rate_interval``), and Table 4's key
+    contrast, the examples of FC100-100-10 on the model trained on the same half and on the one
+    trained on the other half (``cross_training_table``'s cells on ``count4`` images, Wilson
+    intervals). Returns a pandas DataFrame with columns "rate", "low", "high" (fractions)."""
+    import pandas as pd
+
+    rows = [rate_interval(adversarial_pairs), rate_interval(noise_pairs)]
+    for model in (TABLE4_SAME, TABLE4_OTHER):
+        rate = float(table4.loc[TABLE4_KEY, model])
+        rows.append((rate, *proportion_interval(rate, count4)))
+    return pd.DataFrame(rows, index=list(HEADLINE_ROWS), columns=["rate", "low", "high"])
+
+
+def _table2_paper_off_diagonal() -> float:
+    import numpy as np
+
+    from .paper import TABLE2, TABLE2_COLUMNS
+
+    models = list(TABLE2_COLUMNS)
+    values = np.array([TABLE2[m][: len(models)] for m in models])
+    return float(values[~np.eye(len(models), dtype=bool)].mean())
+
+
+def _contrast(rows: pd.DataFrame) -> tuple[str, str]:
+    """(ours in words, verdict) of Table 4's contrast from the two Table 4 rows of a headline."""
+    from .findings import AGREES, DIFFERS, UNDECIDED
+
+    same, other = rows.loc[HEADLINE_ROWS[2]], rows.loc[HEADLINE_ROWS[3]]
+    if same["low"] > other["high"]:
+        return "same half fooled more, intervals apart", AGREES
+    if other["low"] > same["high"]:
+        return "other half fooled more, intervals apart", DIFFERS
+    return "the two intervals overlap", UNDECIDED
+
+
+def transfer_findings(headline: pd.DataFrame, larger: Record | None = None) -> list[Finding]:
+    """Chapter 4's "What this run found" from ``transfer_headline``'s table: the transfer rate
+    of Table 2 and of Table 4's key cells beside the paper's, whether the examples fool other
+    models more than noise of the same size, and whether Table 4's contrast (same half against
+    other half) shows; ``larger``: the same table recorded at a larger profile (record
+    ``04_headline``), or None ("not recorded yet")."""
+    from .findings import AGREES, DIFFERS, UNDECIDED, Finding, interval_verdict
+    from .paper import TABLE4, TABLE4_COLUMNS
+
+    def interval(table: pd.DataFrame, row: str) -> str:
+        return percent_interval(*table.loc[row, ["rate", "low", "high"]])
+
+    def beyond_noise(table: pd.DataFrame) -> tuple[str, str]:
+        adv, noise = table.loc[HEADLINE_ROWS[0]], table.loc[HEADLINE_ROWS[1]]
+        words = f"{100 * adv['rate']:.1f}% against {100 * noise['rate']:.1f}%"
+        if adv["low"] > noise["high"]:
+            return words, AGREES
+        return words, DIFFERS if adv["high"] < noise["low"] else UNDECIDED
+
+    papers = {
+        HEADLINE_ROWS[0]: _table2_paper_off_diagonal(),
+        HEADLINE_ROWS[2]: TABLE4[TABLE4_KEY][TABLE4_COLUMNS.index(TABLE4_SAME)],
+        HEADLINE_ROWS[3]: TABLE4[TABLE4_KEY][TABLE4_COLUMNS.index(TABLE4_OTHER)],
+    }
+    big = larger.table() if larger is not None else None
+    rows = []
+    for row, paper in papers.items():
+        verdict = interval_verdict(paper, *headline.loc[row, ["low", "high"]])
+        more = "not recorded yet"
+        if big is not None:
+            more = f"{interval(big, row)}: {interval_verdict(paper, *big.loc[row, ['low', 'high']])}"
+        rows.append(Finding(row, interval(headline, row), f"{100 * paper:.1f}%", verdict, more))
+    words, verdict = beyond_noise(headline)
+    more = "not recorded yet" if big is None else "{}: {}".format(*beyond_noise(big))
+    rows.insert(
+        1,
+        Finding(
+            "Table 2: examples fool other models more than noise of the same size", words, "yes (§4.2)", verdict, more
+        ),
+    )
+    words, verdict = _contrast(headline)
+    more = "not recorded yet" if big is None else "{}: {}".format(*_contrast(big))
+    rows.append(
+        Finding(
+            "Table 4: same half fooled more than the other half",
+            words,
+            f"yes ({100 * papers[HEADLINE_ROWS[2]]:.1f}% against {100 * papers[HEADLINE_ROWS[3]]:.1f}%)",
+            verdict,
+            more,
+        )
+    )
+    return rows
+
+
+def noise_reading_table(readings: pd.DataFrame, paper: Mapping[float, Sequence[float]]) -> pd.DataFrame:
+    """``transfer.noise_readings``' table with, after each stddev's two readings, a row
+    (stddev, "paper") of the paper's error rates (``paper``: {stddev: one rate per model column,
+    in the table's column order}); "realised RMS" is NaN there (the paper does not measure it)."""
+    import pandas as pd
+
+    models = [c for c in readings.columns if c != "realised RMS"]
+    rows = []
+    for stddev in dict.fromkeys(readings.index.get_level_values(0)):
+        if stddev not in paper or len(paper[stddev]) != len(models):
+            raise ValueError(f"paper needs {len(models)} rates for stddev {stddev!r} (one per model {models})")
+        part = readings.xs(stddev, level=0, drop_level=False)
+        values = dict(zip(models, paper[stddev]), **{"realised RMS": float("nan")})
+        extra = pd.DataFrame([values], index=pd.MultiIndex.from_tuples([(stddev, "paper")], names=readings.index.names))
+        rows += [part, extra]
+    return pd.concat(rows)[list(readings.columns)]
+
+
+def noise_reading_sentence(tables: Mapping[str, pd.DataFrame]) -> str:
+    """What the two readings of the paper's noise rows show, in words, for each of ``tables``
+    ({name: ``noise_reading_table``'s table}): the mean error over the models and stddevs under
+    each reading and in the paper, how much of the gap to the paper the σ-before-clipping
+    reading closes, and what remains."""
+    from .transfer import NOISE_READING_LABELS
+
+    stated, after = NOISE_READING_LABELS["stddev"], NOISE_READING_LABELS["rms"]
+    parts, remaining = [], []
+    for name, table in tables.items():
+        models = [c for c in table.columns if c != "realised RMS"]
+        mean = {r: 100 * float(table.xs(r, level=1)[models].to_numpy().mean()) for r in (stated, after, "paper")}
+        gap = mean[after] - mean["paper"]
+        closed = (mean[after] - mean[stated]) / gap if gap > 0 else float("nan")
+        rms = table.xs(stated, level=1)["realised RMS"]
+        remaining.append(mean[stated] - mean["paper"])
+        parts.append(
+            f"{name}: read as σ before clipping, the noise rows fool the models {mean[stated]:.1f}% of "
+            f"the time on average (realised RMS {', '.join(f'{v:.3f}' for v in rms)}), as RMS after "
+            f"clipping {mean[after]:.1f}%, in the paper {mean['paper']:.1f}%"
+            + (f"; the σ reading closes {100 * closed:.0f}% of the gap." if gap > 0 else ".")
+        )
+    left = max(remaining)
+    verdict = (
+        f"So the reading explains part of the gap, not all of it: under the σ reading a gap of up "
+        f"to {left:.1f} points remains, which this experiment does not explain (our models are not "
+        f"the paper's networks, and the paper does not say more about its noise)."
+        if left > 2
+        else "So the reading explains the gap: read as σ before clipping, our noise rows match the paper's."
+    )
+    return " ".join(parts) + " " + verdict
+
+
+def distortion_column(
+    attacks: Mapping[str, AttackResult], paper: Mapping[str, float], level: float = 0.95
+) -> pd.DataFrame:
+    """Table 1's last column, ours beside the paper's (chapter 3b).
+
+    ``attacks``: {model: ``min_distortion_attack``'s AttackResult on N images}; ``paper``:
+    {model: the paper's average minimum distortion} (every model of ``attacks``). Per model:
+    "ours" the mean distortion of the images whose attack succeeded (per-pixel RMS, pixels in
+    [0, 1]), its ``level`` interval "low"/"high" (mean ± z·sd/√n, the normal approximation over
+    the n images), "paper", "ours / paper", "inside" (1.0 when the paper's value lies in the
+    interval, else 0.0), "reached" (share of images with an example) and "images" (N).
+    """
+    import math
+
+    import pandas as pd
+    import torch
+    from scipy import stats
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    missing = [name for name in attacks if name not in paper]
+    if missing:
+        raise ValueError(f"paper has no value for {missing}")
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    rows = {}
+    for name, result in attacks.items():
+        d = result.distortion.detach().to("cpu", dtype=torch.float64)
+        found = d[d.isfinite()]
+        if len(found) < 2:
+            raise ValueError(f"fewer than two attacks on {name!r} succeeded: no interval to give")
+        mean = found.mean().item()
+        half = z * found.std().item() / math.sqrt(len(found))
+        low, high = mean - half, mean + half
+        rows[name] = {
+            "ours": mean,
+            "low": low,
+            "high": high,
+            "paper": float(paper[name]),
+            "ours / paper": mean / float(paper[name]),
+            "inside": float(low <= float(paper[name]) <= high),
+            "reached": len(found) / len(d),
+            "images": float(len(d)),
+        }
+    table = pd.DataFrame(rows).T
+    table.index.name = "model"
+    return table
+
+
+def distortion_display(column: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """``distortion_column``'s table as a learner reads it: "ours (95% interval)" as text, the
+    paper's value in its own column, and "ours / paper"."""
+    import pandas as pd
+
+    ours = [f"{row.ours:.{digits}f} ({row.low:.{digits}f}–{row.high:.{digits}f})" for row in column.itertuples()]
+    return pd.DataFrame(
+        {
+            "ours (95% interval)": ours,
+            "paper": [f"{v:.{digits - 1}f}" for v in column["paper"]],
+            "ours / paper": [f"{v:.2f}" for v in column["ours / paper"]],
+        },
+        index=column.index,
+    )
+
+
+def distortion_sentence(column: pd.DataFrame) -> str:
+    """The headline of Table 1's last column in one clause, with its verdict: the range of ours
+    over the paper's and for how many models the paper's value lies inside our interval.
+    ``column``: ``distortion_column``'s table, or any with columns "ours", "low", "high" and
+    "paper" (e.g. a recorded run's, joined with the paper's values)."""
+    from .findings import AGREES, DIFFERS
+
+    ratio = column["ours"] / column["paper"]
+    inside = int(((column["low"] <= column["paper"]) & (column["paper"] <= column["high"])).sum())
+    verdict = (
+        AGREES if inside == len(column) else DIFFERS if inside == 0 else "agrees for some models, differs for others"
+    )
+    return (
+        f"our averages are {ratio.min():.2f} to {ratio.max():.2f} times the paper's, and the "
+        f"paper's value lies inside our 95% interval for {inside} of the {len(column)} models "
+        f"(verdict: {verdict})"
+    )
+
+
+def distortion_findings(column: pd.DataFrame, larger: Record | None = None) -> list[Finding]:
+    """Chapter 3b's "What this run found": one ``Finding`` per model of ``distortion_column``'s
+    table, ours with its interval beside the paper's and the verdict of ``interval_verdict``;
+    ``larger``: a recorded larger run of the same column (``benchmarks/records/
+    03b_minimum_distortion.py``), or None, and then each row says "not recorded yet"."""
+    from .findings import Finding, interval_verdict
+
+    recorded = larger.table() if larger is not None else None
+    rows = []
+    for name, row in column.iterrows():
+        if recorded is None:
+            big = "not recorded yet"
+        elif name not in recorded.index:
+            big = "not in the record"
+        else:
+            r = recorded.loc[name]
+            verdict = interval_verdict(row["paper"], r["low"], r["high"])
+            big = f"{r['ours']:.4f} ({r['low']:.4f}–{r['high']:.4f}): {verdict}"
+        rows.append(
+            Finding(
+                f"{name}: average minimum distortion",
+                f"{row['ours']:.4f} ({row['low']:.4f}–{row['high']:.4f})",
+                f"{row['paper']:g}",
+                interval_verdict(row["paper"], row["low"], row["high"]),
+                big,
+            )
+        )
+    return rows
 
 
 def regulariser_sentences(

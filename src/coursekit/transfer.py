@@ -19,8 +19,10 @@ clipped noise has the requested *realised* RMS, so "equal size" holds after clip
 c, *without* the polish (``polish=0``: the linearise-and-project step of DeepFool and FAB, not in
 the paper). It keeps ``refine=True``: the paper's answer is the minimiser at the extreme c that
 still reaches l ("the minimum c" of §4.1), which lies on the decision boundary; a search that tries
-a few values of c stops inside the target region, and ``refine`` walks the example back along its
-own r to that boundary, the point an exact search over c converges to. Chapter 4 passes
+a few values of c stops inside the target region, and ``refine`` bisects the example back along
+its own ray x + t·r to the boundary. That is a stand-in for the end of the search, not the same
+point: the penalty's minimiser at the critical c lies elsewhere on the boundary in general
+(chapter 3b measures the two columns side by side). Chapter 4 passes
 ``**PAPER_METHOD`` wherever its tables stand beside the paper's; ``method_label`` names the
 method of a set of options, and ``TransferTable.method`` says which one made a table.
 """
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "cached_attack",
     "AMPLIFY_READINGS",
+    "NOISE_READINGS",
     "PAPER_METHOD",
     "distortion",  # re-exported from attack (chapter 4 imports it from here)
     "adversarial_examples",
@@ -64,25 +67,32 @@ __all__ = [
     "gaussian_noise",
     "method_label",
     "noise_matched_to",
+    "noise_readings",
+    "transfer_matrix",
     "transfer_table",
     "TransferTable",
 ]
 
 AMPLIFY_READINGS = ("literal", "rms")
+NOISE_READINGS = ("rms", "stddev")  # gaussian_noise: realised RMS after clipping, or σ before it
 PAPER_METHOD = PAPER_ATTACK  # the paper's attack (see the module docstring), one definition
 
 
 def method_label(attack_options: Mapping) -> str:
-    """A short name (< 60 characters) for the attack ``attack_options`` configure.
+    """A short name (< 70 characters) for the attack ``attack_options`` configure.
 
     ``polish=0`` is the paper's method (penalty + search over c); any other value (the
-    default of ``lbfgs_attack``) adds the polish, which the paper does not have.
+    default of ``lbfgs_attack``) adds the polish, which the paper does not have. The paper's
+    method with ``refine`` (the default) says that its search over c ends with ``refine``, the
+    bisection back along r: a stand-in for the paper's "minimum c" (see the module docstring).
     """
     if not isinstance(attack_options, Mapping):
         raise ValueError(f"attack_options must be a mapping, got {type(attack_options).__name__}")
     defaults = inspect.signature(lbfgs_attack).parameters
     polish = attack_options.get("polish", defaults["polish"].default)
     refine = attack_options.get("refine", defaults["refine"].default)
+    if polish == 0 and refine:
+        return "the paper's method: penalty + c search + refine (a stand-in)"
     if polish == 0:
         name = "the paper's method: penalty + search over c"
     else:
@@ -110,7 +120,7 @@ def _check_rms(rms, count: int) -> torch.Tensor:
     return values
 
 
-def gaussian_noise(x: torch.Tensor, rms: float | torch.Tensor, seed: int = 0) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, rms: float | torch.Tensor, seed: int = 0, *, reading: str = "rms") -> torch.Tensor:
     """Gaussian noise whose *realised* per-image RMS distortion, after clipping, is ``rms``.
 
     x + σ·z clipped to [0, 1], z ~ N(0, I) [N, ...] (``seed``), with σ ≥ 0 solved per image
@@ -119,12 +129,20 @@ def gaussian_noise(x: torch.Tensor, rms: float | torch.Tensor, seed: int = 0) ->
     is larger than ``rms``: without the solve, noise "of stddev ε" would be smaller than a
     perturbation of RMS ε. ``rms``: a finite number >= 0 or a tensor [N]; a ValueError if it
     is NaN, infinite, negative, or larger than clipped noise can reach for an image.
+
+    ``reading="stddev"`` reads the number the other way, as the paper's "Gaussian noise with
+    stddev" may mean it: σ = ``rms`` itself, before clipping (the same z for the same ``seed``,
+    so the two readings can be compared image by image); its realised RMS is then smaller.
     """
+    check_choice("reading", reading, NOISE_READINGS)
     check_images("x", x)
     target = _check_rms(rms, len(x))
     generator = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randn(x.shape, generator=generator, dtype=torch.float64).flatten(1)
     x64 = x.detach().to("cpu", torch.float64).flatten(1)
+    if reading == "stddev":
+        out = (x64 + target[:, None] * z).clamp(0, 1)
+        return out.view(x.shape).to(device=x.device, dtype=x.dtype)
     reach = torch.where(z > 0, 1 - x64, torch.where(z < 0, x64, torch.zeros_like(x64)))
     limit = reach.pow(2).mean(1).sqrt()  # the realised RMS as σ → ∞
     unreachable = (target > limit * (1 - 1e-6)).nonzero()
@@ -367,6 +385,30 @@ def transfer_table(
     return TransferTable(errors=errors, adversarial=adversarial, method=method_label(attack_options))
 
 
+def transfer_matrix(
+    examples: Mapping[str, torch.Tensor], models: Mapping[str, nn.Module], y: torch.Tensor
+) -> torch.Tensor:
+    """The transfer matrix: entry [i, j] is the share of source i's examples that model j
+    misclassifies (its answer is not the true label), a float64 tensor [S, M] in [0, 1].
+
+    ``examples``: {source name: x_adv [N, ...]} in [0, 1], rows in this order; ``models``:
+    {name: classifier}, columns in this order; ``y`` [N] the true labels of the images the
+    examples were made from. The diagonal of a square matrix whose sources are the models is 1
+    where every attack succeeded. ``transfer_table`` computes the same cells (and noise rows).
+    """
+    from .train import predict
+
+    if not examples or not models:
+        raise ValueError("examples and models must each name at least one entry")
+    rates = torch.zeros(len(examples), len(models), dtype=torch.float64)
+    for i, (source, x_adv) in enumerate(examples.items()):
+        check_images(f"examples[{source!r}]", x_adv)
+        labels = check_labels("y", y, len(x_adv), 10).to(x_adv.device)
+        for j, model in enumerate(models.values()):
+            rates[i, j] = (predict(model, x_adv) != labels).double().mean()
+    return rates
+
+
 def noise_matched_to(x: torch.Tensor, result: AttackResult, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian noise of each image's own adversarial size: the "matched" rows of ``transfer_table``.
 
@@ -449,6 +491,45 @@ def cross_training_table(
             rows[f"Distorted for {name} amplified to stddev={stddev:g}{suffix}"] = row(amplified)
     rows[f"Gaussian noise with stddev={stddev:g}"] = row(gaussian_noise(x, stddev, seed=seed))
     return pd.DataFrame(rows, index=list(models)).T
+
+
+NOISE_READING_LABELS = {"stddev": "σ as stated, before clipping", "rms": "RMS after clipping"}
+
+
+def noise_readings(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    stddevs: Sequence[float],
+    *,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The paper's "Gaussian noise with stddev s" rows under both readings of s, side by side.
+
+    For each s in ``stddevs`` (> 0) and each reading of ``gaussian_noise`` (``"stddev"``: σ = s
+    before clipping; ``"rms"``: the realised RMS after clipping is s, so σ is larger), the error
+    of every model on x + noise (the same z for both readings, ``seed``). ``x`` [N, ...] in
+    [0, 1], ``y`` [N]. Returns a pandas DataFrame indexed by (stddev, reading label), columns
+    the model names, then "realised RMS" (mean per-pixel RMS of the noise after clipping).
+    """
+    import pandas as pd
+
+    check_images("x", x)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one image, got shape {tuple(x.shape)}")
+    y = check_labels("y", y, len(x), 10)
+    if not stddevs:
+        raise ValueError("stddevs must name at least one noise size")
+    rows, index = [], []
+    for stddev in stddevs:
+        check_positive("stddevs", stddev)
+        for reading in ("stddev", "rms"):
+            noisy = gaussian_noise(x, stddev, seed, reading=reading)
+            row = {name: evaluate(m, noisy, y.to(noisy.device)) for name, m in models.items()}
+            row["realised RMS"] = distortion(x, noisy).mean().item()
+            rows.append(row)
+            index.append((float(stddev), NOISE_READING_LABELS[reading]))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["stddev", "reading"]))
 
 
 def fooled_pairs(
