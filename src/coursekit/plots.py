@@ -301,7 +301,19 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *,
     for row, name in enumerate(names):
         axes[row, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    return fig
+    from .figures import describe
+
+    labels = [(int(probs[0][j].argmax()), int(probs[1][j].argmax())) for j in range(len(x))]
+    changed = sum(a != b for a, b in labels)
+    largest = float((x_adv - x).abs().max())
+    return describe(
+        fig,
+        f"{len(x)} images in columns: the original (top), the change magnified {magnify:g} times around grey "
+        f"(middle; largest pixel change {largest:.2f}) and the perturbed image (bottom), each titled with the "
+        f"model's label and probability. The label changes on {changed} of {len(x)}: "
+        + ", ".join(f"{a} → {b}" for a, b in labels)
+        + ".",
+    )
 
 
 def _prediction(model: nn.Module, image: torch.Tensor) -> tuple[int, float]:
