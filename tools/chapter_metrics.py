@@ -28,7 +28,6 @@ PENDING_TEACH: set[str] = {
     "04_transfer",
     "05_spectral",
     "06_adversarial_training",
-    "07a_attacks_and_linearity",
     "07b_certificates_and_defences",
 }
 FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*(\{[\w-]+\})?(.*)$")
