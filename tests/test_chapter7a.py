@@ -56,6 +56,7 @@ def test_a_larger_run_with_a_cnn_fills_the_larger_column():
     larger = _nearest(models=("FC10(1e-4)", "FC100-100-10", "CNN"), tested=900)
     rows = findings(_nearest(), _versus(), larger, _versus())
     assert "CNN" in rows[1].larger and "CNN" not in rows[0].larger
+    assert rows[1].larger.endswith("— agrees") and rows[4].larger.endswith("also on a linear model")
     assert rows[1].ours == "no CNN in this run"
     assert all(row.larger != "not recorded yet" for row in rows)
     with_cnn = findings(larger, _versus())

@@ -150,15 +150,17 @@ def findings(
 ) -> list[Finding]:
     """The chapter's five rows: this run's ``nearest`` and ``versus`` tables (see the module
     docstring), and the recorded larger run's (``Record.table()``, None while not recorded: the
-    row then says "not recorded yet")."""
+    row then says "not recorded yet"). The larger column gives that run's numbers and, after a
+    dash, the verdict the same rule gives on them."""
     fully_connected = _without_cnn(nearest)
     if fully_connected is None:
         raise ValueError(f"nearest must have a row for a model other than the CNN, got {list(nearest.index)}")
     cnn, larger_cnn = _cnn(nearest), _cnn(larger_nearest)
     none = "not recorded yet"
 
-    def larger(frame: pd.DataFrame | None, text) -> str:
-        return none if frame is None or not len(frame) else text(frame)
+    def larger(frame: pd.DataFrame | None, text, verdict) -> str:
+        """The larger run's numbers and, after a dash, its own verdict."""
+        return none if frame is None or not len(frame) else f"{text(frame)} — {verdict(frame)}"
 
     rows = [
         Finding(
@@ -166,35 +168,35 @@ def findings(
             _reached_text(fully_connected),
             "every image, every model (§4.2; Table 1)",
             _reached_verdict(fully_connected),
-            larger(_without_cnn(larger_nearest), _reached_text),
+            larger(_without_cnn(larger_nearest), _reached_text, _reached_verdict),
         ),
         Finding(
             "the same for a CNN (§4.2 expects it; no MNIST result)",
             _reached_text(cnn) if cnn is not None else "no CNN in this run",
             "expected",
             _reached_verdict(cnn) if cnn is not None else f"{UNDECIDED} (none here)",
-            larger(larger_cnn, _reached_text),
+            larger(larger_cnn, _reached_text, _reached_verdict),
         ),
         Finding(
             "rarely found by random sampling (§4): a random point at the same distance errs",
             _shares_text(nearest, "random, same distance"),
             "rarely",
             _random_verdict(nearest),
-            larger(larger_nearest, lambda f: _shares_text(f, "random, same distance")),
+            larger(larger_nearest, lambda f: _shares_text(f, "random, same distance"), _random_verdict),
         ),
         Finding(
             "'pockets', read narrowly (§4): at x + 4r the right answer is back",
             "still wrong at x + 4r: " + _shares_text(nearest, "t = 4"),
             "pockets (no measurement)",
             _pocket_verdict(nearest),
-            larger(larger_nearest, lambda f: _shares_text(f, "t = 4")),
+            larger(larger_nearest, lambda f: _shares_text(f, "t = 4"), _pocket_verdict),
         ),
         Finding(
             f"one step suffices on a linear model (Goodfellow et al.): FGSM vs PGD, {LINEAR_MODEL}, ε = {EPS:g}",
             _versus_text(versus),
             "not in the paper",
             _versus_verdict(versus),
-            larger(larger_versus, _versus_text),
+            larger(larger_versus, _versus_text, _versus_verdict),
         ),
     ]
     return rows
