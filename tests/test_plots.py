@@ -90,6 +90,10 @@ def test_perturbation_rows_shows_labels_probabilities_and_the_change():
         shown = axes[1, j].get_images()[0].get_array()
         np.testing.assert_allclose(shown, (0.5 + 4 * (x_adv[j, 0] - x[j, 0])).numpy(), atol=1e-6)
     assert [axes[r, 0].get_ylabel() for r in range(3)] == ["original", "change ×4", "adversarial"]
+    from coursekit.figures import description, is_described
+
+    largest = float((x_adv - x).abs().max())
+    assert is_described(fig) and f"largest pixel change {largest:.2f}" in description(fig)
     matplotlib.pyplot.close(fig)
 
 

@@ -23,7 +23,6 @@ PAGE_TABLE_LIMIT = 4  # tables visible on the built page with folded parts close
 PENDING_TEACH: set[str] = {
     "05_spectral",
     "06_adversarial_training",
-    "07a_attacks_and_linearity",
 }
 FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*(\{[\w-]+\})?(.*)$")
 FOLDED = re.compile(r"dropdown|toggle|details|hide-cell|hide-input|remove-input")

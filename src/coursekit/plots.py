@@ -388,11 +388,18 @@ def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *,
     for row, name in enumerate(names):
         axes[row, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    pairs = ", ".join(f"{int(probs[0][j].argmax())} → {int(probs[1][j].argmax())}" for j in range(len(x)))
+    from .figures import describe
+
+    labels = [(int(probs[0][j].argmax()), int(probs[1][j].argmax())) for j in range(len(x))]
+    changed = sum(a != b for a, b in labels)
+    largest = float((x_adv - x).abs().max())
     return describe(
         fig,
-        f"{len(x)} images, each above its change magnified {magnify:g} times and its adversarial version; the "
-        f"model's answers, original → adversarial: {pairs}.",
+        f"{len(x)} images in columns: the original (top), the change magnified {magnify:g} times around grey "
+        f"(middle; largest pixel change {largest:.2f}) and the perturbed image (bottom), each titled with the "
+        f"model's label and probability. The label changes on {changed} of {len(x)}: "
+        + ", ".join(f"{a} → {b}" for a, b in labels)
+        + ".",
     )
 
 
