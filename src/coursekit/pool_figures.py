@@ -17,6 +17,7 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ._checks import check_int
+from .figures import describe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -170,8 +171,18 @@ def pool_diagram(
     ax.set_ylim(-0.2, (len(hidden) + 1) * LEVEL + HEIGHT + 0.2)
     ax.axis("off")
     timeline = fig.add_axes((0.06, 0.13, 0.9, 0.06))
-    _draw_timeline(timeline, steps_per_epoch, epochs, list(refresh_steps))
-    return fig
+    steps = list(refresh_steps)
+    _draw_timeline(timeline, steps_per_epoch, epochs, steps)
+    where = ", ".join("the input" if k == 0 else f"hidden layer {k}" for k in layers)
+    return describe(
+        fig,
+        f"Adversarial-pool training drawn as boxes: a network with hidden layers of {', '.join(map(str, hidden))} "
+        f"units; a pool at {where}, each of {pool_size} examples, {replaced} of them replaced every "
+        f"{refresh_every} steps by new adversarial examples; every step trains on {batch_size} images plus "
+        f"{pool_batch} examples of each pool ({mixed} examples, one loss). Below, a time line of {epochs} "
+        f"epochs of {steps_per_epoch} steps: no pool in the first epoch, the pool made at step "
+        f"{steps[0] if steps else '-'}, then {max(0, len(steps) - 1)} refreshes.",
+    )
 
 
 def pool_gallery(
@@ -195,4 +206,9 @@ def pool_gallery(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return fig
+    agree = int((true[:count].cpu() == predicted[:count].cpu()).sum())
+    return describe(
+        fig,
+        f"{count} pool images, each titled with its true label and the label the network gives it; "
+        f"the network answers the true label for {agree} of the {count}.",
+    )
