@@ -26,8 +26,6 @@ PENDING_TEACH: set[str] = {
     "03a_lbfgs_attack",
     "03b_minimum_distortion",
     "04_transfer",
-    "05_spectral",
-    "06_adversarial_training",
     "07a_attacks_and_linearity",
     "07b_certificates_and_defences",
 }
