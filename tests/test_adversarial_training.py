@@ -423,3 +423,39 @@ def test_paired_change_refuses_one_seed():
         paired_change([0.02], [0.01], -0.4)
     with pytest.raises(ValueError, match="alpha"):
         paired_change([0.02, 0.03], [0.01, 0.02], -0.4, alpha=1.5)
+
+
+def test_pools_by_seed_pairs_the_two_trainings_of_each_seed(monkeypatch):
+    from coursekit import adversarial_training as at
+
+    calls = []
+
+    def fake_train(name, seed=0, profile=None):
+        calls.append(("plain", name, seed, profile))
+        return ("plain", seed)
+
+    def fake_pools(name, layer=0, seed=0, profile=None):
+        calls.append(("pools", name, seed, profile, layer))
+        return ("pools", seed)
+
+    def fake_evaluate(model, x, y):
+        kind, seed = model
+        return 0.02 + 0.001 * seed + (0.003 if kind == "pools" else 0.0)
+
+    monkeypatch.setattr(at, "train", fake_train)
+    monkeypatch.setattr(at, "adversarial_pool_training", fake_pools)
+    monkeypatch.setattr(at, "evaluate", fake_evaluate)
+    monkeypatch.setattr(at, "load_mnist", lambda subset: (None, None))
+    table = at.pools_by_seed((0, 2), profile="quick")
+    assert list(table.index) == ["seed 0", "seed 2"]
+    assert table.loc["seed 2", "weight decay"] == pytest.approx(0.022)
+    assert table["change (points)"].tolist() == pytest.approx([0.3, 0.3])
+    assert ("pools", "FC100-100-10", 2, "quick", "all") in calls and ("plain", "FC100-100-10", 0, "quick") in calls
+
+
+@pytest.mark.parametrize("seeds", [(0,), (1, 1), (0, -1), (0, 1.5)])
+def test_pools_by_seed_names_bad_seeds(seeds):
+    from coursekit.adversarial_training import pools_by_seed
+
+    with pytest.raises(ValueError, match="seeds must be"):
+        pools_by_seed(seeds)

@@ -28,6 +28,10 @@ pools enter the minibatches, nor their size, refresh rate or mixing ratio.
 
 The Lipschitz regulariser is ``train(name, lipschitz=weight)``: the sum of the layers'
 operator norms (``coursekit.train.lipschitz_penalty``) added to the loss.
+
+The paper's claim is judged as a change against the same network: ``pools_by_seed`` trains it
+with weight decay alone and with pools for each seed (the chapter's table and its recorded
+larger run, ``benchmarks/records/06_adversarial_training.py``), ``paired_change`` tests it.
 """
 
 from __future__ import annotations
@@ -43,16 +47,17 @@ from torch import nn
 from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
 from .config import PROFILE_TABLE, resolve_profile
-from .data import SUBSETS
+from .data import SUBSETS, load_mnist
 from .models import ZooModel, build
 from .records import modules_version
-from .train import TrainingRun, TrainSettings, cache_key, cached_training, fit, settings_for
+from .train import TrainingRun, TrainSettings, cache_key, cached_training, evaluate, fit, settings_for, train
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
     import numpy as np
+    import pandas as pd
 
 
 __all__ = [
@@ -65,6 +70,7 @@ __all__ = [
     "new_pool",
     "one_cpu_thread",
     "paired_change",
+    "pools_by_seed",
     "PoolSettings",
     "refresh",
     "refresh_pool",
@@ -189,7 +195,7 @@ def refresh_pool(
     """The pool (pool_x [P, ...], pool_y [P]) with its entries ``slots`` [n] replaced: copies,
     holding ``attack(images, labels)`` [n, ...] at ``slots`` and the *true* ``labels`` [n]
     (a pool teaches the right answer for the adversarial example). The arguments are left
-    unchanged. The step of ``refresh`` (chapter 6's "your turn" exercise).
+    unchanged. The step of ``refresh`` (chapter 6 writes its update with it).
     """
     if len(slots) != len(images) or len(images) != len(labels):
         raise ValueError(
@@ -496,3 +502,34 @@ def paired_change(
         "chance": 0.5 ** len(change),
         "verdict": verdict,
     }
+
+
+def pools_by_seed(
+    seeds: Sequence[int], name: str = "FC100-100-10", profile: str | None = None, layer: int | tuple | str = "all"
+) -> pd.DataFrame:
+    """The paper's §4.2 comparison, paired by training seed: ``name``'s test error (a fraction
+    of all 10,000 test images) trained with weight decay alone ("weight decay", ``train``) and
+    with adversarial pools at ``layer`` ("pools", ``adversarial_pool_training``), one row per
+    seed ("seed 0", …), both cached like every trained model. The same seed gives both networks
+    the same initialisation and minibatch order, so the rows are pairs; "change (points)" is
+    100 × (pools − weight decay). ``seeds``: at least two distinct ints ≥ 0 (``paired_change``
+    needs two).
+    """
+    seeds = tuple(seeds)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds must be at least two distinct ints >= 0, got {seeds!r}")
+    import pandas as pd
+
+    x_test, y_test = load_mnist("test")
+    rows = {}
+    for seed in seeds:
+        plain = train(name, seed=seed, profile=profile)
+        pooled = adversarial_pool_training(name, layer=layer, seed=seed, profile=profile)
+        rows[f"seed {seed}"] = {
+            "weight decay": evaluate(plain, x_test, y_test),
+            "pools": evaluate(pooled, x_test, y_test),
+        }
+    table = pd.DataFrame(rows).T
+    table["change (points)"] = 100 * (table["pools"] - table["weight decay"])
+    table.index.name = "training seed"
+    return table

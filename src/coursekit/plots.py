@@ -30,6 +30,7 @@ __all__ = [
     "heatmap_pair",
     "transfer_example",
     "circulant_spectrum",
+    "conv_spectra",
     "distortion_cdf",
     "perturbation_rows",
     "adversarial_pair",
@@ -292,13 +293,16 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     kernel: the taps w(0..k−1) (a 1-D array, k ≤ ``size``); the layer is y(n) = Σ_u w(u) x(n + u)
     with indices modulo ``size``, whose matrix C [size, size] is ``scipy.linalg.circulant(w).T``
     (w zero-padded to ``size``). Left: C. Middle: |ŵ(ξ)|, ξ = 0..size−1, the DFT of the padded
-    kernel, which are C's singular values (the dashed line is C's largest, by SVD), coloured by
-    the group ξ + l·M each frequency folds into under ``stride`` (M = size/stride). Right: the
-    strided layer C[::stride]: for each output frequency ξ < M, the stacked |ŵ(ξ + l·M)|²/stride,
-    l = 0..stride−1, whose sum is that layer's squared singular value at ξ (the dashed line is
-    its largest squared singular value, by SVD).
+    kernel, which are C's singular values (the dashed line is C's largest, by SVD), each group
+    ξ + l·M that folds together under ``stride`` (M = size/stride) in its own colour and hatch.
+    Right: the strided layer C[::stride]: for each output frequency ξ < M, the stacked
+    |ŵ(ξ + l·M)|²/stride, l = 0..stride−1, whose sum is that layer's squared singular value at ξ
+    (the dashed line is its largest squared singular value, by SVD). The figure carries its
+    description (``figures.describe``).
     """
     from scipy.linalg import circulant
+
+    from .figures import describe
 
     taps = np.asarray(kernel, dtype=float)
     if taps.ndim != 1 or not 1 <= len(taps) <= size:
@@ -311,6 +315,7 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     spectrum = np.abs(np.fft.fft(w))
     fold = size // stride
     colours = plt.get_cmap("tab10")(np.arange(stride) % 10)
+    hatches = ["", "//", "..", "xx", "\\\\", "oo"]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3), gridspec_kw={"width_ratios": [1, 1.4, 1.4]})
     limit = np.abs(matrix).max()
     axes[0].imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -319,8 +324,10 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     axes[0].set_yticks([])
     for group in range(stride):
         xi = np.arange(group * fold, (group + 1) * fold)
-        axes[1].bar(xi, spectrum[xi], color=colours[group], label=f"l = {group}: ξ = {xi[0]}..{xi[-1]}")
-    axes[1].axhline(np.linalg.norm(matrix, 2), color="k", ls="--", lw=1, label="largest σ (SVD)")
+        style = {"color": colours[group], "hatch": hatches[group % len(hatches)], "edgecolor": "k", "lw": 0.4}
+        axes[1].bar(xi, spectrum[xi], label=f"l = {group}: ξ = {xi[0]}..{xi[-1]}", **style)
+    norm, strided = np.linalg.norm(matrix, 2), np.linalg.norm(matrix[::stride], 2)
+    axes[1].axhline(norm, color="k", ls="--", lw=1, label="largest σ (SVD)")
     axes[1].set_xlabel("frequency ξ", fontsize=8)
     axes[1].set_title("|ŵ(ξ)| = singular values of C", fontsize=9)
     axes[1].set_ylim(0, 1.45 * spectrum.max())
@@ -328,9 +335,10 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     folded = spectrum.reshape(stride, fold) ** 2 / stride  # [l, ξ]: ŵ(ξ + l·M)
     bottom = np.zeros(fold)
     for group in range(stride):
-        axes[2].bar(np.arange(fold), folded[group], bottom=bottom, color=colours[group])
+        style = {"color": colours[group], "hatch": hatches[group % len(hatches)], "edgecolor": "k", "lw": 0.4}
+        axes[2].bar(np.arange(fold), folded[group], bottom=bottom, **style)
         bottom += folded[group]
-    axes[2].axhline(np.linalg.norm(matrix[::stride], 2) ** 2, color="k", ls="--", lw=1)
+    axes[2].axhline(strided**2, color="k", ls="--", lw=1)
     axes[2].set_ylim(0, 1.2 * bottom.max())
     axes[2].set_xlabel(f"output frequency ξ (M = {fold})", fontsize=8)
     axes[2].set_title(f"stride {stride}: Σ_l |ŵ(ξ + l·M)|² / {stride} = σ² (stacked)", fontsize=9)
@@ -339,29 +347,67 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     fig.tight_layout()
     return describe(
         fig,
-        f"A {len(taps)}-tap circular convolution on {size} points: its circulant matrix; the magnitudes of its "
-        f"Fourier transform, which are the matrix's singular values (largest {np.linalg.norm(matrix, 2):.3g}); and "
-        f"with stride {stride}, the folded squared magnitudes whose sums are the strided layer's squared singular "
-        f"values (largest {np.linalg.norm(matrix[::stride], 2) ** 2:.3g}).",
+        f"Left: the {size}×{size} circulant matrix of a {len(taps)}-tap kernel, its taps on every row, "
+        f"wrapping around. Middle: the {size} magnitudes |ŵ(ξ)|, which are the matrix's singular values; "
+        f"the tallest touches the dashed line at {norm:.3f}, its largest singular value by SVD. Right: "
+        f"with stride {stride}, each of the {fold} output frequencies stacks the {stride} input "
+        f"frequencies that fold onto it (one hatch per group), divided by {stride}; the tallest stack "
+        f"touches the dashed line at {strided**2:.3f}, the squared norm of the strided layer by SVD.",
     )
+
+
+def conv_spectra(layers: Mapping[str, tuple[torch.Tensor, int]]) -> Figure:
+    """Every singular value of each circular convolution in ``layers`` ({label: (weight
+    [D, C, k, k], grid)}, stride 1 on grid × grid inputs), sorted, on a log scale, one line
+    style and marker per layer; the figure carries its description."""
+    from .figures import describe
+    from .spectral import conv_singular_values
+
+    if not layers:
+        raise ValueError("layers must name at least one convolution")
+    fig, ax = plt.subplots(figsize=(7, 3))
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
+    said = []
+    for i, (label, (weight, grid)) in enumerate(layers.items()):
+        values = conv_singular_values(weight.detach().cpu(), 1, (grid, grid)).numpy()
+        line, marker = styles[i % len(styles)]
+        ax.semilogy(
+            values, ls=line, marker=marker, markevery=max(1, len(values) // 8), label=f"{label}: {tuple(weight.shape)}"
+        )
+        said.append(f"{label} has {len(values):,} singular values from {values[0]:.2f} down to {values[-1]:.2g}")
+    ax.set_xlabel("index (largest first)")
+    ax.set_ylabel("singular value")
+    ax.legend(fontsize=8)
+    ax.set_title("Singular values of each convolution (circular, on its padded grid)", fontsize=9)
+    return describe(fig, "Sorted singular values on a log scale: " + "; ".join(said) + ".")
 
 
 def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> Figure:
     """Cumulative distribution of the minimum distortion of each AttackResult in ``attacks``
-    ({label: result}): the share of images fooled at or below each per-pixel RMS."""
+    ({label: result}): the share of images fooled at or below each per-pixel RMS. One line style
+    and marker per model besides its colour; the figure carries its description (each model's
+    median distortion)."""
+    from .figures import describe
+
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    for name, attack in attacks.items():
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "v"), ("--", "P")]
+    medians = []
+    for i, (name, attack) in enumerate(attacks.items()):
         values = np.sort(attack.distortion.cpu().numpy())
-        ax.plot(values, np.arange(1, len(values) + 1) / len(values), label=name)
+        line, marker = styles[i % len(styles)]
+        every = max(1, len(values) // 6)
+        ax.plot(
+            values, np.arange(1, len(values) + 1) / len(values), ls=line, marker=marker, markevery=every, label=name
+        )
+        medians.append(f"{name} {np.median(values):.3f}")
     ax.set_xlabel("minimum distortion (per-pixel RMS)")
     ax.set_ylabel("share of test images fooled")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    medians = "; ".join(f"{name}: median {float(a.distortion.median()):.3f}" for name, a in attacks.items())
     return describe(
         fig,
-        f"{title + ': ' if title else ''}the share of test images fooled at or below each minimum distortion "
-        f"(per-pixel RMS), one curve per attack: {medians}.",
+        "The share of test images each model's attack fooled within each distortion, one curve per "
+        "model (a curve further right needs larger perturbations); median distortions: " + ", ".join(medians) + ".",
     )
 
 

@@ -17,6 +17,7 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ._checks import check_int
+from .figures import describe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -170,17 +171,17 @@ def pool_diagram(
     ax.set_ylim(-0.2, (len(hidden) + 1) * LEVEL + HEIGHT + 0.2)
     ax.axis("off")
     timeline = fig.add_axes((0.06, 0.13, 0.9, 0.06))
-    _draw_timeline(timeline, steps_per_epoch, epochs, list(refresh_steps))
-    from .figures import describe
-
+    steps = list(refresh_steps)
+    _draw_timeline(timeline, steps_per_epoch, epochs, steps)
     where = ", ".join("the input" if k == 0 else f"hidden layer {k}" for k in layers)
     return describe(
         fig,
-        f"A diagram of adversarial-pool training: each step feeds {batch_size} training images plus {pool_batch} "
-        f"adversarial examples from each pool ({where}; {pool_size} examples each, made by the {attack}) through "
-        f"the network, {mixed} examples in one loss; {replaced} pool examples are replaced every {refresh_every} "
-        f"steps. A time line below marks the {len(list(refresh_steps))} refreshes over {epochs} epochs of "
-        f"{steps_per_epoch} steps.",
+        f"Adversarial-pool training drawn as boxes: a network with hidden layers of {', '.join(map(str, hidden))} "
+        f"units; a pool at {where}, each of {pool_size} examples, {replaced} of them replaced every "
+        f"{refresh_every} steps by new adversarial examples; every step trains on {batch_size} images plus "
+        f"{pool_batch} examples of each pool ({mixed} examples, one loss). Below, a time line of {epochs} "
+        f"epochs of {steps_per_epoch} steps: no pool in the first epoch, the pool made at step "
+        f"{steps[0] if steps else '-'}, then {max(0, len(steps) - 1)} refreshes.",
     )
 
 
@@ -205,9 +206,9 @@ def pool_gallery(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    from .figures import describe
-
-    pairs = ", ".join(f"{int(true[j])} read as {int(predicted[j])}" for j in range(count))
+    agree = int((true[:count].cpu() == predicted[:count].cpu()).sum())
     return describe(
-        fig, f"{title + ': ' if title else ''}{count} pool images, each true label and the model's: {pairs}."
+        fig,
+        f"{count} pool images, each titled with its true label and the label the network gives it; "
+        f"the network answers the true label for {agree} of the {count}.",
     )
