@@ -20,7 +20,7 @@ PAGE_WORD_LIMIT = 3000  # visible words of the built page (folded parts closed; 
 PAGE_TABLE_LIMIT = 4  # tables visible on the built page with folded parts closed
 # Chapters not yet rewritten for the learner's path (issue 30). Each chapter's branch removes its
 # own line; non-strict, so the merge order does not matter.
-PENDING_TEACH: set[str] = {}
+PENDING_TEACH: set[str] = set()
 FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*(\{[\w-]+\})?(.*)$")
 FOLDED = re.compile(r"dropdown|toggle|details|hide-cell|hide-input|remove-input")
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
