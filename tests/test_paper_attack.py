@@ -38,7 +38,7 @@ def test_table_1s_column_and_its_readings_use_the_papers_method():
 
 
 def test_part_1_checks_the_scratch_attack_against_the_papers_method():
-    check = [c for c in cells("03a_lbfgs_attack.md") if "scipy_attack(cpu_model, im." in c]
+    check = [c for c in cells("03a_lbfgs_attack.md") if "scipy_attack(cpu_model, " in c and "lbfgs_attack(" in c]
     assert check and "lbfgs_attack(model, images, targets, **PAPER_ATTACK)" in check[0]
 
 

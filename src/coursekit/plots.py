@@ -168,9 +168,12 @@ def heatmap(table: pd.DataFrame, *, title: str = "", fmt: str = "{:.0%}", cmap: 
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(title)
     fig.tight_layout()
-    cells = f"{values.shape[0]} rows by {values.shape[1]} columns"
+    cells = "; ".join(
+        f"{row}: " + ", ".join(f"{col} {fmt.format(v)}" for col, v in zip(table.columns, values[i]))
+        for i, row in enumerate(table.index)
+    )
     return describe(
-        fig, f"Heat map {title or 'of rates'}: {cells}, values {np.nanmin(values):.0%} to {np.nanmax(values):.0%}."
+        fig, f"{title + ': ' if title else ''}a heat map of rates, rows by columns, each cell annotated. {cells}."
     )
 
 
