@@ -18,8 +18,10 @@
   // whenever a script puts a title or label back
   function start() {
     fix();
-    new MutationObserver(fix).observe(document.body, {subtree: true, attributes: true, attributeFilter: ["title", "aria-label"]});
+    new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                      attributeFilter: ["title", "aria-label"]});
   }
+  window.coursekitA11yFix = fix;  // the browser check runs it once more before axe-core looks
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
   window.addEventListener("load", fix);

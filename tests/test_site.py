@@ -424,6 +424,17 @@ def test_frame_slider_html_in_the_browser(tmp_path, browser, browser_without_jav
     assert not first.find_element(By.CSS_SELECTOR, "input").is_displayed()
 
 
+# Wait until the page and its scripts have finished (the theme's buttons are made by scripts, and
+# _static/coursekit-a11y.js names them), then let the course's fix run once more: axe checks the
+# page a reader meets, not one caught half-built.
+SETTLE = """
+    var done = arguments[arguments.length - 1], tries = 0;
+    (function wait() {
+      if (document.readyState === "complete" && window.coursekitA11yFix) {
+        setTimeout(function () { window.coursekitA11yFix(); done("settled"); }, 100);
+      } else if (++tries > 200) { done("readyState " + document.readyState); } else { setTimeout(wait, 50); }
+    })();"""
+
 RUN_AXE = """
     var tags = arguments[0], done = arguments[arguments.length - 1];
     axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]}).then(
@@ -462,6 +473,8 @@ def test_page_accessibility(site, browser, axe_source, axe_results, page):
     path = site / page.with_suffix(".html")
     assert path.exists(), f"{path} was not built"
     browser.get(path.as_uri())
+    settled = browser.execute_async_script(SETTLE)
+    assert settled == "settled", f"{page}: the page's scripts did not finish ({settled})"
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
     bad = browser.execute_script(BAD_IMAGES)
     browser.execute_script(axe_source)
