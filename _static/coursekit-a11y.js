@@ -3,7 +3,8 @@
 // "Search", and its colour-mode button names its icons "Light", "Dark", "System Settings" inside
 // a button named "Color mode". Both buttons exist only with JavaScript (pst-js-only), so this
 // script is where they are fixed: the search field is named by what it shows, and the icons lose
-// their inner titles (the button keeps its name and its tooltip).
+// their inner titles, also once Font Awesome has drawn them as <svg> (the button keeps its name
+// and its tooltip).
 (function () {
   function fix() {
     document.querySelectorAll(".search-button-field[aria-label]").forEach(function (button) {
@@ -12,6 +13,13 @@
     document.querySelectorAll(".theme-switch-button .theme-switch[title]").forEach(function (icon) {
       icon.removeAttribute("title");
       icon.setAttribute("aria-hidden", "true");
+    });
+    // Font Awesome may have turned an icon into an <svg> first, its title into a <title> child
+    // that names the icon: the same fix for the drawn icons
+    document.querySelectorAll(".theme-switch-button svg").forEach(function (svg) {
+      svg.querySelectorAll("title").forEach(function (title) { title.remove(); });
+      if (svg.hasAttribute("aria-labelledby")) svg.removeAttribute("aria-labelledby");
+      if (svg.getAttribute("aria-hidden") !== "true") svg.setAttribute("aria-hidden", "true");
     });
   }
   // whenever this script runs (deferred or not), once the theme's own scripts have run, and

@@ -425,10 +425,14 @@ def test_frame_slider_html_in_the_browser(tmp_path, browser, browser_without_jav
 
 
 # Wait until the page and its scripts have finished (the theme's buttons are made by scripts, and
-# _static/coursekit-a11y.js names them), then let the course's fix run once more: axe checks the
-# page a reader meets, not one caught half-built.
+# _static/coursekit-a11y.js names them), with transitions off, then let the course's fix run once
+# more: axe checks the page a reader meets, not one caught half-built or halfway through a fade.
 SETTLE = """
     var done = arguments[arguments.length - 1], tries = 0;
+    // the final colours, not a fade caught halfway (the theme animates some of them)
+    var still = document.createElement("style");
+    still.textContent = "*, *::before, *::after {transition: none !important; animation: none !important}";
+    document.head.appendChild(still);
     (function wait() {
       if (document.readyState === "complete" && window.coursekitA11yFix) {
         setTimeout(function () { window.coursekitA11yFix(); done("settled"); }, 100);
