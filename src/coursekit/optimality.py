@@ -28,9 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, eval_mode, logit_margin, model_device
-from .attack import AttackResult, distortion, lbfgs_attack
+from ._checks import check_choice, check_int, logit_margin
+from .attack import lbfgs_attack
 from .modern_attacks import carlini_wagner_l2, ddn
+from .modern_attacks.common import _images, _labels
+from .results import AttackResult, attacking, distances, from_points, lp_distance
 
 if TYPE_CHECKING:
     from typing import Any
@@ -81,11 +83,6 @@ BUDGET_SETTINGS = {
 }
 
 
-def _norm_of(r: torch.Tensor, norm: str) -> torch.Tensor:
-    flat = r.flatten(1).double()
-    return flat.norm(dim=1) if norm == "2" else flat.abs().amax(1)
-
-
 def _targeted_pgd(model, x, target, eps, steps: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
     """ℓ∞ PGD towards ``target`` with a radius per image (eps [N]): random start, ``steps``
     signed-gradient steps of 2.5 ε / steps on CE(f(x'), target), each projected onto the ε-cube
@@ -100,7 +97,7 @@ def _targeted_pgd(model, x, target, eps, steps: int, generator) -> tuple[torch.T
         logits = model(point)
         (grad,) = torch.autograd.grad(F.cross_entropy(logits, target, reduction="sum"), point)
         hit = logits.argmax(1) == target
-        d = _norm_of(delta, "inf")
+        d = lp_distance(delta, "inf")
         better = hit & (d < best_d)
         best, best_d = torch.where(better.view_as(col), point.detach(), best), torch.where(better, d, best_d)
         delta = (delta - 2.5 * col / steps * grad.sign()).clamp(-col, col)
@@ -108,7 +105,7 @@ def _targeted_pgd(model, x, target, eps, steps: int, generator) -> tuple[torch.T
     with torch.no_grad():  # the last iterate
         point = x + delta
         hit = model(point).argmax(1) == target
-        d = _norm_of(delta, "inf")
+        d = lp_distance(delta, "inf")
         better = hit & (d < best_d)
         best, best_d = torch.where(better.view_as(col), point, best), torch.where(better, d, best_d)
     return best, torch.isfinite(best_d)
@@ -128,51 +125,30 @@ def pgd_bisection(
     midpoint of the bracket; a success lowers the bracket's top to the found point's |r|∞.
     Returns the closest point that reached the target (x itself where none did) as an
     AttackResult; ``evaluations`` = bisection_steps × steps forward+backward passes."""
-    check_images("x", x)
     check_int("steps", steps)
     check_int("bisection_steps", bisection_steps)
     generator = torch.Generator().manual_seed(seed)
-    with eval_mode(model):
-        device = model_device(model)
-        x = x.to(device)
-        target = check_labels("target", target, len(x), model(x[:1]).shape[1]).to(device)
-        low = torch.zeros(len(x), device=device, dtype=x.dtype)
+    x, _, _ = _images(model, x, (0.0, 1.0))
+    with attacking(model, x) as passes:
+        target = _labels(model, x, {"target": target})["target"]
+        low = torch.zeros(len(x), device=x.device, dtype=x.dtype)
         high = torch.ones_like(low)
-        best, best_d = x.clone(), torch.full((len(x),), math.inf, dtype=torch.float64, device=device)
+        best, best_d = x.clone(), torch.full((len(x),), math.inf, dtype=torch.float64, device=x.device)
         for _ in range(bisection_steps):
             mid = (low + high) / 2
             point, hit = _targeted_pgd(model, x, target, mid, steps, generator)
-            d = torch.where(hit, _norm_of(point - x, "inf"), torch.full_like(best_d, math.inf))
+            d = torch.where(hit, lp_distance(point - x, "inf"), torch.full_like(best_d, math.inf))
             better = d < best_d
             best = torch.where(better.view(-1, *[1] * (x.dim() - 1)), point, best)
             best_d = torch.minimum(best_d, d)
             high = torch.where(hit, torch.minimum(high, d.to(x.dtype)), high)
             low = torch.where(hit, low, mid)
-        return _result(model, x, best, target, bisection_steps * steps, bisection_steps + 1)
-
-
-def _result(model, x, x_adv, target, passes: int, forward_only: int) -> AttackResult:
-    """The AttackResult of a point found by another attack: ``passes`` forward+backward and
-    ``forward_only`` forward-only passes per image (the last counts the success check here)."""
-    with torch.no_grad():
-        success = model(x_adv).argmax(1) == target
-    x_adv = torch.where(success.view(-1, *[1] * (x.dim() - 1)), x_adv, x)
-    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x.dtype)
-    return AttackResult(
-        x_adv=x_adv.detach(),
-        target=target,
-        success=success,
-        c=torch.full_like(inf, math.nan),
-        distortion=torch.where(success, distortion(x, x_adv), inf),
-        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-        evaluations=torch.full((len(x),), passes, device=x.device, dtype=torch.long),
-        forward_only=torch.full((len(x),), forward_only, device=x.device, dtype=torch.long),
-    )
+        return from_points(model, x, best, target, passes=passes)
 
 
 def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", steps: int = 100) -> AttackResult:
     """Foolbox's fast minimum-norm attack (L2FMNAttack / LInfFMNAttack, foolbox 3.3.4), targeted,
-    ``steps`` forward+backward passes (plus its 10 forward-only steps of binary search). Needs
+    ``steps`` forward+backward passes (and the forward-only ones of its own checks). Needs
     foolbox (``pip install foolbox``): an ImportError says so."""
     check_choice("norm", norm, ("2", "inf"))
     check_int("steps", steps)
@@ -180,13 +156,13 @@ def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = 
         import foolbox as fb
     except ImportError:
         raise ImportError("the FMN attack comes from foolbox: `pip install foolbox==3.3.4`") from None
-    with eval_mode(model):
-        device = model_device(model)
-        x, target = x.to(device), target.to(device)
-        fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
+    x, _, _ = _images(model, x, (0.0, 1.0))
+    with attacking(model, x) as passes:
+        target = _labels(model, x, {"target": target})["target"]
+        fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=x.device)
         attack = (fb.attacks.L2FMNAttack if norm == "2" else fb.attacks.LInfFMNAttack)(steps=steps)
         _, clipped, _ = attack(fmodel, x, fb.criteria.TargetedMisclassification(target), epsilons=None)
-        return _result(model, x, clipped, target, steps, 10 + 1)  # its binary search, our check
+        return from_points(model, x, clipped, target, passes=passes)
 
 
 def run_attack(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, budget: int) -> AttackResult:
@@ -204,14 +180,6 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tenso
     if name == "PGD bisection":
         return pgd_bisection(model, x, target, **options)  # type: ignore[arg-type]
     return fmn(model, x, target, norm="2" if name == "FMN-L2" else "inf", **options)  # type: ignore[arg-type]
-
-
-def distances(result: AttackResult, x: torch.Tensor, norm: str) -> torch.Tensor:
-    """|x_adv − x| per image in ``norm`` ("2": |r|₂, "inf": |r|∞), float64 on the CPU; inf
-    where the attack failed."""
-    check_choice("norm", norm, ("2", "inf"))
-    d = _norm_of(result.x_adv.cpu() - x.cpu(), norm)
-    return torch.where(result.success.cpu(), d, torch.full_like(d, math.inf))
 
 
 def optimality(d: torch.Tensor, best: torch.Tensor) -> float:
@@ -251,7 +219,7 @@ def closest_start(
             z = model64(points.double())
         t = target.cpu()[:, None]
         reached = logit_margin(z, t.squeeze(1)) >= margin
-        d = torch.where(reached, _norm_of(points - x, norm), torch.full_like(best_d, math.inf))
+        d = torch.where(reached, lp_distance(points - x, norm), torch.full_like(best_d, math.inf))
         better = d < best_d
         best[better], best_d = points[better], torch.minimum(best_d, d)
     return best

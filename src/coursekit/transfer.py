@@ -265,6 +265,7 @@ def _attack_schema(x: torch.Tensor) -> dict:
     rows = {
         "target": torch.int64,
         "success": torch.bool,
+        "margin": None,
         "c": None,
         "distortion": None,
         "l2": None,

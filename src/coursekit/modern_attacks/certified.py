@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -13,11 +12,6 @@ from .._checks import (
     check_positive,
     eval_mode,
 )
-
-if TYPE_CHECKING:
-    pass
-
-
 from .common import _setup
 from .minimum_norm import _cw_margin
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
@@ -11,15 +9,9 @@ from .._checks import (
     check_choice,
     check_int,
     check_positive,
-    eval_mode,
 )
-from ..attack import AttackResult
-
-if TYPE_CHECKING:
-    pass
-
-
-from .common import NORMS, _col, _gradient, _result, _setup
+from ..results import AttackResult, attacking, from_points
+from .common import NORMS, _col, _gradient, _images, _labels
 
 __all__ = ["fgsm", "pgd"]
 
@@ -37,11 +29,12 @@ def fgsm(
     Returns: AttackResult with x_adv the perturbed images (also where they fail), target −1.
     """
     check_positive("eps", eps)
-    x, labels, lower, upper = _setup(model, x, {"y": y}, bounds)
-    with eval_mode(model):
-        grad = _gradient(model, x, labels["y"], 1.0)
+    x, lower, upper = _images(model, x, bounds)
+    with attacking(model, x) as passes:
+        y = _labels(model, x, {"y": y})["y"]
+        grad = _gradient(model, x, y, 1.0)
         x_adv = (x + eps * grad.sign()).clamp(lower, upper)
-        return _result(model, x, x_adv, None, labels["y"], keep_failed=True, evaluations=1)
+        return from_points(model, x, x_adv, None, y=y, passes=passes, keep_failed=True)
 
 
 def _random_start(x, eps, norm, generator):
@@ -93,14 +86,16 @@ def pgd(
     check_int("steps", steps)
     step_size = 2.5 * eps / steps if step_size is None else step_size
     check_positive("step_size", step_size)
-    x, labels, lower, upper = _setup(model, x, {"y": y, "target": target}, bounds)
-    y, target = labels["y"], labels["target"]
-    generator = torch.Generator().manual_seed(seed)
-    delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
-    delta = (x + delta).clamp(lower, upper) - x
-    with eval_mode(model):
+    x, lower, upper = _images(model, x, bounds)
+    with attacking(model, x) as passes:
+        labels = _labels(model, x, {"y": y, "target": target})
+        y, target = labels["y"], labels["target"]
+        generator = torch.Generator().manual_seed(seed)
+        delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
+        delta = (x + delta).clamp(lower, upper) - x
         for _ in range(steps):
             grad = _gradient(model, x + delta, y if target is None else target, 1.0 if target is None else -1.0)
             delta = _step_and_project(delta, grad, eps, step_size, norm)
             delta = (x + delta).clamp(lower, upper) - x
-        return _result(model, x, x + delta, target, y if target is None else None, keep_failed=True, evaluations=steps)
+        goal = {"y": y} if target is None else {}
+        return from_points(model, x, x + delta, target, passes=passes, keep_failed=True, **goal)
