@@ -121,12 +121,23 @@ def goal_reached(logits: torch.Tensor, target: torch.Tensor | None, y: torch.Ten
     """[N] bool from logits [N, K]: the attack's goal holds (argmax = target; untargeted, with
     target None: argmax ≠ y)."""
     predicted = logits.argmax(1)
-    return predicted == target if target is not None else predicted != y
+    if target is not None:
+        return predicted.eq(target)
+    return predicted.ne(_untargeted(y))
 
 
 def _goal_margin(logits: torch.Tensor, target: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
     """[N]: the target's logit minus the largest other (untargeted: the largest other minus y's)."""
-    return logit_margin(logits, target) if target is not None else -logit_margin(logits, y)  # type: ignore[arg-type]
+    if target is not None:
+        return logit_margin(logits, target)
+    return -logit_margin(logits, _untargeted(y))
+
+
+def _untargeted(y: torch.Tensor | None) -> torch.Tensor:
+    """The labels y of an untargeted attack; a ValueError when neither a target nor y is given."""
+    if y is None:
+        raise ValueError("give the attack's goal: a target (targeted) or y (untargeted), got neither")
+    return y
 
 
 class PassCounter:

@@ -85,6 +85,7 @@ __all__ = [
     "RELU_CODE_VERSION",
     "SOLVER_PACKAGE",
     "SOLVERS",
+    "START_ATTACKS",
     "VERIFY_SIZES",
     "activation_patterns",
     "build_mip",
@@ -1313,6 +1314,12 @@ def verify_size(name: str, profile: str | None = None) -> Any:
     return sizes[name]
 
 
+START_ATTACKS = {
+    "2": "L-BFGS (course)",
+    "inf": "PGD bisection",
+}  # the attack (its budget of 100) that starts each solve
+
+
 def solve_times(
     models: dict, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", time_limit: float = 60.0
 ) -> pd.DataFrame:
@@ -1323,13 +1330,11 @@ def solve_times(
     mean and largest solver seconds per image, mean unstable units (binary variables)."""
     import pandas as pd
 
-    from .attack import lbfgs_attack
-    from .optimality import pgd_bisection
+    from .modern_attacks.registry import run_attack
 
     rows = []
     for label, model in models.items():
-        attack = lbfgs_attack if norm == "2" else pgd_bisection
-        start = attack(model, x, target).x_adv.detach()
+        start = run_attack(START_ATTACKS[norm], model, x, target, 100).x_adv.detach()
         result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
         net = relu_network(model)
         rows.append(

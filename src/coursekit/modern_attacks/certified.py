@@ -12,8 +12,8 @@ from .._checks import (
     check_positive,
     eval_mode,
 )
+from .carlini_wagner import _cw_margin
 from .common import _setup
-from .minimum_norm import _cw_margin
 
 __all__ = ["certified_radius"]
 

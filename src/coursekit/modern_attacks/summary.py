@@ -15,7 +15,7 @@ from .._checks import (
     eval_mode,
     to_model,
 )
-from ..attack import AttackResult
+from ..results import AttackResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 from .common import NORMS
-from .fixed_budget import fgsm, pgd
+from .fgsm import fgsm
+from .pgd import pgd
 
 __all__ = ["timed", "attack_summary", "error_vs_eps"]
 

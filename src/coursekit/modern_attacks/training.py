@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 from .common import NORMS
-from .fixed_budget import pgd
+from .pgd import pgd
 
 __all__ = ["madry_training"]
 
