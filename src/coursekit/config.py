@@ -53,7 +53,7 @@ from pathlib import Path
 
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, default_device  # default_device: importable from here too
 from .threads import (  # kept importable from config, where the chapters and benchmarks import them
     CGROUP_ROOT,
     PROC_SELF_CGROUP,
@@ -92,14 +92,6 @@ __all__ = [
 
 PROFILES = ("quick", "gpu", "paper")
 PROFILE_ALIASES = {"full": "paper"}
-
-
-def default_device() -> torch.device:
-    """The device the course computes on: ``COURSEKIT_DEVICE``, else CUDA when present, else CPU."""
-    name = os.environ.get("COURSEKIT_DEVICE")
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_profile(profile: str | None = None) -> str:

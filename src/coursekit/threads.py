@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ._checks import default_device
+
 __all__ = [
     "CGROUP_ROOT",
     "PROC_SELF_CGROUP",
@@ -156,8 +158,6 @@ def _chosen_threads(device) -> int | None:
     """The count CPU work on ``device`` should use, or None to leave torch's as it is: None on
     a GPU, and in ``auto`` mode when the caller has set a count of its own (torch's differs
     from its default and from the count ``apply_cpu_threads`` last set)."""
-    from .config import default_device
-
     device = torch.device(device) if device is not None else default_device()
     if device.type != "cpu":
         return None

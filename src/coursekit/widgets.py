@@ -397,8 +397,11 @@ class FrameSlider:
         slider.observe(show, names="value")
         return widgets.VBox([slider, image])
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": f"FrameSlider({self.name}: {len(self.frames)} frames)", "text/html": self.html()}
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {
+            "text/plain": f"FrameSlider({self.name}: {len(self.frames)} frames)",
+            "text/html": self.html(),
+        }
         if _in_kernel():
             try:
                 box = self.widget()
