@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import torch
@@ -42,7 +43,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
-from .config import PROFILE_TABLE, resolve_profile
+from .config import PROFILES, profile_sizes, resolve_profile
 from .data import SUBSETS
 from .models import ZooModel, build
 from .records import modules_version
@@ -246,8 +247,8 @@ class PoolSettings:
     layer: int | tuple = 0  # 0: input pool; k ≥ 1: k-th hidden layer; a tuple: a pool at each
 
 
-# The pools' sizes per profile: the "pools" section of the profile table (``config.PROFILE_TABLE``).
-POOL_PROFILES = {profile: PoolSettings(**sizes["pools"]) for profile, sizes in PROFILE_TABLE.items()}
+# The pools' sizes per profile, kept for chapter 6: ``config.profile_sizes("pools", profile)``.
+POOL_PROFILES = MappingProxyType({profile: PoolSettings(**profile_sizes("pools", profile)) for profile in PROFILES})
 
 
 def _check_pool_settings(settings: PoolSettings) -> None:

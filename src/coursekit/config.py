@@ -13,10 +13,11 @@ Every chapter and every ``coursekit`` function that trains or attacks takes its 
     the paper's full scale (60,000 × 9 attacks per model): opt-in, about an hour per chapter
     on a T4. ``full`` is accepted as its old name.
 
-The sizes of every profile are in one table, ``PROFILE_TABLE`` (sections: experiments,
-training, pools, modern, verify), read through ``profile_sizes`` (``experiment_size`` for the
-experiments); the modules' ``EXPERIMENT_SIZES``, ``PROFILE_SETTINGS``, ``POOL_PROFILES``,
-``MODERN_SIZES`` and ``VERIFY_SIZES`` are views of it.
+The sizes of every profile are in one read-only table, ``PROFILE_TABLE`` (sections:
+experiments, training, pools, modern, verify), read through ``profile_sizes`` only
+(``experiment_size`` for one experiment); the modules' ``EXPERIMENT_SIZES``,
+``PROFILE_SETTINGS``, ``POOL_PROFILES``, ``MODERN_SIZES`` and ``VERIFY_SIZES`` are views made
+from it (``profile_views``), kept for the chapters that read them.
 
 Environment variables (all optional); these are every ``COURSEKIT_*`` variable the package reads:
 
@@ -49,7 +50,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import torch
 
@@ -86,6 +90,7 @@ __all__ = [
     "experiment_size",
     "other_cpu_load",
     "profile_sizes",
+    "profile_views",
     "resolve_profile",
     "use_options",
 ]
@@ -176,7 +181,7 @@ _PAPER_TRAINING = {  # on a GPU the paper's training is cheap (≤ 2 min on a T4
     "ae": {"ae_epochs": 60, "lr": 3e-3, "lbfgs_iterations": 500},
     "fc10_lbfgs_iterations": 500,
 }
-PROFILE_TABLE: dict[str, dict[str, dict]] = {
+_PROFILES: dict[str, dict[str, dict]] = {
     "quick": {  # the default on a CPU (CI, a laptop)
         "experiments": {
             "table1_images": 100,  # training images attacked per model (Table 1 distortion, Table 2 rows)
@@ -253,19 +258,40 @@ PROFILE_TABLE: dict[str, dict[str, dict]] = {
 PROFILE_SECTIONS = ("experiments", "training", "pools", "modern", "verify")
 
 
-def profile_sizes(section: str, profile: str | None = None) -> dict:
+def _read_only(value: Any) -> Any:
+    """``value`` with every dict in it turned into a read-only view (``MappingProxyType``)."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: _read_only(item) for key, item in value.items()})
+    return value
+
+
+# Read-only: a chapter or a function that changed a size would change it for every later reader.
+PROFILE_TABLE: Mapping[str, Mapping[str, Mapping[str, Any]]] = _read_only(_PROFILES)
+
+
+def profile_sizes(section: str, profile: str | None = None) -> Mapping[str, Any]:
     """The sizes of ``section`` (one of PROFILE_SECTIONS) under ``profile`` (default: the current
-    one, ``resolve_profile``): the one way the package reads the profile table."""
+    one, ``resolve_profile``), read-only: the one way the package reads the profile table. Every
+    other way (``experiment_size``, the modules' views ``EXPERIMENT_SIZES``, ``PROFILE_SETTINGS``,
+    ``POOL_PROFILES``, ``MODERN_SIZES``, ``VERIFY_SIZES``) is made from it."""
     check_choice("section", section, PROFILE_SECTIONS)
     return PROFILE_TABLE[resolve_profile(profile)][section]
 
 
-# Kept for the readers of the old name (benchmarks/colab_budget.py): a view of the table.
-EXPERIMENT_SIZES = {profile: sizes["experiments"] for profile, sizes in PROFILE_TABLE.items()}
+def profile_views(section: str) -> Mapping[str, Mapping[str, Any]]:
+    """{profile: ``profile_sizes(section, profile)``} for every profile, read-only: the modules'
+    views of one section, kept importable for the chapters that read them (new code calls
+    ``profile_sizes``)."""
+    return MappingProxyType({profile: profile_sizes(section, profile) for profile in PROFILES})
+
+
+# Kept for the readers of the old name (benchmarks/colab_budget.py); deprecated: ``profile_sizes``.
+EXPERIMENT_SIZES = profile_views("experiments")
 
 
 def experiment_size(name: str, profile: str | None = None) -> int:
-    """The number of images (or directions) experiment ``name`` uses under ``profile``."""
+    """The number of images (or directions) experiment ``name`` uses under ``profile``
+    (``profile_sizes("experiments", profile)[name]``, with an error naming the known ones)."""
     sizes = profile_sizes("experiments", profile)
     if name not in sizes:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sizes)}")

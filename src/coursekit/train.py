@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,7 +35,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
 from .cache import key_digest, load_cached, record_digest, save_record
-from .config import PROFILE_TABLE, cache_dir, default_device, profile_sizes, resolve_profile
+from .config import PROFILES, cache_dir, default_device, profile_sizes, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -94,11 +95,15 @@ class TrainSettings:
 
 
 # Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in all.
-# The training settings per profile and kind of model, from the profile table (``config.PROFILE_TABLE``).
-PROFILE_SETTINGS = {
-    profile: {kind: TrainSettings(**sizes["training"][kind]) for kind in ("fc", "cnn", "ae")}
-    for profile, sizes in PROFILE_TABLE.items()
-}
+# The training settings per profile and kind of model: ``config.profile_sizes("training", profile)``.
+PROFILE_SETTINGS = MappingProxyType(
+    {
+        profile: MappingProxyType(
+            {kind: TrainSettings(**profile_sizes("training", profile)[kind]) for kind in ("fc", "cnn", "ae")}
+        )
+        for profile in PROFILES
+    }
+)
 
 
 def settings_for(name: str, profile: str | None = None, optimizer: str | None = None) -> TrainSettings:

@@ -65,7 +65,7 @@ from ._checks import (
     eval_mode,
     to_model,
 )
-from .config import PROFILE_TABLE
+from .config import profile_sizes, profile_views
 from .records import modules_version
 
 if TYPE_CHECKING:
@@ -1301,13 +1301,13 @@ def train_relu_mlp(
 
 # Sizes of the exact-verification experiments per profile (the profiles of ``coursekit.config``).
 # The solver runs on the CPU in every profile (SCIP, one thread).
-VERIFY_SIZES = {profile: sizes["verify"] for profile, sizes in PROFILE_TABLE.items()}
+# Kept for the chapters: ``config.profile_sizes("verify", profile)``.
+VERIFY_SIZES = profile_views("verify")
 
 
 def verify_size(name: str, profile: str | None = None) -> Any:
-    """The size ``name`` of ``VERIFY_SIZES`` under ``profile`` (default: the current one)."""
-    from .config import profile_sizes
-
+    """The size ``name`` of ``profile_sizes("verify", profile)`` (default: the current profile),
+    with an error naming the known ones."""
     sizes = profile_sizes("verify", profile)
     if name not in sizes:
         raise ValueError(f"name must be one of {tuple(sizes)}, got {name!r}")

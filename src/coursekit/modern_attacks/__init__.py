@@ -47,7 +47,7 @@ the tables) and ``common`` (the attacks' shared set-up). Every public name is re
 
 from __future__ import annotations
 
-from ..config import PROFILE_TABLE
+from ..config import profile_views
 from .carlini_wagner import carlini_wagner_l2
 from .certified import certified_radius
 from .common import NORMS
@@ -81,5 +81,5 @@ __all__ = [
     "timed",
 ]
 
-# Chapter 7's sizes per profile: the "modern" section of the profile table (``config.PROFILE_TABLE``).
-MODERN_SIZES = {profile: sizes["modern"] for profile, sizes in PROFILE_TABLE.items()}
+# Chapter 7's sizes per profile, kept for its chapters: ``config.profile_sizes("modern", profile)``.
+MODERN_SIZES = profile_views("modern")
