@@ -155,3 +155,20 @@ def test_from_points_decides_success_margin_and_distances_once():
     d = distances(untargeted, x, "inf")
     assert torch.equal(torch.isinf(d), ~untargeted.success)
     assert torch.equal(d[untargeted.success], (x_adv - x).flatten(1).abs().amax(1).double()[untargeted.success])
+
+
+def test_a_result_made_without_a_margin_has_nan_there():
+    """Code written before the margin (a test building a result by hand) still makes one."""
+    n = 3
+    result = AttackResult(
+        x_adv=torch.zeros(n, 1, 2, 2),
+        target=torch.zeros(n, dtype=torch.long),
+        success=torch.ones(n, dtype=torch.bool),
+        c=torch.ones(n),
+        distortion=torch.ones(n),
+        l2=torch.ones(n),
+        evaluations=torch.ones(n, dtype=torch.long),
+        forward_only=torch.zeros(n, dtype=torch.long),
+    )
+    assert result.margin.shape == (n,) and torch.isnan(result.margin).all()
+    assert torch.isnan(AttackResult.concat([result, result[1:]]).margin).all()

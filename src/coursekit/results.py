@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 DISTANCE_NORMS = ("2", "inf")
+_UNKNOWN = torch.empty(0)  # AttackResult's margin when none is given
 
 
 @dataclass
@@ -54,9 +55,6 @@ class AttackResult:
     target      [N] int64 the label each image was pushed towards (−1: an untargeted attack)
     success     [N] bool: the model predicts ``target`` on ``x_adv`` (untargeted: it does not
                 predict y), decided once by ``from_points``
-    margin      [N] logits by which that goal holds at the attack's point: the target's logit
-                minus the largest other (untargeted: the largest other minus y's); ≤ 0 where it
-                failed (how far the point fell short, also where x_adv is x itself)
     c           [N] the weight of the attack's penalty whose solution gave x_adv (the L-BFGS
                 attack: the weight on |r|², inf for the trivial case f(x) = target; C&W: the
                 weight on the loss); nan where no weight succeeded or the attack has none
@@ -68,17 +66,25 @@ class AttackResult:
                 pass (checks, bisections, trial points, the final check). Both are counted by
                 hooks on the model (``PassCounter``): what the model computed, also for an image
                 that waits in a batch after it has converged.
+    margin      [N] logits by which the goal holds at the attack's point: the target's logit
+                minus the largest other (untargeted: the largest other minus y's); ≤ 0 where it
+                failed (how far the point fell short, also where x_adv is x itself). Last, and
+                optional: a result made without it (by code written before it) has NaN there.
     """
 
     x_adv: torch.Tensor
     target: torch.Tensor
     success: torch.Tensor
-    margin: torch.Tensor
     c: torch.Tensor
     distortion: torch.Tensor
     l2: torch.Tensor
     evaluations: torch.Tensor
     forward_only: torch.Tensor
+    margin: torch.Tensor = _UNKNOWN
+
+    def __post_init__(self) -> None:
+        if self.margin is _UNKNOWN:
+            self.margin = torch.full_like(self.distortion, math.nan)
 
     def __len__(self) -> int:
         return len(self.target)
