@@ -42,6 +42,7 @@ from ._checks import (
     other_labels,
     to_model,
 )
+from .chain import chain_layers
 
 __all__ = [
     "DAMPING_TRIES",
@@ -76,13 +77,14 @@ class ExactResult:
 def linear_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """(W [K, n], b [K]) of a model that is one ``nn.Linear`` on flattened images (the FC10
     models; ``nn.Flatten`` and identity modules are allowed around it). A ValueError for any
-    other model: the exact QP holds only for a linear classifier."""
-    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    others = [
-        m
-        for m in model.modules()
-        if not isinstance(m, (nn.Linear, nn.Flatten, nn.Identity)) and len(list(m.children())) == 0
-    ]
+    other model: the exact QP holds only for a linear classifier (read as a plain chain of
+    layers, ``chain.chain_layers``)."""
+    try:
+        layers = [layer.module for layer in chain_layers(model)]
+    except ValueError as error:
+        raise ValueError(f"model must be a single nn.Linear on the pixels (W·x + b, an FC10 model): {error}") from None
+    linear = [m for m in layers if isinstance(m, nn.Linear)]
+    others = [m for m in layers if not isinstance(m, (nn.Linear, nn.Flatten, nn.Identity))]
     if len(linear) != 1 or others:
         raise ValueError(
             f"model must be a single nn.Linear on the pixels (an FC10 model), got "

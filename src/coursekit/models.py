@@ -96,6 +96,7 @@ class ZooModel(nn.Module):
     pools of ``adversarial_training.adversarial_pool_training``).
     """
 
+    chains_children = True  # forward is head(body(x)): a plain chain of its layers (``chain.chain_layers``)
     body: nn.Sequential
     head: nn.Sequential
     training_info: dict
