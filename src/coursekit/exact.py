@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,18 +123,22 @@ def check_linear_on(model: nn.Module, x: torch.Tensor, weight: torch.Tensor, bia
         )
 
 
-def _dual(A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray):
+def _dual(
+    A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For rows of problems: r(λ) [N, n], g(λ) [N] and its gradient A r − h [N, K−1]."""
     r = np.clip(-np.matmul(lam[:, None, :], A)[:, 0], lo, hi)
     slack = np.matmul(A, r[:, :, None])[:, :, 0] - h
     return r, 0.5 * np.einsum("ij,ij->i", r, r) + np.einsum("ij,ij->i", lam, slack), slack
 
 
-def _maximise_dual(A, h, lo, hi, lam, cap: float) -> np.ndarray:
+def _maximise_dual(
+    A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray, cap: float
+) -> np.ndarray:
     """λ in [0, cap] maximising Σ_rows g(λ_row) (the rows are independent) with L-BFGS-B."""
     shape = lam.shape
 
-    def objective(flat):
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         _, value, slack = _dual(A, h, lo, hi, flat.reshape(shape))
         return -value.sum(), -slack.ravel()
 
@@ -148,7 +153,9 @@ def _maximise_dual(A, h, lo, hi, lam, cap: float) -> np.ndarray:
     return out.x.reshape(shape)
 
 
-def _certify(A, h, lo, hi, lam, tol: float):
+def _certify(
+    A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray, tol: float
+) -> tuple[np.ndarray, ...]:
     """Per row: (r, ½|r|², g(λ), violation, status) with status 1 certified optimal,
     −1 certified infeasible (g(λ) above the largest ½|r|² in the box), 0 not certified.
 
@@ -167,7 +174,7 @@ def _certify(A, h, lo, hi, lam, tol: float):
     return r, primal, value, violation, status
 
 
-def _solve(A, h, lo, hi, tol: float):
+def _solve(A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, tol: float) -> tuple[np.ndarray, ...]:
     """All rows together first, then each uncertified row on its own with a growing cap on λ."""
     lam = _maximise_dual(A, h, lo, hi, np.zeros(h.shape), cap=1e6)
     r, primal, value, violation, status = _certify(A, h, lo, hi, lam, tol)
@@ -187,7 +194,7 @@ def _solve(A, h, lo, hi, tol: float):
     return r, primal, value, violation, status, lam
 
 
-def _check_margin(margin, rows: int) -> np.ndarray:
+def _check_margin(margin: float | torch.Tensor, rows: int) -> np.ndarray:
     """``margin`` (a number or a tensor [rows]) as float64 [rows], each finite and ≥ 0."""
     if isinstance(margin, torch.Tensor):
         if margin.shape not in ((), (rows,)):
@@ -257,7 +264,9 @@ def linear_min_perturbation(
     )
 
 
-def _no_images(weight: torch.Tensor, x: torch.Tensor, y: torch.Tensor, margin, tol: float):
+def _no_images(
+    weight: torch.Tensor, x: torch.Tensor, y: torch.Tensor, margin: float | torch.Tensor, tol: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``exact_min_distortion``'s answer for x with no images, [0, K] and [0] (float64), after
     the checks a non-empty x gets (pixels per image, labels, margin, tol)."""
     pixels = math.prod(x.shape[1:])
@@ -315,7 +324,9 @@ class BoxQPResult:
         return self.status != 0
 
 
-def _box_dual(A, h, lo, hi, lam):
+def _box_dual(
+    A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, lam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched torch version of ``_dual``: r(λ) [N, n], g(λ) [N], slack A r − h [N, k] and the
     free pixels (not clipped by the box) [N, n] bool."""
     unclipped = -torch.bmm(lam.unsqueeze(1), A).squeeze(1)
@@ -325,14 +336,18 @@ def _box_dual(A, h, lo, hi, lam):
     return r, value, slack, (unclipped > lo) & (unclipped < hi)
 
 
-def _box_scales(A, h, lo, hi):
+def _box_scales(
+    A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: the scale s_j = |h_j| + Σ_i |A_ji|·max(|lo_i|, |hi_i|) of constraint j's terms
     over the box [N, k], and the largest ½|r|² in the box [N]."""
     reach = torch.maximum(lo.abs(), hi.abs())
     return h.abs() + torch.bmm(A.abs(), reach.unsqueeze(2)).squeeze(2), 0.5 * reach.pow(2).sum(1)
 
 
-def _box_measures(scales, lam, state, tol: float):
+def _box_measures(
+    scales: tuple[torch.Tensor, ...], lam: torch.Tensor, state: tuple[torch.Tensor, ...], tol: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per row: (status, residual, noise) at λ.
 
     status: 1 certified optimal, −1 certified infeasible, 0 neither (see ``BoxQPResult``).
@@ -355,12 +370,12 @@ def _box_measures(scales, lam, state, tol: float):
     return status, torch.maximum(infeasibility, gap), noise
 
 
-def _dual_hessian(A, free):
+def _dual_hessian(A: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
     """A_F A_Fᵀ [N, k, k] (F the free pixels [N, n]): minus the dual's Hessian."""
     return torch.bmm(A * free.unsqueeze(1).to(A.dtype), A.transpose(1, 2))
 
 
-def _damped_step(H, slack, lam, mu):
+def _damped_step(H: torch.Tensor, slack: torch.Tensor, lam: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
     """The projected Newton direction of the dual, damped (Levenberg–Marquardt) by ``mu`` [N];
     H = A_F A_Fᵀ (``_dual_hessian``).
 
@@ -387,7 +402,16 @@ def _damped_step(H, slack, lam, mu):
 DAMPING_TRIES = 8  # μ grows 100× per failed try: from 100·eps·L to past L, where ascent is assured
 
 
-def _ascent(problem, scales, lam, state, measures, mu, lipschitz, tol: float):
+def _ascent(
+    problem: tuple[torch.Tensor, ...],
+    scales: tuple[torch.Tensor, ...],
+    lam: torch.Tensor,
+    state: tuple[torch.Tensor, ...],
+    measures: tuple[torch.Tensor, ...],
+    mu: torch.Tensor,
+    lipschitz: torch.Tensor,
+    tol: float,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
     """One step of the dual per row (``problem`` = (A, h, lo, hi)): the damped Newton step for
     μ, 100 μ, 10⁴ μ, … (the first accepted; each retry only for the rows still without one),
     else a projected gradient step of length 1/L (L = |A|₂², the Lipschitz constant of the
@@ -426,7 +450,7 @@ def _ascent(problem, scales, lam, state, measures, mu, lipschitz, tol: float):
     return lam, state, measures, torch.maximum(next_mu, floor), moved
 
 
-def _check_box_qp(A, h, lo, hi, iterations) -> None:
+def _check_box_qp(A: Any, h: Any, lo: Any, hi: Any, iterations: Any) -> None:
     """Shapes, dtypes and the box of ``box_qp``'s problem, each error naming the argument."""
     for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
@@ -490,9 +514,9 @@ def box_qp(
     if A.shape[1] == 0:  # no constraint: the point of the box closest to 0
         return _unconstrained_box_qp(A, lo, hi)
     lam = torch.zeros_like(h)
-    state = _box_dual(A, h, lo, hi, lam)
+    state: tuple[torch.Tensor, ...] = _box_dual(A, h, lo, hi, lam)
     scales = _box_scales(A, h, lo, hi)
-    measures = _box_measures(scales, lam, state, tol)
+    measures: tuple[torch.Tensor, ...] = _box_measures(scales, lam, state, tol)
     lipschitz = torch.linalg.eigvalsh(torch.bmm(A, A.transpose(1, 2)))[:, -1].clamp_min(torch.finfo(A.dtype).tiny)
     mu = 100 * torch.finfo(A.dtype).eps * lipschitz
     stuck = torch.zeros_like(h[:, 0], dtype=torch.bool)  # no step accepted: the rounding level

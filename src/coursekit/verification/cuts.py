@@ -8,6 +8,8 @@ stabilisation, ``EXTRA_CUTS``). The MIQP keeps the h first-layer outputs instead
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -32,7 +34,7 @@ class Projection:
         self.w, self.c, self.lo, self.hi, self.scale = w, c, lo, hi, scale
         self.mu = np.zeros(len(c))  # warm start of the next ``cut``
 
-    def _dual(self, mu: np.ndarray, y: np.ndarray):
+    def _dual(self, mu: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
         g = self.w.T @ mu
         r = np.clip(g / 2, self.lo, self.hi)
         const = float(np.dot(r, r) - np.dot(g, r) - np.dot(mu, self.c))
@@ -85,7 +87,7 @@ EXTRA_CUTS = (0.25, 0.5, 0.75)
 FEASTOL = 1e-9  # SCIP's feasibility tolerance for the ℓ2 problem (its default 1e-6 would hide small distances)
 
 
-def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforce: bool = True):
+def _norm_cuts_handler(scip: Any, projection: Projection, y_vars: list, s_var: Any, enforce: bool = True) -> Any:
     """A SCIP constraint handler for s ≥ φ(y): at each LP solution (and candidate solution) it
     computes the tight cut of ``Projection`` and adds it when violated (Kelley/Benders cuts)."""
 
@@ -93,7 +95,7 @@ def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforc
         cuts = 0
         center = None
 
-        def _violated(self, sol, add: bool, tol: float) -> bool:
+        def _violated(self, sol: Any, add: bool, tol: float) -> bool:
             y = np.array([self.model.getSolVal(sol, v) for v in y_vars])
             s = self.model.getSolVal(sol, s_var)
             mu, const, value = projection.cut(y)
@@ -109,29 +111,37 @@ def _norm_cuts_handler(scip, projection: Projection, y_vars: list, s_var, enforc
                             self._add(mu2, const2)
             return True
 
-        def _add(self, mu, const):
+        def _add(self, mu: np.ndarray, const: float) -> None:
             self.model.addCons(
                 scip.quicksum(float(m) * v for m, v in zip(mu, y_vars)) - s_var <= -const, removable=True, local=False
             )
             self.cuts += 1
 
-        def conscheck(self, constraints, solution, checkintegrality, checklprows, printreason, completely):
+        def conscheck(
+            self,
+            constraints: Any,
+            solution: Any,
+            checkintegrality: Any,
+            checklprows: Any,
+            printreason: Any,
+            completely: Any,
+        ) -> dict:
             bad = enforce and self._violated(solution, False, 1e-6)
             return {"result": scip.SCIP_RESULT.INFEASIBLE if bad else scip.SCIP_RESULT.FEASIBLE}
 
-        def consenfolp(self, constraints, nusefulconss, solinfeasible):
+        def consenfolp(self, constraints: Any, nusefulconss: Any, solinfeasible: Any) -> dict:
             added = self._violated(None, True, 1e-6)
             return {"result": scip.SCIP_RESULT.CONSADDED if added else scip.SCIP_RESULT.FEASIBLE}
 
-        def consenfops(self, constraints, nusefulconss, solinfeasible, objinfeasible):
+        def consenfops(self, constraints: Any, nusefulconss: Any, solinfeasible: Any, objinfeasible: Any) -> dict:
             bad = self._violated(None, False, 1e-6)  # a pseudo solution: the LP decides
             return {"result": scip.SCIP_RESULT.SOLVELP if bad else scip.SCIP_RESULT.FEASIBLE}
 
-        def conssepalp(self, constraints, nusefulconss):
+        def conssepalp(self, constraints: Any, nusefulconss: Any) -> dict:
             added = self._violated(None, True, 1e-4)
             return {"result": scip.SCIP_RESULT.CONSADDED if added else scip.SCIP_RESULT.DIDNOTFIND}
 
-        def conslock(self, constraint, locktype, nlockspos, nlocksneg):
+        def conslock(self, constraint: Any, locktype: Any, nlockspos: Any, nlocksneg: Any) -> None:
             pass  # dual reductions are switched off instead (misc/allowdualreds = 0)
 
     return NormCuts()

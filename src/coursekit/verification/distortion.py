@@ -55,7 +55,15 @@ NORMS = ("2", "inf")
 DEFAULT_MARGIN = 1e-3  # the attacks' success margin in logits (coursekit.attack.SUCCESS_MARGIN)
 
 
-def _check_start(model64, xi, start_i, target, margin, norm, shape):
+def _check_start(
+    model64: nn.Module,
+    xi: np.ndarray,
+    start_i: torch.Tensor | None,
+    target: int,
+    margin: float,
+    norm: str,
+    shape: torch.Size,
+) -> tuple[np.ndarray | None, float | None]:
     """(r, radius) of a usable start (inside the box, target reached with the margin in
     float64), or (None, None)."""
     if start_i is None:
@@ -117,7 +125,15 @@ def _proven_lower(mip: _Mip, solved: Any, norm: str, radius: float | None) -> fl
     return lower
 
 
-def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dict:
+def _verify_one(
+    net: ReluNetwork,
+    model64: nn.Module,
+    xi: np.ndarray,
+    target: int,
+    start_i: torch.Tensor | None,
+    shape: torch.Size,
+    settings: dict,
+) -> dict:
     """One image: the start (and, ℓ2, its activation pattern's exact QP), the bounds, the MIP,
     the solve, and the float64 check of every candidate point."""
     norm, margin, check = settings["norm"], settings["margin"], settings["check"]
@@ -129,8 +145,9 @@ def _verify_one(net, model64, xi, target, start_i, shape, settings: dict) -> dic
         r = pattern_qp(net, xi, target, activation_patterns(net, xi + r_start), *input_domain(xi, radius, norm), margin)
         candidates += [] if r is None else [np.clip(xi + r, 0.0, 1.0)]
     v0, d0, _ = _checked(check, xi, candidates, target, norm)
-    if math.isfinite(d0):  # the best start so far: incumbent and radius
-        r_start, radius = v0 - xi, min(radius, d0 * (1 + 1e-7) + 1e-9)
+    if math.isfinite(d0):  # the best start so far: incumbent and radius (a candidate came from a start)
+        within = d0 * (1 + 1e-7) + 1e-9
+        r_start, radius = v0 - xi, within if radius is None else min(radius, within)
     bounds = layer_bounds(net, xi, radius=radius, norm=norm, tighten=settings["tighten"])
     mip = build_mip(net, xi, target, bounds, norm=norm, margin=margin, radius=radius)
     solved = _solve(mip, None if r_start is None else start_values(mip, net, xi, r_start, norm), settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class _Mip:
     logits: np.ndarray | None = None
     projection: Projection | None = None
 
-    def add(self, lb, ub, *, integer: bool = False, cost: float = 0.0) -> np.ndarray:
+    def add(self, lb: Any, ub: Any, *, integer: bool = False, cost: float = 0.0) -> np.ndarray:
         start = len(self.lb)
         self.lb += list(lb)
         self.ub += list(ub)
@@ -52,7 +52,7 @@ class _Mip:
         self.cost += [cost] * len(lb)
         return np.arange(start, start + len(lb))
 
-    def rows_of(self, coefficients: np.ndarray, columns: np.ndarray, lo, hi) -> None:
+    def rows_of(self, coefficients: np.ndarray, columns: np.ndarray, lo: Any, hi: Any) -> None:
         """One row per line of coefficients [k, len(columns)] (zeros dropped), lo ≤ row ≤ hi."""
         for line, row_lo, row_hi in zip(
             coefficients, np.broadcast_to(lo, len(coefficients)), np.broadcast_to(hi, len(coefficients))
@@ -61,7 +61,7 @@ class _Mip:
             self.rows.append((columns[keep], line[keep], float(row_lo), float(row_hi)))
 
 
-def _affine(mip: _Mip, w: np.ndarray, b: np.ndarray, inputs: np.ndarray, low, up) -> np.ndarray:
+def _affine(mip: _Mip, w: np.ndarray, b: np.ndarray, inputs: np.ndarray, low: Any, up: Any) -> np.ndarray:
     """Variables z in [low, up] with z = W·inputs + b; returns their indices."""
     z = mip.add(low, up)
     mip.rows_of(np.hstack([np.eye(len(b)), -w]), np.concatenate([z, inputs]), b, b)

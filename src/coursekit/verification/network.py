@@ -10,6 +10,7 @@ point inside one activation pattern, where the network is affine.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -186,7 +187,7 @@ def _ball_box_max(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, radius: float) 
     g(μ) = μ R² + Σ_i max over lo_i ≤ r_i ≤ hi_i of (w_i r_i − μ r_i²), the inner maximiser being
     clip(w_i / 2μ, lo_i, hi_i); g is convex in μ, minimised by bisection on log μ."""
 
-    def g(mu):
+    def g(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.clip(w / (2 * mu[:, None]), lo, hi)
         return mu * radius**2 + (w * r - mu[:, None] * r**2).sum(1), (r**2).sum(1)
 
@@ -211,7 +212,7 @@ def _interval(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> t
 
 def _relaxation(
     net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bounds: list[tuple[np.ndarray, np.ndarray]]
-):
+) -> tuple[Any, np.ndarray, Any, np.ndarray | None, np.ndarray, np.ndarray, int]:
     """The LP (triangle) relaxation of the layers below the last entry of ``bounds``: sparse
     rows A_eq, b_eq, A_ub, b_ub and variable bounds over [r, z_1, a_1, …, z_k] (z_k last)."""
     from scipy import sparse
@@ -245,7 +246,7 @@ def _relaxation(
         inp, inp_size = a, h
     total = offset
 
-    def assemble(blocks):
+    def assemble(blocks: list[tuple[Any, int, int]]) -> Any:
         rows = [
             sparse.hstack(
                 [sparse.csr_matrix((m.shape[0], start)), m, sparse.csr_matrix((m.shape[0], total - start - width))]
@@ -265,7 +266,9 @@ def _relaxation(
     )
 
 
-def _lp_tighten(net, x, lo, hi, bounds):
+def _lp_tighten(
+    net: ReluNetwork, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bounds: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Tighter (l, u) for the last layer of ``bounds``: min and max of each unstable unit's
     pre-activation over the LP relaxation of the layers below (scipy's HiGHS)."""
     from scipy.optimize import linprog

@@ -79,7 +79,7 @@ def _norm(r: np.ndarray, norm: str) -> float:
     return float(np.linalg.norm(r)) if norm == "2" else float(np.abs(r).max(initial=0.0))
 
 
-def _margins(model64: nn.Module, v: np.ndarray, target: int, shape) -> float:
+def _margins(model64: nn.Module, v: np.ndarray, target: int, shape: torch.Size) -> float:
     """z_target − max_{j≠target} z_j of the float64 copy of the model at the point v [n]."""
     with torch.no_grad():
         z = model64(torch.from_numpy(v).view(1, *shape))[0]
@@ -132,7 +132,9 @@ class _PointCheck:
         return bool(z[target] > torch.cat([z[:target], z[target + 1 :]]).max())
 
 
-def _checked(check: _PointCheck, xi, candidates, target, norm) -> tuple[np.ndarray, float, bool]:
+def _checked(
+    check: _PointCheck, xi: np.ndarray, candidates: list[np.ndarray], target: int, norm: str
+) -> tuple[np.ndarray, float, bool]:
     """The closest candidate point that ``check`` accepts: (v, distance, False), or
     (x, inf, below) if none does, ``below`` True when some candidate passed in float64 but not
     in the model's own precision."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ SOLVERS = ("scip", "highs")
 SOLVER_PACKAGE = "pyscipopt"
 
 
-def _scip():
+def _scip() -> Any:
     """pyscipopt, or an ImportError that names the package and the pip command."""
     try:
         import pyscipopt
@@ -67,7 +68,7 @@ class _Solved:
     cuts: int = 0
 
 
-def _scip_model(scip, mip: _Mip, time_limit: float, gap_tol: float, options: dict):
+def _scip_model(scip: Any, mip: _Mip, time_limit: float, gap_tol: float, options: dict) -> tuple[Any, list]:
     """A SCIP model of ``mip`` (one thread, quiet) and its variables."""
     model = scip.Model()
     model.hideOutput()
@@ -94,7 +95,9 @@ def _scip_model(scip, mip: _Mip, time_limit: float, gap_tol: float, options: dic
 FORMULATIONS = ("projected", "native", "native+cuts")
 
 
-def _l2_objective(scip, model, v: list, mip: _Mip, start, formulation: str):
+def _l2_objective(
+    scip: Any, model: Any, v: list, mip: _Mip, start: np.ndarray | None, formulation: str
+) -> tuple[Any, list]:
     """The ℓ2 objective s ≥ |r|² / scale in SCIP (see ``solve_scip``); returns the cut handler
     (or None) and the variables s_i ≥ r_i² of the native formulation (or [])."""
     y_vars, s_var = [v[i] for i in mip.first], v[mip.objective]  # type: ignore[union-attr]
@@ -179,7 +182,7 @@ def solve_scip(
     return _Solved(values, dual, status, int(model.getNNodes()), seconds, handler.cuts if handler else 0)
 
 
-def _highs():
+def _highs() -> Any:
     try:
         import highspy
     except ImportError:
