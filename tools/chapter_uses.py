@@ -115,7 +115,10 @@ def wrong_sentences(root: Path = ROOT) -> list[tuple[object, set[Path], set[Path
 def _docstring_node(path: Path, name: str) -> tuple[ast.AST, ast.Expr | None]:
     """The definition of ``name`` at the top level of the file, and its docstring's node (or None)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    node = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name)
+    found = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name]
+    if len(found) != 1:
+        raise ValueError(f"{path.name} defines {name!r} {len(found)} times; write its sentence by hand")
+    node = found[0]
     first = node.body[0]
     is_doc = (
         isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
@@ -124,14 +127,18 @@ def _docstring_node(path: Path, name: str) -> tuple[ast.AST, ast.Expr | None]:
 
 
 def _wrapped(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, width=WIDTH, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+    """``text`` in lines of at most WIDTH characters, never breaking "3b (book/….md)" apart."""
+    glued = CHAPTER_REFERENCE.sub(lambda m: f"{m.group(1)}\x00({m.group(2)})", text)
+    lines = textwrap.wrap(glued, width=WIDTH, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+    return [line.replace("\x00", " ") for line in lines]
 
 
 def write_sentence(obj: object, chapters: set[Path]) -> None:
     """Rewrite the last paragraph of ``obj``'s docstring in its source file: the sentence for
     ``chapters`` (replacing an old one, or added as a new paragraph)."""
-    path = Path(inspect.getsourcefile(obj))  # type: ignore[arg-type]
-    node, doc = _docstring_node(path, obj.__name__)  # type: ignore[attr-defined]
+    source = inspect.unwrap(obj) if callable(obj) else obj  # a decorated function: the function itself
+    path = Path(inspect.getsourcefile(source))  # type: ignore[arg-type]
+    node, doc = _docstring_node(path, source.__name__)  # type: ignore[attr-defined]
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     indent = " " * (node.col_offset + 4)
     if doc is None:  # no docstring: the sentence is one

@@ -171,7 +171,10 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def default_device() -> torch.device:
     """The device the course computes on: ``COURSEKIT_DEVICE``, else CUDA when present, else CPU.
     (Here, beside ``model_device``, so that ``config`` and ``threads`` both read it without
-    importing each other; ``config.default_device`` is the same function.)"""
+    importing each other; ``config.default_device`` is the same function.)
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     name = os.environ.get("COURSEKIT_DEVICE")
     if name:
         return torch.device(name)

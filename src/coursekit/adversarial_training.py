@@ -109,6 +109,8 @@ def split_at_hidden_layer(model: ZooModel, layer: int) -> tuple[nn.Module, nn.Mo
 
     lower maps images [N, 1, 28, 28] to that layer's activations [N, units] in (0, 1); both
     share the model's parameters. A ValueError names the valid layers.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     modules = list(model.body) + list(model.head)
     cuts = [i + 1 for i, module in enumerate(modules) if isinstance(module, nn.Sigmoid)]
@@ -134,6 +136,8 @@ def make_adversarial(
 
     ``layer`` = k ≥ 1: the examples are hidden activations instead, h + r [N, units] in [0, 1]
     with h the output of the k-th sigmoid layer, adversarial for the layers above it.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     options = {**POOL_ATTACK, **(attack_options or {})}
     shift = torch.randint(1, 10, (len(y),), generator=generator).to(y.device)
@@ -191,6 +195,8 @@ def refresh_pool(
     holding ``attack(images, labels)`` [n, ...] at ``slots`` and the *true* ``labels`` [n]
     (a pool teaches the right answer for the adversarial example). The arguments are left
     unchanged. The step of ``refresh`` (chapter 6's "your turn" exercise).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     if len(slots) != len(images) or len(images) != len(labels):
         raise ValueError(
@@ -238,7 +244,10 @@ def refresh(
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """The pool's size, how much of it is replaced and how often, and how much is mixed in."""
+    """The pool's size, how much of it is replaced and how often, and how much is mixed in.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
 
     pool_size: int = 2000
     refresh_fraction: float = 0.1
@@ -302,6 +311,9 @@ def adversarial_pool_training(
     together, each refreshed on the same schedule and each mixing ``pool_batch`` examples into
     every minibatch (ours; the paper's pools per layer are described in the module docstring);
     ``model.pools`` maps layer → pool. The training itself: ``train_with_pools``.
+
+    Used in chapters 6 (book/06_adversarial_training.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     profile = resolve_profile(profile)
@@ -382,6 +394,8 @@ def train_with_pools(
     All the pools' draws, in layer order, come from ``generator`` (default: seeded ``seed + 1``,
     as ``fresh_start`` seeds it). Refuses settings that would train without a pool (L-BFGS, or
     fewer than two epochs).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     _check_pool_settings(pool_settings)
     if settings.optimizer != "adam" or settings.epochs < 2:
@@ -438,6 +452,8 @@ def one_cpu_thread() -> Iterator[None]:
     function changes the count (``config.apply_cpu_threads`` chose it at set-up), so none
     changes it inside the block. The count before the block is restored after it, also when
     the block raises.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -465,6 +481,8 @@ def paired_change(
     and ``verdict``: "reproduced" (p < alpha, mean ≤ paper_change), "smaller than the paper's"
     (p < alpha, paper_change < mean < 0), "contradicted" (p < alpha, mean > 0) or "not shown"
     (p ≥ alpha or NaN: the change is not distinguishable from the seed-to-seed spread).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     import numpy as np
     from scipy.stats import ttest_rel

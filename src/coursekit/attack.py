@@ -563,6 +563,9 @@ def lbfgs_attack(
         ``success_margin``) among all points of all values of c and of the polish; where f(x) = target
         already, x itself (distortion 0, c = inf, no backward pass: such images skip the search).
         Its passes are counted by hooks on the model (``results.PassCounter``).
+
+    Used in chapters 3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md),
+    5 (book/05_spectral.md) and 7a (book/07a_attacks_and_linearity.md).
     """
     check_choice("backend", backend, BACKENDS)
     lower, upper = check_bounds(bounds)

@@ -101,7 +101,13 @@ PROFILE_ALIASES = {"full": "paper"}
 
 def resolve_profile(profile: str | None = None) -> str:
     """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and
-    ``quick`` on a CPU."""
+    ``quick`` on a CPU.
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    6 (book/06_adversarial_training.md), 7a (book/07a_attacks_and_linearity.md) and
+    7b (book/07b_certificates_and_defences.md).
+    """
     if profile is None:
         profile = os.environ.get("COURSEKIT_PROFILE") or ("gpu" if default_device().type == "cuda" else "quick")
     profile = PROFILE_ALIASES.get(profile, profile)
@@ -124,6 +130,11 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     thread count is chosen here, once (``apply_cpu_threads``: ``COURSEKIT_THREADS``, or the CPUs
     other processes leave free; a count the caller set with ``torch.set_num_threads`` is kept).
     In IPython, figures are shown with their text descriptions from here on (``figures.install``).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
     """
     chosen = None if profile == "auto" else resolve_profile(profile)  # every argument checked before
     if not isinstance(drive, bool):  # anything changes
@@ -158,7 +169,13 @@ def cache_dir() -> Path:
 
 
 def describe_runtime(profile: str | None = None) -> str:
-    """One line for a chapter's first output: device, GPU name, profile and torch version."""
+    """One line for a chapter's first output: device, GPU name, profile and torch version.
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
+    """
     device = default_device()
     where = str(device)
     if device.type == "cuda":
@@ -291,7 +308,12 @@ EXPERIMENT_SIZES = profile_views("experiments")
 
 def experiment_size(name: str, profile: str | None = None) -> int:
     """The number of images (or directions) experiment ``name`` uses under ``profile``
-    (``profile_sizes("experiments", profile)[name]``, with an error naming the known ones)."""
+    (``profile_sizes("experiments", profile)[name]``, with an error naming the known ones).
+
+    Used in chapters 2 (book/02_unit_semantics.md), 3a (book/03a_lbfgs_attack.md),
+    3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md) and
+    6 (book/06_adversarial_training.md).
+    """
     sizes = profile_sizes("experiments", profile)
     if name not in sizes:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sizes)}")

@@ -79,7 +79,11 @@ def linear_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """(W [K, n], b [K]) of a model that is one ``nn.Linear`` on flattened images (the FC10
     models; ``nn.Flatten`` and identity modules are allowed around it). A ValueError for any
     other model: the exact QP holds only for a linear classifier (read as a plain chain of
-    layers, ``chain.chain_layers``)."""
+    layers, ``chain.chain_layers``).
+
+    Used in chapters 3b (book/03b_minimum_distortion.md), 7a (book/07a_attacks_and_linearity.md)
+    and 7b (book/07b_certificates_and_defences.md).
+    """
     try:
         layers = [layer.module for layer in chain_layers(model)]
     except ValueError as error:
@@ -226,6 +230,9 @@ def linear_min_perturbation(
     same for W, b scaled by any factor) certified for every row; a NotCertifiedError (a RuntimeError) if the solver
     cannot certify a row, or if a distortion came out below its certified lower bound.
     Distortions are sqrt(|r|² / n).
+
+    Used in chapters 3b (book/03b_minimum_distortion.md) and
+    7a (book/07a_attacks_and_linearity.md).
     """
     check_images("x", x)
     if len(x) == 0:
@@ -286,6 +293,9 @@ def exact_min_distortion(
     l ≠ y per image [N] (the exact value of Table 1's last column for these images; 0 where
     the model already misclassifies x). Refuses (ValueError) a model whose output on x is not
     W·x + b of its one ``nn.Linear`` (``check_linear_on``). N = 0 images give ([0, K], [0]).
+
+    Used in chapters 3b (book/03b_minimum_distortion.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     weight, bias = linear_weights(model)
     k = len(weight)

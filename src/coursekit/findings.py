@@ -29,7 +29,10 @@ class Finding:
     """One row of "What this run found": ``what`` was measured, ``ours`` (formatted, with its
     interval where it has one), the ``paper``'s value ("—" where the paper has none), the
     ``verdict`` in words, and optionally what a ``larger`` recorded run gave (formatted, with its
-    profile)."""
+    profile).
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
 
     what: str
     ours: str
@@ -61,7 +64,11 @@ def _cell(text: str) -> str:
 def findings_markdown(findings: Sequence[Finding], *, profile: str, sample: str, larger_label: str = "") -> str:
     """The findings as a Markdown table (one row each), under a line naming this run's
     ``profile`` and ``sample`` (e.g. "100 training images per model"); a column for the larger
-    run appears when any finding has one, headed ``larger_label`` (e.g. "recorded gpu run")."""
+    run appears when any finding has one, headed ``larger_label`` (e.g. "recorded gpu run").
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md) and
+    3a (book/03a_lbfgs_attack.md).
+    """
     if not findings:
         raise ValueError("findings must not be empty")
     larger = any(f.larger for f in findings)
@@ -78,7 +85,10 @@ def findings_markdown(findings: Sequence[Finding], *, profile: str, sample: str,
 def recorded(name: str) -> Record | None:
     """The record ``name`` shipped with the package (``coursekit.records``), or None while no
     larger run has been recorded. A record whose code has changed since it was made raises
-    (``StaleRecordError``): a number from other code is never shown as this code's."""
+    (``StaleRecordError``): a number from other code is never shown as this code's.
+
+    Used in chapters 1 (book/01_data_and_models.md) and 2 (book/02_unit_semantics.md).
+    """
     from .records import available, load_record
 
     return load_record(name) if name in available() else None

@@ -117,7 +117,10 @@ def compare_with_exact(
     Returns (per_image, summary, exact): per_image a DataFrame of each attack's distance over
     the proven optimum (rows: images; columns: (norm, attack); NaN where the gap did not close
     or the attack failed), summary one row per attack (passes per example, success, mean and
-    worst ratio), exact {norm: VerificationResult}. FMN needs foolbox: without it, it is left out."""
+    worst ratio), exact {norm: VerificationResult}. FMN needs foolbox: without it, it is left out.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
 
     from .verification import exact_relu_distortion

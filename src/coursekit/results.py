@@ -104,7 +104,10 @@ class AttackResult:
 
 
 def distortion(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-    """The paper's distortion sqrt(Σ (x'_i − x_i)² / n) per image, [N] (n = pixels per image)."""
+    """The paper's distortion sqrt(Σ (x'_i − x_i)² / n) per image, [N] (n = pixels per image).
+
+    Used in chapters 3a (book/03a_lbfgs_attack.md) and 4 (book/04_transfer.md).
+    """
     r = (x_adv - x).flatten(1)
     return r.pow(2).mean(1).sqrt()
 

@@ -118,7 +118,10 @@ def all_exercises() -> dict[str, Exercise]:
 
 
 def exercise(exercise_id: str) -> Exercise:
-    """The exercise called ``exercise_id``; a clear error naming the known ones otherwise."""
+    """The exercise called ``exercise_id``; a clear error naming the known ones otherwise.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     known = all_exercises()
     if exercise_id not in known:
         raise ValueError(f"unknown exercise {exercise_id!r}; known: {', '.join(known)}")
@@ -137,7 +140,11 @@ def last_verdict(exercise_id: str) -> Verdict | None:
 def check_exercise(exercise_id: str, student: Callable, cases: Sequence, *, quiet: bool = False) -> Callable:
     """Check the student's function for exercise ``exercise_id`` on ``cases``; print the verdict
     (naming a recognised mistake in words); return the function the rest of the chapter uses:
-    the student's when it passed, else the exercise's reference (the message says so)."""
+    the student's when it passed, else the exercise's reference (the message says so).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md) and
+    3a (book/03a_lbfgs_attack.md).
+    """
     entry = exercise(exercise_id)
     verdict = entry.verdict(student, cases)
     _LAST[exercise_id] = (verdict, cases)
@@ -153,6 +160,9 @@ def use_solution(exercise_id: str, solution: Callable, current: Callable) -> Cal
     check, it stays (the solution is for comparison); otherwise ``solution`` is used. The
     solution itself is checked on the check cell's cases first, and a wrong one raises (a bug in
     the chapter).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md) and
+    3a (book/03a_lbfgs_attack.md).
     """
     entry = exercise(exercise_id)
     if exercise_id not in _LAST:

@@ -53,6 +53,8 @@ def carlini_wagner_l2(
 
     Args: x [N, ...] in ``bounds``; exactly one of ``target`` [N] (targeted) or ``y`` [N]
     (untargeted). Returns an AttackResult; ``c`` is the weight whose run found x_adv.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
     """
     _one_of(target, y)
     _check_cw_options(search_steps, steps, c_init, lr, confidence)

@@ -55,6 +55,8 @@ def certified_radius(
 
     Args: x [N, ...]; y [N] true labels; ``lipschitz``: a known bound L to use instead.
     Returns: [N] radii on the model's device.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     from ..spectral import layer_bounds
 

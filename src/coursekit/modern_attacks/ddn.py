@@ -35,6 +35,9 @@ def ddn(
     reached the goal is kept. One gradient per image per step; no search over a weight c.
 
     Args: x [N, ...] in ``bounds``; exactly one of ``target`` [N] or ``y`` [N]; gamma in (0, 1).
+
+    Used in chapters 7a (book/07a_attacks_and_linearity.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     _one_of(target, y)
     check_int("steps", steps)

@@ -23,6 +23,9 @@ def fgsm(
 
     Args: x [N, ...] in ``bounds``; y [N] true labels; eps > 0, in pixel units.
     Returns: AttackResult with x_adv the perturbed images (also where they fail), target −1.
+
+    Used in chapters 7a (book/07a_attacks_and_linearity.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     check_positive("eps", eps)
     x, lower, upper = _images(model, x, bounds)

@@ -118,6 +118,9 @@ def pgd(
 
     Args: x [N, ...] in ``bounds``; y [N] true labels; eps > 0 in pixel units (L∞) or in
     |r|₂ (L2); step_size defaults to 2.5·ε/steps; ``seed`` fixes the random start.
+
+    Used in chapters 1 (book/01_data_and_models.md), 7a (book/07a_attacks_and_linearity.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     check_positive("eps", eps)
     check_choice("norm", norm, NORMS)

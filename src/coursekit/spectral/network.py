@@ -147,6 +147,8 @@ def layer_bounds(
     refused. Returns a pandas DataFrame with columns ``layer``, ``type``, ``input``,
     ``output``, ``bound``, ``circular_bound`` (conv layers); ``table.attrs["product"]`` is the
     product of the bounds.
+
+    Used in chapters 5 (book/05_spectral.md) and 6 (book/06_adversarial_training.md).
     """
     import pandas as pd
 
@@ -183,6 +185,8 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor) ->
     ‖φ_k(x') − φ_k(x)‖ / ‖φ_{k−1}(x') − φ_{k−1}(x)‖ (inputs and outputs of that layer on the
     two batches). Returns a pandas DataFrame with ``layer``, ``type``, ``median gain``,
     ``max gain``. A measured gain can never exceed the layer's Lipschitz bound.
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     import pandas as pd
 

@@ -343,7 +343,10 @@ def solve_times(
     solve of every image (``exact_relu_distortion``, started from the course's L-BFGS attack
     for ℓ2 or the PGD bisection for ℓ∞), one at a time. Returns a DataFrame, one row per model:
     hidden units, images, proven (gap closed),
-    mean and largest solver seconds per image, mean unstable units (binary variables)."""
+    mean and largest solver seconds per image, mean unstable units (binary variables).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
 
     from ..modern_attacks.registry import run_attack

@@ -49,7 +49,10 @@ def train_relu_mlp(
     """``relu_mlp(hidden)`` trained on MNIST's 60,000 training images by minibatch Adam
     (cross-entropy, no regulariser), seeded; cached like the zoo. In eval mode on the CPU
     (a 784-16-10 network: ~5 s per epoch on one core). The initialisation and the minibatch
-    order come from ``seed`` alone: the global random generator is neither read nor changed."""
+    order come from ``seed`` alone: the global random generator is neither read nor changed.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     from ..cache import key_digest, record_digest, save_record
     from ..config import cache_dir
     from ..data import load_mnist
@@ -99,7 +102,10 @@ VERIFY_SIZES = profile_views("verify")
 
 def verify_size(name: str, profile: str | None = None) -> Any:
     """The size ``name`` of ``profile_sizes("verify", profile)`` (default: the current profile),
-    with an error naming the known ones."""
+    with an error naming the known ones.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     sizes = profile_sizes("verify", profile)
     if name not in sizes:
         raise ValueError(f"name must be one of {tuple(sizes)}, got {name!r}")

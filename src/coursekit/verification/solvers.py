@@ -46,7 +46,10 @@ def _scip() -> Any:
 
 
 def solver_available() -> bool:
-    """Whether the MIP solver (pyscipopt) can be imported."""
+    """Whether the MIP solver (pyscipopt) can be imported.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     try:
         _scip()
     except ImportError:
