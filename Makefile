@@ -71,6 +71,7 @@ book: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python -m tools.notebooks sync
+	$(BIN)/python -m tools.chapter_uses --write  # each helper's "Used in chapter …" from the chapters' imports
 
 check-notebooks: $(STAMP)
 	$(BIN)/python -m tools.notebooks check

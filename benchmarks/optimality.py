@@ -36,8 +36,7 @@ import time
 
 import torch
 
-from coursekit import verification
-from coursekit.attack import SUCCESS_MARGIN, lbfgs_attack
+from coursekit.attack import SUCCESS_MARGIN
 from coursekit.config import apply_cpu_threads
 from coursekit.data import load_mnist
 from coursekit.exact import linear_min_perturbation, linear_weights
@@ -49,11 +48,16 @@ from coursekit.optimality import (
     closest_start,
     distances,
     optimality,
-    pgd_bisection,
     run_attack,
 )
 from coursekit.train import train
-from coursekit.verification import exact_relu_distortion, solver_available, train_relu_mlp
+from coursekit.verification import (
+    START_ATTACKS,
+    cuts,  # its EXTRA_CUTS are what the cut handler reads
+    exact_relu_distortion,
+    solver_available,
+    train_relu_mlp,
+)
 
 SMALL = {"784-16-10": (16,), "784-32-10": (32,), "784-16-16-10": (16, 16)}
 
@@ -199,12 +203,11 @@ def timing(args) -> None:
     for hidden, norm, label, options in cases:
         model = train_relu_mlp(hidden)
         if (hidden, norm) not in starts:  # the course's attack (ℓ2) or the PGD bisection (ℓ∞)
-            attack = lbfgs_attack if norm == "2" else pgd_bisection
-            starts[hidden, norm] = attack(model, x, target).x_adv.detach()
-        saved = verification.EXTRA_CUTS
-        verification.EXTRA_CUTS = options.pop("extra_cuts", saved)
+            starts[hidden, norm] = run_attack(START_ATTACKS[norm], model, x, target, 100).x_adv.detach()
+        saved = cuts.EXTRA_CUTS
+        cuts.EXTRA_CUTS = options.pop("extra_cuts", saved)
         per = _solve_each(model, x, target, starts[hidden, norm], norm=norm, time_limit=args.time_limit, **options)
-        verification.EXTRA_CUTS = saved
+        cuts.EXTRA_CUTS = saved
         seconds = [p[0] for p in per]
         print(
             f"| 784-{'-'.join(map(str, hidden))}-10 | ℓ{'∞' if norm == 'inf' else '2'} | {label} | "

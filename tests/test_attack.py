@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from conftest import attackable_model, small_mlp
 from coursekit.attack import (
     AttackResult,
-    _lbfgs_direction,
     all_other_targets,
     distortion,
     lbfgs_attack,
@@ -73,49 +72,6 @@ def test_bad_inputs_name_the_argument():
         lbfgs_attack(model, x, torch.tensor([0, 1]), c_init=-1)
     with pytest.raises(ValueError, match="bounds"):
         lbfgs_attack(model, x, torch.tensor([0, 1]), bounds=(1, 0))
-
-
-def _textbook_two_loop(g, pairs, gamma):
-    q, alphas = g.clone(), []
-    for s, y in pairs:  # newest first
-        rho = 1 / (s @ y)
-        a = rho * (s @ q)
-        q -= a * y
-        alphas.append((a, rho))
-    z = gamma * q
-    for (s, y), (a, rho) in reversed(list(zip(pairs, alphas))):
-        z += (a - rho * (y @ z)) * s
-    return z
-
-
-def test_compact_direction_equals_the_two_loop_recursion():
-    torch.manual_seed(0)
-    n, m, h = 5, 30, 6
-    P = torch.zeros(n, 2 * h, m, dtype=torch.float64)
-    rho = torch.zeros(n, h, dtype=torch.float64)
-    age = torch.zeros(n, h, dtype=torch.long)
-    g = torch.randn(n, m, dtype=torch.float64)
-    gamma = torch.rand(n, dtype=torch.float64) + 0.5
-    expected = []
-    for i in range(n):
-        a = torch.randn(m, m, dtype=torch.float64)
-        hessian = a @ a.T + m * torch.eye(m, dtype=torch.float64)
-        filled = h - i % 3  # some images have empty slots
-        order = torch.randperm(h)  # the pairs sit in scrambled slots
-        pairs = []
-        for j in range(h):
-            slot = order[j].item()
-            age[i, slot] = j
-            if j < filled:
-                s = torch.randn(m, dtype=torch.float64)
-                y = hessian @ s
-                P[i, slot], P[i, h + slot], rho[i, slot] = s, y, 1 / (s @ y)
-                pairs.append((s, y))
-        expected.append(_textbook_two_loop(g[i], pairs, gamma[i]))
-    SY = P[:, :h] @ P[:, h:].transpose(1, 2)
-    YY = P[:, h:] @ P[:, h:].transpose(1, 2)
-    got = _lbfgs_direction(g, P, SY, YY, rho, age, gamma)
-    assert torch.allclose(got, torch.stack(expected), rtol=1e-10, atol=1e-12)
 
 
 def test_inner_solver_matches_scipy_on_a_convex_problem():

@@ -101,6 +101,40 @@ def test_one_profile_table_every_profile_with_the_same_keys():
         config.profile_sizes("sizes", "quick")
 
 
+def test_the_profile_table_and_its_views_are_read_only():
+    """Issue 32 item 5: sizes one way, from a frozen table. A chapter (or a function) that set a
+    size would have changed it for every later reader in the process."""
+    from coursekit import adversarial_training, modern_attacks, train, verification
+
+    with pytest.raises(TypeError):
+        config.PROFILE_TABLE["quick"]["experiments"]["table1_images"] = 5  # type: ignore[index]
+    with pytest.raises(TypeError):
+        config.PROFILE_TABLE["quick"]["training"]["fc"]["epochs"] = 1  # type: ignore[index]
+    with pytest.raises(TypeError):
+        config.profile_sizes("modern", "quick")["images"] = 5  # type: ignore[index]
+    for view in (
+        config.EXPERIMENT_SIZES,
+        modern_attacks.MODERN_SIZES,
+        verification.VERIFY_SIZES,
+        adversarial_training.POOL_PROFILES,
+        train.PROFILE_SETTINGS,
+    ):
+        with pytest.raises(TypeError):
+            view["quick"] = {}  # type: ignore[index]
+    assert config.profile_sizes("modern", "quick")["models"] == ("FC10(1e-4)", "FC100-100-10")
+
+
+def test_no_module_reads_the_profile_table_but_through_profile_sizes():
+    import re
+    from pathlib import Path
+
+    src = Path(config.__file__).parent
+    readers = [
+        f.name for f in src.rglob("*.py") if f.name != "config.py" and re.search(r"PROFILE_TABLE\b", f.read_text())
+    ]
+    assert not readers, f"modules indexing PROFILE_TABLE themselves: {readers}"
+
+
 def test_the_docstring_names_every_environment_variable_the_package_reads():
     import re
     from pathlib import Path

@@ -22,6 +22,7 @@ pytest.importorskip("pyscipopt")
 
 from coursekit import verification as V  # noqa: E402
 from coursekit.exact import linear_min_perturbation, linear_weights  # noqa: E402
+from coursekit.verification.network import _ball_box_max  # noqa: E402
 
 MARGIN = 1e-3
 
@@ -235,7 +236,7 @@ def test_ball_box_bound_is_the_maximum_over_ball_and_box():
     rng = np.random.default_rng(1)
     w = rng.normal(size=(6, 5))
     lo, hi = -rng.uniform(0, 1, 5), rng.uniform(0, 1, 5)
-    bound = V._ball_box_max(w, lo, hi, 0.7)
+    bound = _ball_box_max(w, lo, hi, 0.7)
     for j in range(6):
         out = minimize(
             lambda r: -w[j] @ r,

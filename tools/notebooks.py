@@ -488,7 +488,7 @@ def chapter_title(path: Path) -> str:
     return next(line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# "))
 
 
-SECTION_USE = re.compile(r'(?:profile_sizes\(\s*|sizes\[\s*)"(experiments|training|pools|modern|verify)"')
+SECTION_USE = re.compile(r'(?:profile_(?:sizes|views)\(\s*|sizes\[\s*)"(experiments|training|pools|modern|verify)"')
 
 
 def chapter_modules(text: str) -> list[str]:
@@ -500,8 +500,8 @@ def chapter_modules(text: str) -> list[str]:
 
 def module_sections(root: Path, module: str) -> set[str]:
     """The profile sections (``config.PROFILE_SECTIONS``) that ``coursekit.<module>`` reads: its
-    ``profile_sizes("<section>")`` calls and ``sizes["<section>"]`` views (``experiment_size``
-    reads "experiments")."""
+    ``profile_sizes("<section>")`` and ``profile_views("<section>")`` calls and ``sizes["<section>"]``
+    views (``experiment_size`` reads "experiments")."""
     base = Path(root) / "src" / "coursekit" / module
     files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
     text = "\n".join(f.read_text() for f in files if f.exists())

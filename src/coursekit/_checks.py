@@ -1,6 +1,6 @@
 """The helpers every module shares: argument checks (each error names the argument and the value
-it got), the error for what cannot be certified, eval mode, the model's device, the logit margin
-and "every other label".
+it got), the error for what cannot be certified, eval mode, the course's and the model's device,
+the logit margin and "every other label".
 
 Errors follow Python's convention: a value of the wrong type raises ``ArgumentTypeError`` (a
 ``TypeError``; also a ``ValueError``, so callers written for the older ValueError still catch it),
@@ -11,6 +11,7 @@ certified raises ``NotCertifiedError`` (a ``RuntimeError``).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "check_int",
     "check_labels",
     "check_positive",
+    "default_device",
     "eval_mode",
     "every_other_label",
     "logit_margin",
@@ -164,6 +166,19 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def default_device() -> torch.device:
+    """The device the course computes on: ``COURSEKIT_DEVICE``, else CUDA when present, else CPU.
+    (Here, beside ``model_device``, so that ``config`` and ``threads`` both read it without
+    importing each other; ``config.default_device`` is the same function.)
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
+    name = os.environ.get("COURSEKIT_DEVICE")
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import torch
@@ -46,7 +47,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, eval_mode
 from .attack import ATTACK_CODE_VERSION, lbfgs_attack
-from .config import PROFILE_TABLE, resolve_profile
+from .config import PROFILES, profile_sizes, resolve_profile
 from .data import SUBSETS, load_mnist
 from .models import ZooModel, build
 from .records import modules_version
@@ -114,6 +115,8 @@ def split_at_hidden_layer(model: ZooModel, layer: int) -> tuple[nn.Module, nn.Mo
 
     lower maps images [N, 1, 28, 28] to that layer's activations [N, units] in (0, 1); both
     share the model's parameters. A ValueError names the valid layers.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     modules = list(model.body) + list(model.head)
     cuts = [i + 1 for i, module in enumerate(modules) if isinstance(module, nn.Sigmoid)]
@@ -139,6 +142,8 @@ def make_adversarial(
 
     ``layer`` = k ≥ 1: the examples are hidden activations instead, h + r [N, units] in [0, 1]
     with h the output of the k-th sigmoid layer, adversarial for the layers above it.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     options = {**POOL_ATTACK, **(attack_options or {})}
     shift = torch.randint(1, 10, (len(y),), generator=generator).to(y.device)
@@ -196,6 +201,8 @@ def refresh_pool(
     holding ``attack(images, labels)`` [n, ...] at ``slots`` and the *true* ``labels`` [n]
     (a pool teaches the right answer for the adversarial example). The arguments are left
     unchanged. The step of ``refresh`` (chapter 6 writes its update with it).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     if len(slots) != len(images) or len(images) != len(labels):
         raise ValueError(
@@ -243,7 +250,10 @@ def refresh(
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """The pool's size, how much of it is replaced and how often, and how much is mixed in."""
+    """The pool's size, how much of it is replaced and how often, and how much is mixed in.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
 
     pool_size: int = 2000
     refresh_fraction: float = 0.1
@@ -252,8 +262,8 @@ class PoolSettings:
     layer: int | tuple = 0  # 0: input pool; k ≥ 1: k-th hidden layer; a tuple: a pool at each
 
 
-# The pools' sizes per profile: the "pools" section of the profile table (``config.PROFILE_TABLE``).
-POOL_PROFILES = {profile: PoolSettings(**sizes["pools"]) for profile, sizes in PROFILE_TABLE.items()}
+# The pools' sizes per profile, kept for chapter 6: ``config.profile_sizes("pools", profile)``.
+POOL_PROFILES = MappingProxyType({profile: PoolSettings(**profile_sizes("pools", profile)) for profile in PROFILES})
 
 
 def _check_pool_settings(settings: PoolSettings) -> None:
@@ -307,6 +317,9 @@ def adversarial_pool_training(
     together, each refreshed on the same schedule and each mixing ``pool_batch`` examples into
     every minibatch (ours; the paper's pools per layer are described in the module docstring);
     ``model.pools`` maps layer → pool. The training itself: ``train_with_pools``.
+
+    Used in chapters 6 (book/06_adversarial_training.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     profile = resolve_profile(profile)
@@ -387,6 +400,8 @@ def train_with_pools(
     All the pools' draws, in layer order, come from ``generator`` (default: seeded ``seed + 1``,
     as ``fresh_start`` seeds it). Refuses settings that would train without a pool (L-BFGS, or
     fewer than two epochs).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     _check_pool_settings(pool_settings)
     if settings.optimizer != "adam" or settings.epochs < 2:
@@ -443,6 +458,8 @@ def one_cpu_thread() -> Iterator[None]:
     function changes the count (``config.apply_cpu_threads`` chose it at set-up), so none
     changes it inside the block. The count before the block is restored after it, also when
     the block raises.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -470,6 +487,8 @@ def paired_change(
     and ``verdict``: "reproduced" (p < alpha, mean ≤ paper_change), "smaller than the paper's"
     (p < alpha, paper_change < mean < 0), "contradicted" (p < alpha, mean > 0) or "not shown"
     (p ≥ alpha or NaN: the change is not distinguishable from the seed-to-seed spread).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     import numpy as np
     from scipy.stats import ttest_rel
@@ -514,6 +533,8 @@ def pools_by_seed(
     the same initialisation and minibatch order, so the rows are pairs; "change (points)" is
     100 × (pools − weight decay). ``seeds``: at least two distinct ints ≥ 0 (``paired_change``
     needs two).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     seeds = tuple(seeds)
     if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):

@@ -45,7 +45,7 @@ import hashlib
 import inspect
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -59,19 +59,19 @@ from ._checks import (
     check_int,
     check_labels,
     check_positive,
-    eval_mode,
     every_other_label,
     logit_margin,
     to_model,
     without_label,
 )
 from .box_lbfgs import BoxLbfgsOptions, minimize_box
-from .box_lbfgs import lbfgs_direction as _lbfgs_direction  # noqa: F401 - the tests check it here
 from .config import attack_chunk_size
 from .progress import record_work
 from .records import code_version, module_closure
+from .results import AttackResult, PassCounter, attacking, distortion, from_points
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -100,7 +100,7 @@ __all__ = [
 
 # The code an attack's result can depend on: this module and every coursekit module it imports,
 # directly or through others, at the top or inside a function (the polish runs exact.box_qp, the
-# margins are _checks.logit_margin), read from the import statements (``records.module_closure``).
+# result is results.from_points), read from the import statements (``records.module_closure``).
 ATTACK_MODULES = module_closure("attack")
 
 
@@ -115,112 +115,11 @@ ATTACK_CODE_VERSION = attack_code_version()  # part of every cache key of attack
 
 BACKENDS = ("torch", "scipy")
 DEFAULT_HISTORY = 5  # L-BFGS pairs per image (each pass reads the history: 5 is half the traffic of 10)
-
-
-@dataclass
-class AttackResult:
-    """What an attack returns, one entry per image (all tensors on the model's device).
-
-    x_adv       [N, ...] the adversarial images, inside the box
-    target      [N] int64 the label each image was pushed towards
-    success     [N] bool: the model predicts ``target`` on ``x_adv`` (recomputed at the end)
-    c           [N] the weight on |r|² whose solution gave x_adv (inf for the trivial case
-                f(x) = target, nan where no c succeeded)
-    distortion  [N] the paper's sqrt(Σ r_i² / n) (n = pixels per image); inf where no
-                example was found (then x_adv is x itself)
-    l2          [N] |r|₂ (inf where no example was found)
-    evaluations [N] int64: the image's rows that went through a backward pass of the model
-                (forward+backward: the penalty's value and gradient at each iterate; the
-                polish's Jacobian, one forward and POLISH_RIVALS + 1 backward passes, counts
-                POLISH_RIVALS + 1)
-    forward_only [N] int64: the image's rows that went through the model without a backward
-                pass (the first logits, each value of c's check, the refine's bisection, the
-                polish's trial points, the final check). Every row the model computed is counted,
-                also a converged image's while it waits in the batch, so the two add up to what
-                a hook on the model counts (the adv-lib way of counting passes).
-    """
-
-    x_adv: torch.Tensor
-    target: torch.Tensor
-    success: torch.Tensor
-    c: torch.Tensor
-    distortion: torch.Tensor
-    l2: torch.Tensor
-    evaluations: torch.Tensor
-    forward_only: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.target)
-
-    def to(self, device: torch.device | str) -> AttackResult:
-        """A copy with every tensor on ``device``."""
-        return AttackResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-
-    def __getitem__(self, index) -> AttackResult:
-        """The results for a subset of the images (any tensor index)."""
-        return AttackResult(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
-    @staticmethod
-    def concat(parts: list[AttackResult]) -> AttackResult:
-        """Join results of consecutive batches."""
-        return AttackResult(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(AttackResult)})
-
-
-def distortion(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-    """The paper's distortion sqrt(Σ (x'_i − x_i)² / n) per image, [N] (n = pixels per image)."""
-    r = (x_adv - x).flatten(1)
-    return r.pow(2).mean(1).sqrt()
-
-
-def _penalty(model, x_flat, x0_flat, shape, target, c):
-    """F = c·|x − x0|² + CE(f(x), target) per image, its gradient and the logits."""
-    with torch.enable_grad():  # also when called under torch.no_grad()
-        x_var = x_flat.detach().requires_grad_(True)
-        logits = model(x_var.view(-1, *shape))
-        dist2 = (x_var - x0_flat).pow(2).sum(1)
-        value = c * dist2 + F.cross_entropy(logits, target, reduction="none")
-        (grad,) = torch.autograd.grad(value.sum(), x_var)
-    return value.detach(), grad, logits.detach(), dist2.detach()
-
-
-def _minimize_torch(
-    model: nn.Module,
-    x0: torch.Tensor,
-    shape: torch.Size,
-    target: torch.Tensor,
-    margin: torch.Tensor,
-    c: torch.Tensor,
-    start: torch.Tensor,
-    lower: float,
-    upper: float,
-    *,
-    max_iter: int,
-    history: int,
-    tol: float,
-    ftol: float,
-    check_every: int,
-    best_x: torch.Tensor,
-    best_d2: torch.Tensor,
-    evaluations: torch.Tensor,
-) -> torch.Tensor:
-    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``, by
-    the batched box L-BFGS solver (``box_lbfgs.minimize_box``). Updates ``best_x``/``best_d2``
-    in place with every evaluated point that the model classifies as ``target`` (by ``margin``
-    [N]) closer than the best so far; adds the rows it evaluates to ``evaluations`` (every row
-    of the batch is computed, also one that has converged). Returns the final iterates [N, m].
-    """
-
-    def evaluate(x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        value, grad, logits, d2 = _penalty(model, x, x0[ids], shape, target[ids], c[ids])
-        evaluations[ids] += 1
-        _record_best(ids, x, logits, d2, target[ids], margin[ids], best_x, best_d2)
-        return value, grad
-
-    options = BoxLbfgsOptions(lower, upper, max_iter, history, tol, ftol, check_every)
-    return minimize_box(evaluate, start, options)
-
-
 SUCCESS_MARGIN = 1e-3  # in logits, for a model whose logits spread over at least 1 (else scaled)
+RESCUE_STEPS = 4  # extra values of c (each 10× smaller) for the images no value has reached yet
+POLISH_MARGIN = 2.0  # the linearised problem aims a little inside the target region: 2 × the search's margin
+POLISH_GAIN = 1e-3  # a round that shortens |r|² by less than this (relative) ends an image's polish
+POLISH_RIVALS = 5  # competing classes kept in the linearised problem (those with the top logits)
 
 
 def success_margin(logits: torch.Tensor) -> torch.Tensor:
@@ -238,51 +137,179 @@ def _reaches(logits: torch.Tensor, target: torch.Tensor, margin: torch.Tensor) -
     A point exactly on the decision boundary can flip class when it is evaluated in a batch of
     another size (floating-point sums are not associative), so the search only counts points
     with a small margin (``success_margin``); the reported ``success`` is the plain argmax,
-    recomputed at the end.
+    recomputed at the end (``results.from_points``).
     """
     return logit_margin(logits, target) >= margin
 
 
-def _record_best(ids, x, logits, d2, target, margin, best_x, best_d2):
-    """Keep, per global row ``ids``, the closest evaluated point classified as ``target``."""
-    better = _reaches(logits, target, margin) & (d2 < best_d2[ids])
-    best_x[ids] = torch.where(better[:, None], x, best_x[ids])
-    best_d2[ids] = torch.where(better, d2, best_d2[ids])
+# ---------------------------------------------------------------- the problem and the search's state
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The rows the attack works on, n of them (each an image and its target).
+
+    model; x0 [n, m] the clean images, flattened; ``shape`` one image's shape; target [n];
+    margin [n] (``success_margin``: by how much the target must win); the box [lower, upper];
+    ``passes`` the attack's PassCounter and ``images`` [n] the image (row of the attack's
+    batch) each row is, so that the hooks count every pass against its image.
+    """
+
+    model: nn.Module
+    x0: torch.Tensor
+    shape: torch.Size
+    target: torch.Tensor
+    margin: torch.Tensor
+    lower: float
+    upper: float
+    passes: PassCounter
+    images: torch.Tensor
+
+    def rows(self, index: torch.Tensor) -> _Problem:
+        """The problem of the rows ``index`` only."""
+        return replace(
+            self, x0=self.x0[index], target=self.target[index], margin=self.margin[index], images=self.images[index]
+        )
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits [n, K] at the points x [n, m] of these rows."""
+        with self.passes.rows(self.images):
+            return self.model(x.view(-1, *self.shape))
+
+    def reaches(self, x: torch.Tensor) -> torch.Tensor:
+        """[n] bool: the model puts the points x [n, m] in the target class by the margin."""
+        with torch.no_grad():
+            return _reaches(self.logits(x), self.target, self.margin)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The options of ``lbfgs_attack`` after checking: the first weight ``c_init``, how many
+    values of c each image tries (``search_steps``), the inner solver's options (the box among
+    them), the ``backend``, whether to ``refine`` and how many rounds to ``polish``."""
+
+    c_init: float
+    search_steps: int
+    solver: BoxLbfgsOptions
+    backend: str
+    refine: bool
+    polish: int
+
+    def __post_init__(self) -> None:
+        check_positive("c_init", self.c_init)
+        check_int("search_steps", self.search_steps)
+        check_int("polish", self.polish, minimum=0)
+        check_choice("backend", self.backend, BACKENDS)
+
+
+@dataclass(frozen=True)
+class _Closest:
+    """The closest point found so far per row that reaches its target: x [n, m] and d2 [n]
+    = |x − x0|² (inf: none yet). The solvers update its tensors in place, row by row."""
+
+    x: torch.Tensor
+    d2: torch.Tensor
+
+    def record(
+        self, ids: torch.Tensor, x: torch.Tensor, logits: torch.Tensor, d2: torch.Tensor, rows: _Problem
+    ) -> None:
+        """Keep, per row ``ids``, the point x [k, m] (logits [k, K], d2 [k]) where it reaches
+        the target of ``rows`` (the problem of those rows) closer than the best so far."""
+        better = _reaches(logits, rows.target, rows.margin) & (d2 < self.d2[ids])
+        self.x[ids] = torch.where(better[:, None], x, self.x[ids])
+        self.d2[ids] = torch.where(better, d2, self.d2[ids])
+
+
+@dataclass(frozen=True)
+class _SearchState:
+    """The search over c, per row (all [n], points [n, m]).
+
+    best_x, best_d2: the closest point reaching the target so far and its |r|² (inf: none);
+    best_c: the c whose solution found it (nan: none). The bracket: ``c`` the weight to try
+    next, ``c_success`` the largest known to reach the target (0: none yet), ``c_failure`` the
+    smallest known to miss it (inf: none yet); ``start`` the last solution (the next solve's
+    warm start, and where a search that found nothing ended).
+    """
+
+    best_x: torch.Tensor
+    best_d2: torch.Tensor
+    best_c: torch.Tensor
+    c: torch.Tensor
+    c_success: torch.Tensor
+    c_failure: torch.Tensor
+    start: torch.Tensor
+
+    @classmethod
+    def initial(cls, x0: torch.Tensor, c_init: float) -> _SearchState:
+        """Before the first solve: nothing found, every row at c_init, starting from x0 [n, m]."""
+        n, device, dtype = x0.shape[0], x0.device, x0.dtype
+        return cls(
+            best_x=x0.clone(),
+            best_d2=torch.full((n,), math.inf, device=device, dtype=dtype),
+            best_c=torch.full((n,), math.nan, device=device, dtype=dtype),
+            c=torch.full((n,), float(c_init), device=device, dtype=dtype),
+            c_success=torch.zeros(n, device=device, dtype=dtype),
+            c_failure=torch.full((n,), math.inf, device=device, dtype=dtype),
+            start=x0.clone(),
+        )
+
+    def rows(self, index: torch.Tensor) -> _SearchState:
+        """A copy of the rows ``index``."""
+        return _SearchState(**{name: value[index] for name, value in vars(self).items()})
+
+    def put(self, index: torch.Tensor, part: _SearchState) -> None:
+        """Write ``part`` (the state of the rows ``index``) into these rows, in place."""
+        for name, value in vars(part).items():
+            getattr(self, name)[index] = value
+
+
+# ---------------------------------------------------------------- one penalty problem
+
+
+def _penalty(rows: _Problem, x_flat: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """F = c·|x − x0|² + CE(f(x), target) per row, its gradient, the logits and |x − x0|²."""
+    with torch.enable_grad():  # also when called under torch.no_grad()
+        x_var = x_flat.detach().requires_grad_(True)
+        logits = rows.logits(x_var)
+        dist2 = (x_var - rows.x0).pow(2).sum(1)
+        value = c * dist2 + F.cross_entropy(logits, rows.target, reduction="none")
+        (grad,) = torch.autograd.grad(value.sum(), x_var)
+    return value.detach(), grad, logits.detach(), dist2.detach()
+
+
+def _minimize_torch(
+    problem: _Problem, c: torch.Tensor, start: torch.Tensor, options: BoxLbfgsOptions, closest: _Closest
+) -> torch.Tensor:
+    """Minimise c·|x − x0|² + CE(f(x), target) over the box for every row, from ``start``
+    [n, m], by the batched box L-BFGS solver (``box_lbfgs.minimize_box``), recording in
+    ``closest`` every evaluated point that reaches the target. Returns the final iterates [n, m]."""
+
+    def evaluate(x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = problem.rows(ids)
+        value, grad, logits, d2 = _penalty(rows, x, c[ids])
+        closest.record(ids, x, logits, d2, rows)
+        return value, grad
+
+    return minimize_box(evaluate, start, options)
 
 
 def _minimize_scipy(
-    model,
-    x0,
-    shape,
-    target,
-    margin,
-    c,
-    start,
-    lower,
-    upper,
-    *,
-    max_iter,
-    history,
-    tol,
-    ftol,
-    check_every,
-    best_x,
-    best_d2,
-    evaluations,
-):
+    problem: _Problem, c: torch.Tensor, start: torch.Tensor, options: BoxLbfgsOptions, closest: _Closest
+) -> torch.Tensor:
     """The same penalty problem per image with scipy's L-BFGS-B (float64 on the host)."""
     import numpy as np
     from scipy.optimize import minimize
 
+    x0 = problem.x0
     out = start.clone()
     for i in range(x0.shape[0]):
-        xi0, ti, mi, ci = x0[i : i + 1], target[i : i + 1], margin[i : i + 1], c[i : i + 1]
+        one = torch.tensor([i], device=x0.device)
+        row, ci = problem.rows(one), c[i : i + 1]
 
-        def fun(v):
+        def fun(v: np.ndarray, row: _Problem = row, ci: torch.Tensor = ci, one: torch.Tensor = one) -> tuple:
             xv = torch.as_tensor(v, dtype=x0.dtype, device=x0.device).view(1, -1)
-            value, grad, logits, d2 = _penalty(model, xv, xi0, shape, ti, ci)
-            evaluations[i] += 1
-            _record_best(torch.tensor([i], device=x0.device), xv, logits, d2, ti, mi, best_x, best_d2)
+            value, grad, logits, d2 = _penalty(row, xv, ci)
+            closest.record(one, xv, logits, d2, row)
             return float(value), grad.view(-1).double().cpu().numpy()
 
         res = minimize(
@@ -290,113 +317,171 @@ def _minimize_scipy(
             start[i].double().cpu().numpy(),
             jac=True,
             method="L-BFGS-B",
-            bounds=[(lower, upper)] * x0.shape[1],
-            options={"maxiter": max_iter, "maxcor": history, "gtol": tol, "ftol": ftol},
+            bounds=[(options.lower, options.upper)] * x0.shape[1],
+            options={"maxiter": options.max_iter, "maxcor": options.history, "gtol": options.tol, "ftol": options.ftol},
         )
         out[i] = torch.as_tensor(np.asarray(res.x), dtype=x0.dtype, device=x0.device)
     return out
 
 
-def _refine_to_boundary(model, x0, x_best, shape, target, margin, found, forward_only, steps: int = 12):
-    """Walk each successful x_best back along r towards x0: the smallest t in (0, 1] found by
-    bisection with f(x0 + t·r) = target (by ``margin``), for the rows ``found`` (the others are
-    returned as they are). Never increases the distortion. Adds its passes to ``forward_only``."""
+# ---------------------------------------------------------------- the search over c
+
+
+def _try_c(problem: _Problem, state: _SearchState, options: BoxLbfgsOptions, backend: str) -> _SearchState:
+    """Solve the penalty problem of every row at its current c, keep the closest points, and
+    move each row's c (``_search_c``). Returns the next state (its closest points are the
+    given state's tensors, updated in place by the solve)."""
+    minimize = _minimize_torch if backend == "torch" else _minimize_scipy
+    closest = _Closest(state.best_x, state.best_d2)
+    before = state.best_d2.clone()
+    c = state.c
+    final = minimize(problem, c, state.start, options, closest)
+    reached = problem.reaches(final)
+    success = torch.where(reached, torch.maximum(state.c_success, c), state.c_success)
+    failure = torch.where(~reached, torch.minimum(state.c_failure, c), state.c_failure)
+    bracketed = (success > 0) & torch.isfinite(failure)
+    return _SearchState(
+        best_x=closest.x,
+        best_d2=closest.d2,
+        best_c=torch.where(closest.d2 < before, c, state.best_c),
+        c=torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
+        c_success=success,
+        c_failure=failure,
+        start=final,  # warm start from this solution
+    )
+
+
+def _search_c(problem: _Problem, settings: _Settings) -> _SearchState:
+    """The search over c for rows that are not yet classified as their target.
+
+    Each image keeps a bracket [c_success, c_failure]: c is multiplied by 10 while the
+    solution still reaches the target (by the problem's margin: a larger weight on |r| gives a
+    closer example), divided by 10 while it does not, and bisected geometrically once both ends
+    are known. After ``search_steps`` values, the images that none has reached yet (rare: they
+    need a far smaller c, or sit where the loss is flat) get up to RESCUE_STEPS more, alone,
+    each solved with ftol / 100 and 4 × max_iter.
+    """
+    state = _SearchState.initial(problem.x0, settings.c_init)
+    options = settings.solver
+    for _ in range(settings.search_steps):
+        state = _try_c(problem, state, options, settings.backend)
+    rescue = replace(options, ftol=options.ftol * 1e-2, max_iter=4 * options.max_iter)  # a fuller solve each
+    for _ in range(RESCUE_STEPS):
+        rows = (~torch.isfinite(state.best_d2)).nonzero().squeeze(1)
+        if len(rows) == 0:
+            break
+        state.put(rows, _try_c(problem.rows(rows), state.rows(rows), rescue, settings.backend))
+    return state
+
+
+# ---------------------------------------------------------------- after the search: polish and refine
+
+
+def _refine_to_boundary(problem: _Problem, x_best: torch.Tensor, found: torch.Tensor, steps: int = 12) -> torch.Tensor:
+    """Walk each successful x_best [n, m] back along r towards x0: the smallest t in (0, 1]
+    found by bisection with f(x0 + t·r) = target (by the margin), for the rows ``found`` [n]
+    (the others are returned as they are). Never increases the distortion."""
     index = found.nonzero().squeeze(1)
     out = x_best.clone()
     if len(index) == 0:
         return out
-    base, r, label, m = x0[index], x_best[index] - x0[index], target[index], margin[index]
-    t_fail = torch.zeros(len(index), device=x0.device, dtype=x0.dtype)
+    rows = problem.rows(index)
+    base, r = rows.x0, x_best[index] - rows.x0
+    t_fail = torch.zeros(len(index), device=base.device, dtype=base.dtype)
     t_ok = torch.ones_like(t_fail)
-    with torch.no_grad():
-        for _ in range(steps):
-            t = 0.5 * (t_fail + t_ok)
-            hit = _reaches(model((base + t[:, None] * r).view(-1, *shape)), label, m)
-            forward_only[index] += 1
-            t_ok = torch.where(hit, t, t_ok)
-            t_fail = torch.where(~hit, t, t_fail)
+    for _ in range(steps):
+        t = 0.5 * (t_fail + t_ok)
+        hit = rows.reaches(base + t[:, None] * r)
+        t_ok = torch.where(hit, t, t_ok)
+        t_fail = torch.where(~hit, t, t_fail)
     out[index] = base + t_ok[:, None] * r
     return out
 
 
-POLISH_MARGIN = 2.0  # the linearised problem aims a little inside the target region: 2 × the search's margin
-POLISH_GAIN = 1e-3  # a round that shortens |r|² by less than this (relative) ends an image's polish
-POLISH_RIVALS = 5  # competing classes kept in the linearised problem (those with the top logits)
-
-
-def _logit_jacobian(model, x_flat, shape, classes):
-    """The logits [N, K] at rows x_flat [N, m] and the Jacobian of the chosen logits,
-    d logits[i, classes[i, j]] / dx [N, J, m] (one forward pass, J backward passes);
-    ``classes`` [N, J] may be a function of the logits (it is called on them)."""
+def _logit_jacobian(
+    rows: _Problem, x_flat: torch.Tensor, classes: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits [n, K] at rows x_flat [n, m] and the Jacobian of the chosen logits,
+    d logits[i, classes[i, j]] / dx [n, J, m] (one forward pass, J backward passes);
+    ``classes`` [n, J] is a function of the logits (it is called on them)."""
     with torch.enable_grad():
         x_var = x_flat.detach().requires_grad_(True)
-        logits = model(x_var.view(-1, *shape))
+        logits = rows.logits(x_var)
         picked = logits.gather(1, classes(logits.detach()))
         j = picked.shape[1]
-        rows = [torch.autograd.grad(picked[:, i].sum(), x_var, retain_graph=i < j - 1)[0] for i in range(j)]
-    return logits.detach(), torch.stack(rows, 1)
+        grads = [torch.autograd.grad(picked[:, i].sum(), x_var, retain_graph=i < j - 1)[0] for i in range(j)]
+    return logits.detach(), torch.stack(grads, 1)
 
 
-def _linearised_step(model, x0, x, shape, target, margin, lower: float, upper: float):
+def _linearised_step(rows: _Problem, x: torch.Tensor) -> torch.Tensor:
     """The exact solution of the paper's problem for the model linearised at x [n, m]:
     min |r| with x0 + r in the box and the target's linearised logit at least POLISH_MARGIN ×
-    ``margin`` above those of its POLISH_RIVALS strongest rivals at x (``exact.box_qp``,
-    float64; the model itself checks every point the polish keeps). Returns (x0 + r [n, m],
-    backward passes per image)."""
+    the margin above those of its POLISH_RIVALS strongest rivals at x (``exact.box_qp``,
+    float64; the model itself checks every point the polish keeps). Returns x0 + r [n, m]."""
     from .exact import box_qp
 
-    def target_and_rivals(logits):
+    x0, target = rows.x0, rows.target
+
+    def target_and_rivals(logits: torch.Tensor) -> torch.Tensor:
         rivals = without_label(logits, target)
         count = min(POLISH_RIVALS, logits.shape[1] - 1)
         return torch.cat([target[:, None], rivals.topk(count, dim=1).indices], 1)
 
-    logits, J = _logit_jacobian(model, x, shape, target_and_rivals)
+    logits, J = _logit_jacobian(rows, x, target_and_rivals)
     classes = target_and_rivals(logits)
     J = J.double()
     A = J[:, 1:] - J[:, :1]  # [n, rivals, m]: rows ∇(z_j − z_target)
     gap = (logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])).double()
-    h = torch.bmm(A, (x - x0).double().unsqueeze(2)).squeeze(2) - gap - POLISH_MARGIN * margin.double()[:, None]
-    r = box_qp(A, h, (lower - x0).double(), (upper - x0).double(), tol=1e-8).r  # the model checks it
-    return x0 + r.to(x.dtype), J.shape[1]
+    h = torch.bmm(A, (x - x0).double().unsqueeze(2)).squeeze(2) - gap - POLISH_MARGIN * rows.margin.double()[:, None]
+    r = box_qp(A, h, (rows.lower - x0).double(), (rows.upper - x0).double(), tol=1e-8).r  # the model checks it
+    return x0 + r.to(x.dtype)
+
+
+def _polish_round(
+    rows: _Problem, x: torch.Tensor, d2: torch.Tensor, out: torch.Tensor, index: torch.Tensor
+) -> torch.Tensor:
+    """One round of ``_polish`` for the rows ``index`` (``rows``: their problem) at the points
+    x [k, m] (d2 [k]: their |r|², inf where not yet reached): the full step towards the
+    linearised optimum, else half, else a quarter, the first that the model puts in the target
+    class closer than d2, written into ``out`` [n, m]. Returns which rows moved [k] bool."""
+    point = _linearised_step(rows, x)
+    base = rows.x0
+    moved = torch.zeros(len(x), device=x.device, dtype=torch.bool)
+    for fraction in (1.0, 0.5, 0.25):
+        todo = (~moved).nonzero().squeeze(1)
+        trial = (x[todo] + fraction * (point[todo] - x[todo])).clamp(rows.lower, rows.upper)
+        ok = rows.rows(todo).reaches(trial)
+        ok &= (trial - base[todo]).pow(2).sum(1) < d2[todo] * (1 - 1e-5)
+        out[index[todo[ok]]] = trial[ok]
+        moved[todo[ok]] = True
+        if bool(moved.all()):
+            break
+    return moved
 
 
 def _polish(
-    model, x0, x_start, shape, target, margin, reached, active, rounds: int, lower: float, upper: float, passes: dict
-):
-    """Move each example of the rows ``active`` [N] closer to x0 while it stays classified as
-    ``target`` (by ``margin``); rows not yet ``reached`` [N] (a search that found nothing:
+    problem: _Problem, x_start: torch.Tensor, reached: torch.Tensor, active: torch.Tensor, rounds: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each example of the rows ``active`` [n] closer to x0 while it stays classified as
+    the target (by the margin); rows not yet ``reached`` [n] (a search that found nothing:
     x_start is then its last iterate) take any point the model classifies as the target.
 
     Each round steps from the current point x towards the exact minimiser of the model
-    linearised at x (``_linearised_step``): the full step, else half, else a quarter, the first
-    that the model classifies as the target closer to x0 than x. For a linear model (FC10) the
-    first full step is the exact D(x, l), also from a point outside the target region (the
-    penalty's minimiser can lie outside it when cross-entropy prefers another corner of the
-    box); for a network the rounds approach the boundary point nearest x0 along the boundary.
-    Never increases the distortion of a reached row. Returns (x [N, m], reached [N]); adds its
-    passes to ``passes`` (POLISH_RIVALS + 1 backward passes per round and image, and its trials).
+    linearised at x (``_polish_round``). For a linear model (FC10) the first full step is the
+    exact D(x, l), also from a point outside the target region (the penalty's minimiser can lie
+    outside it when cross-entropy prefers another corner of the box); for a network the rounds
+    approach the boundary point nearest x0 along the boundary. Never increases the distortion
+    of a reached row. Returns (x [n, m], reached [n]).
     """
     index = active.nonzero().squeeze(1)
     out, reached = x_start.clone(), reached.clone()
     with torch.no_grad():
         for _ in range(rounds if len(index) else 0):  # each round: the images the previous one moved
-            x, base, label, m = out[index], x0[index], target[index], margin[index]
-            point, k = _linearised_step(model, base, x, shape, label, m, lower, upper)
-            passes["evaluations"][index] += k
-            d2 = torch.where(reached[index], (x - base).pow(2).sum(1), math.inf)
-            moved = torch.zeros(len(x), device=x.device, dtype=torch.bool)
-            for fraction in (1.0, 0.5, 0.25):
-                todo = (~moved).nonzero().squeeze(1)
-                trial = (x[todo] + fraction * (point[todo] - x[todo])).clamp(lower, upper)
-                passes["forward_only"][index[todo]] += 1
-                ok = _reaches(model(trial.view(-1, *shape)), label[todo], m[todo])
-                ok &= (trial - base[todo]).pow(2).sum(1) < d2[todo] * (1 - 1e-5)
-                out[index[todo[ok]]] = trial[ok]
-                moved[todo[ok]] = True
-                if bool(moved.all()):
-                    break
+            rows, x = problem.rows(index), out[index]
+            d2 = torch.where(reached[index], (x - rows.x0).pow(2).sum(1), math.inf)
+            moved = _polish_round(rows, x, d2, out, index)
             reached[index[moved]] = True
-            gained = moved & ((out[index] - base).pow(2).sum(1) < d2 * (1 - POLISH_GAIN))
+            gained = moved & ((out[index] - rows.x0).pow(2).sum(1) < d2 * (1 - POLISH_GAIN))
             index = index[gained]  # another round only where this one gained noticeably
             if len(index) == 0:
                 break
@@ -404,191 +489,41 @@ def _polish(
 
 
 def _finish(
-    model,
-    x0,
-    x_start,
-    shape,
-    target,
-    margin,
-    reached,
-    active,
-    refine: bool,
-    polish: int,
-    lower: float,
-    upper: float,
-    passes: dict,
-):
+    problem: _Problem, x_start: torch.Tensor, reached: torch.Tensor, active: torch.Tensor, refine: bool, polish: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The rows ``active`` polished from x_start (``_polish``), then those that reach the target
-    walked back to the boundary (``_refine_to_boundary``) when ``refine``. Returns (x [N, m],
-    reached [N]); adds the passes to ``passes``."""
-    x, reached = _polish(model, x0, x_start, shape, target, margin, reached, active, polish, lower, upper, passes)
+    walked back to the boundary (``_refine_to_boundary``) when ``refine``. Returns (x [n, m],
+    reached [n])."""
+    x, reached = _polish(problem, x_start, reached, active, polish)
     if refine:
-        x = _refine_to_boundary(model, x0, x, shape, target, margin, reached & active, passes["forward_only"])
+        x = _refine_to_boundary(problem, x, reached & active)
     return x, reached
 
 
-def _model_input(model: nn.Module, x, lower: float, upper: float) -> torch.Tensor:
-    """x checked against the box and moved to the model's device and floating dtype (a
-    float16 or float64 batch for a float32 model is converted)."""
-    check_images("x", x, low=lower, high=upper)
-    return to_model(model, x)
-
-
-def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
-    """The model's K, checked against ``num_classes`` when given."""
-    if logits.dim() != 2:
-        raise ValueError(f"the model must return logits [N, K], got shape {tuple(logits.shape)}")
-    k = logits.shape[1]
-    if num_classes is not None and num_classes != k:
-        raise ValueError(f"num_classes must equal the model's {k} outputs, got {num_classes!r}")
-    return k
-
-
-def _check_solver_options(max_iter, history, tol, ftol, check_every, c_init=1.0, search_steps=1, polish=0) -> None:
-    """The numeric options of ``lbfgs_attack`` (and ``solve_penalty``), each error naming the option."""
-    check_positive("c_init", c_init)
-    check_int("search_steps", search_steps)
-    check_int("polish", polish, minimum=0)
-    check_int("max_iter", max_iter)
-    check_int("history", history)
-    check_int("check_every", check_every, minimum=0)
-    check_positive("tol", tol, allow_zero=True)
-    check_positive("ftol", ftol, allow_zero=True)
-
-
-RESCUE_STEPS = 4  # extra values of c (each 10× smaller) for the images no value has reached yet
-
-
-def _search_c(model, x0, shape, target, margin, c_init, search_steps, lower, upper, backend, options):
-    """The search over c for rows x0 [n, m] that are not yet classified as ``target``.
-
-    Each image keeps a bracket [c_success, c_failure]: c is multiplied by 10 while the
-    solution still reaches the target (by ``margin`` [n]: a larger weight on |r| gives a
-    closer example), divided by 10 while it does not, and bisected geometrically once both ends
-    are known. After ``search_steps`` values, the images that none has reached yet (rare: they
-    need a far smaller c, or sit where the loss is flat) get up to RESCUE_STEPS more, alone,
-    each solved with ftol / 100 and 4 × max_iter. Returns a dict of [n] rows: "x" the best
-    point [n, m], "d2" its |r|², "c", "last" the last solution [n, m] (where a failed search
-    ended), "evaluations" and "forward_only" (the passes spent).
-    """
-    n = x0.shape[0]
-    device, dtype = x0.device, x0.dtype
-    best = {
-        "x": x0.clone(),
-        "d2": torch.full((n,), math.inf, device=device, dtype=dtype),
-        "c": torch.full((n,), math.nan, device=device, dtype=dtype),
-        "evaluations": torch.zeros(n, device=device, dtype=torch.long),
-        "forward_only": torch.zeros(n, device=device, dtype=torch.long),
-    }
-    bracket = {
-        "c": torch.full((n,), float(c_init), device=device, dtype=dtype),
-        "success": torch.zeros(n, device=device, dtype=dtype),  # largest c known to reach
-        "failure": torch.full((n,), math.inf, device=device, dtype=dtype),  # smallest to miss
-        "start": x0.clone(),
-    }
-    rows = None  # None: every row
-    for step in range(search_steps + RESCUE_STEPS):
-        if step == search_steps:  # hard images: a smaller c and a fuller solve each
-            options = {**options, "ftol": options["ftol"] * 1e-2, "max_iter": 4 * options["max_iter"]}
-        if step >= search_steps:
-            rows = (~torch.isfinite(best["d2"])).nonzero().squeeze(1)
-            if len(rows) == 0:
-                break
-        _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, backend, options)
-    return {**best, "last": bracket["start"]}
-
-
-def _try_c(model, x0, shape, target, margin, rows, best, bracket, lower, upper, backend, options) -> None:
-    """Solve the penalty problem at each row's current c (``rows``: an index, None for all),
-    record the best points, and move each row's c (see ``_search_c``); updates the dicts."""
-    pick = (lambda t: t) if rows is None else (lambda t: t[rows])
-    minimize = _minimize_torch if backend == "torch" else _minimize_scipy
-    best_x, best_d2, evaluations = pick(best["x"]), pick(best["d2"]), pick(best["evaluations"])
-    before = best_d2.clone()
-    c, x, label, m = pick(bracket["c"]), pick(x0), pick(target), pick(margin)
-    final = minimize(
-        model,
-        x,
-        shape,
-        label,
-        m,
-        c,
-        pick(bracket["start"]),
-        lower,
-        upper,
-        **options,
-        best_x=best_x,
-        best_d2=best_d2,
-        evaluations=evaluations,
-    )
-    with torch.no_grad():
-        reached = _reaches(model(final.view(-1, *shape)), label, m)
-    success = torch.where(reached, torch.maximum(pick(bracket["success"]), c), pick(bracket["success"]))
-    failure = torch.where(~reached, torch.minimum(pick(bracket["failure"]), c), pick(bracket["failure"]))
-    bracketed = (success > 0) & torch.isfinite(failure)
-    updates = {
-        "c": torch.where(bracketed, (success * failure).sqrt(), torch.where(reached, c * 10, c / 10)),
-        "success": success,
-        "failure": failure,
-        "start": final,
-    }  # warm start from this solution
-    found = {
-        "x": best_x,
-        "d2": best_d2,
-        "evaluations": evaluations,
-        "forward_only": pick(best["forward_only"]) + 1,
-        "c": torch.where(best_d2 < before, c, pick(best["c"])),
-    }
-    for target_dict, values in ((bracket, updates), (best, found)):
-        for key, value in values.items():
-            if rows is None:
-                target_dict[key] = value
-            else:
-                target_dict[key][rows] = value
-
-
-def _search_and_polish(
-    model,
-    x0,
-    shape,
-    target,
-    margin,
-    todo,
-    c_init,
-    search_steps,
-    lower,
-    upper,
-    backend,
-    options,
-    refine: bool,
-    polish: int,
-    passes: dict,
-):
-    """The search over c for the rows ``todo`` of x0 [N, m], then the polish (from the search's
-    best point, or from where a failed search ended) and the walk back to the boundary.
-    Returns (x_adv [N, m] (x0 where nothing was found), c [N] (nan there)); adds the passes."""
-    found = {"x": x0.clone(), "c": torch.full((len(x0),), math.nan, device=x0.device, dtype=x0.dtype)}
+def _search_and_polish(problem: _Problem, todo: torch.Tensor, settings: _Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The search over c for the rows ``todo`` of the problem, then the polish (from the
+    search's best point, or from where a failed search ended) and the walk back to the
+    boundary. Returns (x_adv [n, m] (x0 where nothing was found), c [n] (nan there))."""
+    x0 = problem.x0
+    found_x, found_c = x0.clone(), torch.full((len(x0),), math.nan, device=x0.device, dtype=x0.dtype)
     reached = torch.zeros(len(x0), device=x0.device, dtype=torch.bool)
     last = x0.clone()
     if len(todo):
-        search = _search_c(
-            model, x0[todo], shape, target[todo], margin[todo], c_init, search_steps, lower, upper, backend, options
-        )
-        found["x"][todo], found["c"][todo], last[todo] = search["x"], search["c"], search["last"]
-        reached[todo] = torch.isfinite(search["d2"])
-        for key in passes:
-            passes[key][todo] += search[key]
-    x_adv, _ = _finish(model, x0, found["x"], shape, target, margin, reached, reached, refine, 0, lower, upper, passes)
-    if polish and len(todo):  # keep, per image, the closer of the search's and the polished
+        search = _search_c(problem.rows(todo), settings)
+        found_x[todo], found_c[todo], last[todo] = search.best_x, search.best_c, search.start
+        reached[todo] = torch.isfinite(search.best_d2)
+    x_adv, _ = _finish(problem, found_x, reached, reached, settings.refine, 0)
+    if settings.polish and len(todo):  # keep, per image, the closer of the search's and the polished
         active = torch.zeros_like(reached)
         active[todo] = True
-        start = torch.where(reached[:, None], found["x"], last)  # a failed search: from where it ended
-        polished, now = _finish(
-            model, x0, start, shape, target, margin, reached, active, refine, polish, lower, upper, passes
-        )
+        start = torch.where(reached[:, None], found_x, last)  # a failed search: from where it ended
+        polished, now = _finish(problem, start, reached, active, settings.refine, settings.polish)
         closer = now & (~reached | ((polished - x0).pow(2).sum(1) < (x_adv - x0).pow(2).sum(1)))
         x_adv = torch.where(closer[:, None], polished, x_adv)
-    return x_adv, found["c"]
+    return x_adv, found_c
+
+
+# ---------------------------------------------------------------- the attacks
 
 
 def lbfgs_attack(
@@ -627,48 +562,32 @@ def lbfgs_attack(
     Returns: per image the smallest-distortion x + r classified as ``target`` (its logit ahead by
         ``success_margin``) among all points of all values of c and of the polish; where f(x) = target
         already, x itself (distortion 0, c = inf, no backward pass: such images skip the search).
+        Its passes are counted by hooks on the model (``results.PassCounter``).
+
+    Used in chapters 3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md) and
+    7a (book/07a_attacks_and_linearity.md).
     """
     check_choice("backend", backend, BACKENDS)
     lower, upper = check_bounds(bounds)
-    _check_solver_options(max_iter, history, tol, ftol, check_every, c_init, search_steps, polish)
+    solver = BoxLbfgsOptions(lower, upper, max_iter, history, tol, ftol, check_every)
+    settings = _Settings(c_init, search_steps, solver, backend, refine, polish)
     x = _model_input(model, x, lower, upper)
-    options = {"max_iter": max_iter, "history": history, "tol": tol, "ftol": ftol, "check_every": check_every}
-    with eval_mode(model):  # the model's mode restored after
+    with attacking(model, x) as passes:  # eval mode, restored after
         with torch.no_grad():
             logits0 = model(x)
         k = _output_classes(logits0, num_classes)
         target = check_labels("target", target, len(x), k).to(x.device)
-        passes = {
-            "evaluations": torch.zeros(len(x), device=x.device, dtype=torch.long),
-            "forward_only": torch.ones(len(x), device=x.device, dtype=torch.long),
-        }  # logits0
         trivial = logits0.argmax(1) == target
         todo = (~trivial).nonzero().squeeze(1)
-        search = (c_init, search_steps, lower, upper, backend, options, refine and len(todo) > 0, polish, passes)
-        x_adv, c = _search_and_polish(model, x.flatten(1), x.shape[1:], target, success_margin(logits0), todo, *search)
+        images = torch.arange(len(x), device=x.device)
+        problem = _Problem(
+            model, x.flatten(1), x.shape[1:], target, success_margin(logits0), lower, upper, passes, images
+        )
+        x_adv, c = _search_and_polish(problem, todo, replace(settings, refine=refine and len(todo) > 0))
         x_adv = x_adv.clamp(lower, upper).view_as(x)
-        with torch.no_grad():
-            success = model(x_adv).argmax(1) == target
-        passes["forward_only"] += 1
-    return _attack_result(x, x_adv, target, success, torch.where(trivial, math.inf, c), passes)
-
-
-def _attack_result(
-    x: torch.Tensor, x_adv: torch.Tensor, target: torch.Tensor, success: torch.Tensor, c: torch.Tensor, passes: dict
-) -> AttackResult:
-    """The AttackResult of examples x_adv of images x [N, ...]. Where no example was found
-    x_adv is x itself, and the distance to the target class is unknown: reported as inf, so
-    that an average over failures cannot pass for a small distortion."""
-    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x.dtype)
-    return AttackResult(
-        x_adv=x_adv.detach(),
-        target=target,
-        success=success,
-        c=c,
-        distortion=torch.where(success, distortion(x, x_adv), inf),
-        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-        **passes,
-    )
+        c = torch.where(trivial, math.inf, c)
+        return from_points(model, x, x_adv, target, passes=passes, c=c, keep_failed=True)
 
 
 def all_other_targets(y: torch.Tensor, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -778,34 +697,34 @@ def solve_penalty(
     slider). Returns x + r [N, ...] on the model's device, in the model's dtype.
     """
     lower, upper = check_bounds(bounds)
-    _check_solver_options(max_iter, history, tol, ftol, 10)
+    options = BoxLbfgsOptions(lower, upper, max_iter, history, tol, ftol, check_every=10)
     x = _model_input(model, x, lower, upper)
-    with eval_mode(model):
+    with attacking(model, x) as passes:
         with torch.no_grad():
             logits = model(x)
         target = check_labels("target", target, len(x), _output_classes(logits, None)).to(x.device)
         if not isinstance(c, torch.Tensor) or c.shape != (len(x),) or not bool((c > 0).all() & torch.isfinite(c).all()):
             raise ValueError(f"c must be a finite positive tensor of shape ({len(x)},), got {c!r}")
         x0 = x.flatten(1)
-        best_x, best_d2 = x0.clone(), torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype)
-        evaluations = torch.zeros(len(x), device=x.device, dtype=torch.long)
-        final = _minimize_torch(
-            model,
-            x0,
-            x.shape[1:],
-            target,
-            success_margin(logits),
-            c.to(device=x.device, dtype=x0.dtype),
-            x0.clone(),
-            lower,
-            upper,
-            max_iter=max_iter,
-            history=history,
-            tol=tol,
-            ftol=ftol,
-            check_every=10,
-            best_x=best_x,
-            best_d2=best_d2,
-            evaluations=evaluations,
-        )
+        images = torch.arange(len(x), device=x.device)
+        problem = _Problem(model, x0, x.shape[1:], target, success_margin(logits), lower, upper, passes, images)
+        closest = _Closest(x0.clone(), torch.full((len(x),), math.inf, device=x.device, dtype=x0.dtype))
+        final = _minimize_torch(problem, c.to(device=x.device, dtype=x0.dtype), x0.clone(), options, closest)
         return final.view_as(x).detach()
+
+
+def _model_input(model: nn.Module, x: torch.Tensor, lower: float, upper: float) -> torch.Tensor:
+    """x checked against the box and moved to the model's device and floating dtype (a
+    float16 or float64 batch for a float32 model is converted)."""
+    check_images("x", x, low=lower, high=upper)
+    return to_model(model, x)
+
+
+def _output_classes(logits: torch.Tensor, num_classes: int | None) -> int:
+    """The model's K, checked against ``num_classes`` when given."""
+    if logits.dim() != 2:
+        raise ValueError(f"the model must return logits [N, K], got shape {tuple(logits.shape)}")
+    k = logits.shape[1]
+    if num_classes is not None and num_classes != k:
+        raise ValueError(f"num_classes must equal the model's {k} outputs, got {num_classes!r}")
+    return k

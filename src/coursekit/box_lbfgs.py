@@ -17,7 +17,16 @@ from dataclasses import dataclass, fields
 
 import torch
 
-__all__ = ["BoxLbfgsOptions", "LbfgsState", "lbfgs_direction", "minimize_box"]
+from ._checks import check_bounds, check_int, check_positive
+
+__all__ = [
+    "BoxLbfgsOptions",
+    "LbfgsState",
+    "gradient_converged",
+    "lbfgs_direction",
+    "minimize_box",
+    "progress_stalled",
+]
 
 Evaluate = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -25,9 +34,10 @@ Evaluate = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tens
 @dataclass(frozen=True)
 class BoxLbfgsOptions:
     """The solver's options: the box, at most ``max_iter`` iterations, ``history`` L-BFGS pairs
-    per row; a row stops when its projected gradient's largest entry is below ``tol`` or an
-    accepted step lowers F by less than ``ftol``·max(|F|, 1); convergence is checked every
-    ``check_every`` iterations (0: never)."""
+    per row; a row stops when its projected gradient's largest entry is below ``tol``
+    (``gradient_converged``) or an accepted step lowers F by less than ``ftol``·max(|F|, 1)
+    (``progress_stalled``); the batch drops its stopped rows every ``check_every`` iterations
+    (0: never). Each option is checked when the options are made (a ValueError names it)."""
 
     lower: float
     upper: float
@@ -36,6 +46,14 @@ class BoxLbfgsOptions:
     tol: float
     ftol: float
     check_every: int
+
+    def __post_init__(self) -> None:
+        check_bounds((self.lower, self.upper))
+        check_int("max_iter", self.max_iter)
+        check_int("history", self.history)
+        check_int("check_every", self.check_every, minimum=0)
+        check_positive("tol", self.tol, allow_zero=True)
+        check_positive("ftol", self.ftol, allow_zero=True)
 
 
 @dataclass
@@ -184,6 +202,23 @@ def _store_pair(
     state.rho = torch.where(stuck[:, None], torch.zeros_like(rho), rho)  # a failed line search restarts
 
 
+def gradient_converged(x: torch.Tensor, g: torch.Tensor, options: BoxLbfgsOptions) -> torch.Tensor:
+    """The first stopping test, per row [N] bool: the projected gradient at x [N, m] (g [N, m]
+    the gradient), the step x − clip(x − g) to the box, is at most ``options.tol`` in every
+    pixel (a point where no feasible direction descends, as scipy's L-BFGS-B ``pgtol``; a NaN
+    gradient stops the row too)."""
+    projected_gradient = (x - (x - g).clamp(options.lower, options.upper)).abs().amax(1)
+    return ~(projected_gradient > options.tol)
+
+
+def progress_stalled(
+    accept: torch.Tensor, fx: torch.Tensor, f_trial: torch.Tensor, options: BoxLbfgsOptions
+) -> torch.Tensor:
+    """The second stopping test, per row [N] bool: an accepted step (``accept``) lowered F from
+    fx to f_trial by at most ``options.ftol``·max(|fx|, 1) (as scipy's ``ftol``)."""
+    return accept & (fx - f_trial <= options.ftol * fx.abs().clamp_min(1.0))
+
+
 def minimize_box(evaluate: Evaluate, start: torch.Tensor, options: BoxLbfgsOptions) -> torch.Tensor:
     """Minimise every row's F over the box from ``start`` [N, m]; returns the final iterates [N, m].
 
@@ -204,8 +239,7 @@ def minimize_box(evaluate: Evaluate, start: torch.Tensor, options: BoxLbfgsOptio
         # Active set: pixels at a bound whose gradient pushes outwards stay where they are.
         blocked = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
         free = (~blocked).to(x.dtype)
-        projected_gradient = (x - (x - g).clamp(lower, upper)).abs().amax(1)
-        state.active &= projected_gradient > options.tol
+        state.active &= ~gradient_converged(x, g, options)
         if options.check_every and (it + 1) % options.check_every == 0:
             still = int(state.active.sum())
             if still == 0:
@@ -222,8 +256,7 @@ def minimize_box(evaluate: Evaluate, start: torch.Tensor, options: BoxLbfgsOptio
         _store_pair(state, x_trial - x, g_trial - g, accept, stuck)
         x = torch.where(accept[:, None], x_trial, x)
         g = torch.where(accept[:, None], g_trial, g)
-        # Stop a row when an accepted step no longer lowers F noticeably (like scipy's ftol).
-        state.active = state.active & ~(accept & (fx - f_trial <= options.ftol * fx.abs().clamp_min(1.0)))
+        state.active = state.active & ~progress_stalled(accept, fx, f_trial, options)
         fx = torch.where(accept, f_trial, fx)
     result[ids] = x
     return result

@@ -42,7 +42,10 @@ SIGNIFICANT = 0.05  # the paired test's level
 
 def chapter_images(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The chapter's images: the first ``count`` of a fixed random order of the MNIST test set
-    (seed 1; both parts of chapter 7 draw the same), x [count, 1, 28, 28] in [0, 1], y [count]."""
+    (seed 1; both parts of chapter 7 draw the same), x [count, 1, 28, 28] in [0, 1], y [count].
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     from .data import load_mnist
 
     x_test, y_test = load_mnist("test")
@@ -54,7 +57,10 @@ def chapter_images(count: int) -> tuple[torch.Tensor, torch.Tensor]:
 def versus_table(paired: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     """One row per model from ``{model: linearity.fgsm_against_pgd(...)}``: "images", "FGSM
     error", "PGD error" (shares), "only FGSM", "only PGD" (images only that attack fooled) and
-    "p value" (the exact paired test of the two)."""
+    "p value" (the exact paired test of the two).
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     import pandas as pd
 
     if not paired:
@@ -151,7 +157,10 @@ def findings(
     """The chapter's five rows: this run's ``nearest`` and ``versus`` tables (see the module
     docstring), and the recorded larger run's (``Record.table()``, None while not recorded: the
     row then says "not recorded yet"). The larger column gives that run's numbers and, after a
-    dash, the verdict the same rule gives on them."""
+    dash, the verdict the same rule gives on them.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     fully_connected = _without_cnn(nearest)
     if fully_connected is None:
         raise ValueError(f"nearest must have a row for a model other than the CNN, got {list(nearest.index)}")

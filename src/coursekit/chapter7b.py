@@ -100,7 +100,10 @@ def certificate_table(certificates: Mapping[str, tuple[torch.Tensor, torch.Tenso
     ``certified`` (share of images with a positive radius: the correctly classified ones),
     ``mean radius`` and ``mean found`` over those images, ``median ratio`` (found / radius,
     per image, over those images) and ``inside`` (images whose found distortion is below the
-    radius: 0 whenever the certificate holds)."""
+    radius: 0 whenever the certificate holds).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
 
     _pairs(certificates)
@@ -122,7 +125,10 @@ def certificate_table(certificates: Mapping[str, tuple[torch.Tensor, torch.Tenso
 
 def certificate_sentence(table: pd.DataFrame) -> str:
     """What ``certificate_table`` says: where the truth lies, how far apart the two bounds are
-    per model, and whether the gap is wider for the model of the last row (the deeper one)."""
+    per model, and whether the gap is wider for the model of the last row (the deeper one).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     ratios = ", ".join(f"{r:.3g} times the radius on {name}" for name, r in table["median ratio"].items())
     inside = int(table["inside"].sum())
     text = (
@@ -149,7 +155,10 @@ def certificate_sentence(table: pd.DataFrame) -> str:
 def bound_chain(columns: Mapping[str, torch.Tensor], keep: torch.Tensor) -> pd.DataFrame:
     """The chain of bounds image by image: ``columns`` {name: distance [N]} from the smallest
     bound to the largest (certificate, exact without the box, exact in the box, found),
-    restricted to the images where ``keep`` [N] (bool) is True. A DataFrame [kept, columns]."""
+    restricted to the images where ``keep`` [N] (bool) is True. A DataFrame [kept, columns].
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
     import torch
 
@@ -164,7 +173,10 @@ def bound_chain(columns: Mapping[str, torch.Tensor], keep: torch.Tensor) -> pd.D
 
 def chain_sentence(chain: pd.DataFrame, tolerance: float = 1e-6) -> str:
     """``bound_chain``'s table in words: each step's median factor (each column over the one
-    before, per image) and whether every image's chain is ordered (within ``tolerance``)."""
+    before, per image) and whether every image's chain is ordered (within ``tolerance``).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import numpy as np
 
     if chain.shape[1] != 4 or chain.empty:
@@ -194,7 +206,10 @@ def exact_sentence(
     ``summary`` and ``per_image``, attacks renamed): how far the paper's method (row ``paper``)
     and ours (row ``ours``) land beyond the proven ℓ2 optimum on ``proven`` of ``images``
     images, the closest attack per norm, and that ``images`` examples are not an estimate (the
-    gpu profile solves ``larger_images``)."""
+    gpu profile solves ``larger_images``).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     l2, linf = summary.xs("ℓ2")["mean ratio"], summary.xs("ℓ∞")["mean ratio"]
     for name in (paper, ours):
         if name not in l2.index:
@@ -223,6 +238,8 @@ def ug100_table(linf_ratios: pd.DataFrame, optimum: torch.Tensor) -> pd.DataFram
     distances per network, averaged over their 9 networks; untargeted) and the per-image
     statistic on UG100's data, as strings with signs (+11.0%). Our PGD bisection is the row
     "PGD"; the best of our pool is the per-image minimum over the attacks.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     import numpy as np
     import pandas as pd
@@ -264,7 +281,10 @@ def ug100_table(linf_ratios: pd.DataFrame, optimum: torch.Tensor) -> pd.DataFram
 
 def solve_cost_sentence(costs: pd.DataFrame, l2_seconds: float, linf_seconds: float) -> str:
     """``verification.solve_times``' table (first row the narrowest network) in words, with
-    the mean seconds per image of the ℓ2 and ℓ∞ solves of the comparison."""
+    the mean seconds per image of the ℓ2 and ℓ∞ solves of the comparison.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     if len(costs) < 2:
         raise ValueError(f"costs must compare at least two networks, got {len(costs)}")
     first, last = costs.index[0], costs.index[-1]
@@ -283,7 +303,10 @@ def robustness_sentence(training: pd.DataFrame, *, base: str, trained: str, eps:
     """What the training bought, from the chapter's table (rows: models; columns "PGD", the
     robust error at ``eps`` on ``images`` images, and "min. dist.", DDN's mean ℓ2 distortion):
     the ``trained`` row against the ``base`` row, in the threat model trained for (ℓ∞) and in
-    another (ℓ2)."""
+    another (ℓ2).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     for name in (base, trained):
         if name not in training.index:
             raise ValueError(f"no row {name!r} in training (rows: {list(training.index)})")
@@ -301,7 +324,10 @@ def robustness_sentence(training: pd.DataFrame, *, base: str, trained: str, eps:
 def one_seed_sentence(change: Mapping[str, Any], *, trained: str, plain: str) -> str:
     """The clean-error comparison of two networks of one seed each (``report.paired_error_change``
     of the ``plain`` network as a and the ``trained`` one as b), and what one seed allows: that
-    *these two networks* differ (or not), not what the training costs."""
+    *these two networks* differ (or not), not what the training costs.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     p = change["p_value"]
     direction = "lower" if change["error_b"] < change["error_a"] else "higher"
     told = "unlikely by chance" if p < 0.05 else "one this test cannot tell from chance"
@@ -319,7 +345,10 @@ def seeds_change(plain: Sequence[float], trained: Sequence[float], alpha: float 
     and minibatch order): ``plain``, ``trained`` test errors in [0, 1], one per seed, n ≥ 2.
     Returns ``n``, ``mean`` and ``sd`` of the change (points), ``t`` and ``p`` (two-sided paired
     t-test; NaN when every change is equal) and ``verdict``: "raised" or "lowered" (p < alpha)
-    or "not shown" (the change is within the seed-to-seed spread)."""
+    or "not shown" (the change is within the seed-to-seed spread).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import numpy as np
     from scipy.stats import ttest_rel
 
@@ -337,7 +366,10 @@ def seeds_change(plain: Sequence[float], trained: Sequence[float], alpha: float 
 
 
 def seeds_sentence(test: Mapping[str, Any]) -> str:
-    """``seeds_change``'s result in words."""
+    """``seeds_change``'s result in words.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     outcome = {
         "raised": "raises the clean error",
         "lowered": "lowers the clean error",
@@ -369,7 +401,10 @@ def defence_table(
     ``y_test``), the robust error at ℓ∞ ``eps`` found by FGSM and by PGD (``pgd_steps``) on the
     attacked images (``x`` [N, 1, 28, 28] in [0, 1], ``y`` [N]), untargeted DDN's success
     (``ddn_steps``) and its mean ℓ2 distortion over the images it moved (per-pixel RMS).
-    Returns (table, {model: its PGD result}) — the PGD examples serve the masking checks."""
+    Returns (table, {model: its PGD result}) — the PGD examples serve the masking checks.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
 
     from .modern_attacks import ddn, fgsm, pgd
@@ -405,7 +440,10 @@ def masking_checks(
     (white-box beats the ``transferred`` examples [N, 1, 28, 28], made on another model, whose
     error is the "transfer" column); "large ε fools" (PGD at ``large_eps`` fools at least
     ``nearly_all`` of the images, its error in "error at large ε"); "DDN 100%" (the unbounded
-    attack succeeds on every image). Boolean columns are the checks; the others their values."""
+    attack succeeds on every image). Boolean columns are the checks; the others their values.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
 
     from .modern_attacks import pgd
@@ -431,7 +469,10 @@ def masking_checks(
 
 def masking_sentence(checks: pd.DataFrame) -> str:
     """The masking checks' table (rows: models; boolean columns: the checks; other columns are
-    values and are ignored) in words: which checks failed on which model, or that all passed."""
+    values and are ignored) in words: which checks failed on which model, or that all passed.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     flags = checks.select_dtypes(include="bool")
     if flags.empty:
         raise ValueError("checks has no boolean column (the checks' outcomes)")
@@ -457,6 +498,8 @@ def verification_findings(
     ``table``: ``certificate_table``; ``summary``: ``compare_with_exact``'s summary (None when no
     solver ran); ``paper``: the ℓ2 row of the paper's method; ``record``: the recorded larger
     run (``07b_exact``, rows "<norm> <attack>", columns "mean ratio", "images") or None.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     inside = int(table["inside"].sum())
     ratios = ", ".join(f"{n} {r:.3g}×" for n, r in table["median ratio"].items())
@@ -504,6 +547,8 @@ def training_findings(
     ``one_seed``: ``report.paired_error_change`` of the plain network trained as long (a) and
     the trained one (b); ``record``: the recorded seeds (``07b_pgd_seeds``: one row per seed,
     columns "plain clean", "trained clean") or None.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     larger = "not recorded yet"
     if record is not None:

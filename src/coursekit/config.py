@@ -13,10 +13,11 @@ Every chapter and every ``coursekit`` function that trains or attacks takes its 
     the paper's full scale (60,000 × 9 attacks per model): opt-in, about an hour per chapter
     on a T4. ``full`` is accepted as its old name.
 
-The sizes of every profile are in one table, ``PROFILE_TABLE`` (sections: experiments,
-training, pools, modern, verify), read through ``profile_sizes`` (``experiment_size`` for the
-experiments); the modules' ``EXPERIMENT_SIZES``, ``PROFILE_SETTINGS``, ``POOL_PROFILES``,
-``MODERN_SIZES`` and ``VERIFY_SIZES`` are views of it.
+The sizes of every profile are in one read-only table, ``PROFILE_TABLE`` (sections:
+experiments, training, pools, modern, verify), read through ``profile_sizes`` only
+(``experiment_size`` for one experiment); the modules' ``EXPERIMENT_SIZES``,
+``PROFILE_SETTINGS``, ``POOL_PROFILES``, ``MODERN_SIZES`` and ``VERIFY_SIZES`` are views made
+from it (``profile_views``), kept for the chapters that read them.
 
 Environment variables (all optional); these are every ``COURSEKIT_*`` variable the package reads:
 
@@ -49,11 +50,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, default_device  # default_device: importable from here too
 from .threads import (  # kept importable from config, where the chapters and benchmarks import them
     CGROUP_ROOT,
     PROC_SELF_CGROUP,
@@ -86,6 +90,7 @@ __all__ = [
     "experiment_size",
     "other_cpu_load",
     "profile_sizes",
+    "profile_views",
     "resolve_profile",
     "use_options",
 ]
@@ -94,17 +99,15 @@ PROFILES = ("quick", "gpu", "paper")
 PROFILE_ALIASES = {"full": "paper"}
 
 
-def default_device() -> torch.device:
-    """The device the course computes on: ``COURSEKIT_DEVICE``, else CUDA when present, else CPU."""
-    name = os.environ.get("COURSEKIT_DEVICE")
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def resolve_profile(profile: str | None = None) -> str:
     """Return ``profile`` checked, or the default: ``COURSEKIT_PROFILE``, else ``gpu`` on a GPU and
-    ``quick`` on a CPU."""
+    ``quick`` on a CPU.
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
+    """
     if profile is None:
         profile = os.environ.get("COURSEKIT_PROFILE") or ("gpu" if default_device().type == "cuda" else "quick")
     profile = PROFILE_ALIASES.get(profile, profile)
@@ -127,6 +130,11 @@ def use_options(profile: str = "auto", drive: bool = False, drive_cache: str = D
     thread count is chosen here, once (``apply_cpu_threads``: ``COURSEKIT_THREADS``, or the CPUs
     other processes leave free; a count the caller set with ``torch.set_num_threads`` is kept).
     In IPython, figures are shown with their text descriptions from here on (``figures.install``).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
     """
     chosen = None if profile == "auto" else resolve_profile(profile)  # every argument checked before
     if not isinstance(drive, bool):  # anything changes
@@ -161,7 +169,13 @@ def cache_dir() -> Path:
 
 
 def describe_runtime(profile: str | None = None) -> str:
-    """One line for a chapter's first output: device, GPU name, profile and torch version."""
+    """One line for a chapter's first output: device, GPU name, profile and torch version.
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
+    """
     device = default_device()
     where = str(device)
     if device.type == "cuda":
@@ -184,7 +198,7 @@ _PAPER_TRAINING = {  # on a GPU the paper's training is cheap (≤ 2 min on a T4
     "ae": {"ae_epochs": 60, "lr": 3e-3, "lbfgs_iterations": 500},
     "fc10_lbfgs_iterations": 500,
 }
-PROFILE_TABLE: dict[str, dict[str, dict]] = {
+_PROFILES: dict[str, dict[str, dict]] = {
     "quick": {  # the default on a CPU (CI, a laptop)
         "experiments": {
             "table1_images": 100,  # training images attacked per model (Table 1 distortion, Table 2 rows)
@@ -261,19 +275,45 @@ PROFILE_TABLE: dict[str, dict[str, dict]] = {
 PROFILE_SECTIONS = ("experiments", "training", "pools", "modern", "verify")
 
 
-def profile_sizes(section: str, profile: str | None = None) -> dict:
+def _read_only(value: Any) -> Any:
+    """``value`` with every dict in it turned into a read-only view (``MappingProxyType``)."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: _read_only(item) for key, item in value.items()})
+    return value
+
+
+# Read-only: a chapter or a function that changed a size would change it for every later reader.
+PROFILE_TABLE: Mapping[str, Mapping[str, Mapping[str, Any]]] = _read_only(_PROFILES)
+
+
+def profile_sizes(section: str, profile: str | None = None) -> Mapping[str, Any]:
     """The sizes of ``section`` (one of PROFILE_SECTIONS) under ``profile`` (default: the current
-    one, ``resolve_profile``): the one way the package reads the profile table."""
+    one, ``resolve_profile``), read-only: the one way the package reads the profile table. Every
+    other way (``experiment_size``, the modules' views ``EXPERIMENT_SIZES``, ``PROFILE_SETTINGS``,
+    ``POOL_PROFILES``, ``MODERN_SIZES``, ``VERIFY_SIZES``) is made from it."""
     check_choice("section", section, PROFILE_SECTIONS)
     return PROFILE_TABLE[resolve_profile(profile)][section]
 
 
-# Kept for the readers of the old name (benchmarks/colab_budget.py): a view of the table.
-EXPERIMENT_SIZES = {profile: sizes["experiments"] for profile, sizes in PROFILE_TABLE.items()}
+def profile_views(section: str) -> Mapping[str, Mapping[str, Any]]:
+    """{profile: ``profile_sizes(section, profile)``} for every profile, read-only: the modules'
+    views of one section, kept importable for the chapters that read them (new code calls
+    ``profile_sizes``)."""
+    return MappingProxyType({profile: profile_sizes(section, profile) for profile in PROFILES})
+
+
+# Kept for the readers of the old name (benchmarks/colab_budget.py); deprecated: ``profile_sizes``.
+EXPERIMENT_SIZES = profile_views("experiments")
 
 
 def experiment_size(name: str, profile: str | None = None) -> int:
-    """The number of images (or directions) experiment ``name`` uses under ``profile``."""
+    """The number of images (or directions) experiment ``name`` uses under ``profile``
+    (``profile_sizes("experiments", profile)[name]``, with an error naming the known ones).
+
+    Used in chapters 2 (book/02_unit_semantics.md), 3a (book/03a_lbfgs_attack.md),
+    3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md) and
+    6 (book/06_adversarial_training.md).
+    """
     sizes = profile_sizes("experiments", profile)
     if name not in sizes:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sizes)}")

@@ -225,6 +225,11 @@ def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
 
     Returns ``(x, y)``: x float32 [N, 1, 28, 28] with values k/255 in [0, 1], y int64 [N] in 0..9.
     Both are fresh CPU tensors (move them with ``.to(device)``).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     check_choice("split", split, SPLITS)
     k, y = _load_bytes(split)
@@ -236,6 +241,8 @@ def p1_p2_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
     Returns two sorted int64 index tensors into ``load_mnist("train")``, drawn by a random
     permutation seeded by ``seed``; together they cover all 60,000 indices exactly once.
+
+    Used in chapter 1 (book/01_data_and_models.md).
     """
     check_int("seed", seed, minimum=None)
     order = torch.randperm(SPLIT_SIZES["train"], generator=torch.Generator().manual_seed(seed))
@@ -244,7 +251,10 @@ def p1_p2_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_subset(subset: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and labels of "train", "test", "P1" or "P2" (the halves drawn with ``seed``)."""
+    """Images and labels of "train", "test", "P1" or "P2" (the halves drawn with ``seed``).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     check_choice("subset", subset, SUBSETS)
     if subset in SPLITS:
         return load_mnist(subset)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from ._checks import (
     other_labels,
     to_model,
 )
+from .chain import chain_layers
 
 __all__ = [
     "DAMPING_TRIES",
@@ -76,13 +78,18 @@ class ExactResult:
 def linear_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """(W [K, n], b [K]) of a model that is one ``nn.Linear`` on flattened images (the FC10
     models; ``nn.Flatten`` and identity modules are allowed around it). A ValueError for any
-    other model: the exact QP holds only for a linear classifier."""
-    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    others = [
-        m
-        for m in model.modules()
-        if not isinstance(m, (nn.Linear, nn.Flatten, nn.Identity)) and len(list(m.children())) == 0
-    ]
+    other model: the exact QP holds only for a linear classifier (read as a plain chain of
+    layers, ``chain.chain_layers``).
+
+    Used in chapters 3b (book/03b_minimum_distortion.md), 7a (book/07a_attacks_and_linearity.md)
+    and 7b (book/07b_certificates_and_defences.md).
+    """
+    try:
+        layers = [layer.module for layer in chain_layers(model)]
+    except ValueError as error:
+        raise ValueError(f"model must be a single nn.Linear on the pixels (W·x + b, an FC10 model): {error}") from None
+    linear = [m for m in layers if isinstance(m, nn.Linear)]
+    others = [m for m in layers if not isinstance(m, (nn.Linear, nn.Flatten, nn.Identity))]
     if len(linear) != 1 or others:
         raise ValueError(
             f"model must be a single nn.Linear on the pixels (an FC10 model), got "
@@ -120,18 +127,22 @@ def check_linear_on(model: nn.Module, x: torch.Tensor, weight: torch.Tensor, bia
         )
 
 
-def _dual(A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray):
+def _dual(
+    A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For rows of problems: r(λ) [N, n], g(λ) [N] and its gradient A r − h [N, K−1]."""
     r = np.clip(-np.matmul(lam[:, None, :], A)[:, 0], lo, hi)
     slack = np.matmul(A, r[:, :, None])[:, :, 0] - h
     return r, 0.5 * np.einsum("ij,ij->i", r, r) + np.einsum("ij,ij->i", lam, slack), slack
 
 
-def _maximise_dual(A, h, lo, hi, lam, cap: float) -> np.ndarray:
+def _maximise_dual(
+    A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray, cap: float
+) -> np.ndarray:
     """λ in [0, cap] maximising Σ_rows g(λ_row) (the rows are independent) with L-BFGS-B."""
     shape = lam.shape
 
-    def objective(flat):
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         _, value, slack = _dual(A, h, lo, hi, flat.reshape(shape))
         return -value.sum(), -slack.ravel()
 
@@ -146,7 +157,9 @@ def _maximise_dual(A, h, lo, hi, lam, cap: float) -> np.ndarray:
     return out.x.reshape(shape)
 
 
-def _certify(A, h, lo, hi, lam, tol: float):
+def _certify(
+    A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray, tol: float
+) -> tuple[np.ndarray, ...]:
     """Per row: (r, ½|r|², g(λ), violation, status) with status 1 certified optimal,
     −1 certified infeasible (g(λ) above the largest ½|r|² in the box), 0 not certified.
 
@@ -165,7 +178,7 @@ def _certify(A, h, lo, hi, lam, tol: float):
     return r, primal, value, violation, status
 
 
-def _solve(A, h, lo, hi, tol: float):
+def _solve(A: np.ndarray, h: np.ndarray, lo: np.ndarray, hi: np.ndarray, tol: float) -> tuple[np.ndarray, ...]:
     """All rows together first, then each uncertified row on its own with a growing cap on λ."""
     lam = _maximise_dual(A, h, lo, hi, np.zeros(h.shape), cap=1e6)
     r, primal, value, violation, status = _certify(A, h, lo, hi, lam, tol)
@@ -185,7 +198,7 @@ def _solve(A, h, lo, hi, tol: float):
     return r, primal, value, violation, status, lam
 
 
-def _check_margin(margin, rows: int) -> np.ndarray:
+def _check_margin(margin: float | torch.Tensor, rows: int) -> np.ndarray:
     """``margin`` (a number or a tensor [rows]) as float64 [rows], each finite and ≥ 0."""
     if isinstance(margin, torch.Tensor):
         if margin.shape not in ((), (rows,)):
@@ -217,6 +230,9 @@ def linear_min_perturbation(
     same for W, b scaled by any factor) certified for every row; a NotCertifiedError (a RuntimeError) if the solver
     cannot certify a row, or if a distortion came out below its certified lower bound.
     Distortions are sqrt(|r|² / n).
+
+    Used in chapters 3b (book/03b_minimum_distortion.md) and
+    7a (book/07a_attacks_and_linearity.md).
     """
     check_images("x", x)
     if len(x) == 0:
@@ -255,7 +271,9 @@ def linear_min_perturbation(
     )
 
 
-def _no_images(weight: torch.Tensor, x: torch.Tensor, y: torch.Tensor, margin, tol: float):
+def _no_images(
+    weight: torch.Tensor, x: torch.Tensor, y: torch.Tensor, margin: float | torch.Tensor, tol: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``exact_min_distortion``'s answer for x with no images, [0, K] and [0] (float64), after
     the checks a non-empty x gets (pixels per image, labels, margin, tol)."""
     pixels = math.prod(x.shape[1:])
@@ -275,6 +293,9 @@ def exact_min_distortion(
     l ≠ y per image [N] (the exact value of Table 1's last column for these images; 0 where
     the model already misclassifies x). Refuses (ValueError) a model whose output on x is not
     W·x + b of its one ``nn.Linear`` (``check_linear_on``). N = 0 images give ([0, K], [0]).
+
+    Used in chapters 3b (book/03b_minimum_distortion.md) and
+    7b (book/07b_certificates_and_defences.md).
     """
     weight, bias = linear_weights(model)
     k = len(weight)
@@ -313,7 +334,9 @@ class BoxQPResult:
         return self.status != 0
 
 
-def _box_dual(A, h, lo, hi, lam):
+def _box_dual(
+    A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, lam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched torch version of ``_dual``: r(λ) [N, n], g(λ) [N], slack A r − h [N, k] and the
     free pixels (not clipped by the box) [N, n] bool."""
     unclipped = -torch.bmm(lam.unsqueeze(1), A).squeeze(1)
@@ -323,14 +346,18 @@ def _box_dual(A, h, lo, hi, lam):
     return r, value, slack, (unclipped > lo) & (unclipped < hi)
 
 
-def _box_scales(A, h, lo, hi):
+def _box_scales(
+    A: torch.Tensor, h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: the scale s_j = |h_j| + Σ_i |A_ji|·max(|lo_i|, |hi_i|) of constraint j's terms
     over the box [N, k], and the largest ½|r|² in the box [N]."""
     reach = torch.maximum(lo.abs(), hi.abs())
     return h.abs() + torch.bmm(A.abs(), reach.unsqueeze(2)).squeeze(2), 0.5 * reach.pow(2).sum(1)
 
 
-def _box_measures(scales, lam, state, tol: float):
+def _box_measures(
+    scales: tuple[torch.Tensor, ...], lam: torch.Tensor, state: tuple[torch.Tensor, ...], tol: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per row: (status, residual, noise) at λ.
 
     status: 1 certified optimal, −1 certified infeasible, 0 neither (see ``BoxQPResult``).
@@ -353,12 +380,12 @@ def _box_measures(scales, lam, state, tol: float):
     return status, torch.maximum(infeasibility, gap), noise
 
 
-def _dual_hessian(A, free):
+def _dual_hessian(A: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
     """A_F A_Fᵀ [N, k, k] (F the free pixels [N, n]): minus the dual's Hessian."""
     return torch.bmm(A * free.unsqueeze(1).to(A.dtype), A.transpose(1, 2))
 
 
-def _damped_step(H, slack, lam, mu):
+def _damped_step(H: torch.Tensor, slack: torch.Tensor, lam: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
     """The projected Newton direction of the dual, damped (Levenberg–Marquardt) by ``mu`` [N];
     H = A_F A_Fᵀ (``_dual_hessian``).
 
@@ -385,7 +412,16 @@ def _damped_step(H, slack, lam, mu):
 DAMPING_TRIES = 8  # μ grows 100× per failed try: from 100·eps·L to past L, where ascent is assured
 
 
-def _ascent(problem, scales, lam, state, measures, mu, lipschitz, tol: float):
+def _ascent(
+    problem: tuple[torch.Tensor, ...],
+    scales: tuple[torch.Tensor, ...],
+    lam: torch.Tensor,
+    state: tuple[torch.Tensor, ...],
+    measures: tuple[torch.Tensor, ...],
+    mu: torch.Tensor,
+    lipschitz: torch.Tensor,
+    tol: float,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
     """One step of the dual per row (``problem`` = (A, h, lo, hi)): the damped Newton step for
     μ, 100 μ, 10⁴ μ, … (the first accepted; each retry only for the rows still without one),
     else a projected gradient step of length 1/L (L = |A|₂², the Lipschitz constant of the
@@ -424,7 +460,7 @@ def _ascent(problem, scales, lam, state, measures, mu, lipschitz, tol: float):
     return lam, state, measures, torch.maximum(next_mu, floor), moved
 
 
-def _check_box_qp(A, h, lo, hi, iterations) -> None:
+def _check_box_qp(A: Any, h: Any, lo: Any, hi: Any, iterations: Any) -> None:
     """Shapes, dtypes and the box of ``box_qp``'s problem, each error naming the argument."""
     for name, t in (("A", A), ("h", h), ("lo", lo), ("hi", hi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
@@ -488,9 +524,9 @@ def box_qp(
     if A.shape[1] == 0:  # no constraint: the point of the box closest to 0
         return _unconstrained_box_qp(A, lo, hi)
     lam = torch.zeros_like(h)
-    state = _box_dual(A, h, lo, hi, lam)
+    state: tuple[torch.Tensor, ...] = _box_dual(A, h, lo, hi, lam)
     scales = _box_scales(A, h, lo, hi)
-    measures = _box_measures(scales, lam, state, tol)
+    measures: tuple[torch.Tensor, ...] = _box_measures(scales, lam, state, tol)
     lipschitz = torch.linalg.eigvalsh(torch.bmm(A, A.transpose(1, 2)))[:, -1].clamp_min(torch.finfo(A.dtype).tiny)
     mu = 100 * torch.finfo(A.dtype).eps * lipschitz
     stuck = torch.zeros_like(h[:, 0], dtype=torch.bool)  # no step accepted: the rounding level

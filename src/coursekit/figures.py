@@ -31,7 +31,11 @@ _ATTRIBUTE = "_coursekit_description"
 
 
 def describe(figure: Figure, text: str) -> Figure:
-    """Attach ``text`` (what the figure shows, in one to three sentences) to ``figure``; returns it."""
+    """Attach ``text`` (what the figure shows, in one to three sentences) to ``figure``; returns it.
+
+    Used in chapters 3b (book/03b_minimum_distortion.md), 7a (book/07a_attacks_and_linearity.md)
+    and 7b (book/07b_certificates_and_defences.md).
+    """
     if not isinstance(text, str) or len(text.strip()) < 10:
         raise ValueError(f"text must describe the figure in words (at least 10 characters), got {text!r}")
     setattr(figure, _ATTRIBUTE, " ".join(text.split()))

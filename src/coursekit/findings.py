@@ -29,7 +29,11 @@ class Finding:
     """One row of "What this run found": ``what`` was measured, ``ours`` (formatted, with its
     interval where it has one), the ``paper``'s value ("—" where the paper has none), the
     ``verdict`` in words, and optionally what a ``larger`` recorded run gave (formatted, with its
-    profile)."""
+    profile).
+
+    Used in chapters 3a (book/03a_lbfgs_attack.md), 5 (book/05_spectral.md) and
+    6 (book/06_adversarial_training.md).
+    """
 
     what: str
     ours: str
@@ -61,7 +65,13 @@ def _cell(text: str) -> str:
 def findings_markdown(findings: Sequence[Finding], *, profile: str, sample: str, larger_label: str = "") -> str:
     """The findings as a Markdown table (one row each), under a line naming this run's
     ``profile`` and ``sample`` (e.g. "100 training images per model"); a column for the larger
-    run appears when any finding has one, headed ``larger_label`` (e.g. "recorded gpu run")."""
+    run appears when any finding has one, headed ``larger_label`` (e.g. "recorded gpu run").
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
+    """
     if not findings:
         raise ValueError("findings must not be empty")
     larger = any(f.larger for f in findings)
@@ -78,7 +88,13 @@ def findings_markdown(findings: Sequence[Finding], *, profile: str, sample: str,
 def recorded(name: str) -> Record | None:
     """The record ``name`` shipped with the package (``coursekit.records``), or None while no
     larger run has been recorded. A record whose code has changed since it was made raises
-    (``StaleRecordError``): a number from other code is never shown as this code's."""
+    (``StaleRecordError``): a number from other code is never shown as this code's.
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    6 (book/06_adversarial_training.md), 7a (book/07a_attacks_and_linearity.md) and
+    7b (book/07b_certificates_and_defences.md).
+    """
     from .records import available, load_record
 
     return load_record(name) if name in available() else None

@@ -94,7 +94,10 @@ def photo_tensor(image: Any, size: int = 224) -> torch.Tensor:
 
 def sample_photos(size: int = 224, limit: int | None = None) -> dict[str, torch.Tensor]:
     """{name: photo [3, size, size]}: matplotlib's Grace Hopper, then scikit-image's photos
-    (``SKIMAGE_PHOTOS``) when scikit-image is installed; at most ``limit`` of them."""
+    (``SKIMAGE_PHOTOS``) when scikit-image is installed; at most ``limit`` of them.
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     from matplotlib import cbook
     from PIL import Image
 
@@ -117,7 +120,10 @@ def sample_photos(size: int = 224, limit: int | None = None) -> dict[str, torch.
 
 
 def category_names() -> list[str]:
-    """The 1000 ImageNet class names, in class order (from torchvision; no download)."""
+    """The 1000 ImageNet class names, in class order (from torchvision; no download).
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     import torchvision
 
     return list(torchvision.models.AlexNet_Weights.DEFAULT.meta["categories"])
@@ -126,7 +132,10 @@ def category_names() -> list[str]:
 def pretrained_alexnet(device: torch.device | str = "cpu") -> tuple[nn.Module | None, str]:
     """(torchvision's pretrained AlexNet wrapped in ``Normalised``, in eval mode on ``device``,
     "") or (None, the name of the error) when the weights (233 MB, downloaded once into torch's
-    cache) cannot be had, e.g. offline."""
+    cache) cannot be had, e.g. offline.
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     import torchvision
 
     try:
@@ -158,7 +167,10 @@ def figure5_examples(
 ) -> Figure5Data:
     """Attack every photo [3, H, W] of ``photos`` towards ``target`` with ``attack.lbfgs_attack``
     (``attack_options`` go to it; the box is [0, 1], so ``model`` must take pixels in [0, 1],
-    e.g. a ``Normalised`` one), on the model's device, and collect the predictions."""
+    e.g. a ``Normalised`` one), on the model's device, and collect the predictions.
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     from .attack import lbfgs_attack
 
     if not photos:
@@ -192,7 +204,10 @@ def figure5(data: Figure5Data, categories: list[str], magnify: float = 10.0) -> 
     """The paper's Figure 5 for ``data``: per column a photo (titled with the model's class and
     its probability), the difference to its adversarial example magnified ``magnify`` times and
     shifted to grey (clamped, as the paper's "shifted by 128 and clamped"), and the
-    adversarial example (titled likewise)."""
+    adversarial example (titled likewise).
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     n = len(data.names)
     fig, axes = plt.subplots(3, n, figsize=(2.3 * n + 0.6, 7.2), squeeze=False)
     rows = (data.x, (0.5 + magnify * (data.x_adv - data.x)).clamp(0, 1), data.x_adv)

@@ -73,6 +73,8 @@ def margin_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float 
     Exactly 1 (up to rounding) when the logits Z are linear in x, whatever the box clipping
     does to δ; a deeper network bends it. Returns float64 [N] on the CPU (NaN where the
     prediction is 0).
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
     """
     check_positive("eps", eps)
     x, y = _prepare(model, x, y)
@@ -101,7 +103,10 @@ def _loss_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
 
 def gradient_sign_change(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
     """Per image, the share of pixels where sign ∇ₓ loss_f(·, y) differs between x and FGSM's
-    point x + δ (size ``eps``): 0 if the loss were linear along δ. float [N] on the CPU."""
+    point x + δ (size ``eps``): 0 if the loss were linear along δ. float [N] on the CPU.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     check_positive("eps", eps)
     x, y = _prepare(model, x, y)
     with eval_mode(model):
@@ -119,6 +124,8 @@ def rival_template(
     the share of the pixels FGSM moved where the step's sign equals the template's.
 
     x: one image [1, ...] with n values; y: its label [1].
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
     """
     check_positive("eps", eps)
     if len(x) != 1:
@@ -216,6 +223,8 @@ def pocket_test(
     returns x itself where it failed). If the wrong answers filled a short segment of the ray
     (a "pocket" along r), they would stop beyond t = 1; if they fill a half-space, as for a
     linear model, they go on. x, x_adv [N, ...] in [0, 1]; y [N]; scales positive.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
     """
     if not scales or any(not (isinstance(t, (int, float)) and 0 < t < math.inf) for t in scales):
         raise ValueError(f"scales must be positive numbers, got {scales!r}")
@@ -245,7 +254,10 @@ def pocket_table(tests: Mapping[str, PocketTest]) -> pd.DataFrame:
     """One row per model: "tested" (images moved to an error), "reached" (their share of the
     images the model got right), "median distortion" (per-pixel RMS of r), the share still
     misclassified at each "t = …", and "random, same distance" (the share a random point at
-    ‖r‖₂ misclassifies)."""
+    ‖r‖₂ misclassifies).
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     import pandas as pd
 
     if not tests:
@@ -268,7 +280,10 @@ def fgsm_against_pgd(
 ) -> dict[str, int | float]:
     """FGSM and ℓ∞ PGD (``steps`` steps, coursekit's default start) at ``eps`` on the same images,
     compared image by image: ``report.paired_error_change`` with a = FGSM, b = PGD ({"n",
-    "error_a", "error_b", "only_a", "only_b", "p_value"}; an error is a misclassified x')."""
+    "error_a", "error_b", "only_a", "only_b", "p_value"}; an error is a misclassified x').
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     from .report import paired_error_change
 
     check_positive("eps", eps)

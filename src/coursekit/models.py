@@ -96,6 +96,7 @@ class ZooModel(nn.Module):
     pools of ``adversarial_training.adversarial_pool_training``).
     """
 
+    chains_children = True  # forward is head(body(x)): a plain chain of its layers (``chain.chain_layers``)
     body: nn.Sequential
     head: nn.Sequential
     training_info: dict
@@ -125,7 +126,10 @@ class ZooModel(nn.Module):
 
 
 def weight_layers(model: nn.Module) -> list[nn.Module]:
-    """The model's ``nn.Linear`` and ``nn.Conv2d`` layers in order."""
+    """The model's ``nn.Linear`` and ``nn.Conv2d`` layers in order.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
@@ -134,6 +138,8 @@ def weight_decay(model: ZooModel) -> torch.Tensor:
 
     For a linear layer k is its number of outputs; for a convolution, its number of output
     channels. Biases are not decayed. Returns a scalar tensor (differentiable).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     total = None
     for lam, layer in zip(model.decay, weight_layers(model)):
@@ -148,6 +154,8 @@ def build(name: str, *, dropout: float = 0.0) -> ZooModel:
 
     ``dropout`` (FC models with hidden layers only) inserts ``nn.Dropout(dropout)`` after each
     hidden layer: the paper's dropout baseline of §4.2.
+
+    Used in chapters 1 (book/01_data_and_models.md) and 6 (book/06_adversarial_training.md).
     """
     spec = SPECS.get(name) if isinstance(name, str) else None
     if spec is None:
@@ -194,7 +202,10 @@ def build_decoder(model: ZooModel) -> nn.Sequential:
 
 
 def parameter_count(model: nn.Module) -> int:
-    """The number of trainable and frozen parameters."""
+    """The number of trainable and frozen parameters.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     return sum(p.numel() for p in model.parameters())
 
 
@@ -203,7 +214,10 @@ def template_roughness(weight: torch.Tensor) -> torch.Tensor:
     between horizontally and vertically neighbouring pixels, divided by the sum of squares of
     the template. Returns [K], ≥ 0: 0 for a constant template, about 3.9 on average for white
     noise (each of the 2·28·27 = 1512 neighbour pairs contributes 2σ², over 784σ²), small for a
-    smooth, digit-like one."""
+    smooth, digit-like one.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     if weight.dim() != 2 or weight.shape[1] != 784:
         raise ValueError(f"weight must be [K, 784], got {tuple(weight.shape)}")
     w = weight.detach().reshape(-1, 28, 28)

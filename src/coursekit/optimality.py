@@ -3,9 +3,11 @@ and the ratio to the exact answer where a solver has it (``coursekit.verificatio
 
 Every attack here is *targeted* (a target label per image) and *minimum-norm*: it returns the
 closest point of the target class it found. Its cost is counted in forward+backward passes of
-the model per example (AttackBench's and adv-lib's measure); ``run_attack`` runs each attack at
-two matched budgets, about 100 and about 1,000 passes (``BUDGET_SETTINGS``; the L-BFGS attack
-stops earlier where it has converged, and reports what it spent).
+the model per example (AttackBench's and adv-lib's measure, counted by hooks on the model);
+``run_attack`` runs each attack at two matched budgets, about 100 and about 1,000 passes (the
+L-BFGS attack stops earlier where it has converged, and reports what it spent). The attacks,
+their norms and the options of each budget are the entries of the registry
+(``modern_attacks.registry.ATTACKS``): this module reads it and names no attack itself.
 
 ``optimality`` is AttackBench's (Cinà et al. 2024): the robust accuracy of an attack at radius
 ε is the fraction of images it has not moved to the target within ε; with A the area under
@@ -15,8 +17,9 @@ images the reference needs to move), optimality = 1 − (A − A*) / (A₀ − A
 as good as the best on every image, 0 for one that never succeeds. The area under a step curve
 is exact here: ∫₀ᴰ P(d > ε) dε = mean(min(d, D)).
 
-``pgd_bisection`` is the ℓ∞ minimum-norm attack made from PGD: a bisection over ε per image.
-``fmn`` wraps foolbox's fast minimum-norm attack (Pintor et al. 2021), when foolbox is installed.
+``pgd_bisection`` (the ℓ∞ minimum-norm attack made from PGD) and ``fmn`` (foolbox's fast
+minimum-norm attack) live beside the other minimum-norm attacks in ``modern_attacks``; they,
+``run_attack`` and ``distances`` stay importable from here.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_images, check_int, check_labels, eval_mode, logit_margin, model_device
-from .attack import AttackResult, distortion, lbfgs_attack
-from .modern_attacks import carlini_wagner_l2, ddn
+from ._checks import check_choice, logit_margin
+from .modern_attacks import fmn, pgd_bisection
+from .modern_attacks import registry as _registry
+from .modern_attacks.registry import BUDGETS, run_attack
+from .results import distances, lp_distance
 
 if TYPE_CHECKING:
     from typing import Any
@@ -52,166 +56,14 @@ __all__ = [
     "run_attack",
 ]
 
-BUDGETS = (100, 1000)
-L2_ATTACKS = ("L-BFGS, polish=0 (paper)", "L-BFGS (course)", "C&W-L2", "DDN", "FMN-L2")
-LINF_ATTACKS = ("PGD bisection", "FMN-Linf")
-_LBFGS_1000 = {"search_steps": 10, "max_iter": 100, "history": 10, "tol": 1e-6, "ftol": 1e-9}
-# C&W's learning rate and first c: the best of lr in {0.01, 0.05, 0.1}, c_init in {1e-3, 1, 10}
-# on 20 images of FC100-100-10 (pixels at 0 or 1 sit where tanh is flat: small steps barely move
-# them, so few steps need a large rate). Foolbox's FMN runs with its defaults.
+# Views of the registry (``modern_attacks.registry.ATTACKS``, where each attack's entry is), kept
+# for their readers: the minimum-norm attacks by norm, and the options each budget sets.
+L2_ATTACKS = tuple(entry.name for entry in _registry.attacks("minimum-norm", "2"))
+LINF_ATTACKS = tuple(entry.name for entry in _registry.attacks("minimum-norm", "inf"))
 BUDGET_SETTINGS = {
-    100: {
-        "L-BFGS, polish=0 (paper)": {"polish": 0},
-        "L-BFGS (course)": {},
-        "C&W-L2": {"search_steps": 5, "steps": 20, "lr": 0.1, "c_init": 1.0},
-        "DDN": {"steps": 100},
-        "FMN-L2": {"steps": 100},
-        "PGD bisection": {"bisection_steps": 10, "steps": 10},
-        "FMN-Linf": {"steps": 100},
-    },
-    1000: {
-        "L-BFGS, polish=0 (paper)": {**_LBFGS_1000, "polish": 0},
-        "L-BFGS (course)": _LBFGS_1000,
-        "C&W-L2": {"search_steps": 10, "steps": 100, "lr": 0.05, "c_init": 1.0},
-        "DDN": {"steps": 1000},
-        "FMN-L2": {"steps": 1000},
-        "PGD bisection": {"bisection_steps": 20, "steps": 50},
-        "FMN-Linf": {"steps": 1000},
-    },
+    budget: {entry.name: dict(entry.budgets[budget]) for entry in _registry.attacks("minimum-norm")}
+    for budget in BUDGETS
 }
-
-
-def _norm_of(r: torch.Tensor, norm: str) -> torch.Tensor:
-    flat = r.flatten(1).double()
-    return flat.norm(dim=1) if norm == "2" else flat.abs().amax(1)
-
-
-def _targeted_pgd(model, x, target, eps, steps: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """ℓ∞ PGD towards ``target`` with a radius per image (eps [N]): random start, ``steps``
-    signed-gradient steps of 2.5 ε / steps on CE(f(x'), target), each projected onto the ε-cube
-    and the box. Returns the closest point (in ℓ∞) that reached the target at any step [N, ...]
-    and whether one did [N]."""
-    col = eps.view(-1, *[1] * (x.dim() - 1))
-    delta = (2 * torch.rand(x.shape, generator=generator).to(x) - 1) * col
-    delta = (x + delta).clamp(0, 1) - x
-    best, best_d = x.clone(), torch.full((len(x),), math.inf, dtype=torch.float64, device=x.device)
-    for _ in range(steps):
-        point = (x + delta).detach().requires_grad_(True)
-        logits = model(point)
-        (grad,) = torch.autograd.grad(F.cross_entropy(logits, target, reduction="sum"), point)
-        hit = logits.argmax(1) == target
-        d = _norm_of(delta, "inf")
-        better = hit & (d < best_d)
-        best, best_d = torch.where(better.view_as(col), point.detach(), best), torch.where(better, d, best_d)
-        delta = (delta - 2.5 * col / steps * grad.sign()).clamp(-col, col)
-        delta = (x + delta).clamp(0, 1) - x
-    with torch.no_grad():  # the last iterate
-        point = x + delta
-        hit = model(point).argmax(1) == target
-        d = _norm_of(delta, "inf")
-        better = hit & (d < best_d)
-        best, best_d = torch.where(better.view_as(col), point, best), torch.where(better, d, best_d)
-    return best, torch.isfinite(best_d)
-
-
-def pgd_bisection(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    steps: int = 10,
-    bisection_steps: int = 10,
-    seed: int = 0,
-) -> AttackResult:
-    """The ℓ∞ minimum-norm attack made from PGD: per image, a bisection over ε in [0, 1] (the
-    whole box), ``bisection_steps`` times PGD of ``steps`` steps (``_targeted_pgd``) at the
-    midpoint of the bracket; a success lowers the bracket's top to the found point's |r|∞.
-    Returns the closest point that reached the target (x itself where none did) as an
-    AttackResult; ``evaluations`` = bisection_steps × steps forward+backward passes."""
-    check_images("x", x)
-    check_int("steps", steps)
-    check_int("bisection_steps", bisection_steps)
-    generator = torch.Generator().manual_seed(seed)
-    with eval_mode(model):
-        device = model_device(model)
-        x = x.to(device)
-        target = check_labels("target", target, len(x), model(x[:1]).shape[1]).to(device)
-        low = torch.zeros(len(x), device=device, dtype=x.dtype)
-        high = torch.ones_like(low)
-        best, best_d = x.clone(), torch.full((len(x),), math.inf, dtype=torch.float64, device=device)
-        for _ in range(bisection_steps):
-            mid = (low + high) / 2
-            point, hit = _targeted_pgd(model, x, target, mid, steps, generator)
-            d = torch.where(hit, _norm_of(point - x, "inf"), torch.full_like(best_d, math.inf))
-            better = d < best_d
-            best = torch.where(better.view(-1, *[1] * (x.dim() - 1)), point, best)
-            best_d = torch.minimum(best_d, d)
-            high = torch.where(hit, torch.minimum(high, d.to(x.dtype)), high)
-            low = torch.where(hit, low, mid)
-        return _result(model, x, best, target, bisection_steps * steps, bisection_steps + 1)
-
-
-def _result(model, x, x_adv, target, passes: int, forward_only: int) -> AttackResult:
-    """The AttackResult of a point found by another attack: ``passes`` forward+backward and
-    ``forward_only`` forward-only passes per image (the last counts the success check here)."""
-    with torch.no_grad():
-        success = model(x_adv).argmax(1) == target
-    x_adv = torch.where(success.view(-1, *[1] * (x.dim() - 1)), x_adv, x)
-    inf = torch.full((len(x),), math.inf, device=x.device, dtype=x.dtype)
-    return AttackResult(
-        x_adv=x_adv.detach(),
-        target=target,
-        success=success,
-        c=torch.full_like(inf, math.nan),
-        distortion=torch.where(success, distortion(x, x_adv), inf),
-        l2=torch.where(success, (x_adv - x).flatten(1).norm(dim=1), inf),
-        evaluations=torch.full((len(x),), passes, device=x.device, dtype=torch.long),
-        forward_only=torch.full((len(x),), forward_only, device=x.device, dtype=torch.long),
-    )
-
-
-def fmn(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, norm: str = "2", steps: int = 100) -> AttackResult:
-    """Foolbox's fast minimum-norm attack (L2FMNAttack / LInfFMNAttack, foolbox 3.3.4), targeted,
-    ``steps`` forward+backward passes (plus its 10 forward-only steps of binary search). Needs
-    foolbox (``pip install foolbox``): an ImportError says so."""
-    check_choice("norm", norm, ("2", "inf"))
-    check_int("steps", steps)
-    try:
-        import foolbox as fb
-    except ImportError:
-        raise ImportError("the FMN attack comes from foolbox: `pip install foolbox==3.3.4`") from None
-    with eval_mode(model):
-        device = model_device(model)
-        x, target = x.to(device), target.to(device)
-        fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
-        attack = (fb.attacks.L2FMNAttack if norm == "2" else fb.attacks.LInfFMNAttack)(steps=steps)
-        _, clipped, _ = attack(fmodel, x, fb.criteria.TargetedMisclassification(target), epsilons=None)
-        return _result(model, x, clipped, target, steps, 10 + 1)  # its binary search, our check
-
-
-def run_attack(name: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor, budget: int) -> AttackResult:
-    """Attack ``name`` (one of L2_ATTACKS + LINF_ATTACKS) at ``budget`` (100 or 1000 passes per
-    example, ``BUDGET_SETTINGS``), targeted at ``target``."""
-    check_choice("name", name, L2_ATTACKS + LINF_ATTACKS)
-    check_choice("budget", budget, BUDGETS)
-    options = BUDGET_SETTINGS[budget][name]
-    if name.startswith("L-BFGS"):
-        return lbfgs_attack(model, x, target, **options)  # type: ignore[arg-type]
-    if name == "C&W-L2":
-        return carlini_wagner_l2(model, x, target, **options)  # type: ignore[arg-type]
-    if name == "DDN":
-        return ddn(model, x, target, **options)  # type: ignore[arg-type]
-    if name == "PGD bisection":
-        return pgd_bisection(model, x, target, **options)  # type: ignore[arg-type]
-    return fmn(model, x, target, norm="2" if name == "FMN-L2" else "inf", **options)  # type: ignore[arg-type]
-
-
-def distances(result: AttackResult, x: torch.Tensor, norm: str) -> torch.Tensor:
-    """|x_adv − x| per image in ``norm`` ("2": |r|₂, "inf": |r|∞), float64 on the CPU; inf
-    where the attack failed."""
-    check_choice("norm", norm, ("2", "inf"))
-    d = _norm_of(result.x_adv.cpu() - x.cpu(), norm)
-    return torch.where(result.success.cpu(), d, torch.full_like(d, math.inf))
 
 
 def optimality(d: torch.Tensor, best: torch.Tensor) -> float:
@@ -251,7 +103,7 @@ def closest_start(
             z = model64(points.double())
         t = target.cpu()[:, None]
         reached = logit_margin(z, t.squeeze(1)) >= margin
-        d = torch.where(reached, _norm_of(points - x, norm), torch.full_like(best_d, math.inf))
+        d = torch.where(reached, lp_distance(points - x, norm), torch.full_like(best_d, math.inf))
         better = d < best_d
         best[better], best_d = points[better], torch.minimum(best_d, d)
     return best
@@ -265,22 +117,20 @@ def compare_with_exact(
     Returns (per_image, summary, exact): per_image a DataFrame of each attack's distance over
     the proven optimum (rows: images; columns: (norm, attack); NaN where the gap did not close
     or the attack failed), summary one row per attack (passes per example, success, mean and
-    worst ratio), exact {norm: VerificationResult}. FMN needs foolbox: without it, it is left out."""
+    worst ratio), exact {norm: VerificationResult}. FMN needs foolbox: without it, it is left out.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
+    """
     import pandas as pd
 
     from .verification import exact_relu_distortion
 
-    try:
-        import foolbox  # noqa: F401
-
-        names = L2_ATTACKS + LINF_ATTACKS
-    except ImportError:
-        names = tuple(n for n in L2_ATTACKS + LINF_ATTACKS if not n.startswith("FMN"))  # type: ignore[assignment]
-    runs = {name: run_attack(name, model, x, target, budget) for name in names}
+    entries = [entry for entry in _registry.attacks("minimum-norm") if entry.available()]
+    runs = {entry.name: run_attack(entry.name, model, x, target, budget) for entry in entries}
     columns, rows, exact = {}, [], {}
     for norm in ("2", "inf"):
-        mine = [n for n in names if (n in LINF_ATTACKS) == (norm == "inf")]
-        start = closest_start(model, x, target, [runs[n] for n in names], norm)
+        mine = [entry.name for entry in entries if entry.norm == norm]
+        start = closest_start(model, x, target, list(runs.values()), norm)
         exact[norm] = result = exact_relu_distortion(model, x, target, norm=norm, start=start, time_limit=time_limit)
         optimum = torch.where(result.optimal, result.distance, torch.full_like(result.distance, math.nan))
         for name in mine:

@@ -61,7 +61,10 @@ def digit_grid(
     columns: int = 10,
     title: str | None = None,
 ) -> Figure:
-    """A grid of digits x [N, 1, 28, 28], each titled with its label."""
+    """A grid of digits x [N, 1, 28, 28], each titled with its label.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     rows = int(np.ceil(len(x) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.0), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -85,7 +88,10 @@ def direction_rows(
     labels: torch.Tensor | None = None,
 ) -> Figure:
     """Rows of top-k images (the paper's Figures 1–2): index [R, k] into x. With ``labels`` [N]
-    (the images' digits) the figure's description lists each row's digits."""
+    (the images' digits) the figure's description lists each row's digits.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     from .figures import describe
 
     rows, k = index.shape
@@ -116,7 +122,10 @@ def adversarial_comparison(
     columns: int = 6,
 ) -> Figure:
     """Figure 5/7 analogue: per column an original, its adversarial example, the difference
-    magnified (grey = 0), and Gaussian noise of the same RMS; each titled with the prediction."""
+    magnified (grey = 0), and Gaussian noise of the same RMS; each titled with the prediction.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     with torch.no_grad():
         device = model_device(model)
         preds = [model(t[:columns].to(device)).argmax(1).cpu() for t in (x, x_adv, noisy)]
@@ -187,7 +196,10 @@ def heatmap_pair(
 ) -> Figure:
     """Two tables of rates in [0, 1] with the same rows and columns (e.g. a transfer matrix, ours
     and the paper's) as two annotated heat maps side by side on one colour scale; the
-    description gives each one's mean off the diagonal (the cells whose row and column differ)."""
+    description gives each one's mean off the diagonal (the cells whose row and column differ).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     from .figures import describe
 
     if list(left.index) != list(right.index) or list(left.columns) != list(right.columns):
@@ -227,6 +239,8 @@ def transfer_example(
     largest pixel reaches 0.45 from grey), x_adv. Right: one bar per model,
     the softmax probability of the class it predicts for x_adv, annotated "→ class (p%)", red
     and hatched where the class is wrong (the model is fooled), grey where it is ``label``.
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import matplotlib.gridspec as gridspec
 
@@ -302,6 +316,8 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
     |ŵ(ξ + l·M)|²/stride, l = 0..stride−1, whose sum is that layer's squared singular value at ξ
     (the dashed line is its largest squared singular value, by SVD). The figure carries its
     description (``figures.describe``).
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     from scipy.linalg import circulant
 
@@ -362,7 +378,10 @@ def circulant_spectrum(kernel: ArrayLike, size: int, stride: int = 2) -> Figure:
 def conv_spectra(layers: Mapping[str, tuple[torch.Tensor, int]]) -> Figure:
     """Every singular value of each circular convolution in ``layers`` ({label: (weight
     [D, C, k, k], grid)}, stride 1 on grid × grid inputs), sorted, on a log scale, one line
-    style and marker per layer; the figure carries its description."""
+    style and marker per layer; the figure carries its description.
+
+    Used in chapter 5 (book/05_spectral.md).
+    """
     from .figures import describe
     from .spectral import conv_singular_values
 
@@ -389,7 +408,10 @@ def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> F
     """Cumulative distribution of the minimum distortion of each AttackResult in ``attacks``
     ({label: result}): the share of images fooled at or below each per-pixel RMS. One line style
     and marker per model besides its colour; the figure carries its description (each model's
-    median distortion)."""
+    median distortion).
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
     from .figures import describe
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -417,7 +439,10 @@ def distortion_cdf(attacks: Mapping[str, AttackResult], *, title: str = "") -> F
 def perturbation_rows(x: torch.Tensor, x_adv: torch.Tensor, model: nn.Module, *, magnify: float = 5.0) -> Figure:
     """Per column one image: the original x, the perturbation x_adv − x magnified ``magnify``
     times around grey (0.5 = no change), and x_adv; the images titled with the model's label and
-    its softmax probability. x, x_adv [N, 1, H, W] in [0, 1] (any device); one column each."""
+    its softmax probability. x, x_adv [N, 1, H, W] in [0, 1] (any device); one column each.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     if x.shape != x_adv.shape or len(x) == 0:
         raise ValueError(
             f"x and x_adv must have the same non-empty shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}"
@@ -469,6 +494,8 @@ def adversarial_pair(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, *, 
     0.5 + magnify·(x_adv − x) (grey = no change), by default with ``magnify`` chosen so that the
     largest change is drawn black or white ("scaled"), and gives the perturbation's size as the
     paper measures it (RMS per pixel) and its largest pixel change.
+
+    Used in chapter 1 (book/01_data_and_models.md).
     """
     if x.numel() != 784 or x_adv.numel() != 784:
         raise ValueError(
@@ -505,6 +532,8 @@ def weight_templates(weights: Mapping[str, torch.Tensor], *, title: str | None =
     where it lowers it, white for 0. The scale ends at the row's 99th percentile of |w| (given in
     the row's label), so that a few extreme weights do not wash the rest out; larger ones are
     drawn in the end colours.
+
+    Used in chapter 1 (book/01_data_and_models.md).
     """
     weights = {name: w.detach().cpu() for name, w in weights.items()}
     for name, w in weights.items():

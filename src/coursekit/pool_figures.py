@@ -140,6 +140,8 @@ def pool_diagram(
     ``refresh_steps``: the steps at which the pool was made and refreshed (a pool's log);
     default: the schedule (made after one epoch, then every ``refresh_every`` steps).
     Returns the figure.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
     """
     _check_numbers(
         pool_size=pool_size,
@@ -189,7 +191,10 @@ def pool_gallery(
     x: torch.Tensor, true: torch.Tensor, predicted: torch.Tensor, *, columns: int = 8, title: str | None = None
 ) -> Figure:
     """Pool images x [N, 1, 28, 28] in [0, 1] (the first ``columns``), each titled with its
-    true label and the label a model gives it (``predicted`` [N]); returns the figure."""
+    true label and the label a model gives it (``predicted`` [N]); returns the figure.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
     if not len(x) == len(true) == len(predicted):
         raise ValueError(
             f"x, true and predicted must have the same length, got {len(x)}, {len(true)}, {len(predicted)}"

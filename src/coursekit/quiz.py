@@ -102,7 +102,13 @@ class Quiz:
 
 def ask(question: str, choices: dict[str, str], answer: str) -> Quiz:
     """A concept question to show as a cell's result: ``choices`` maps each answer (in the order
-    shown) to its explanation; ``answer`` is the right one. At most eight choices."""
+    shown) to its explanation; ``answer`` is the right one. At most eight choices.
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
+    """
     if isinstance(choices, dict) and len(choices) > 8:
         raise ValueError(f"at most eight choices, got {len(choices)}")
     return Quiz(question, dict(choices), answer)

@@ -65,6 +65,8 @@ def side_by_side(ours: pd.DataFrame, paper: Mapping[str, Sequence[float]], measu
 
     ``ours``: DataFrame indexed by row name with one column per measure; ``paper``: {row:
     tuple of the paper's values in the order of ``measures``} (rows the paper lacks get NaN).
+
+    Used in chapters 1 (book/01_data_and_models.md) and 4 (book/04_transfer.md).
     """
     import pandas as pd
 
@@ -78,7 +80,10 @@ def side_by_side(ours: pd.DataFrame, paper: Mapping[str, Sequence[float]], measu
 
 
 def format_percent(table: pd.DataFrame, digits: int = 1, columns: Sequence[Hashable] | None = None) -> Styler:
-    """Display helper: a Styler showing fractions as percentages (NaN as a dash)."""
+    """Display helper: a Styler showing fractions as percentages (NaN as a dash).
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
 
     def fmt(value: float) -> str:
         if value != value:
@@ -99,7 +104,10 @@ def difference_phrase(ours: float, paper: float, unit: str = "points", scale: fl
 
 def format_rates(table: pd.DataFrame, digits: int = 1, plain: Mapping[str, str] | None = None) -> Styler:
     """A Styler: every column as a percentage, except the columns whose (top-level) name is
-    in ``plain``, which get that format string (e.g. ``{"Av. distortion": "{:.3f}"}``)."""
+    in ``plain``, which get that format string (e.g. ``{"Av. distortion": "{:.3f}"}``).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     plain = dict(plain or {})
 
     def top(column: Hashable) -> Hashable:
@@ -127,7 +135,10 @@ def units_verdict(report: BasisComparison, model_name: str, alpha: float = 0.05)
     random means, the difference of means with its 95% bootstrap interval (and whether that
     contains 0), and the Mann–Whitney p value (whether single units' scores tend to rank higher
     or lower at level ``alpha``). The two tests ask different questions (means, ranks), so each
-    is reported in its own words."""
+    is reported in its own words.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     lines = []
     for measure in ("purity", "similarity"):
         t = report.tests[measure]
@@ -168,6 +179,8 @@ def robustness_table(
     ``error_sets``: {column: (x, y)}; ``attack_images``: (x, y) attacked with
     ``coursekit.transfer.adversarial_examples`` (cached; ``attack_options`` go to it).
     Returns (DataFrame, {model name: AttackResult}).
+
+    Used in chapters 4 (book/04_transfer.md) and 6 (book/06_adversarial_training.md).
     """
     import pandas as pd
 
@@ -205,6 +218,8 @@ def transfer_summary(ours: pd.DataFrame, paper: pd.DataFrame, models: Iterable[s
     fooled by the others' examples (``least_fooled``, ``least_rate``, ``paper_least_fooled``,
     ``paper_least_rate``), and the mean rate between two softmax models ("FC10(…)") and
     between the other pairs (``softmax``/``other``, ``paper_softmax``/``paper_other``).
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import numpy as np
 
@@ -236,7 +251,10 @@ def transfer_summary(ours: pd.DataFrame, paper: pd.DataFrame, models: Iterable[s
 
 
 def transfer_sentence(s: Mapping[str, float | str]) -> str:
-    """The Table 2 summary of ``transfer_summary`` as Markdown."""
+    """The Table 2 summary of ``transfer_summary`` as Markdown.
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     return (
         f"Off the diagonal, our adversarial examples fool the other models {100 * s['ours']:.1f}% of the "
         f"time on average (paper: {100 * s['paper']:.1f}%); Gaussian noise of exactly the same size per "
@@ -253,7 +271,10 @@ def cross_training_summary(table4: pd.DataFrame, models: Iterable[str]) -> dict[
     """Chapter 4's headline statistics of Table 4 (rows named as
     ``coursekit.transfer.cross_training_table`` names them): mean off-diagonal error of the
     examples (``cross``), amplified in the RMS reading (``amplified``) and by the literal
-    formula (``literal``), and the mean error of the two noise rows (``noise_06``, ``noise_10``)."""
+    formula (``literal``), and the mean error of the two noise rows (``noise_06``, ``noise_10``).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     models = list(models)
 
     def cross(suffix: str) -> float:
@@ -270,7 +291,10 @@ def cross_training_summary(table4: pd.DataFrame, models: Iterable[str]) -> dict[
 
 
 def cross_training_sentence(s: Mapping[str, float]) -> str:
-    """The Table 4 summary of ``cross_training_summary`` as Markdown."""
+    """The Table 4 summary of ``cross_training_summary`` as Markdown.
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     return (
         f"Across models and training sets (off the diagonal), the test-set adversarial examples "
         f"cause {100 * s['cross']:.1f}% errors on average against {100 * s['noise_06']:.1f}% for "
@@ -298,7 +322,10 @@ def transfer_headline(
     ``transfer.fooled_pairs``: a bootstrap over images, ``rate_interval``), and Table 4's key
     contrast, the examples of FC100-100-10 on the model trained on the same half and on the one
     trained on the other half (``cross_training_table``'s cells on ``count4`` images, Wilson
-    intervals). Returns a pandas DataFrame with columns "rate", "low", "high" (fractions)."""
+    intervals). Returns a pandas DataFrame with columns "rate", "low", "high" (fractions).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     import pandas as pd
 
     rows = [rate_interval(adversarial_pairs), rate_interval(noise_pairs)]
@@ -335,7 +362,10 @@ def transfer_findings(headline: pd.DataFrame, larger: Record | None = None) -> l
     of Table 2 and of Table 4's key cells beside the paper's, whether the examples fool other
     models more than noise of the same size, and whether Table 4's contrast (same half against
     other half) shows; ``larger``: the same table recorded at a larger profile (record
-    ``04_headline``), or None ("not recorded yet")."""
+    ``04_headline``), or None ("not recorded yet").
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     from .findings import AGREES, DIFFERS, UNDECIDED, Finding, interval_verdict
     from .paper import TABLE4, TABLE4_COLUMNS
 
@@ -387,7 +417,10 @@ def transfer_findings(headline: pd.DataFrame, larger: Record | None = None) -> l
 def noise_reading_table(readings: pd.DataFrame, paper: Mapping[float, Sequence[float]]) -> pd.DataFrame:
     """``transfer.noise_readings``' table with, after each stddev's two readings, a row
     (stddev, "paper") of the paper's error rates (``paper``: {stddev: one rate per model column,
-    in the table's column order}); "realised RMS" is NaN there (the paper does not measure it)."""
+    in the table's column order}); "realised RMS" is NaN there (the paper does not measure it).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     import pandas as pd
 
     models = [c for c in readings.columns if c != "realised RMS"]
@@ -406,7 +439,10 @@ def noise_reading_sentence(tables: Mapping[str, pd.DataFrame]) -> str:
     """What the two readings of the paper's noise rows show, in words, for each of ``tables``
     ({name: ``noise_reading_table``'s table}): the mean error over the models and stddevs under
     each reading and in the paper, how much of the gap to the paper the σ-before-clipping
-    reading closes, and what remains."""
+    reading closes, and what remains.
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     from .transfer import NOISE_READING_LABELS
 
     stated, after = NOISE_READING_LABELS["stddev"], NOISE_READING_LABELS["rms"]
@@ -446,6 +482,8 @@ def distortion_column(
     [0, 1]), its ``level`` interval "low"/"high" (mean ± z·sd/√n, the normal approximation over
     the n images), "paper", "ours / paper", "inside" (1.0 when the paper's value lies in the
     interval, else 0.0), "reached" (share of images with an example) and "images" (N).
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
     """
     import math
 
@@ -485,7 +523,10 @@ def distortion_column(
 
 def distortion_display(column: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """``distortion_column``'s table as a learner reads it: "ours (95% interval)" as text, the
-    paper's value in its own column, and "ours / paper"."""
+    paper's value in its own column, and "ours / paper".
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     import pandas as pd
 
     ours = [f"{row.ours:.{digits}f} ({row.low:.{digits}f}–{row.high:.{digits}f})" for row in column.itertuples()]
@@ -503,7 +544,10 @@ def distortion_sentence(column: pd.DataFrame) -> str:
     """The headline of Table 1's last column in one clause, with its verdict: the range of ours
     over the paper's and for how many models the paper's value lies inside our interval.
     ``column``: ``distortion_column``'s table, or any with columns "ours", "low", "high" and
-    "paper" (e.g. a recorded run's, joined with the paper's values)."""
+    "paper" (e.g. a recorded run's, joined with the paper's values).
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     from .findings import AGREES, DIFFERS
 
     ratio = column["ours"] / column["paper"]
@@ -522,7 +566,10 @@ def distortion_findings(column: pd.DataFrame, larger: Record | None = None) -> l
     """Chapter 3b's "What this run found": one ``Finding`` per model of ``distortion_column``'s
     table, ours with its interval beside the paper's and the verdict of ``interval_verdict``;
     ``larger``: a recorded larger run of the same column (``benchmarks/records/
-    03b_minimum_distortion.py``), or None, and then each row says "not recorded yet"."""
+    03b_minimum_distortion.py``), or None, and then each row says "not recorded yet".
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     from .findings import Finding, interval_verdict
 
     recorded = larger.table() if larger is not None else None
@@ -557,7 +604,10 @@ def regulariser_sentences(
     """Chapter 6's comparison as Markdown: each row of ``ours`` (columns "test error",
     "av. min. distortion", "product of layer bounds") against the ``baseline`` row, and
     whether the paper's claim (``claim_row`` reaches a test error below ``claim_error``) holds;
-    ``claim_row=None`` leaves the verdict out."""
+    ``claim_row=None`` leaves the verdict out.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
     base = ours.loc[baseline]
     lines = []
     for name in ours.index.drop(baseline):
@@ -620,6 +670,8 @@ def paired_error_change(wrong_a: torch.Tensor | ArrayLike, wrong_b: torch.Tensor
     model gets wrong), "p_value"}: the two-sided binomial test of only_a against
     Binomial(only_a + only_b, 1/2), the chance that the discordant images split at least this
     unevenly if the two models were equally good (1.0 when there are none).
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     import numpy as np
     from scipy.stats import binomtest
@@ -653,6 +705,8 @@ def rate_interval(
     left out), then over the images; the interval is scipy's percentile bootstrap over images
     (pairs share their image, so images are the independent units). All images equal: the
     interval is the mean itself.
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import numpy as np
     from scipy import stats
@@ -686,7 +740,10 @@ def rate_interval(
 
 def proportion_interval(rate: float, count: int, level: float = 0.95) -> tuple[float, float]:
     """The Wilson interval (low, high) of a rate measured on ``count`` images (scipy.stats.binomtest);
-    ``rate`` in [0, 1] must be a whole number of images out of ``count``."""
+    ``rate`` in [0, 1] must be a whole number of images out of ``count``.
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     from scipy import stats
 
     if not isinstance(count, int) or count < 1:
@@ -701,7 +758,10 @@ def proportion_interval(rate: float, count: int, level: float = 0.95) -> tuple[f
 
 
 def percent_interval(rate: float, low: float, high: float, digits: int = 1, level: float = 0.95) -> str:
-    """ "26.0% (95% CI 20.4–32.5%)": a rate and its ``level`` interval (fractions) as percentages."""
+    """ "26.0% (95% CI 20.4–32.5%)": a rate and its ``level`` interval (fractions) as percentages.
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     return f"{100 * rate:.{digits}f}% ({100 * level:g}% CI {100 * low:.{digits}f}–{100 * high:.{digits}f}%)"
 
 
@@ -768,7 +828,10 @@ def units_paragraph(reports: Mapping[str, BasisComparison], alpha: float = 0.05)
     units and random directions lie between the controls (label purity; "far more coherent than
     random images" when every one lies at least half-way up), which natural-vs-random
     tests (both measures) are significant at ``alpha`` and by how much, and for the others the
-    largest difference their 95% intervals leave possible, with the sample sizes behind them."""
+    largest difference their 95% intervals leave possible, with the sample sizes behind them.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     if not reports:
         raise ValueError("reports is empty")
     names = list(reports)
@@ -823,7 +886,10 @@ def units_table(reports: Mapping[str, BasisComparison]) -> pd.DataFrame:
     number of live units and of random directions scored, the mean label purity of each kind's
     top-k images and of random sets of k images, the difference of means single units − random
     directions with its 95% bootstrap interval, and the Mann–Whitney p value. What the chapter
-    computes, and what ``benchmarks/records/02_unit_semantics.py`` records at a larger profile."""
+    computes, and what ``benchmarks/records/02_unit_semantics.py`` records at a larger profile.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     import pandas as pd
 
     if not reports:
@@ -877,7 +943,10 @@ def units_findings(table: pd.DataFrame, larger: Record | None = None) -> list[Fi
     label-pure than random images: more than half-way from them to 1) and one per model on the
     paper's "no distinction", judged by ``no_difference_verdict`` with the margin 1/k: a
     difference of less than one image in k per top-k set is one a look at the figures cannot
-    see."""
+    see.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     from .findings import AGREES, DIFFERS, Finding
 
     if table.empty:
@@ -930,6 +999,8 @@ def error_paragraph(
 
     ``ours``: DataFrame with columns "training error" and "test error" (fractions), indexed by
     model; ``paper``: {model: (training error, test error, ...)} as in ``coursekit.paper.TABLE1``.
+
+    Used in chapter 1 (book/01_data_and_models.md).
     """
     models = list(models)
     missing = [m for m in models if m not in paper or m not in ours.index]
@@ -989,7 +1060,10 @@ def error_findings(
     profile; None (nothing recorded yet) says "not recorded yet".
 
     ``ours``: DataFrame indexed by model, errors as fractions; ``paper``: {model: (training
-    error, test error, ...)} as ``coursekit.paper.TABLE1``."""
+    error, test error, ...)} as ``coursekit.paper.TABLE1``.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     from .findings import AGREES, DIFFERS, Finding
 
     counts = dict(ERROR_MEASURES if counts is None else counts)
@@ -1028,7 +1102,10 @@ def convergence_table(models: Mapping[str, nn.Module]) -> pd.DataFrame:
     "cap" and "ran" (iterations for L-BFGS, epochs for Adam, as text), "last block" (how many
     iterations or epochs the last recorded block spans) and "fall" (how much the training
     objective fell over that block, as a share of its value before it: ``coursekit.train.last_fall``).
-    A model without a recorded history gets "not recorded" and NaN."""
+    A model without a recorded history gets "not recorded" and NaN.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     import pandas as pd
 
     from .train import last_fall, loss_history
@@ -1065,7 +1142,10 @@ def convergence_paragraph(table: pd.DataFrame, flat: float = 1e-4) -> str:
     """``convergence_table``'s rows in words: which L-BFGS models stopped by themselves, which
     were flat at the cap (their last block lowered the objective by less than ``flat``, a
     fraction of it) and which were still falling, and how the Adam models' last epoch compared
-    with the one before. Models without a history are named as such."""
+    with the one before. Models without a history are named as such.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     groups: dict[str, list[str]] = {"converged": [], "flat": [], "falling": [], "adam": [], "none": []}
     for name, row in table.iterrows():
         if row["optimizer"] == "not recorded":

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ._checks import default_device
+
 __all__ = [
     "CGROUP_ROOT",
     "PROC_SELF_CGROUP",
@@ -93,7 +95,7 @@ def cgroup_cpu_quota() -> float | None:
     return min(quotas) if quotas else None
 
 
-def _cpu_ticks(cpus) -> tuple[int, int]:
+def _cpu_ticks(cpus: set[int] | list[int]) -> tuple[int, int]:
     """(busy, total) jiffies since boot of the CPUs ``cpus``, from /proc/stat's per-CPU lines."""
     wanted = {f"cpu{c}" for c in cpus}
     busy = total = 0
@@ -152,12 +154,10 @@ def cpu_threads() -> int | None:
     return int(value)
 
 
-def _chosen_threads(device) -> int | None:
+def _chosen_threads(device: torch.device | str | None) -> int | None:
     """The count CPU work on ``device`` should use, or None to leave torch's as it is: None on
     a GPU, and in ``auto`` mode when the caller has set a count of its own (torch's differs
     from its default and from the count ``apply_cpu_threads`` last set)."""
-    from .config import default_device
-
     device = torch.device(device) if device is not None else default_device()
     if device.type != "cpu":
         return None

@@ -64,6 +64,8 @@ def toy_data(per_class: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.T
     """Three Gaussian clusters (``CENTRES``, stddev ``SPREAD``) clipped to the box [0, 1]².
 
     Returns points [3·per_class, 2] (float32, in [0, 1]) and labels [3·per_class] (int64, 0-2).
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
     """
     check_int("per_class", per_class)
     generator = torch.Generator().manual_seed(seed)
@@ -79,6 +81,8 @@ def train_toy(
     """A tanh MLP 2 → hidden → hidden → 3 trained by full-batch Adam (lr 0.02) on cross-entropy.
 
     ``points`` [N, 2], ``labels`` [N] in 0-2. Deterministic for a seed; returned in eval mode.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
     """
     if not isinstance(points, torch.Tensor) or points.dim() != 2 or points.shape[1] != 2:
         raise ValueError(f"points must be a tensor [N, 2], got {getattr(points, 'shape', points)!r}")
@@ -99,7 +103,10 @@ def train_toy(
 
 def square_grid(resolution: int = 1001) -> torch.Tensor:
     """The points of a ``resolution`` × ``resolution`` grid of the box [0, 1]², [resolution², 2]
-    (spacing 1 / (resolution − 1)), x varying fastest."""
+    (spacing 1 / (resolution − 1)), x varying fastest.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     check_int("resolution", resolution, minimum=2)
     axis = torch.linspace(0, 1, resolution)
     xx, yy = torch.meshgrid(axis, axis, indexing="xy")
@@ -117,7 +124,10 @@ def closest_point(model: nn.Module, x: torch.Tensor, target: int, grid: torch.Te
     nearest to x [2] (Euclidean). Exact to within the grid's spacing. Returns a point [2].
 
     Raises ValueError if no grid point is labelled ``target`` (then D(x, target) is not in the box
-    as far as the grid can tell)."""
+    as far as the grid can tell).
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     inside = classify(model, grid) == int(target)
     if not bool(inside.any()):
         raise ValueError(f"no point of the grid is labelled target={target!r}")
@@ -219,7 +229,10 @@ def toy_path(
 ) -> ToyPath:
     """Solve min c·|r|² + loss_f(x + r, target) over the box for every c in ``c_values``
     (``solve_toy_penalty``) and find D(x, target) by brute force on a grid of ``resolution``²
-    points. ``x``: a point [2] in [0, 1]²; ``c_values``: positive, increasing."""
+    points. ``x``: a point [2] in [0, 1]²; ``c_values``: positive, increasing.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     c = np.asarray(c_values, dtype=float)
     if c.ndim != 1 or len(c) == 0 or not (np.isfinite(c).all() and (c > 0).all()) or (np.diff(c) <= 0).any():
         raise ValueError(f"c_values must be positive and increasing, got {c_values!r}")
@@ -272,7 +285,10 @@ def toy_map(
 ) -> Figure:
     """The toy before any attack: the box [0, 1]² coloured by the model's label (boundaries
     black), the training points (if given), the point x, and for each target l of ``closest``
-    ({l: D(x, l) [2]}) the closest point D(x, l) with the circle of radius |D(x, l) − x|."""
+    ({l: D(x, l) [2]}) the closest point D(x, l) with the circle of radius |D(x, l) − x|.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     _regions(ax, model, target=-1)
     if points is not None and labels is not None:
@@ -380,7 +396,10 @@ def toy_slider(
     index: int | None = None,
 ) -> FrameSlider:
     """A ``widgets.FrameSlider`` over the paths' c grid, one ``toy_figure`` frame per c,
-    starting at ``index`` (default: the middle of the grid)."""
+    starting at ``index`` (default: the middle of the grid).
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     from .widgets import FrameSlider, render_frames
 
     count = len(paths[0].c_values) if paths else 0

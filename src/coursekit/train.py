@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,7 +35,7 @@ from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, eval_mode, model_device
 from .cache import key_digest, load_cached, record_digest, save_record
-from .config import PROFILE_TABLE, cache_dir, default_device, profile_sizes, resolve_profile
+from .config import PROFILES, cache_dir, default_device, profile_sizes, resolve_profile
 from .data import SUBSETS, load_subset
 from .models import SPECS, ZooModel, build, build_decoder, weight_decay
 from .progress import progress, record_work
@@ -80,7 +81,10 @@ OPTIMIZERS = ("adam", "lbfgs")
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How a model is optimised. ``epochs`` and ``lr`` apply to Adam; ``lbfgs_iterations`` to L-BFGS."""
+    """How a model is optimised. ``epochs`` and ``lr`` apply to Adam; ``lbfgs_iterations`` to L-BFGS.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
 
     optimizer: str = "adam"
     epochs: int = 10
@@ -94,15 +98,23 @@ class TrainSettings:
 
 
 # Epochs per profile for the minibatch-trained models; the convex ones use L-BFGS in all.
-# The training settings per profile and kind of model, from the profile table (``config.PROFILE_TABLE``).
-PROFILE_SETTINGS = {
-    profile: {kind: TrainSettings(**sizes["training"][kind]) for kind in ("fc", "cnn", "ae")}
-    for profile, sizes in PROFILE_TABLE.items()
-}
+# The training settings per profile and kind of model: ``config.profile_sizes("training", profile)``.
+PROFILE_SETTINGS = MappingProxyType(
+    {
+        profile: MappingProxyType(
+            {kind: TrainSettings(**profile_sizes("training", profile)[kind]) for kind in ("fc", "cnn", "ae")}
+        )
+        for profile in PROFILES
+    }
+)
 
 
 def settings_for(name: str, profile: str | None = None, optimizer: str | None = None) -> TrainSettings:
-    """The settings ``train`` uses for ``name`` under ``profile``."""
+    """The settings ``train`` uses for ``name`` under ``profile``.
+
+    Used in chapters 1 (book/01_data_and_models.md), 6 (book/06_adversarial_training.md) and
+    7b (book/07b_certificates_and_defences.md).
+    """
     profile = resolve_profile(profile)
     kind = SPECS[name].kind if name in SPECS else None
     if kind is None:
@@ -119,7 +131,12 @@ def settings_for(name: str, profile: str | None = None, optimizer: str | None = 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
-    """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches, in eval mode."""
+    """Predicted labels [N] (on x's device) for images x [N, 1, 28, 28], in batches, in eval mode.
+
+    Used in chapters 1 (book/01_data_and_models.md), 3a (book/03a_lbfgs_attack.md),
+    3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md) and
+    7b (book/07b_certificates_and_defences.md).
+    """
     device = model_device(model)
     with eval_mode(model):
         out = [model(x[i : i + batch_size].to(device)).argmax(1).to(x.device) for i in range(0, len(x), batch_size)]
@@ -127,7 +144,11 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 10_000) -> torc
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 10_000) -> float:
-    """The error rate (fraction misclassified, in [0, 1]) of ``model`` on images x [N, ...] with labels y [N]."""
+    """The error rate (fraction misclassified, in [0, 1]) of ``model`` on images x [N, ...] with labels y [N].
+
+    Used in chapters 1 (book/01_data_and_models.md) and
+    7b (book/07b_certificates_and_defences.md).
+    """
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     if len(x) == 0:
@@ -457,7 +478,10 @@ def train_further(model: ZooModel, iterations: int) -> tuple[ZooModel, dict]:
     only its softmax, on the frozen features), with a fresh L-BFGS memory. Returns (the copy,
     in eval mode on the model's device, and ``fit_lbfgs``'s history of the extra iterations:
     its first loss is where ``train`` stopped). Not cached; ``model`` is left as it is.
-    Answers "had training converged at the cap?" by doing more of it."""
+    Answers "had training converged at the cap?" by doing more of it.
+
+    Used in chapter 1 (book/01_data_and_models.md).
+    """
     import copy
 
     key = (getattr(model, "training_info", None) or {}).get("key")
@@ -617,6 +641,11 @@ def train(
     holds the settings, the training time, the device it was trained on and the loss history
     (``loss_history``; not part of the cache key, so files written before it was recorded stay
     valid and simply have none).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
     """
     check_choice("subset", subset, [s for s in SUBSETS if s != "test"])
     check_int("seed", seed, minimum=None)

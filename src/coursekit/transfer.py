@@ -85,6 +85,8 @@ def method_label(attack_options: Mapping) -> str:
     default of ``lbfgs_attack``) adds the polish, which the paper does not have. The paper's
     method with ``refine`` (the default) says that its search over c ends with ``refine``, the
     bisection back along r: a stand-in for the paper's "minimum c" (see the module docstring).
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
     """
     if not isinstance(attack_options, Mapping):
         raise ValueError(f"attack_options must be a mapping, got {type(attack_options).__name__}")
@@ -133,6 +135,8 @@ def gaussian_noise(x: torch.Tensor, rms: float | torch.Tensor, seed: int = 0, *,
     ``reading="stddev"`` reads the number the other way, as the paper's "Gaussian noise with
     stddev" may mean it: σ = ``rms`` itself, before clipping (the same z for the same ``seed``,
     so the two readings can be compared image by image); its realised RMS is then smaller.
+
+    Used in chapters 3a (book/03a_lbfgs_attack.md) and 4 (book/04_transfer.md).
     """
     check_choice("reading", reading, NOISE_READINGS)
     check_images("x", x)
@@ -175,6 +179,8 @@ def amplify(x: torch.Tensor, x_adv: torch.Tensor, stddev: float = 0.1, reading: 
     ``reading="literal"``: x + stddev·r/‖r‖₂ (per-pixel RMS stddev/√n), clipped to [0, 1].
     ``reading="rms"``: x + s·r with s chosen per image (bisection) so that the per-pixel RMS of
     the clipped result's perturbation is ``stddev``. Images with r = 0 stay unchanged.
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     check_choice("reading", reading, AMPLIFY_READINGS)
     check_positive("stddev", stddev)
@@ -251,6 +257,8 @@ def adversarial_examples(
 
     A cached result is used only if it holds every field of ``AttackResult`` with one row per
     image (x_adv of x's shape); otherwise it is recomputed.
+
+    Used in chapters 3b (book/03b_minimum_distortion.md) and 4 (book/04_transfer.md).
     """
 
     def attack() -> AttackResult:
@@ -264,7 +272,10 @@ def every_target_examples(
 ) -> AttackResult:
     """D(x, l) for every image and every l ≠ y, not only the closest: ``lbfgs_attack`` on all
     N·(K−1) pairs (targets in increasing order per image, y left out), cached and validated like
-    ``adversarial_examples``. For Table 1's other readings (the mean over targets)."""
+    ``adversarial_examples``. For Table 1's other readings (the mean over targets).
+
+    Used in chapter 3b (book/03b_minimum_distortion.md).
+    """
     from .attack import all_other_targets
 
     device = model_device(model)
@@ -283,6 +294,7 @@ def _attack_schema(x: torch.Tensor) -> dict:
     rows = {
         "target": torch.int64,
         "success": torch.bool,
+        "margin": None,
         "c": None,
         "distortion": None,
         "l2": None,
@@ -351,6 +363,8 @@ def transfer_table(
             failed (distortion inf) are left out of that row; "images" counts those kept.
         attack_options: passed to ``min_distortion_attack``; ``**PAPER_METHOD`` for the
             paper's method (the default adds the polish). ``.method`` names the one used.
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import pandas as pd
 
@@ -433,7 +447,10 @@ def epsilon_curves(
 ) -> pd.DataFrame:
     """For the ε slider: error on each target when the source's adversarial perturbation is
     scaled to per-pixel RMS ε (``amplify(..., reading="rms")``) versus Gaussian noise of the
-    same RMS. Returns a pandas DataFrame indexed by ε with columns (kind, target)."""
+    same RMS. Returns a pandas DataFrame indexed by ε with columns (kind, target).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     import pandas as pd
 
     x = x.to(source_result.x_adv.device)
@@ -472,6 +489,8 @@ def cross_training_table(
     ``attacks``: {source name: AttackResult for the images x [N, ...] with labels y [N]}.
     Returns a pandas DataFrame with the paper's row names (the literal rows marked
     "(literal formula)").
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import pandas as pd
 
@@ -511,6 +530,8 @@ def noise_readings(
     of every model on x + noise (the same z for both readings, ``seed``). ``x`` [N, ...] in
     [0, 1], ``y`` [N]. Returns a pandas DataFrame indexed by (stddev, reading label), columns
     the model names, then "realised RMS" (mean per-pixel RMS of the noise after clipping).
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import pandas as pd
 
@@ -549,6 +570,8 @@ def fooled_pairs(
     matched rows) does. Returns (adversarial [N, P], noise [N, P]) numpy float arrays of 1.0
     (fooled) and 0.0, noise NaN where the source's attack failed (no size to match). Their
     column means are ``transfer_table``'s off-diagonal cells and matched-noise cells.
+
+    Used in chapter 4 (book/04_transfer.md).
     """
     import numpy as np
 

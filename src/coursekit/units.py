@@ -53,6 +53,8 @@ def activations(
 
     By default φ is ``model.features`` (the last hidden layer). ``layer`` picks another one:
     any submodule of the model, whose output (flattened) is recorded during the forward pass.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
     """
     check_int("batch_size", batch_size)
     device = model_device(model)
@@ -80,7 +82,10 @@ def activations(
 
 def random_directions(n: int, count: int, seed: int = 0) -> torch.Tensor:
     """``count`` random unit-norm directions in R^n [count, n]: Gaussian vectors, normalised.
-    The same seed gives the same directions."""
+    The same seed gives the same directions.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     check_int("n", n)
     check_int("count", count)
     v = torch.randn(count, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
@@ -88,7 +93,10 @@ def random_directions(n: int, count: int, seed: int = 0) -> torch.Tensor:
 
 
 def natural_directions(n: int, units: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
-    """The natural basis directions e_i [len(units), n] (all n units by default)."""
+    """The natural basis directions e_i [len(units), n] (all n units by default).
+
+    Used in chapter 2 (book/02_unit_semantics.md).
+    """
     check_int("n", n)
     units = torch.arange(n) if units is None else torch.as_tensor(units)
     if units.numel() and (units.min() < 0 or units.max() >= n):
@@ -100,6 +108,8 @@ def top_images(phi: torch.Tensor, direction: torch.Tensor, k: int = 8) -> torch.
     """Indices of the k images with the largest ⟨φ(x), v⟩, largest first.
 
     phi [N, n]; direction [n] (returns [k]) or several directions [D, n] (returns [D, k]).
+
+    Used in chapter 2 (book/02_unit_semantics.md).
     """
     check_int("k", k)
     if phi.dim() != 2:
@@ -196,6 +206,8 @@ def compare_bases(
 
     Units whose activation is constant on the held-out set ("dead" ReLU units) have no
     top-k images and are left out of the natural directions; their number is reported.
+
+    Used in chapter 2 (book/02_unit_semantics.md).
     """
     check_int("k", k, minimum=2)
     check_int("random_count", random_count, minimum=2)

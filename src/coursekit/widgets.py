@@ -82,6 +82,8 @@ def penalty_path(model: nn.Module, x: torch.Tensor, target: int, c_values: Seque
 
     ``x``: one image [C, H, W] or [1, C, H, W] in [0, 1]; ``target``: a class index (an int);
     ``c_values``: a non-empty 1-D sequence of positive weights.
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
     """
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise TypeError(f"target must be an int class index, got {target!r}")
@@ -397,8 +399,11 @@ class FrameSlider:
         slider.observe(show, names="value")
         return widgets.VBox([slider, image])
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": f"FrameSlider({self.name}: {len(self.frames)} frames)", "text/html": self.html()}
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {
+            "text/plain": f"FrameSlider({self.name}: {len(self.frames)} frames)",
+            "text/html": self.html(),
+        }
         if _in_kernel():
             try:
                 box = self.widget()
@@ -424,7 +429,10 @@ def _in_kernel() -> bool:
 
 def c_slider(path: PenaltyPath, index: int | None = None) -> FrameSlider:
     """The slider over ``path``'s c grid, one ``plot_penalty_solution`` frame per c, starting at
-    ``index`` (default: the middle of the grid)."""
+    ``index`` (default: the middle of the grid).
+
+    Used in chapter 3a (book/03a_lbfgs_attack.md).
+    """
     count = len(path.c_values)
     start = count // 2 if index is None else index
     _check_index(start, count)
@@ -436,7 +444,10 @@ def c_slider(path: PenaltyPath, index: int | None = None) -> FrameSlider:
 def epsilon_slider(curves: pd.DataFrame, epsilon: float | None = None) -> FrameSlider:
     """The slider over the ε grid of ``curves`` (``epsilon_curves``' table), one
     ``plot_epsilon_curves`` frame per ε, starting at the grid value nearest ``epsilon``
-    (default: the middle of the grid)."""
+    (default: the middle of the grid).
+
+    Used in chapter 4 (book/04_transfer.md).
+    """
     values = [float(e) for e in curves.index]
     start = len(values) // 2 if epsilon is None else nearest_index(values, epsilon)
     frames = render_frames(*epsilon_figure(curves), len(values))

@@ -118,7 +118,11 @@ def all_exercises() -> dict[str, Exercise]:
 
 
 def exercise(exercise_id: str) -> Exercise:
-    """The exercise called ``exercise_id``; a clear error naming the known ones otherwise."""
+    """The exercise called ``exercise_id``; a clear error naming the known ones otherwise.
+
+    Used in chapters 3a (book/03a_lbfgs_attack.md) and
+    7b (book/07b_certificates_and_defences.md).
+    """
     known = all_exercises()
     if exercise_id not in known:
         raise ValueError(f"unknown exercise {exercise_id!r}; known: {', '.join(known)}")
@@ -137,7 +141,13 @@ def last_verdict(exercise_id: str) -> Verdict | None:
 def check_exercise(exercise_id: str, student: Callable, cases: Sequence, *, quiet: bool = False) -> Callable:
     """Check the student's function for exercise ``exercise_id`` on ``cases``; print the verdict
     (naming a recognised mistake in words); return the function the rest of the chapter uses:
-    the student's when it passed, else the exercise's reference (the message says so)."""
+    the student's when it passed, else the exercise's reference (the message says so).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
+    """
     entry = exercise(exercise_id)
     verdict = entry.verdict(student, cases)
     _LAST[exercise_id] = (verdict, cases)
@@ -153,6 +163,11 @@ def use_solution(exercise_id: str, solution: Callable, current: Callable) -> Cal
     check, it stays (the solution is for comparison); otherwise ``solution`` is used. The
     solution itself is checked on the check cell's cases first, and a wrong one raises (a bug in
     the chapter).
+
+    Used in chapters 1 (book/01_data_and_models.md), 2 (book/02_unit_semantics.md),
+    3a (book/03a_lbfgs_attack.md), 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
+    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
+    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
     """
     entry = exercise(exercise_id)
     if exercise_id not in _LAST:

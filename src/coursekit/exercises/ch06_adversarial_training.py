@@ -114,7 +114,10 @@ def stand_in_attack(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.T
 
 def refresh_cases(generator: torch.Generator | None = None) -> list[tuple]:
     """Three small pools (P = 8 or 6 entries of 1 × 4 × 4 'images') that tell the rule's
-    mistakes apart: ties of age, stale entries fewer and more than the refresh."""
+    mistakes apart: ties of age, stale entries fewer and more than the refresh.
+
+    Used in chapter 6 (book/06_adversarial_training.md).
+    """
     generator = torch.Generator().manual_seed(0) if generator is None else generator
     specs = [  # made_at, fooled, n, step
         ([0, 0, 3, 3, 5, 5, 5, 7], [1, 0, 1, 0, 0, 1, 0, 1], 3, 9),

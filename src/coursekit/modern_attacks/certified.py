@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -13,31 +12,28 @@ from .._checks import (
     check_positive,
     eval_mode,
 )
-
-if TYPE_CHECKING:
-    pass
-
-
+from ..chain import chain_layers
+from .carlini_wagner import _cw_margin
 from .common import _setup
-from .minimum_norm import _cw_margin
 
 __all__ = ["certified_radius"]
 
 
 def _check_certifiable(model: nn.Module) -> None:
     """Refuse models whose product of layer bounds is not a Lipschitz bound we can vouch for:
-    only chains (nn.Sequential, ZooModel) of layers with certified bounds."""
-    from ..models import ZooModel
+    only chains (``chain.chain_layers``: nn.Sequential, ZooModel) of layers with certified
+    bounds (``spectral.BOUNDED_LAYERS``)."""
     from ..spectral import BOUNDED_LAYERS
 
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Sequential, ZooModel)):
-            continue
-        if len(list(module.children())) or not isinstance(module, BOUNDED_LAYERS):
-            raise ValueError(
-                f"model must be a chain of {[t.__name__ for t in BOUNDED_LAYERS]}; "
-                f"layer {name or 'model'!r} is a {type(module).__name__}"
-            )
+    allowed = [t.__name__ for t in BOUNDED_LAYERS]
+    try:
+        layers = chain_layers(model)
+    except ValueError as error:
+        raise ValueError(f"model must be a chain of {allowed}: {error}") from None
+    for layer in layers:
+        if not isinstance(layer.module, BOUNDED_LAYERS):
+            kind = type(layer.module).__name__
+            raise ValueError(f"model must be a chain of {allowed}; layer {layer.name or 'model'!r} is a {kind}")
 
 
 def certified_radius(
@@ -59,6 +55,8 @@ def certified_radius(
 
     Args: x [N, ...]; y [N] true labels; ``lipschitz``: a known bound L to use instead.
     Returns: [N] radii on the model's device.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     from ..spectral import layer_bounds
 

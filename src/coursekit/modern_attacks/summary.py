@@ -15,7 +15,7 @@ from .._checks import (
     eval_mode,
     to_model,
 )
-from ..attack import AttackResult
+from ..results import AttackResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,14 +25,18 @@ if TYPE_CHECKING:
 
 
 from .common import NORMS
-from .fixed_budget import fgsm, pgd
+from .fgsm import fgsm
+from .pgd import pgd
 
 __all__ = ["timed", "attack_summary", "error_vs_eps"]
 
 
 def timed(attack: Callable[..., AttackResult], *args: Any, **kwargs: Any) -> tuple[AttackResult, float]:
     """Run ``attack(*args, **kwargs)``; return (its result, the wall-clock seconds it took),
-    with the GPU synchronised before and after so that the time is the attack's own."""
+    with the GPU synchronised before and after so that the time is the attack's own.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     import time
 
     if torch.cuda.is_available():
@@ -51,6 +55,8 @@ def attack_summary(runs: dict) -> pd.DataFrame:
     attack succeeded on, so that the rows compare like with like), ``median distortion``
     (same images), ``ms per image`` and ``gradients per image`` (``evaluations``).
     A pandas DataFrame.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
     """
     import pandas as pd
 
@@ -89,7 +95,10 @@ def error_vs_eps(
 
     Every row is measured in eval mode, as the attacks measure theirs: the clean row too, so a
     model with dropout or batch norm gives its deterministic error, and its mode, batch-norm
-    statistics and the global random generator are left as they were."""
+    statistics and the global random generator are left as they were.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
+    """
     import pandas as pd
 
     check_choice("norm", norm, NORMS)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 from .common import NORMS
-from .fixed_budget import pgd
+from .pgd import pgd
 
 __all__ = ["madry_training"]
 
@@ -43,6 +43,8 @@ def madry_training(
     other random training images, made for the model of that moment: half clean, half
     adversarial, the mixture of Goodfellow et al. with Madry's stronger examples (Madry et
     al. train on adversarial examples only). ``model.training_info`` has the settings and time.
+
+    Used in chapter 7b (book/07b_certificates_and_defences.md).
     """
     from dataclasses import replace
 

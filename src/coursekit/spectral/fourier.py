@@ -87,6 +87,8 @@ def fourier_blocks(
     DFT is computed as a product with the DFT matrices of the k taps (cheaper than FFTs of the
     zero-padded kernels when k ≪ H). ``half=True`` keeps only ξ with 0 ≤ ξ_w ≤ M_w/2
     (conjugate symmetry makes the rest redundant for singular values).
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     stride, (height, width) = _check_conv(weight, stride, input_size)
     weight = _check_weight(weight, 4, "[D, C, k, k]")
@@ -191,6 +193,8 @@ def conv_operator_norm(
     C × H × W inputs, by the Fourier method: max_ξ σ_max(A(ξ)) / Δ. A scalar tensor.
 
     Differentiable in ``weight`` when it requires grad (then the block SVDs run through autograd).
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     blocks = fourier_blocks(weight, stride, input_size)
     if torch.is_grad_enabled() and weight.requires_grad:
@@ -205,6 +209,8 @@ def conv_singular_values(
     """All singular values of the circular strided conv layer, sorted descending (for plots).
 
     There are (H/Δ)(W/Δ)·min(D, C·Δ²) of them (the operator's rank is at most that).
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     with torch.no_grad():
         blocks = fourier_blocks(weight, stride, input_size, half=False)
@@ -212,7 +218,10 @@ def conv_singular_values(
 
 
 def circular_conv(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> torch.Tensor:
-    """y_d(n) = Σ_c Σ_u w_dc(u) x_c(Δn + u) with indices modulo the input grid: [N, D, H/Δ, W/Δ]."""
+    """y_d(n) = Σ_c Σ_u w_dc(u) x_c(Δn + u) with indices modulo the input grid: [N, D, H/Δ, W/Δ].
+
+    Used in chapter 5 (book/05_spectral.md).
+    """
     k_h, k_w = weight.shape[2:]
     padded = F.pad(x, (0, k_w - 1, 0, k_h - 1), mode="circular")
     return F.conv2d(padded, weight, stride=stride)
@@ -342,6 +351,8 @@ def conv_operator_norm_power(
     autograd: conv_transpose2d with the matching output size, and the adjoint of the layer's
     padding). Returns σ, a scalar tensor: ‖A v‖ for a unit v, so a lower bound on the norm that
     converges to it from below.
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     conv = _conv_map(layer_or_weight, stride, padding)
     size = _pair(input_size, "input_size")
@@ -458,7 +469,10 @@ def _circular_grid(weight: torch.Tensor, stride: int, padding, input_size) -> tu
 
 def explicit_operator_matrix(fn: Callable[[torch.Tensor], torch.Tensor], input_shape: tuple[int, ...]) -> torch.Tensor:
     """The dense matrix of a linear map ``fn`` on inputs of ``input_shape`` (small sizes only):
-    column j is fn(e_j) flattened. For brute-force checks."""
+    column j is fn(e_j) flattened. For brute-force checks.
+
+    Used in chapter 5 (book/05_spectral.md).
+    """
     numel = math.prod(input_shape)
     if numel > 20_000:
         raise ValueError(f"input_shape {tuple(input_shape)} is too large for an explicit matrix ({numel} inputs)")

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .._checks import eval_mode, model_device
+from ..chain import chain_layers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,49 +129,6 @@ def _module_bound(name: str, module: nn.Module, shape_in: tuple, shape_out: tupl
     return bound, circular
 
 
-def _trace_leaves(model: nn.Module, input_shape, device) -> list[tuple[str, nn.Module, tuple, tuple]]:
-    """The leaf modules in the order a forward pass on one random input calls them, with their
-    input and output shapes. Raises ValueError unless the model is a plain chain of them
-    (each leaf's input is the previous leaf's output, up to reshaping; the model's input and
-    output are the first input and the last output): a residual addition or any computation
-    outside the modules would make the product of the layers' bounds meaningless."""
-    names = {m: n for n, m in model.named_modules()}
-    calls, inputs = [], []
-
-    def before(module, args):
-        if len(args) != 1 or not isinstance(args[0], torch.Tensor):
-            raise ValueError(f"layer {names[module]!r} takes {len(args)} inputs; only chains of layers can be bounded")
-        inputs.append(args[0].detach().clone())  # before an in-place layer changes it
-
-    def after(module, args, output):
-        calls.append((names[module], module, inputs[-1], output.detach().clone()))
-
-    leaves = [m for m in model.modules() if len(list(m.children())) == 0]
-    hooks = [h for m in leaves for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
-    floating = next((p for p in model.parameters() if p.is_floating_point()), None)
-    dtype = floating.dtype if floating is not None else torch.get_default_dtype()  # a float64 model: float64
-    x = torch.rand(1, *input_shape, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
-    try:
-        with eval_mode(model), torch.no_grad():
-            output = model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    links = [x, *[c[3] for c in calls]]
-    for (name, _, given, _), previous in zip(calls, links):
-        if given.numel() != previous.numel() or not torch.equal(given.flatten(), previous.flatten()):
-            raise ValueError(
-                f"layer {name!r} does not take the previous layer's output as its input (a residual "
-                "connection or computation outside the modules?): its bound would not chain"
-            )
-    if not torch.equal(output.detach().flatten(), links[-1].flatten()):
-        raise ValueError(
-            "the model's output is not its last layer's output (a residual connection or computation "
-            "outside the modules?): the product of bounds would not bound it"
-        )
-    return [(name, module, tuple(given.shape[1:]), tuple(out.shape[1:])) for name, module, given, out in calls]
-
-
 def layer_bounds(
     model: nn.Module, input_shape: tuple[int, ...], *, device: torch.device | str | None = None
 ) -> pd.DataFrame:
@@ -189,19 +147,22 @@ def layer_bounds(
     refused. Returns a pandas DataFrame with columns ``layer``, ``type``, ``input``,
     ``output``, ``bound``, ``circular_bound`` (conv layers); ``table.attrs["product"]`` is the
     product of the bounds.
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     import pandas as pd
 
     if device is None:
         device = model_device(model)
     rows = []
-    for name, module, shape_in, shape_out in _trace_leaves(model, input_shape, device):
+    for layer in chain_layers(model, input_shape, device=device):  # refuses what is not a plain chain
+        shape_in, shape_out = layer.input_shape or (), layer.output_shape or ()
         with torch.no_grad():
-            bound, circular = _module_bound(name, module, shape_in, shape_out)
+            bound, circular = _module_bound(layer.name, layer.module, shape_in, shape_out)
         rows.append(
             {
-                "layer": name,
-                "type": type(module).__name__,
+                "layer": layer.name,
+                "type": type(layer.module).__name__,
                 "input": shape_in,
                 "output": shape_out,
                 "bound": bound,
@@ -224,6 +185,8 @@ def layer_gains(model: nn.Module, x: torch.Tensor, x_perturbed: torch.Tensor) ->
     ‖φ_k(x') − φ_k(x)‖ / ‖φ_{k−1}(x') − φ_{k−1}(x)‖ (inputs and outputs of that layer on the
     two batches). Returns a pandas DataFrame with ``layer``, ``type``, ``median gain``,
     ``max gain``. A measured gain can never exceed the layer's Lipschitz bound.
+
+    Used in chapter 5 (book/05_spectral.md).
     """
     import pandas as pd
 

@@ -1,30 +1,22 @@
-"""Minimum-norm attacks (how far is the nearest error?): Carlini-Wagner L2 and DDN."""
+"""The Carlini–Wagner L2 attack (Carlini and Wagner 2017): a minimum-norm attack."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._checks import (
     check_int,
     check_positive,
-    eval_mode,
     logit_margin,
 )
-from ..attack import AttackResult
+from ..results import AttackResult, attacking, from_points
+from .common import _col, _images, _labels, _one_of, _reached
 
-if TYPE_CHECKING:
-    pass
-
-
-from .common import _col, _one_of, _reached, _result, _setup
-
-__all__ = ["carlini_wagner_l2", "ddn"]
+__all__ = ["carlini_wagner_l2"]
 
 
 def _cw_margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
@@ -61,31 +53,40 @@ def carlini_wagner_l2(
 
     Args: x [N, ...] in ``bounds``; exactly one of ``target`` [N] (targeted) or ``y`` [N]
     (untargeted). Returns an AttackResult; ``c`` is the weight whose run found x_adv.
+
+    Used in chapter 7a (book/07a_attacks_and_linearity.md).
     """
     _one_of(target, y)
     _check_cw_options(search_steps, steps, c_init, lr, confidence)
-    x, labels, lower, upper = _setup(model, x, {"target": target, "y": y}, bounds)
-    goal = labels["target"] if target is not None else labels["y"]
-    middle, half = (upper + lower) / 2, (upper - lower) / 2
-    w0 = torch.atanh((x - middle) / half * 0.999999)
+    x, lower, upper = _images(model, x, bounds)
+    with attacking(model, x) as passes:
+        labels = _labels(model, x, {"target": target, "y": y})
+        goal = labels["target"] if target is not None else labels["y"]
+        middle, half = (upper + lower) / 2, (upper - lower) / 2
+        w0 = torch.atanh((x - middle) / half * 0.999999)
+        run = _CWRun(x, w0, middle, half, goal, labels, target is not None, steps, lr, confidence, abort_early)
+        best = _cw_search(model, run, c_init, search_steps)
+        return from_points(model, x, best.x, labels["target"], y=labels["y"], passes=passes, c=best.c)
+
+
+def _cw_search(model: nn.Module, run: _CWRun, c_init: float, search_steps: int) -> _CWBest:
+    """``carlini_wagner_l2``'s search over c: ``search_steps`` weights from ``c_init``, ×10
+    until an image reaches the goal, then bisected; an image already at the goal is its own
+    answer (distortion 0, c = inf). Returns the closest points at the goal found."""
+    x = run.x
     c = torch.full((len(x),), float(c_init), device=x.device, dtype=x.dtype)
     c_low, c_high = torch.zeros_like(c), torch.full_like(c, math.inf)
-    with eval_mode(model), torch.no_grad():  # an image already at the goal is its own answer
-        trivial = _reached(model(x), labels["target"], labels["y"])
+    with torch.no_grad():  # an image already at the goal is its own answer
+        trivial = _reached(model(x), run.labels["target"], run.labels["y"])
     best = _CWBest(
         x.clone(), torch.where(trivial, 0.0, math.inf).to(x.dtype), torch.where(trivial, math.inf, math.nan).to(x.dtype)
     )
-    run = _CWRun(x, w0, middle, half, goal, labels, target is not None, steps, lr, confidence, abort_early)
-    evaluations = 0
-    with eval_mode(model):
-        for _ in range(search_steps):
-            found, taken = _cw_adam(model, run, c, best)
-            evaluations += taken
-            c_high = torch.where(found, c, c_high)
-            c_low = torch.where(found, c_low, c)
-            c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
-        passes = {"evaluations": evaluations, "forward_only": 1}
-        return _result(model, x, best.x, labels["target"], labels["y"], keep_failed=False, c=best.c, **passes)
+    for _ in range(search_steps):
+        found = _cw_adam(model, run, c, best)
+        c_high = torch.where(found, c, c_high)
+        c_low = torch.where(found, c_low, c)
+        c = torch.where(torch.isinf(c_high), c * 10, (c_low + c_high) / 2)
+    return best
 
 
 def _check_cw_options(search_steps: int, steps: int, c_init: float, lr: float, confidence: float) -> None:
@@ -126,15 +127,15 @@ class _CWRun:
     abort_early: bool
 
 
-def _cw_adam(model: nn.Module, run: _CWRun, c: torch.Tensor, best: _CWBest) -> tuple[torch.Tensor, int]:
+def _cw_adam(model: nn.Module, run: _CWRun, c: torch.Tensor, best: _CWBest) -> torch.Tensor:
     """Adam on w for the weights c [N] (``carlini_wagner_l2``): every iterate at the goal and
-    closer than ``best`` replaces it (in place). Returns (found [N]: the images that reached
-    the goal, the steps taken)."""
+    closer than ``best`` replaces it (in place). Returns found [N]: the images that reached
+    the goal."""
     x = run.x
     w = run.w0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([w], lr=run.lr)
     found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    previous, taken = math.inf, 0
+    previous = math.inf
     for step in range(run.steps):
         x_new = run.middle + run.half * torch.tanh(w)
         logits = model(x_new)
@@ -143,7 +144,6 @@ def _cw_adam(model: nn.Module, run: _CWRun, c: torch.Tensor, best: _CWBest) -> t
         loss = (d2 + c * (margin + run.confidence).clamp_min(0)).sum()
         (w.grad,) = torch.autograd.grad(loss, w)  # not loss.backward(): the model's .grad stay
         optimizer.step()
-        taken += 1
         if run.abort_early and step % math.ceil(run.steps / 10) == 0:
             if not loss.item() <= 0.9999 * previous:
                 break
@@ -157,56 +157,4 @@ def _cw_adam(model: nn.Module, run: _CWRun, c: torch.Tensor, best: _CWBest) -> t
         best.x = torch.where(_col(better, x), x_new.detach(), best.x)
         best.d2 = torch.where(better, d2.detach(), best.d2)
         best.c = torch.where(better, c, best.c)
-    return found, taken
-
-
-def ddn(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: torch.Tensor | None = None,
-    *,
-    y: torch.Tensor | None = None,
-    steps: int = 100,
-    gamma: float = 0.05,
-    init_norm: float = 1.0,
-    bounds: tuple[float, float] = (0.0, 1.0),
-) -> AttackResult:
-    """Decoupled direction and norm (Rony et al. 2019), an L2 minimum-norm attack.
-
-    Each step: δ moves by α along the normalised gradient of the loss (ascent on CE(y), or
-    descent on CE(target)), α falling from 1 to 0.01 on a cosine; then a norm ε (one per image,
-    from ``init_norm``) shrinks by (1 − γ) if x + δ reaches the goal and grows by (1 + γ) if
-    not, δ is rescaled to |δ|₂ = ε, and x + δ is clipped to the box. The smallest δ that
-    reached the goal is kept. One gradient per image per step; no search over a weight c.
-
-    Args: x [N, ...] in ``bounds``; exactly one of ``target`` [N] or ``y`` [N]; gamma in (0, 1).
-    """
-    _one_of(target, y)
-    check_int("steps", steps)
-    check_positive("init_norm", init_norm)
-    if not 0 < gamma < 1:
-        raise ValueError(f"gamma must be in (0, 1), got {gamma!r}")
-    x, labels, lower, upper = _setup(model, x, {"target": target, "y": y}, bounds)
-    targeted = target is not None
-    goal = labels["target"] if targeted else labels["y"]
-    largest = torch.maximum(x - lower, upper - x).flatten(1).norm(dim=1)  # no δ in the box is longer
-    delta = torch.zeros_like(x)
-    norm = torch.full((len(x),), float(init_norm), device=x.device, dtype=x.dtype)
-    best_delta, best_l2 = delta.clone(), torch.full_like(norm, math.inf)
-    with eval_mode(model):
-        for i in range(steps):
-            alpha = 0.01 + (1 - 0.01) * (1 + math.cos(math.pi * i / steps)) / 2
-            point = (x + delta).detach().requires_grad_(True)
-            logits = model(point)
-            loss = F.cross_entropy(logits, goal, reduction="sum")
-            (grad,) = torch.autograd.grad(-loss if targeted else loss, point)
-            hit = _reached(logits.detach(), labels["target"], labels["y"])
-            l2 = delta.flatten(1).norm(dim=1)
-            better = hit & (l2 <= best_l2)
-            best_l2 = torch.where(better, l2, best_l2)
-            best_delta = torch.where(_col(better, x), delta, best_delta)
-            delta = delta + alpha * grad / _col(grad.flatten(1).norm(dim=1).clamp_min(1e-12), x)
-            norm = torch.minimum(norm * torch.where(hit, 1 - gamma, 1 + gamma), largest)
-            delta = delta * _col(norm / delta.flatten(1).norm(dim=1).clamp_min(1e-12), x)
-            delta = (x + delta).clamp(lower, upper) - x
-        return _result(model, x, x + best_delta, labels["target"], labels["y"], keep_failed=False, evaluations=steps)
+    return found
