@@ -157,6 +157,34 @@ def write_sentence(obj: object, chapters: set[Path]) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+def stale_claims(root: Path = ROOT) -> list[tuple[Path, str]]:
+    """(file, name) of every public helper whose docstring claims chapters although no chapter
+    imports it (a chapter stopped using it)."""
+    used = {(Path(inspect.getsourcefile(inspect.unwrap(obj))).resolve(), inspect.unwrap(obj).__name__)  # type: ignore[arg-type]
+            for obj, _ in helper_chapters(root).values()}  # fmt: skip
+    return [
+        (path, node.name)
+        for path, node in public_helpers(root / "src" / "coursekit")
+        if claimed(ast.get_docstring(node, clean=False)) and (path.resolve(), node.name) not in used
+    ]
+
+
+def remove_sentence(path: Path, name: str) -> None:
+    """Take the "Used in chapter …" paragraph out of the docstring of ``name`` in ``path``."""
+    node, doc = _docstring_node(path, name)
+    if doc is None:
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    text = "".join(lines[doc.lineno - 1 : doc.end_lineno])
+    opening, closing = text.index('"""') + 3, text.rindex('"""')
+    inner = CLAIM.sub("", text[opening:closing]).rstrip()
+    multiline = "\n" in inner
+    indent = " " * (node.col_offset + 4)
+    new_text = text[:opening] + inner + ("\n" + indent if multiline else "") + text[closing:]
+    lines[doc.lineno - 1 : doc.end_lineno] = [new_text]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="rewrite the wrong or missing sentences")
@@ -169,6 +197,12 @@ def main() -> None:
         if args.write:
             write_sentence(obj, chapters)
     print(f"{len(wrong)} helpers {'rewritten' if args.write else 'to rewrite (--write)'}")
+    stale = stale_claims()
+    for path, name in stale:
+        print(f"{path.name}:{name}: no chapter imports it any more, its docstring still names chapters")
+        if args.write:
+            remove_sentence(path, name)
+    print(f"{len(stale)} stale sentences {'removed' if args.write else 'to remove (--write)'}")
 
 
 if __name__ == "__main__":

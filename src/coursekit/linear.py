@@ -21,8 +21,6 @@ def half_space_bound(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, 
     ``weight`` [K, n], ``bias`` [K], ``x`` one image (any shape with n values), ``target`` a
     class in [0, K). A lower bound on |D(x, target) − x|₂ (the ℓ2 norm, not the per-pixel RMS);
     0 when x is already labelled ``target``. Computed in float64.
-
-    Used in chapter 3b (book/03b_minimum_distortion.md).
     """
     if weight.dim() != 2 or bias.shape != (weight.shape[0],):
         raise ValueError(f"weight must be [K, n] and bias [K], got {tuple(weight.shape)} and {tuple(bias.shape)}")

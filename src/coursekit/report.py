@@ -741,8 +741,6 @@ def rate_interval(
 def proportion_interval(rate: float, count: int, level: float = 0.95) -> tuple[float, float]:
     """The Wilson interval (low, high) of a rate measured on ``count`` images (scipy.stats.binomtest);
     ``rate`` in [0, 1] must be a whole number of images out of ``count``.
-
-    Used in chapter 4 (book/04_transfer.md).
     """
     from scipy import stats
 

@@ -284,10 +284,6 @@ def check_function(
     The reference is called first, so a case that the reference itself rejects raises (that is
     a bug in the chapter, not the student's). Returns ``student`` if it passed every case, else
     ``reference`` (and the message says so).
-
-    Used in chapters 3b (book/03b_minimum_distortion.md), 4 (book/04_transfer.md),
-    5 (book/05_spectral.md), 6 (book/06_adversarial_training.md),
-    7a (book/07a_attacks_and_linearity.md) and 7b (book/07b_certificates_and_defences.md).
     """
     check_arguments(student, reference, cases, rtol, atol)
     verdict = _verdict(student, reference, cases, comparer(rtol, atol, compare), mistakes, hint)

@@ -209,8 +209,6 @@ def conv_singular_values(
     """All singular values of the circular strided conv layer, sorted descending (for plots).
 
     There are (H/Δ)(W/Δ)·min(D, C·Δ²) of them (the operator's rank is at most that).
-
-    Used in chapter 5 (book/05_spectral.md).
     """
     with torch.no_grad():
         blocks = fourier_blocks(weight, stride, input_size, half=False)
