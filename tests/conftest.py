@@ -50,3 +50,28 @@ def attackable_model(seed: int = 0) -> torch.nn.Module:
     with torch.no_grad():
         model[1].weight.mul_(8)
     return model
+
+
+class CountingNet(torch.nn.Module):
+    """A small ReLU network that counts, in its own forward, the rows of each forward pass with
+    and without a graph for backward, and the rows of each backward pass through its output:
+    what the model saw, whatever the attack (or its PassCounter) believes."""
+
+    def __init__(self, classes: int = 4):
+        super().__init__()
+        torch.manual_seed(2)
+        self.net = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(16, 20), torch.nn.ReLU(), torch.nn.Linear(20, classes)
+        )
+        with torch.no_grad():
+            self.net[1].weight.mul_(3)
+        self.rows = {"forward with graph": 0, "forward only": 0, "backward": 0}
+
+    def forward(self, x):
+        out = self.net(x)
+        if out.requires_grad:
+            self.rows["forward with graph"] += len(x)
+            out.register_hook(lambda grad: self.rows.__setitem__("backward", self.rows["backward"] + len(grad)))
+        else:
+            self.rows["forward only"] += len(x)
+        return out

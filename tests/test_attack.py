@@ -6,7 +6,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import attackable_model, small_mlp
+from conftest import CountingNet, attackable_model, small_mlp
 from coursekit.attack import (
     AttackResult,
     all_other_targets,
@@ -504,36 +504,12 @@ def test_the_margin_scales_with_the_logits():
     assert 0 < margin[2] < 1e-30  # constant logits: a tie does not count as a win
 
 
-class _Counted(torch.nn.Module):
-    """A small ReLU network that counts the rows of each forward pass with and without a graph
-    for backward, and the rows of each backward pass through its output."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(2)
-        self.net = torch.nn.Sequential(
-            torch.nn.Flatten(), torch.nn.Linear(16, 20), torch.nn.ReLU(), torch.nn.Linear(20, 4)
-        )
-        with torch.no_grad():
-            self.net[1].weight.mul_(3)
-        self.rows = {"forward with graph": 0, "forward only": 0, "backward": 0}
-
-    def forward(self, x):
-        out = self.net(x)
-        if out.requires_grad:
-            self.rows["forward with graph"] += len(x)
-            out.register_hook(lambda grad: self.rows.__setitem__("backward", self.rows["backward"] + len(grad)))
-        else:
-            self.rows["forward only"] += len(x)
-        return out
-
-
 @pytest.mark.parametrize("options", [{}, {"polish": 0}, {"refine": False}, {"backend": "scipy", "search_steps": 2}])
 def test_the_reported_passes_are_what_went_through_the_model(options):
     """Issue 23: ``evaluations`` counted forward+backward passes but not the forward-only ones
     (the check of each value of c, the refine's bisection, the polish's trials): 89.8 rows per
     image went through the model, 46.8 were reported. A hook on the model counts both."""
-    model = _Counted().eval()
+    model = CountingNet().eval()
     x = torch.rand(40, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         target = (model(x).argmax(1) + 1) % 4
@@ -546,7 +522,7 @@ def test_the_reported_passes_are_what_went_through_the_model(options):
 
 
 def test_min_distortion_attack_counts_every_pass_too():
-    model = _Counted().eval()
+    model = CountingNet().eval()
     x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y = model(x).argmax(1)

@@ -7,33 +7,9 @@ import math
 import pytest
 import torch
 
+from conftest import CountingNet
 from coursekit.modern_attacks import ATTACKS
 from coursekit.results import AttackResult, PassCounter, distances, distortion, from_points, lp_distance
-
-
-class _Counted(torch.nn.Module):
-    """A small ReLU network that counts, in its own forward, the rows of each forward pass with
-    and without a graph for backward, and the rows of each backward pass through its output:
-    what the model saw, whatever the attack (or its PassCounter) believes."""
-
-    def __init__(self, classes: int = 4):
-        super().__init__()
-        torch.manual_seed(2)
-        self.net = torch.nn.Sequential(
-            torch.nn.Flatten(), torch.nn.Linear(16, 20), torch.nn.ReLU(), torch.nn.Linear(20, classes)
-        )
-        with torch.no_grad():
-            self.net[1].weight.mul_(3)
-        self.rows = {"forward with graph": 0, "forward only": 0, "backward": 0}
-
-    def forward(self, x):
-        out = self.net(x)
-        if out.requires_grad:
-            self.rows["forward with graph"] += len(x)
-            out.register_hook(lambda grad: self.rows.__setitem__("backward", self.rows["backward"] + len(grad)))
-        else:
-            self.rows["forward only"] += len(x)
-        return out
 
 
 def _attacks():
@@ -80,7 +56,7 @@ def test_every_attack_reports_the_passes_the_model_saw(name, attack):
     model counted in its own forward, for every attack."""
     if name.startswith("fmn") or "FMN" in name:
         pytest.importorskip("foolbox")
-    model = _Counted().eval()
+    model = CountingNet().eval()
     x = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         y = model(x).argmax(1)
@@ -99,7 +75,7 @@ def test_each_image_is_charged_its_own_passes():
     check only."""
     from coursekit.attack import lbfgs_attack
 
-    model = _Counted().eval()
+    model = CountingNet().eval()
     x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y = model(x).argmax(1)
@@ -113,7 +89,7 @@ def test_each_image_is_charged_its_own_passes():
 
 
 def test_a_batch_of_the_wrong_length_is_an_error_not_a_miscount():
-    model = _Counted().eval()
+    model = CountingNet().eval()
     x = torch.rand(4, 1, 4, 4)
     with PassCounter(model, 4, "cpu") as passes, torch.no_grad():
         model(x[:2])  # the first two images
